@@ -1,0 +1,1 @@
+"""One turn: the model and the tools, until there is a reply."""

@@ -1,0 +1,275 @@
+"""run_turn: the model and the tools, step by step, until a reply.
+
+Limits: ``max_steps`` model calls, a per-turn deadline, and loop detection (the same tool with
+the same arguments a third time in one turn stops the turn with an explanation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from assistant.agent import prompt
+from assistant.config import AgentSection, AssistantSection
+from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
+from assistant.core.messages import ChatRef, Sender
+from assistant.core.roles import Role
+from assistant.llm.client import ModelClient
+from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
+from assistant.security.policy import Policy
+from assistant.store.conversations import Conversation, Conversations, StoredMessage
+from assistant.tools.base import ToolContext
+from assistant.tools.registry import ToolRegistry
+
+log = structlog.get_logger(__name__)
+
+NO_MODEL_HINT = (
+    "No model is configured yet, so I can only run commands (try /help). To chat, add a "
+    "[[models]] section to the config file (see config/assistant.example.toml) and reload "
+    "with `systemctl reload assistant`."
+)
+_SUMMARY_PROMPT = (
+    "Summarize the conversation below for your own later reference, in at most 150 words, "
+    "in the language it is written in. Keep names, facts, numbers, decisions and open "
+    "questions; drop greetings and small talk."
+)
+
+
+class TurnStatus(StrEnum):
+    OK = "ok"
+    LOOP = "loop"
+    MAX_STEPS = "max_steps"
+    TIMEOUT = "timeout"
+    MODEL_ERROR = "model_error"
+    NO_MODEL = "no_model"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    turn_id: str
+    chat: ChatRef
+    sender: Sender
+    role: Role
+    text: str
+    model: str | None
+    mark_side_effect: Callable[[str], Awaitable[None]]
+    images: tuple[ImagePart, ...] = ()
+    reply_to_text: str | None = None
+    forwarded_from: str | None = None
+    on_text: TextCallback | None = None
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    reply: str
+    status: TurnStatus
+    messages: list[ChatMessage] = field(default_factory=list)  # to append to the history
+    usage: Usage = field(default_factory=Usage)
+    provider: str | None = None
+    steps: int = 0
+
+
+def _same_call_key(name: str, arguments: str) -> tuple[str, str]:
+    try:
+        canonical = json.dumps(json.loads(arguments or "{}"), sort_keys=True)
+    except ValueError:
+        canonical = arguments.strip()
+    return name, canonical
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        client: ModelClient,
+        tools: ToolRegistry,
+        policy: Policy,
+        conversations: Conversations,
+        assistant: AssistantSection,
+        settings: AgentSection,
+    ) -> None:
+        self._client = client
+        self._tools = tools
+        self._policy = policy
+        self._conversations = conversations
+        self.configure(assistant, settings)
+
+    def configure(self, assistant: AssistantSection, settings: AgentSection) -> None:
+        self._assistant = assistant
+        self._settings = settings
+        self._zone = ZoneInfo(assistant.timezone)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self._zone
+
+    async def run_turn(self, conversation: Conversation, request: TurnRequest) -> TurnOutcome:
+        settings = self._settings
+        deadline = time.monotonic() + settings.turn_timeout
+        user = prompt.user_message(
+            request.text,
+            images=request.images,
+            reply_to_text=request.reply_to_text,
+            forwarded_from=request.forwarded_from,
+        )
+        if not self._client.providers:
+            return TurnOutcome(NO_MODEL_HINT, TurnStatus.NO_MODEL)
+        outcome = TurnOutcome("", TurnStatus.OK, messages=[user])
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                history, summary = await self._history(conversation, request.model, deadline)
+                system = prompt.system_prompt(
+                    self._assistant.system_prompt,
+                    name=self._assistant.name,
+                    now=datetime.now(self._zone),
+                    summary=summary,
+                )
+                messages = [ChatMessage("system", system), *history, user]
+                await self._steps(request, messages, outcome, deadline)
+        except TimeoutError:
+            outcome.status = TurnStatus.TIMEOUT
+            outcome.reply = (
+                f"Sorry, this took longer than {settings.turn_timeout:g} seconds and was "
+                f"stopped (turn {request.turn_id})."
+            )
+        except NoModelConfigured:
+            outcome.status, outcome.reply = TurnStatus.NO_MODEL, NO_MODEL_HINT
+        except ModelRequestError as exc:
+            outcome.status = TurnStatus.MODEL_ERROR
+            outcome.reply = f"The model could not answer: {exc}."
+            log.error("turn.model_rejected", error=str(exc))
+        except ModelUnavailable as exc:
+            outcome.status = TurnStatus.MODEL_ERROR
+            outcome.reply = (
+                "Sorry, no model answered right now; please try again in a moment "
+                f"(turn {request.turn_id})."
+            )
+            log.error("turn.model_unavailable", error=str(exc))
+        if outcome.status is not TurnStatus.OK or outcome.messages[-1].role != "assistant":
+            outcome.messages.append(ChatMessage("assistant", outcome.reply))
+        return outcome
+
+    async def _steps(
+        self,
+        request: TurnRequest,
+        messages: list[ChatMessage],
+        outcome: TurnOutcome,
+        deadline: float,
+    ) -> None:
+        permissions = self._policy.permissions(request.role)
+        specs = self._tools.specs(permissions)
+        ctx = ToolContext(
+            turn_id=request.turn_id,
+            chat=request.chat,
+            sender=request.sender,
+            role=request.role,
+            permissions=permissions,
+            timezone=self._zone,
+            mark_side_effect=request.mark_side_effect,
+        )
+        seen: Counter[tuple[str, str]] = Counter()
+        for _ in range(self._settings.max_steps):
+            reply = await self._client.complete(
+                ModelRequest(tuple(messages), specs),
+                model=request.model,
+                deadline=deadline,
+                on_text=request.on_text,
+            )
+            outcome.steps += 1
+            outcome.usage += reply.usage
+            outcome.provider = reply.provider
+            if not reply.tool_calls:
+                outcome.reply = reply.text.strip() or "(The model returned an empty answer.)"
+                outcome.messages.append(ChatMessage("assistant", outcome.reply))
+                return
+            call_message = ChatMessage("assistant", reply.text, tool_calls=reply.tool_calls)
+            messages.append(call_message)
+            outcome.messages.append(call_message)
+            looping: str | None = None
+            for call in reply.tool_calls:
+                key = _same_call_key(call.name, call.arguments)
+                seen[key] += 1
+                if looping or seen[key] >= 3:
+                    looping = looping or call.name
+                    content = "Not run: this exact call was already made twice in this turn."
+                else:
+                    result = await self._tools.invoke(call.name, call.arguments, ctx)
+                    content = f"Error: {result.content}" if result.is_error else result.content
+                tool_message = ChatMessage("tool", content, tool_call_id=call.id, name=call.name)
+                messages.append(tool_message)
+                outcome.messages.append(tool_message)
+            if looping:
+                outcome.status = TurnStatus.LOOP
+                outcome.reply = (
+                    f"I stopped: the tool {looping!r} was requested a third time with the same "
+                    "arguments in this turn, which looks like a loop. Please rephrase or give "
+                    "me more detail."
+                )
+                log.warning("turn.loop_detected", tool=looping)
+                return
+        outcome.status = TurnStatus.MAX_STEPS
+        outcome.reply = (
+            f"I stopped after {self._settings.max_steps} steps without a final answer. "
+            "Ask me to continue, or narrow the question."
+        )
+
+    async def _history(
+        self, conversation: Conversation, model: str | None, deadline: float
+    ) -> tuple[list[ChatMessage], str | None]:
+        stored = await self._conversations.history(conversation)
+        summary = conversation.summary
+        budget = self._settings.history_tokens
+        if sum(m.tokens for m in stored) > budget:
+            older, stored = prompt.split_history(stored, budget * 2 // 3)
+            if older:
+                summary = await self._summarize(conversation, older, model, deadline)
+        return [prompt.from_stored(m) for m in stored], summary
+
+    async def _summarize(
+        self,
+        conversation: Conversation,
+        older: list[StoredMessage],
+        model: str | None,
+        deadline: float,
+    ) -> str | None:
+        previous = f"Earlier summary:\n{conversation.summary}\n\n" if conversation.summary else ""
+        request = ModelRequest(
+            (
+                ChatMessage("system", _SUMMARY_PROMPT),
+                ChatMessage("user", previous + prompt.transcript(older)),
+            ),
+            max_tokens=400,
+        )
+        try:
+            reply = await self._client.complete(
+                request, model=model, deadline=min(deadline, time.monotonic() + 30)
+            )
+        except (ModelUnavailable, ModelRequestError) as exc:
+            # Without a summary the older messages are simply left out of the window.
+            log.warning("history.summary_failed", error=str(exc))
+            await self._conversations.set_summary(
+                conversation.id, conversation.summary or "", older[-1].id
+            )
+            return conversation.summary
+        summary = reply.text.strip()
+        await self._conversations.set_summary(conversation.id, summary, older[-1].id)
+        log.info("history.summarized", messages=len(older), chars=len(summary))
+        return summary
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_deadline - time.monotonic())
+
+
+def stored_messages(outcome: TurnOutcome) -> list[StoredMessage]:
+    return [prompt.to_stored(m) for m in outcome.messages]

@@ -1,0 +1,1 @@
+"""Chat platform adapters: parse platform input into InboundMessage, render replies."""

@@ -1,0 +1,112 @@
+"""The console channel: `assistant chat` in a terminal, as the owner, through the same router."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TextIO
+
+from assistant.core.messages import (
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    Sender,
+    SentMessage,
+)
+from assistant.core.ports import ChannelFeatures, InboundHandler
+
+NAME = "console"
+CHAT = ChatRef(NAME, "local")
+
+
+class ConsoleChannel:
+    """Reads lines (from a terminal, a pipe, or a given list) and prints replies.
+
+    After each line it waits until the conversation is idle, so replies come before the
+    next prompt; at the end of input it waits for outstanding work and returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_idle: Callable[[str], Awaitable[None]],
+        lines: Iterable[str] | None = None,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self._wait_idle = wait_idle
+        self._lines = list(lines) if lines is not None else None
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._interactive = self._lines is None and self._stdin.isatty()
+        self._sent = 0
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def features(self) -> ChannelFeatures:
+        return ChannelFeatures(edit=False, buttons=False, typing=False, max_text=1_000_000)
+
+    async def run(self, on_message: InboundHandler) -> None:
+        user = Sender("local", name=getpass.getuser())
+        await self._wait_idle(CHAT.key)  # replies to messages recovered from a crash come first
+        async for line in self._read():
+            text = line.strip()
+            if not text:
+                continue
+            message = InboundMessage(
+                chat=CHAT, sender=user, text=text, platform_id=uuid.uuid4().hex
+            )
+            await on_message(message)
+            await self._wait_idle(CHAT.key)
+        await self._wait_idle(CHAT.key)
+
+    async def _read(self) -> AsyncIterator[str]:
+        if self._lines is not None:
+            for line in self._lines:
+                yield line
+            return
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        stdin = self._stdin
+
+        def reader() -> None:  # a daemon thread: a blocked read never holds up exit
+            for raw in stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, raw)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=reader, name="console-stdin", daemon=True).start()
+        while True:
+            if self._interactive:
+                self._write("you> ", end="")
+            item = await queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def send(self, message: OutboundMessage) -> list[SentMessage]:
+        prefix = "assistant> " if self._interactive else ""
+        self._write(f"{prefix}{message.text}")
+        for row in message.buttons:
+            self._write("  " + "  ".join(f"[{b.label}]" for b in row))
+        self._sent += 1
+        return [SentMessage(message.chat, str(self._sent))]
+
+    async def edit(
+        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> None:
+        self._write(text)
+
+    async def typing(self, chat: ChatRef) -> None:
+        return None
+
+    def _write(self, text: str, *, end: str = "\n") -> None:
+        self._stdout.write(text + end)
+        self._stdout.flush()

@@ -1,0 +1,1 @@
+"""Vocabulary shared by every layer: messages, errors, ports, health, metrics."""

@@ -1,0 +1,53 @@
+"""Prometheus metrics, on a registry of our own (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_TURN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_MODEL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter(
+            "assistant_messages_received", "Messages received", ["channel"], registry=r
+        )
+        self.answered = Counter(
+            "assistant_messages_answered", "Messages answered", ["channel"], registry=r
+        )
+        self.turn_seconds = Histogram(
+            "assistant_turn_seconds", "Turn latency", buckets=_TURN_BUCKETS, registry=r
+        )
+        self.model_seconds = Histogram(
+            "assistant_model_request_seconds",
+            "Model request latency",
+            ["provider"],
+            buckets=_MODEL_BUCKETS,
+            registry=r,
+        )
+        self.model_errors = Counter(
+            "assistant_model_errors", "Model request errors", ["provider", "kind"], registry=r
+        )
+        self.tool_calls = Counter(
+            "assistant_tool_calls", "Tool calls", ["tool", "outcome"], registry=r
+        )
+        self.tokens = Counter(
+            "assistant_tokens", "Model tokens used", ["provider", "kind"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "assistant_queue_depth", "Messages waiting or in a turn", registry=r
+        )
+        self.component_up = Gauge(
+            "assistant_component_up", "1 when a component is ready", ["component"], registry=r
+        )
+
+    def render(self, components_up: dict[str, bool]) -> bytes:
+        for name, up in components_up.items():
+            self.component_up.labels(name).set(1 if up else 0)
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""HTTP gateway: health, readiness, metrics, admin status, channel webhooks."""

@@ -1,0 +1,1 @@
+"""Model client: provider wire formats, fallback, streaming, usage."""

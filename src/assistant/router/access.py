@@ -1,0 +1,45 @@
+"""Who may talk: owners and allowlists from the config, plus users granted at run time."""
+
+from __future__ import annotations
+
+from assistant.config import AccessSection
+from assistant.core.messages import ChatRef
+from assistant.core.roles import Role
+from assistant.store.users import Users
+
+CONSOLE = "console"
+
+
+class Access:
+    """An empty allowlist means nobody. The console (a local terminal) is the owner."""
+
+    def __init__(self, config: AccessSection, users: Users) -> None:
+        self._users = users
+        self.configure(config)
+
+    def configure(self, config: AccessSection) -> None:
+        self._config = config
+        self._owners = frozenset(config.owners)
+
+    def is_owner_in_config(self, channel: str, user_id: str) -> bool:
+        return f"{channel}:{user_id}" in self._owners
+
+    def configured_role(self, channel: str, user_id: str) -> Role | None:
+        if channel == CONSOLE or self.is_owner_in_config(channel, user_id):
+            return Role.OWNER
+        return self._config.channel(channel).users.get(user_id)
+
+    async def role(self, channel: str, user_id: str) -> Role | None:
+        """The sender's role, or None for a stranger. The config wins over grants."""
+        configured = self.configured_role(channel, user_id)
+        if configured is not None:
+            return configured
+        return await self._users.role(channel, user_id)
+
+    async def chat_allowed(self, chat: ChatRef) -> bool:
+        """Private chats are decided by the sender's role; groups must be allowlisted."""
+        if not chat.is_group or chat.channel == CONSOLE:
+            return True
+        if chat.chat_id in self._config.channel(chat.channel).groups:
+            return True
+        return await self._users.group_allowed(chat.channel, chat.chat_id)

@@ -1,0 +1,195 @@
+"""Slash commands: answered without the model, so they cost no tokens and cannot be steered
+by prompt injection."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from assistant.config import Config
+from assistant.core.messages import InboundMessage
+from assistant.core.roles import Permission, Role
+from assistant.llm.client import ModelClient
+from assistant.llm.routing import choose_model
+from assistant.store.conversations import Conversations
+
+_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_COMMAND = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCall:
+    message: InboundMessage
+    role: Role
+    permissions: frozenset[Permission]
+    args: str
+
+
+CommandHandler = Callable[[CommandCall], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    summary: str
+    permission: Permission
+    handler: CommandHandler
+    usage: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """``/name@bot args`` → (name, args); None when the text is not a command."""
+    match = _COMMAND.match(text)
+    if match is None:
+        return None
+    name = match.group(1).split("@", 1)[0].lower()
+    if not _NAME.fullmatch(name):
+        return None
+    return name, (match.group(2) or "").strip()
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+        self._lookup: dict[str, Command] = {}
+
+    def register(self, command: Command) -> None:
+        for name in (command.name, *command.aliases):
+            if name in self._lookup:
+                raise ValueError(f"command /{name} is registered twice")
+            self._lookup[name] = command
+        self._commands[command.name] = command
+
+    def get(self, name: str) -> Command | None:
+        return self._lookup.get(name)
+
+    def visible(self, permissions: frozenset[Permission]) -> list[Command]:
+        return [c for c in self._commands.values() if c.permission in permissions]
+
+    def all(self) -> list[Command]:
+        return list(self._commands.values())
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStats:
+    started_at: float
+    waiting: int
+    running: int
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m {int(seconds) % 60}s"
+
+
+class BuiltinCommands:
+    """/help, /new (/reset), /status and /model."""
+
+    def __init__(
+        self,
+        *,
+        registry: CommandRegistry,
+        conversations: Conversations,
+        client: ModelClient,
+        config: Callable[[], Config],
+        stats: Callable[[], RouterStats],
+    ) -> None:
+        self._registry = registry
+        self._conversations = conversations
+        self._client = client
+        self._config = config
+        self._stats = stats
+        for command in (
+            Command("help", "what I can do", Permission.CHAT, self.help),
+            Command(
+                "new", "start a fresh conversation", Permission.CHAT, self.new, aliases=("reset",)
+            ),
+            Command("status", "uptime, model, tokens, queue", Permission.CHAT, self.status),
+            Command(
+                "model",
+                "list models or switch this chat's model",
+                Permission.CHAT,
+                self.model,
+                usage="/model [name|auto]",
+            ),
+        ):
+            registry.register(command)
+
+    async def help(self, call: CommandCall) -> str:
+        config = self._config()
+        lines = [f"{config.assistant.name}: write to me in plain words, or use a command:"]
+        for command in self._registry.visible(call.permissions):
+            usage = command.usage or f"/{command.name}"
+            alias = f" (or /{', /'.join(command.aliases)})" if command.aliases else ""
+            lines.append(f"{usage}{alias} — {command.summary}")
+        if not self._client.providers:
+            lines.append("No model is configured yet, so only commands work.")
+        return "\n".join(lines)
+
+    async def new(self, call: CommandCall) -> str:
+        ended, _ = await self._conversations.start_new(call.message.chat.key)
+        return "Started a fresh conversation." if ended else "This is already a fresh conversation."
+
+    async def status(self, call: CommandCall) -> str:
+        config = self._config()
+        zone = ZoneInfo(config.assistant.timezone)
+        midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        conversation = await self._conversations.active(call.message.chat.key)
+        today = await self._conversations.tokens_since(midnight.timestamp())
+        here = await self._conversations.tokens_in(conversation.id)
+        stats = self._stats()
+        model = choose_model(
+            providers=self._client.providers,
+            rules=(),
+            chosen=conversation.model,
+            text="",
+            role=call.role,
+        )
+        provider = self._client.get(model) if model else None
+        if provider is None:
+            model_line = "Model: none configured"
+        else:
+            how = "chosen for this chat" if conversation.model == provider.name else "default"
+            model_line = f"Model: {provider.name} ({provider.model}, {how})"
+        return "\n".join(
+            [
+                f"{config.assistant.name} — up {_duration(time.time() - stats.started_at)}",
+                model_line,
+                f"Tokens: {today:,} today · {here:,} in this conversation",
+                f"Queue: {stats.waiting} waiting, {stats.running} running",
+            ]
+        )
+
+    async def model(self, call: CommandCall) -> str:
+        providers = self._client.providers
+        if not providers:
+            return "No model is configured. Add a [[models]] section to the config file."
+        conversation = await self._conversations.active(call.message.chat.key)
+        wanted = call.args.strip()
+        if not wanted:
+            current = conversation.model or providers[0].name
+            lines = ["Models (use /model NAME to switch, /model auto for the default):"]
+            for p in providers:
+                mark = "•" if p.name == current else " "
+                vision = ", sees images" if p.vision else ""
+                lines.append(f"{mark} {p.name} — {p.model} via {p.api}{vision}")
+            return "\n".join(lines)
+        if Permission.MODEL not in call.permissions:
+            return "Your role may not switch models."
+        if wanted in ("auto", "default"):
+            await self._conversations.set_model(conversation.id, None)
+            return "This chat uses the default model again."
+        if self._client.get(wanted) is None:
+            names = ", ".join(p.name for p in providers)
+            return f"There is no model named {wanted!r}. Known: {names}."
+        await self._conversations.set_model(conversation.id, wanted)
+        return f"This chat now uses {wanted}."

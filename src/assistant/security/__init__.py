@@ -1,0 +1,1 @@
+"""Decisions outside the model: roles and permissions, command policy, approvals, audit."""

@@ -1,0 +1,1 @@
+"""SQLite state: one database, migrations, and the tables' access classes."""

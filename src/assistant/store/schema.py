@@ -1,0 +1,83 @@
+"""Versioned schema migrations. Append only: never edit a migration that has shipped."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: inbox, conversations, turns, users and groups
+    """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        platform_id TEXT NOT NULL,
+        chat_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'received',
+        side_effect TEXT,
+        reply TEXT,
+        received_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (channel, platform_id)
+    );
+    CREATE INDEX inbox_open ON inbox (id) WHERE status <> 'done';
+    CREATE INDEX inbox_updated ON inbox (updated_at);
+
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        chat_key TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        model TEXT,
+        summary TEXT,
+        summary_upto INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX conversations_active ON conversations (chat_key) WHERE ended_at IS NULL;
+
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        tool_calls TEXT,
+        tool_call_id TEXT,
+        name TEXT,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX messages_conversation ON messages (conversation_id, id);
+
+    CREATE TABLE turns (
+        turn_id TEXT PRIMARY KEY,
+        conversation_id INTEGER NOT NULL,
+        chat_key TEXT NOT NULL,
+        inbox_id INTEGER,
+        provider TEXT,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        steps INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX turns_started ON turns (started_at);
+    CREATE INDEX turns_conversation ON turns (conversation_id);
+
+    CREATE TABLE users (
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        granted_by TEXT NOT NULL DEFAULT '',
+        granted_at REAL NOT NULL,
+        PRIMARY KEY (channel, user_id)
+    );
+
+    CREATE TABLE groups (
+        channel TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        granted_by TEXT NOT NULL DEFAULT '',
+        granted_at REAL NOT NULL,
+        PRIMARY KEY (channel, chat_id)
+    );
+    """,
+]

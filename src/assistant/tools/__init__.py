@@ -1,0 +1,1 @@
+"""What the model (and slash commands) may call."""

@@ -1,0 +1,125 @@
+"""ToolRegistry: the schemas the model sees, and a call path that never raises.
+
+Every failure (unknown tool, bad JSON, invalid arguments, missing permission, timeout, a
+crash inside the tool) becomes a ``ToolResult`` error the model can read and explain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from assistant.core.errors import PolicyDenied, ToolError
+from assistant.core.metrics import Metrics
+from assistant.core.roles import Permission
+from assistant.llm.types import ToolSpec
+from assistant.tools.base import Tool, ToolContext, ToolResult
+
+log = structlog.get_logger(__name__)
+
+
+def compact_schema(schema: Any) -> Any:
+    """Drop what costs tokens and tells the model nothing (titles)."""
+    if isinstance(schema, dict):
+        return {k: compact_schema(v) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [compact_schema(v) for v in schema]
+    return schema
+
+
+def truncate_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[… {cut} characters cut …]\n{text[-tail:]}"
+
+
+class ToolRegistry:
+    def __init__(self, *, metrics: Metrics, timeout: float = 60.0, max_output: int = 8000) -> None:
+        self._tools: dict[str, Tool[Any]] = {}
+        self._specs: dict[str, ToolSpec] = {}
+        self._by_permissions: dict[frozenset[Permission], tuple[ToolSpec, ...]] = {}
+        self._metrics = metrics
+        self.timeout = timeout
+        self.max_output = max_output
+
+    def register(self, tool: Tool[Any]) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is registered twice")
+        self._tools[tool.name] = tool
+        self._specs[tool.name] = ToolSpec(
+            name=tool.name,
+            description=tool.description,
+            parameters=compact_schema(tool.Params.model_json_schema()),
+        )
+        self._by_permissions.clear()
+
+    def get(self, name: str) -> Tool[Any] | None:
+        return self._tools.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def specs(self, permissions: frozenset[Permission]) -> tuple[ToolSpec, ...]:
+        """The tools a sender with these permissions may use (cached per permission set)."""
+        cached = self._by_permissions.get(permissions)
+        if cached is None:
+            cached = tuple(
+                self._specs[name]
+                for name, tool in self._tools.items()
+                if tool.permission in permissions
+            )
+            self._by_permissions[permissions] = cached
+        return cached
+
+    async def invoke(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
+        result = await self._invoke(name, arguments, ctx)
+        outcome = "error" if result.is_error else "ok"
+        self._metrics.tool_calls.labels(name if name in self._tools else "unknown", outcome).inc()
+        if len(result.content) > self.max_output:
+            result = ToolResult(truncate_middle(result.content, self.max_output), result.is_error)
+        return result
+
+    async def _invoke(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
+        tool = self._tools.get(name)
+        if tool is None:
+            available = ", ".join(s.name for s in self.specs(ctx.permissions)) or "none"
+            return ToolResult.error(f"There is no tool named {name!r}. Available: {available}.")
+        if tool.permission not in ctx.permissions:
+            return ToolResult.error(
+                f"The tool {name!r} is not permitted for the role {ctx.role.value!r}."
+            )
+        try:
+            raw = json.loads(arguments or "{}")
+        except ValueError:
+            return ToolResult.error(f"The arguments for {name!r} are not valid JSON.")
+        try:
+            params = tool.Params.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            return ToolResult.error(f"Invalid arguments for {name!r}: {problems}")
+        if tool.side_effects:
+            await ctx.mark_side_effect(name)
+        log.info("tool.call", tool=name)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await tool.call(params, ctx)
+        except TimeoutError:
+            return ToolResult.error(f"The tool {name!r} did not finish within {self.timeout:.0f}s.")
+        except (ToolError, PolicyDenied) as exc:
+            return ToolResult.error(str(exc))
+        except Exception:  # a bug in a tool must not end the turn: the model explains
+            log.exception("tool.crashed", tool=name)
+            return ToolResult.error(
+                f"The tool {name!r} failed unexpectedly (turn {ctx.turn_id}); the error is logged."
+            )

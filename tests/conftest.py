@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from assistant.app import Services, build_services
+from assistant.config import Config, parse_config
+from assistant.core.health import Health
+from assistant.core.messages import ChatRef, InboundMessage, Sender
+from assistant.core.ports import SubmitOutcome
+from assistant.core.redact import Redactor
+from assistant.logging import setup_logging
+from tests.fakes.channel import RecordingChannel
+from tests.fakes.model import FakeModel
+
+OWNER = "1001"
+USER = "1002"
+GUEST = "1003"
+
+
+def configure_test_logging() -> None:
+    """JSON logs through our real pipeline (redaction included), to stderr."""
+    setup_logging(level="debug", fmt="json", redactor=Redactor(), stream=_Stderr(), cache=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _logging() -> None:
+    configure_test_logging()
+
+
+class _Stderr:
+    """Writes to whatever sys.stderr is now (pytest swaps it per test)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture
+async def fake_model() -> AsyncIterator[FakeModel]:
+    model = await FakeModel().start()
+    yield model
+    await model.close()
+
+
+ConfigFactory = Callable[..., Config]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, fake_model: FakeModel) -> ConfigFactory:
+    """Config text through the real loader: a fake model, test users, a temp state dir."""
+
+    def factory(models: int = 1, **sections: Any) -> Config:
+        data: dict[str, Any] = {
+            "assistant": {"state_dir": str(tmp_path / "state"), "drain_timeout": 5},
+            "gateway": {"port": 0},
+            "access": {
+                "owners": [f"telegram:{OWNER}"],
+                "telegram": {"users": {USER: "user", GUEST: "guest"}},
+            },
+            "models": [
+                {
+                    "name": f"m{i}",
+                    "base_url": fake_model.base_url,
+                    "api_key": "sk-test-0123456789abcdefghij",
+                    "model": f"fake-{i}",
+                    "timeout": 5,
+                }
+                for i in range(models)
+            ],
+        }
+        data = _merge(data, sections)
+        return parse_config(tomli_w.dumps(data), {})
+
+    return factory
+
+
+class Harness:
+    """The real services (store, agent, router) around a recording channel."""
+
+    def __init__(
+        self, stack: AsyncExitStack, services: Services, channel: RecordingChannel
+    ) -> None:
+        self.stack = stack
+        self.services = services
+        self.channel = channel
+        self._ids = itertools.count(1)
+
+    @property
+    def router(self):  # type: ignore[no-untyped-def]
+        return self.services.router
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+
+    def message(
+        self,
+        text: str,
+        *,
+        user: str = OWNER,
+        chat: str | None = None,
+        group: bool = False,
+        addressed: bool = True,
+        platform_id: str | None = None,
+    ) -> InboundMessage:
+        n = next(self._ids)
+        return InboundMessage(
+            chat=ChatRef("telegram", chat or f"chat-{user}", is_group=group),
+            sender=Sender(user, name=f"user{user}"),
+            text=text,
+            platform_id=platform_id or f"m{n}-{id(self)}",
+            message_id=str(n),
+            addressed=addressed,
+        )
+
+    async def say(self, text: str, **kwargs: Any) -> SubmitOutcome:
+        return await self.router.submit(self.message(text, **kwargs))
+
+    async def ask(self, text: str, **kwargs: Any) -> str:
+        before = len(self.channel.sent)
+        outcome = await self.say(text, **kwargs)
+        assert outcome is SubmitOutcome.ACCEPTED, outcome
+        sent = await self.channel.wait_sent(before + 1)
+        return sent[before].text
+
+
+HarnessFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_harness() -> AsyncIterator[HarnessFactory]:
+    """``await start_harness(config)`` → a running Harness; closed at the end of the test."""
+    started: list[Harness] = []
+
+    async def start(config: Config, *, recover: bool = True) -> Harness:
+        stack = AsyncExitStack()
+        services = await build_services(stack, config, health=Health(), redactor=Redactor())
+        channel = RecordingChannel("telegram")
+        services.router.add_channel(channel)
+        harness = Harness(stack, services, channel)
+        started.append(harness)
+        if recover:
+            await services.router.recover()
+        return harness
+
+    yield start
+    for harness in reversed(started):
+        await harness.close()

@@ -1,0 +1,58 @@
+"""A channel that records what the assistant sends: the test double of the Channel port,
+for router tests that need no platform. Platform behaviour is tested with the platform fakes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from assistant.core.errors import ChannelUnavailable
+from assistant.core.messages import Button, ChatRef, OutboundMessage, SentMessage
+from assistant.core.ports import ChannelFeatures, InboundHandler
+
+
+class RecordingChannel:
+    def __init__(self, name: str = "telegram", *, typing: bool = False) -> None:
+        self._name = name
+        self._typing = typing
+        self.sent: list[OutboundMessage] = []
+        self.edits: list[tuple[SentMessage, str]] = []
+        self.typing_calls = 0
+        self.fail_sends = 0  # the next N sends raise ChannelUnavailable
+        self._changed = asyncio.Condition()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def features(self) -> ChannelFeatures:
+        return ChannelFeatures(edit=True, buttons=True, typing=self._typing, max_text=4096)
+
+    async def run(self, on_message: InboundHandler) -> None:
+        await asyncio.Event().wait()
+
+    async def send(self, message: OutboundMessage) -> list[SentMessage]:
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise ChannelUnavailable("send failed (injected)")
+        self.sent.append(message)
+        async with self._changed:
+            self._changed.notify_all()
+        return [SentMessage(message.chat, str(len(self.sent)))]
+
+    async def edit(
+        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> None:
+        self.edits.append((sent, text))
+
+    async def typing(self, chat: ChatRef) -> None:
+        self.typing_calls += 1
+
+    async def wait_sent(self, count: int, timeout: float = 10.0) -> list[OutboundMessage]:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.sent) >= count)
+        return self.sent
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.sent]

@@ -1,0 +1,116 @@
+"""Secrets never reach the log: by key, by shape, and by the literal values in the config."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from assistant.core.redact import MASK, Redactor
+from assistant.logging import setup_logging
+from tests.conftest import configure_test_logging
+
+BOT_TOKEN = "7712345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+OPENAI_KEY = "sk-proj-Abc123Def456Ghi789Jkl012Mno345"
+ANTHROPIC_KEY = "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
+TENANT = "t-g1044ghJRUIJJ5ELPWIR3OLY2ZW4LSZ7PM3GQJJN"
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACDx3bQ6pqTHv8R8ZxXq2K7u0f4lM3rWcYjv4g0uQk1hAAAAkH7mYtJ+5mLS\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+WS_URL = (
+    "wss://msg-frontier.feishu.cn/ws/v2?fpid=493&aid=552564&device_id=7&"
+    "access_key=abcd1234efgh5678&service_id=33554678&ticket=6a3c8f9e-1b2c-4d5e"
+)
+CONFIG_SECRET = "plain-looking-config-secret"
+ALL = [
+    BOT_TOKEN,
+    OPENAI_KEY,
+    ANTHROPIC_KEY,
+    JWT,
+    TENANT,
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU",
+    "abcd1234efgh5678",
+    "6a3c8f9e-1b2c-4d5e",
+    CONFIG_SECRET,
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"GET https://api.telegram.org/bot{BOT_TOKEN}/getUpdates",
+        f"token {BOT_TOKEN} rejected",
+        f"Authorization: Bearer {JWT}",
+        f"api_key={OPENAI_KEY}",
+        f'{{"x-api-key": "{ANTHROPIC_KEY}"}}',
+        f"tenant_access_token: {TENANT}",
+        f"connecting to {WS_URL}",
+        f"key file:\n{PEM}\n",
+        f"the value is {CONFIG_SECRET} here",
+    ],
+)
+def test_secret_shapes_are_masked_in_text(text):
+    out = Redactor([CONFIG_SECRET]).text(text)
+    assert MASK in out
+    for secret in ALL:
+        assert secret not in out, (secret, out)
+
+
+def test_values_under_secret_keys_are_masked_whole():
+    data = {
+        "app_secret": "short1",
+        "bot_token": "anything",
+        "Authorization": "Basic dXNlcjpwYXNz",
+        "prompt_tokens": 120,
+        "nested": [{"password": "hunter2hunter2"}],
+        "text": "nothing secret",
+    }
+    out = Redactor().mapping(data)
+    assert out["app_secret"] == out["bot_token"] == out["Authorization"] == MASK
+    assert out["nested"][0]["password"] == MASK
+    assert out["prompt_tokens"] == 120 and out["text"] == "nothing secret"
+
+
+def test_ordinary_text_is_untouched():
+    text = "disk / is 71% full; load 0.31 0.25; user 12345 asked at 10:45:00"
+    assert Redactor().text(text) == text
+
+
+def test_the_whole_logging_pipeline_redacts(monkeypatch):
+    stream = io.StringIO()
+    redactor = Redactor([CONFIG_SECRET])
+    setup_logging(level="debug", fmt="json", redactor=redactor, stream=stream, cache=False)
+    try:
+        log = structlog.get_logger("test")
+        log.info(
+            "model.request",
+            url=f"https://api.telegram.org/bot{BOT_TOKEN}/sendMessage",
+            headers={"Authorization": f"Bearer {JWT}"},
+            api_key=OPENAI_KEY,
+        )
+        log.warning("feishu.connect", url=WS_URL, tenant_access_token=TENANT)
+        logging.getLogger("aiohttp.client").warning(
+            "request to %s failed", f"/bot{BOT_TOKEN}/getMe"
+        )
+        logging.getLogger("Lark").error("[Lark] connected to %s", WS_URL)
+        try:
+            raise RuntimeError(f"ssh key could not be parsed: {PEM} with {CONFIG_SECRET}")
+        except RuntimeError:
+            log.exception("ssh.failed", detail=ANTHROPIC_KEY)
+    finally:
+        configure_test_logging()
+    output = stream.getvalue()
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["event"] for line in lines][:2] == ["model.request", "feishu.connect"]
+    assert len(lines) == 5
+    for secret in ALL:
+        assert secret not in output, secret
+    assert "exception" in lines[-1]  # the traceback is there, without the secrets
+    assert "locals" not in output
