@@ -24,19 +24,25 @@ from assistant.config import Config, LiveConfig, load_config, secret_values
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel
+from assistant.core.ports import Channel, ManagedChannel
 from assistant.core.redact import Redactor
 from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
 from assistant.llm.client import ModelClient
+from assistant.llm.transcribe import Transcriber
 from assistant.logging import setup_logging
 from assistant.router.access import Access
+from assistant.router.actions import ActionRegistry
+from assistant.router.admin import PairingCommands
 from assistant.router.commands import BuiltinCommands, CommandRegistry
+from assistant.router.gate import Gate
+from assistant.router.media import Media
 from assistant.router.router import Router
 from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.inbox import Inbox
+from assistant.store.pairing import Pairing
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
@@ -47,7 +53,7 @@ INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redeliv
 _MAINTENANCE_EVERY = 3600
 
 # Parts of the config a running daemon applies on SIGHUP: whole sections, or single fields.
-_LIVE_SECTIONS = {"access", "models", "routing", "agent"}
+_LIVE_SECTIONS = {"access", "models", "routing", "agent", "speech"}
 _LIVE_FIELDS = {
     "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
     "gateway": {"admin_token"},
@@ -87,6 +93,11 @@ class Services:
     agent: Agent
     router: Router
     inbox: Inbox
+    commands: CommandRegistry
+    actions: ActionRegistry
+    media: Media
+    session: aiohttp.ClientSession
+    db: Database
 
     @property
     def config(self) -> Config:
@@ -127,13 +138,23 @@ async def build_services(
     live = LiveConfig(config)
     inbox = Inbox(db)
     commands = CommandRegistry()
+    actions = ActionRegistry()
+    pairing = Pairing(db)
+    media = Media(
+        transcriber=_transcriber(session, config, redactor),
+        max_bytes=20 * 1024 * 1024,
+        max_document_chars=20_000,
+    )
     router = Router(
         inbox=inbox,
         conversations=conversations,
         access=access,
+        gate=Gate(access, pairing, live.get),
         policy=policy,
         agent=agent,
         commands=commands,
+        actions=actions,
+        media=media,
         config=live.get,
         metrics=metrics,
         max_concurrent=config.assistant.max_concurrent_turns,
@@ -145,6 +166,7 @@ async def build_services(
         config=live.get,
         stats=router.stats,
     )
+    PairingCommands(registry=commands, pairing=pairing, notify=router.notify)
     services = Services(
         live=live,
         health=health,
@@ -157,9 +179,73 @@ async def build_services(
         agent=agent,
         router=router,
         inbox=inbox,
+        commands=commands,
+        actions=actions,
+        media=media,
+        session=session,
+        db=db,
     )
     await stack.enter_async_context(router)
     return services
+
+
+def _transcriber(
+    session: aiohttp.ClientSession, config: Config, redactor: Redactor
+) -> Transcriber | None:
+    if config.speech is None:
+        return None
+    return Transcriber(session, config.speech, redactor=redactor)
+
+
+def make_channel(
+    name: str,
+    config: Config,
+    *,
+    session: aiohttp.ClientSession,
+    health: Health,
+    redactor: Redactor,
+    commands: list[tuple[str, str]] | None = None,
+) -> ManagedChannel:
+    """One platform adapter (not yet opened); its SDK is imported only here."""
+    if name == "telegram":
+        from assistant.channels.telegram.adapter import TelegramChannel
+
+        return TelegramChannel(
+            config.telegram,
+            session=session,
+            health=health,
+            redactor=redactor,
+            commands=commands or [],
+        )
+    raise ConfigError([f"unknown channel {name!r}; known: telegram"])
+
+
+def enabled_channels(config: Config) -> list[str]:
+    return ["telegram"] if config.telegram.enabled else []
+
+
+async def build_channels(stack: AsyncExitStack, services: Services) -> list[Channel]:
+    """Open the chat platform adapters the config enables and hand them to the router."""
+    config = services.config
+    commands = [(c.name, c.summary) for c in services.commands.all()]
+    channels: list[Channel] = []
+    for name in enabled_channels(config):
+        channel = make_channel(
+            name,
+            config,
+            session=services.session,
+            health=services.health,
+            redactor=services.redactor,
+            commands=commands,
+        )
+        channels.append(await stack.enter_async_context(channel))
+    if config.telegram.enabled:
+        services.media.max_bytes = int(config.telegram.max_file_mb * 1024 * 1024)
+        services.media.max_document_chars = config.telegram.max_document_chars
+    for opened in channels:
+        services.router.add_channel(opened)
+        services.health.register(f"channel.{opened.name}")
+    return channels
 
 
 def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]:
@@ -171,6 +257,7 @@ def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]
     services.tools.timeout = new.agent.tool_timeout
     services.tools.max_output = new.agent.max_tool_output
     services.redactor.set_literals(secret_values(new))
+    services.media.transcriber = _transcriber(services.session, new, services.redactor)
     services.live.current = new
     return applied, restart
 
@@ -230,19 +317,18 @@ class Daemon:
                     stack, self.config, health=self.health, redactor=self.redactor
                 )
                 self.services = services
-                channels: list[Channel] = []  # Telegram and Feishu join here
-                for channel in channels:
-                    services.router.add_channel(channel)
-                    self.health.register(f"channel.{channel.name}")
+                channels = await build_channels(stack, services)
                 if self.config.gateway.enabled:
-                    self.gateway = await stack.enter_async_context(
-                        Gateway(
-                            self.config.gateway,
-                            health=self.health,
-                            metrics=services.metrics,
-                            status=self.status,
-                        )
+                    gateway = Gateway(
+                        self.config.gateway,
+                        health=self.health,
+                        metrics=services.metrics,
+                        status=self.status,
                     )
+                    for channel in channels:
+                        for method, path, handler in getattr(channel, "routes", list)():
+                            gateway.add_route(method, path, handler)
+                    self.gateway = await stack.enter_async_context(gateway)
                 self.health.register("router")
                 await services.router.recover()
                 self.health.set("router", ComponentState.READY)

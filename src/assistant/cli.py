@@ -11,18 +11,38 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant import __version__
 from assistant.core.errors import AssistantError, ConfigError
+from assistant.core.roles import Role
+
+if TYPE_CHECKING:
+    from assistant.config import Config
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
 
-def _load(args: argparse.Namespace, env: Mapping[str, str]):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Path, Config]:
     from assistant.config import find_config_path, load_config
 
     path = find_config_path(getattr(args, "path", None) or args.config, env)
     return path, load_config(path, env)
+
+
+def _admin_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """The config, with logging reduced to warnings on stderr (stdout is the answer)."""
+    from assistant.config import secret_values
+    from assistant.core.redact import Redactor
+    from assistant.logging import setup_logging
+
+    _, config = _load(args, env)
+    setup_logging(
+        level="warning", fmt="console", redactor=Redactor(secret_values(config)), stream=sys.stderr
+    )
+    return config
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -57,6 +77,77 @@ def cmd_print_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _role(value: str) -> Role:
+    try:
+        return Role(value.lower())
+    except ValueError:
+        raise argparse.ArgumentTypeError("a role is one of: owner, admin, user, guest") from None
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_pairing(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant import admin
+
+    config = _admin_config(args, env)
+    if args.action == "list":
+        pending = asyncio.run(admin.pairing_list(config))
+        if not pending:
+            print("no pairing requests are waiting")
+        for p in pending:
+            print(
+                f"{p.channel}\t{p.code}\t{p.user_id}\t{p.name or '-'}\tuntil {_when(p.expires_at)}"
+            )
+        return 0
+    if args.action == "approve":
+        request, problem = asyncio.run(
+            admin.pairing_approve(config, args.channel, args.code, args.role)
+        )
+        who = f"{request.name or request.user_id} ({args.channel} {request.user_id})"
+        print(f"approved {who} as {args.role.value}")
+        if problem:
+            print(f"warning: could not tell them they are in: {problem}", file=sys.stderr)
+        else:
+            print("they have been told")
+        return 0
+    request = asyncio.run(admin.pairing_revoke(config, args.channel, args.code))
+    print(f"discarded the request of {request.name or request.user_id} ({args.channel})")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant import admin
+
+    config = _admin_config(args, env)
+    if args.action == "list":
+        for row in asyncio.run(admin.users_list(config)):
+            print(
+                f"{row.channel}\t{row.user_id}\t{row.role.value}\t{row.name or '-'}\t{row.source}"
+            )
+    elif args.action == "role":
+        asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
+        print(f"{args.channel} user {args.user_id} is now {args.role.value}")
+    elif args.action == "revoke":
+        asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
+        print(f"{args.channel} user {args.user_id} no longer has access")
+    elif args.action == "allow-group":
+        asyncio.run(admin.groups_allow(config, args.channel, args.chat_id))
+        print(f"{args.channel} group {args.chat_id} is allowed")
+    elif args.action == "remove-group":
+        asyncio.run(admin.groups_remove(config, args.channel, args.chat_id))
+        print(f"{args.channel} group {args.chat_id} is no longer allowed")
+    else:
+        for change in asyncio.run(admin.access_history(config, args.n)):
+            role = f" {change.role}" if change.role else ""
+            print(
+                f"{_when(change.at)}\t{change.actor}\t{change.action}\t"
+                f"{change.channel} {change.subject}{role}"
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -65,15 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"assistant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    config_help = "config file (default: $ASSISTANT_CONFIG, then /etc/assistant/config.toml)"
+    # nested actions accept --config too; SUPPRESS keeps them from erasing the outer value
+    nested = argparse.ArgumentParser(add_help=False)
+    nested.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument(
-            "--config",
-            metavar="PATH",
-            help="config file (default: $ASSISTANT_CONFIG, then /etc/assistant/config.toml)",
-        )
+        p.add_argument("--config", metavar="PATH", help=config_help)
         p.set_defaults(func=handler)
         return p
+
+    def action(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+    ) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help_text, description=help_text, parents=[nested])
 
     command("run", cmd_run, "run the daemon (what the systemd service starts)")
     chat = command("chat", cmd_chat, "talk to the assistant in this terminal, as the owner")
@@ -81,6 +178,37 @@ def build_parser() -> argparse.ArgumentParser:
     check = command("check-config", cmd_check_config, "validate the config file; exit 0 or 2")
     check.add_argument("path", nargs="?", help="config file to check (same as --config)")
     command("print-config", cmd_print_config, "print the effective config, secrets masked")
+
+    pairing = command("pairing", cmd_pairing, "approve or discard strangers' pairing requests")
+    pairing_sub = pairing.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action(pairing_sub, "list", "requests waiting for approval")
+    approve = action(pairing_sub, "approve", "let the person in and tell them")
+    approve.add_argument("channel", choices=["telegram", "feishu"])
+    approve.add_argument("code")
+    approve.add_argument("--role", type=_role, default=Role.USER, help="default: user")
+    revoke = action(pairing_sub, "revoke", "discard a waiting request")
+    revoke.add_argument("channel", choices=["telegram", "feishu"])
+    revoke.add_argument("code")
+
+    users = command("users", cmd_users, "who may talk to the assistant, and their roles")
+    users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action(users_sub, "list", "everyone with a role (from the config or granted)")
+    role = action(users_sub, "role", "grant or change a role")
+    role.add_argument("channel", choices=["telegram", "feishu"])
+    role.add_argument("user_id")
+    role.add_argument("role", type=_role)
+    gone = action(users_sub, "revoke", "take a granted role away")
+    gone.add_argument("channel", choices=["telegram", "feishu"])
+    gone.add_argument("user_id")
+    for name, text in (
+        ("allow-group", "answer in a group chat"),
+        ("remove-group", "stop answering in a group"),
+    ):
+        group = action(users_sub, name, text)
+        group.add_argument("channel", choices=["telegram", "feishu"])
+        group.add_argument("chat_id")
+    history = action(users_sub, "history", "recent grants and revocations")
+    history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     return parser
 
 

@@ -52,6 +52,12 @@ def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL; use e.g. 'https://api.openai.com/v1'")
+    return value.rstrip("/")
+
+
 class AssistantSection(Section):
     name: str = Field("Assistant", min_length=1, max_length=64)
     timezone: str = "UTC"
@@ -97,14 +103,7 @@ class ModelProvider(Section):
 
     _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(
-                f"{value!r} is not an http(s) URL; use e.g. 'https://api.openai.com/v1'"
-            )
-        return value.rstrip("/")
+    _url = field_validator("base_url")(_http_url)
 
 
 class RoutingRule(Section):
@@ -133,6 +132,65 @@ class LoggingSection(Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class TelegramSection(Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base: str = "https://api.telegram.org"
+    poll_timeout: int = Field(30, ge=1, le=50)
+    watchdog: float = Field(120.0, ge=5)
+    webhook_url: str | None = None
+    webhook_path: str = Field("/telegram/webhook", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    webhook_secret: SecretStr | None = None
+    stream: bool = True
+    max_file_mb: float = Field(20.0, gt=0, le=2000)
+    max_document_chars: int = Field(20000, ge=1000)
+    rate_limit: float = Field(30.0, ge=0)
+    group_rate_limit: float = Field(20.0, ge=0)
+
+    _blank = field_validator("token", "webhook_secret", mode="before")(_blank_to_none)
+
+    _url = field_validator("api_base")(_http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TelegramSection:
+        if not self.enabled:
+            return self
+        if self.token is None:
+            raise ValueError(
+                'telegram is enabled but has no token; set token = "${TELEGRAM_BOT_TOKEN}" '
+                "and put the token from @BotFather in the environment file"
+            )
+        if self.watchdog <= self.poll_timeout + 5:
+            raise ValueError(
+                f"watchdog ({self.watchdog:g}s) must exceed poll_timeout ({self.poll_timeout}s) "
+                "by more than 5 seconds"
+            )
+        if self.mode == "webhook":
+            if not self.webhook_url or not self.webhook_url.startswith("https://"):
+                raise ValueError("webhook mode needs webhook_url, the public https:// address")
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+                raise ValueError(
+                    "webhook mode needs webhook_secret: 16-256 characters of A-Z, a-z, 0-9, _ "
+                    "and - (e.g. from `openssl rand -hex 32`)"
+                )
+        return self
+
+
+class SpeechSection(Section):
+    """An OpenAI-compatible /audio/transcriptions endpoint for voice messages."""
+
+    base_url: str
+    api_key: SecretStr | None = None
+    model: str = "whisper-1"
+    timeout: float = Field(60.0, gt=0)
+    max_file_mb: float = Field(20.0, gt=0)
+
+    _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
+    _url = field_validator("base_url")(_http_url)
+
+
 class ChannelAccess(Section):
     users: dict[str, Role] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
@@ -140,6 +198,8 @@ class ChannelAccess(Section):
 
 class AccessSection(Section):
     owners: list[str] = Field(default_factory=list)
+    pairing: bool = True
+    group_members: Literal["guest", "user", "none"] = "guest"
     telegram: ChannelAccess = ChannelAccess()
     feishu: ChannelAccess = ChannelAccess()
     permissions: dict[Role, list[Permission]] = Field(default_factory=dict)
@@ -166,6 +226,8 @@ class Config(Section):
     gateway: GatewaySection = GatewaySection()
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
+    telegram: TelegramSection = TelegramSection()
+    speech: SpeechSection | None = None
 
     @model_validator(mode="after")
     def _model_references(self) -> Config:

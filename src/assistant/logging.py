@@ -23,7 +23,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _LEVELS["error"] = logging.ERROR
 
 # Libraries that narrate every request at INFO; their warnings still come through.
-_CHATTY = ("aiohttp.access", "aiogram.event", "asyncssh", "apscheduler", "chromadb", "httpx")
+_CHATTY = (
+    "aiohttp.access",
+    "aiogram.event",
+    "asyncssh",
+    "apscheduler",
+    "chromadb",
+    "httpx",
+    "markdown_it",
+)
 
 
 class RedactProcessor:

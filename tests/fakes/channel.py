@@ -17,6 +17,7 @@ class RecordingChannel:
         self.sent: list[OutboundMessage] = []
         self.edits: list[tuple[SentMessage, str]] = []
         self.typing_calls = 0
+        self.answers: list[tuple[object, str]] = []
         self.fail_sends = 0  # the next N sends raise ChannelUnavailable
         self._changed = asyncio.Condition()
 
@@ -41,12 +42,24 @@ class RecordingChannel:
         return [SentMessage(message.chat, str(len(self.sent)))]
 
     async def edit(
-        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
-    ) -> None:
+        self,
+        sent: SentMessage,
+        text: str,
+        *,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        format: str = "markdown",
+    ) -> list[SentMessage]:
         self.edits.append((sent, text))
+        return [sent]
 
     async def typing(self, chat: ChatRef) -> None:
         self.typing_calls += 1
+
+    async def answer_action(self, action, text: str, *, alert: bool = False) -> None:
+        self.answers.append((action, text))
+
+    async def fetch(self, attachment, *, max_bytes: int) -> bytes:
+        raise ChannelUnavailable("no files here")
 
     async def wait_sent(self, count: int, timeout: float = 10.0) -> list[OutboundMessage]:
         async with asyncio.timeout(timeout):

@@ -75,6 +75,8 @@ class FakeModel:
         self.responder: Callable[[dict[str, Any]], Behaviour | None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.transcript = "please check the disk"
+        self.uploads: list[dict[str, Any]] = []
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -85,6 +87,7 @@ class FakeModel:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         # a hung request ends when the client gives up, as on a real server behind a proxy
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
@@ -126,6 +129,21 @@ class FakeModel:
             if chosen is not None:
                 return chosen
         return Reply(text=f"echo: {last_user_text(body)}")
+
+    # --- audio transcription (OpenAI /audio/transcriptions, multipart) ---
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        if not hasattr(upload, "file") or not form.get("model"):
+            return web.json_response(
+                {"error": {"message": "file and model are required"}}, status=400
+            )
+        data = upload.file.read()  # type: ignore[union-attr]
+        self.uploads.append(
+            {"model": form["model"], "filename": upload.filename, "size": len(data)}  # type: ignore[union-attr]
+        )
+        return web.json_response({"text": self.transcript})
 
     # --- OpenAI ---
 

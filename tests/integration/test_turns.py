@@ -98,7 +98,7 @@ async def test_no_model_configured_gets_a_hint_and_commands_work(make_config, st
     assert "/status" in await h.ask("/help")
 
 
-async def test_strangers_and_unaddressed_group_messages_are_ignored(
+async def test_strangers_and_unaddressed_group_messages_are_not_processed(
     make_config, start_harness, fake_model
 ):
     h = await start_harness(make_config(access={"telegram": {"groups": ["g1"]}}))
@@ -106,8 +106,13 @@ async def test_strangers_and_unaddressed_group_messages_are_ignored(
     assert await h.say("hi all", chat="g1", group=True, addressed=False) is SubmitOutcome.IGNORED
     assert await h.say("hi", chat="g-other", group=True) is SubmitOutcome.IGNORED
     assert await h.ask("hi bot", chat="g1", group=True) == "echo: hi bot"
-    assert len(fake_model.requests) == 1
-    assert h.channel.sent[0].reply_to is not None  # group replies thread to the message
+    assert len(fake_model.requests) == 1  # only the allowlisted group's mention reached the model
+    stranger, owner_hint, answer = h.channel.sent
+    assert stranger.chat.chat_id == "chat-9999" and "pairing code" in stranger.text
+    assert (
+        owner_hint.chat.chat_id == "g-other" and "allow-group telegram g-other" in owner_hint.text
+    )
+    assert answer.reply_to is not None  # group replies thread to the message
 
 
 async def test_redelivery_is_answered_once(make_config, start_harness, fake_model):

@@ -8,9 +8,11 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TextIO
+from typing import Literal, TextIO
 
+from assistant.core.errors import ChannelError
 from assistant.core.messages import (
+    Attachment,
     Button,
     ChatRef,
     InboundMessage,
@@ -100,12 +102,27 @@ class ConsoleChannel:
         return [SentMessage(message.chat, str(self._sent))]
 
     async def edit(
-        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
-    ) -> None:
+        self,
+        sent: SentMessage,
+        text: str,
+        *,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        format: Literal["markdown", "plain"] = "markdown",
+    ) -> list[SentMessage]:
         self._write(text)
+        return [sent]
 
     async def typing(self, chat: ChatRef) -> None:
         return None
+
+    async def answer_action(
+        self, action: InboundMessage, text: str, *, alert: bool = False
+    ) -> None:
+        if text:
+            self._write(text)
+
+    async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        raise ChannelError("the console has no attachments")
 
     def _write(self, text: str, *, end: str = "\n") -> None:
         self._stdout.write(text + end)

@@ -12,7 +12,8 @@
     │   ├── ModelUnavailable       timeout, connection error, 429, 5xx, broken stream: fall back
     │   └── ModelRequestError      other 4xx: not retried, reported to the user
     ├── ToolError              a tool failed in a way the model may read
-    └── PolicyDenied           the policy refused an action
+    ├── PolicyDenied           the policy refused an action
+    └── NotFound               an id or code given by a person does not exist (or expired)
 
 Messages say what happened, where, and how to fix it. Foreign exceptions are translated once,
 at the boundary where they occur, with ``raise X(...) from exc``.
@@ -78,4 +79,8 @@ class ToolError(AssistantError):
 
 
 class PolicyDenied(AssistantError):
+    pass
+
+
+class NotFound(AssistantError):
     pass

@@ -7,6 +7,7 @@ Channel adapters turn platform JSON into :class:`InboundMessage` and render
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -65,6 +66,7 @@ class InboundMessage:
     forwarded_from: str | None = None
     addressed: bool = True  # in a group: mentioned, replied to, or a command
     received_at: float = field(default_factory=time.time)
+    meta: Mapping[str, str] = field(default_factory=dict)  # adapter facts, e.g. a callback id
 
 
 @dataclass(frozen=True, slots=True)

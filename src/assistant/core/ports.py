@@ -6,9 +6,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
+from assistant.core.messages import (
+    Attachment,
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    SentMessage,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -31,7 +39,11 @@ class ChannelFeatures:
     edit: bool = False
     buttons: bool = False
     typing: bool = False
+    stream: bool = False  # show replies while they are generated (needs edit)
     max_text: int = 4000
+
+
+Buttons = tuple[tuple[Button, ...], ...]
 
 
 class Channel(Protocol):
@@ -42,6 +54,11 @@ class Channel(Protocol):
     ``ChannelAuthError`` when the platform refuses the credentials (the adapter stops) and
     ``ChannelUnavailable`` or any other error when it should be restarted with backoff.
     Sending works while ``run`` is not running (during drain).
+
+    ``send`` splits long text as the platform requires; ``edit`` replaces a sent message's
+    text (and sends any overflow as new messages); both raise ``ChannelUnavailable`` for
+    transient failures and return normally when the platform refused for good (e.g. the user
+    blocked the bot), which they log.
     """
 
     @property
@@ -55,10 +72,44 @@ class Channel(Protocol):
     async def send(self, message: OutboundMessage) -> list[SentMessage]: ...
 
     async def edit(
-        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
-    ) -> None: ...
+        self,
+        sent: SentMessage,
+        text: str,
+        *,
+        buttons: Buttons = (),
+        format: Literal["markdown", "plain"] = "markdown",
+    ) -> list[SentMessage]: ...
 
     async def typing(self, chat: ChatRef) -> None: ...
+
+    async def answer_action(
+        self, action: InboundMessage, text: str, *, alert: bool = False
+    ) -> None:
+        """Acknowledge a button press, showing ``text`` to the presser (a toast)."""
+        ...
+
+    async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """Download an attachment; ``ChannelError`` if it is larger than ``max_bytes``."""
+        ...
+
+
+class ManagedChannel(Channel, Protocol):
+    """A channel that opens its connections on enter and closes them on exit."""
+
+    async def __aenter__(self) -> ManagedChannel: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class WebhookSource(Protocol):
+    """An adapter that receives through HTTP routes on the gateway."""
+
+    def routes(self) -> list[tuple[str, str, WebhookHandler]]: ...
 
 
 class Clock(Protocol):

@@ -40,6 +40,7 @@ class Command:
     handler: CommandHandler
     usage: str = ""
     aliases: tuple[str, ...] = ()
+    immediate: bool = False  # run at once, not behind the chat's queued messages
 
 
 def parse_command(text: str) -> tuple[str, str] | None:

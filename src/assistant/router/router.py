@@ -3,7 +3,9 @@
 ``submit`` checks access, records the message in the durable inbox and returns: from then on
 the platform may be acknowledged. Work runs one message at a time per conversation (later
 messages queue in order) and concurrently across conversations, bounded by
-``max_concurrent_turns``. Each message is answered through the channel it came from.
+``max_concurrent_turns``. Button presses and "immediate" commands skip the conversation queue
+(a turn may be waiting for exactly that press). Each message is answered through the channel it
+came from.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -22,15 +24,26 @@ import structlog
 
 from assistant.agent.loop import Agent, TurnRequest, TurnStatus, stored_messages
 from assistant.config import Config
-from assistant.core.backoff import Backoff
-from assistant.core.errors import ChannelError, IntakeClosed, StateError
-from assistant.core.messages import ChatRef, InboundMessage, OutboundMessage
+from assistant.core.errors import ChannelError, IntakeClosed
+from assistant.core.messages import (
+    Button,
+    ChatRef,
+    InboundMessage,
+    MessageKind,
+    OutboundMessage,
+    SentMessage,
+)
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, SubmitOutcome
 from assistant.core.roles import Role
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
+from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
 from assistant.router.commands import CommandCall, CommandRegistry, RouterStats, parse_command
+from assistant.router.delivery import Delivery, typing
+from assistant.router.gate import Gate
+from assistant.router.media import Media
+from assistant.router.stream import StreamingReply
 from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations, TurnRecord
 from assistant.store.inbox import Inbox, InboxStatus
@@ -42,7 +55,6 @@ INTERRUPTED = (
     "Your message «{text}» was interrupted by a restart while it was running {what}. "
     "It was not run again; ask again if you still need it."
 )
-_SEND_ATTEMPTS = 4
 
 
 @dataclass(slots=True)
@@ -64,9 +76,12 @@ class Router:
         inbox: Inbox,
         conversations: Conversations,
         access: Access,
+        gate: Gate,
         policy: Policy,
         agent: Agent,
         commands: CommandRegistry,
+        actions: ActionRegistry,
+        media: Media,
         config: Callable[[], Config],
         metrics: Metrics,
         max_concurrent: int,
@@ -74,27 +89,35 @@ class Router:
         self._inbox = inbox
         self._conversations = conversations
         self._access = access
+        self._gate = gate
         self._policy = policy
         self._agent = agent
         self._commands = commands
+        self._actions = actions
+        self._media = media
         self._config = config
         self._metrics = metrics
         self._max_concurrent = max_concurrent
         self._channels: dict[str, Channel] = {}
         self._queues: dict[str, deque[_Work]] = {}
+        self._idle: dict[str, asyncio.Event] = {}
         self._running = 0
         self._waiting = 0
         self._accepting = False
         self._stopping = False
-        self._scheduler: aiojobs.Scheduler | None = None
-        self._idle: dict[str, asyncio.Event] = {}
+        self._delivery = Delivery(inbox, metrics, self._channels)
+        self._turns: aiojobs.Scheduler | None = None
+        self._immediate: aiojobs.Scheduler | None = None
         self.started_at = time.time()
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Router:
-        self._scheduler = aiojobs.Scheduler(
+        self._turns = aiojobs.Scheduler(
             limit=self._max_concurrent, pending_limit=0, close_timeout=5.0, wait_timeout=None
+        )
+        self._immediate = aiojobs.Scheduler(
+            limit=32, pending_limit=0, close_timeout=5.0, wait_timeout=None
         )
         self._accepting = True
         self.started_at = time.time()
@@ -108,8 +131,9 @@ class Router:
     ) -> None:
         self._accepting = False
         self._stopping = True
-        if self._scheduler is not None:
-            await self._scheduler.close()
+        for scheduler in (self._immediate, self._turns):
+            if scheduler is not None:
+                await scheduler.close()
 
     def add_channel(self, channel: Channel) -> None:
         self._channels[channel.name] = channel
@@ -118,19 +142,20 @@ class Router:
     def channels(self) -> dict[str, Channel]:
         return dict(self._channels)
 
+    def stats(self) -> RouterStats:
+        return RouterStats(self.started_at, self._waiting, self._running)
+
     async def wait_idle(self, chat_key: str | None = None) -> None:
         """Return once the chat (or every chat) has nothing waiting or running."""
         while True:
-            busy = (
-                [chat_key] if chat_key in self._queues else [] if chat_key else list(self._queues)
-            )
+            if chat_key is not None:
+                busy = [chat_key] if chat_key in self._queues else []
+            else:
+                busy = list(self._queues)
             if not busy:
                 return
             event = self._idle.setdefault(busy[0], asyncio.Event())
             await event.wait()
-
-    def stats(self) -> RouterStats:
-        return RouterStats(self.started_at, self._waiting, self._running)
 
     async def recover(self) -> int:
         """Queue again what a previous run left unfinished (for the channels present)."""
@@ -153,10 +178,12 @@ class Router:
         """
         self._accepting = False
         self._stopping = True
-        if self._scheduler is None:
+        if self._turns is None or self._immediate is None:
             return
         running = self._running
-        await self._scheduler.wait_and_close(timeout)
+        deadline = time.monotonic() + timeout
+        await self._turns.wait_and_close(timeout)
+        await self._immediate.wait_and_close(max(0.1, deadline - time.monotonic()))
         log.info("router.drained", running_at_stop=running, unfinished=self._running)
 
     # --- intake ---------------------------------------------------------------------------
@@ -166,23 +193,30 @@ class Router:
         if not self._accepting:
             raise IntakeClosed("the assistant is shutting down; the platform will redeliver")
         chat = message.chat
-        if chat.is_group and not message.addressed:
+        if message.kind is not MessageKind.ACTION and chat.is_group and not message.addressed:
             return SubmitOutcome.IGNORED
-        role = await self._access.role(chat.channel, message.sender.user_id)
-        if role is None or not await self._access.chat_allowed(chat):
-            log.info(
-                "access.refused",
-                channel=chat.channel,
-                chat_id=chat.chat_id,
-                user_id=message.sender.user_id,
-            )
+        role = await self._gate.role(message)
+        channel = self._channels.get(chat.channel)
+        if role is None:
+            if channel is not None:
+                await self._gate.turn_away(message, channel)
             return SubmitOutcome.IGNORED
         inbox_id = await self._inbox.record(message)
         if inbox_id is None:
             return SubmitOutcome.DUPLICATE
         self._metrics.received.labels(chat.channel).inc()
-        await self._enqueue(_Work(inbox_id, message))
+        work = _Work(inbox_id, message)
+        if message.kind is MessageKind.ACTION or self._is_immediate(message):
+            assert self._immediate is not None
+            await self._immediate.spawn(self._process(work))
+        else:
+            await self._enqueue(work)
         return SubmitOutcome.ACCEPTED
+
+    def _is_immediate(self, message: InboundMessage) -> bool:
+        parsed = parse_command(message.text)
+        command = self._commands.get(parsed[0]) if parsed else None
+        return command is not None and command.immediate
 
     async def _enqueue(self, work: _Work) -> None:
         key = work.message.chat.key
@@ -196,8 +230,8 @@ class Router:
         await self._spawn(key)
 
     async def _spawn(self, key: str) -> None:
-        assert self._scheduler is not None
-        await self._scheduler.spawn(self._run_next(key))
+        assert self._turns is not None
+        await self._turns.spawn(self._run_next(key))
 
     async def _run_next(self, key: str) -> None:
         queue = self._queues[key]
@@ -239,7 +273,9 @@ class Router:
             except Exception:  # the error boundary of a turn: log once, apologise once
                 log.exception("turn.failed")
                 with contextlib.suppress(Exception):
-                    await self._deliver(work, APOLOGY.format(turn_id=turn_id), plain=True)
+                    await self._delivery.deliver(
+                        work.inbox_id, work.message, APOLOGY.format(turn_id=turn_id), plain=True
+                    )
                 # never again: a message that crashes its turn must not crash every restart
                 with contextlib.suppress(Exception):
                     await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
@@ -249,16 +285,19 @@ class Router:
     async def _handle(self, work: _Work, turn_id: str) -> None:
         message = work.message
         if work.resend is not None:
-            await self._deliver(work, work.resend)
+            await self._delivery.deliver(work.inbox_id, work.message, work.resend)
             return
         if work.interrupted is not None:
             text = message.text if len(message.text) <= 80 else message.text[:77] + "…"
             note = INTERRUPTED.format(text=text, what=work.interrupted)
-            await self._deliver(work, note, plain=True)
+            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
             return
-        role = await self._access.role(message.chat.channel, message.sender.user_id)
+        role = await self._gate.role(message)
         if role is None:  # revoked while queued
             await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
+            return
+        if message.kind is MessageKind.ACTION:
+            await self._action(work, role)
             return
         parsed = parse_command(message.text)
         if parsed is not None:
@@ -276,10 +315,31 @@ class Router:
         else:
             log.info("command.run", command=command.name)
             reply = await command.handler(CommandCall(work.message, role, permissions, args))
-        await self._deliver(work, reply)
+        await self._delivery.deliver(work.inbox_id, work.message, reply)
+
+    async def _action(self, work: _Work, role: Role) -> None:
+        message = work.message
+        resolved = self._actions.resolve(message.text)
+        if resolved is None:
+            result = ActionResult(toast="This button is no longer valid.")
+        elif not self._policy.allows(role, resolved[0].permission):
+            result = ActionResult(toast=f"Your role ({role.value}) may not do this.", alert=True)
+        else:
+            action, argument = resolved
+            log.info("action.run", action=action.prefix)
+            result = await action.handler(ActionCall(message, role, argument))
+        channel = self._channels[message.chat.channel]
+        try:
+            await channel.answer_action(message, result.toast, alert=result.alert)
+            if result.edit_text is not None and message.message_id is not None:
+                await channel.edit(SentMessage(message.chat, message.message_id), result.edit_text)
+        except ChannelError as exc:
+            log.warning("action.answer_failed", error=str(exc))
+        await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
 
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message
+        channel = self._channels[message.chat.channel]
         await self._inbox.set_status(work.inbox_id, InboxStatus.PROCESSING)
         conversation = await self._conversations.active(message.chat.key)
         config = self._config()
@@ -290,12 +350,46 @@ class Router:
             text=message.text,
             role=role,
         )
+        provider = config.model(model) if model else None
+        try:
+            prepared = await self._media.prepare(
+                message, channel, vision=bool(provider and provider.vision), model_name=model
+            )
+        except ChannelError as exc:
+            log.warning("media.fetch_failed", error=str(exc))
+            await self._delivery.deliver(
+                work.inbox_id, work.message, "I could not download that file; please send it again."
+            )
+            return
+        if prepared.refusal is not None:
+            await self._delivery.deliver(work.inbox_id, work.message, prepared.refusal, plain=True)
+            return
 
         async def mark_side_effect(what: str) -> None:
             await self._inbox.mark_side_effect(work.inbox_id, what)
 
+        streaming = (
+            provider is not None
+            and provider.stream
+            and channel.features.stream
+            and channel.features.edit
+        )
+        reply_to = message.message_id if message.chat.is_group else None
+        stream = (
+            StreamingReply(
+                channel,
+                message.chat,
+                reply_to=reply_to,
+                interval=3.0 if message.chat.is_group else 1.0,
+            )
+            if streaming
+            else None
+        )
         started = time.time()
-        async with self._typing(message.chat):
+        async with (
+            typing(self._channels.get(message.chat.channel), message.chat),
+            stream or contextlib.nullcontext(),
+        ):
             outcome = await self._agent.run_turn(
                 conversation,
                 TurnRequest(
@@ -303,99 +397,54 @@ class Router:
                     chat=message.chat,
                     sender=message.sender,
                     role=role,
-                    text=message.text,
+                    text=prepared.text,
+                    images=prepared.images,
                     model=model,
                     mark_side_effect=mark_side_effect,
                     reply_to_text=message.reply_to_text,
                     forwarded_from=message.forwarded_from,
+                    on_text=stream.on_text if stream else None,
                 ),
             )
-        log.info(
-            "turn.done",
-            status=outcome.status.value,
-            steps=outcome.steps,
-            provider=outcome.provider,
-            prompt_tokens=outcome.usage.prompt_tokens,
-            completion_tokens=outcome.usage.completion_tokens,
-        )
-        if outcome.status is TurnStatus.NO_MODEL:
-            await self._deliver(work, outcome.reply, plain=True)
-            return
-        await self._conversations.commit_turn(
-            TurnRecord(
-                turn_id=turn_id,
-                conversation_id=conversation.id,
-                chat_key=message.chat.key,
-                inbox_id=work.inbox_id,
+            log.info(
+                "turn.done",
+                status=outcome.status.value,
+                steps=outcome.steps,
                 provider=outcome.provider,
                 prompt_tokens=outcome.usage.prompt_tokens,
                 completion_tokens=outcome.usage.completion_tokens,
-                steps=outcome.steps,
-                status=outcome.status.value,
-                started_at=started,
-                finished_at=time.time(),
-            ),
-            stored_messages(outcome),
-            reply=outcome.reply,
-        )
-        await self._deliver(work, outcome.reply, stored=True)
+            )
+            if outcome.status is TurnStatus.NO_MODEL:
+                await self._delivery.deliver(work.inbox_id, work.message, outcome.reply, plain=True)
+                return
+            await self._conversations.commit_turn(
+                TurnRecord(
+                    turn_id=turn_id,
+                    conversation_id=conversation.id,
+                    chat_key=message.chat.key,
+                    inbox_id=work.inbox_id,
+                    provider=outcome.provider,
+                    prompt_tokens=outcome.usage.prompt_tokens,
+                    completion_tokens=outcome.usage.completion_tokens,
+                    steps=outcome.steps,
+                    status=outcome.status.value,
+                    started_at=started,
+                    finished_at=time.time(),
+                ),
+                stored_messages(outcome),
+                reply=outcome.reply,
+            )
+            await self._delivery.deliver(
+                work.inbox_id, work.message, outcome.reply, stored=True, stream=stream
+            )
 
     # --- output ---------------------------------------------------------------------------
 
-    async def _deliver(
-        self, work: _Work, text: str, *, plain: bool = False, stored: bool = False
-    ) -> None:
-        """Send the reply, retrying transient failures, then mark the message done.
-
-        If every attempt fails the message stays unfinished (with its reply stored) and is
-        delivered after the next start.
-        """
-        message = work.message
-        channel = self._channels.get(message.chat.channel)
-        if channel is None:
-            raise ChannelError(f"no channel named {message.chat.channel!r} is running")
-        if not stored:
-            await self._inbox.store_reply(work.inbox_id, text)
-        outbound = OutboundMessage(
-            chat=message.chat,
-            text=text,
-            format="plain" if plain else "markdown",
-            reply_to=message.message_id if message.chat.is_group else None,
-        )
-        backoff = Backoff(0.5, 8.0)
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
-            try:
-                await channel.send(outbound)
-                break
-            except ChannelError as exc:
-                if attempt == _SEND_ATTEMPTS:
-                    log.error("reply.undelivered", error=str(exc), attempts=attempt)
-                    return
-                log.warning("reply.retry", error=str(exc), attempt=attempt)
-                await asyncio.sleep(backoff.next_delay())
-        try:
-            await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
-        except StateError:
-            log.exception("inbox.mark_done_failed", inbox_id=work.inbox_id)
-        self._metrics.answered.labels(message.chat.channel).inc()
-
-    @contextlib.asynccontextmanager
-    async def _typing(self, chat: ChatRef) -> AsyncIterator[None]:
+    async def notify(
+        self, chat: ChatRef, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> list[SentMessage]:
+        """Send a message that answers no inbound message (approvals, pairing, alerts)."""
         channel = self._channels.get(chat.channel)
-        if channel is None or not channel.features.typing:
-            yield
-            return
-
-        async def keep_typing() -> None:
-            while True:
-                with contextlib.suppress(ChannelError):
-                    await channel.typing(chat)
-                await asyncio.sleep(4.5)  # Telegram shows "typing" for about 5 s
-
-        task = asyncio.create_task(keep_typing(), name=f"typing:{chat.key}")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if channel is None:
+            raise ChannelError(f"no channel named {chat.channel!r} is running")
+        return await channel.send(OutboundMessage(chat, text, buttons=buttons))

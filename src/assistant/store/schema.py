@@ -80,4 +80,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel, chat_id)
     );
     """,
+    # 2: pairing requests and the record of access changes
+    """
+    CREATE TABLE pairing (
+        code TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        chat_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        UNIQUE (channel, user_id)
+    );
+
+    CREATE TABLE access_changes (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        role TEXT,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]

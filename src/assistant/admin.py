@@ -1,0 +1,162 @@
+"""Admin operations behind `assistant pairing …` and `assistant users …`.
+
+They work on the state database next to a running daemon (SQLite WAL, busy timeout) and take
+effect at once: the daemon reads grants per message. Approving a pairing request also tells
+the person they are in, through the channel's API.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from assistant.app import make_channel
+from assistant.config import Config, secret_values
+from assistant.core.errors import AssistantError, ChannelError, NotFound
+from assistant.core.health import Health
+from assistant.core.messages import ChatRef, OutboundMessage
+from assistant.core.redact import Redactor
+from assistant.core.roles import Role
+from assistant.router.admin import welcome_text
+from assistant.store.db import Database, prepare_state_dir
+from assistant.store.pairing import Pairing, PairingRequest
+from assistant.store.users import AccessChange, Users
+
+log = structlog.get_logger(__name__)
+
+CHANNELS = ("telegram", "feishu")
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    channel: str
+    user_id: str
+    role: Role
+    name: str
+    source: str  # "config" or who granted it
+
+
+@asynccontextmanager
+async def open_state(config: Config) -> AsyncIterator[Database]:
+    prepare_state_dir(config.assistant.state_dir)
+    async with Database(config.assistant.state_dir / "state.db") as db:
+        yield db
+
+
+def _check_channel(channel: str) -> None:
+    if channel not in CHANNELS:
+        raise NotFound(f"unknown channel {channel!r}; use one of: {', '.join(CHANNELS)}")
+
+
+async def pairing_list(config: Config) -> list[PairingRequest]:
+    async with open_state(config) as db:
+        return await Pairing(db).pending()
+
+
+async def pairing_approve(
+    config: Config, channel: str, code: str, role: Role
+) -> tuple[PairingRequest, str | None]:
+    """Approve; returns the request and, if telling the person failed, why."""
+    _check_channel(channel)
+    async with open_state(config) as db:
+        request = await Pairing(db).approve(channel, code, role, by=actor())
+    problem = await notify(config, ChatRef(channel, request.chat_id), welcome_text(role))
+    return request, problem
+
+
+async def pairing_revoke(config: Config, channel: str, code: str) -> PairingRequest:
+    _check_channel(channel)
+    async with open_state(config) as db:
+        return await Pairing(db).revoke(channel, code, by=actor())
+
+
+async def notify(config: Config, chat: ChatRef, text: str) -> str | None:
+    """Send one message through the channel's API; the reason on failure, else None."""
+    enabled = {"telegram": config.telegram.enabled}
+    if not enabled.get(chat.channel):
+        return f"[{chat.channel}] is not enabled in the config"
+    redactor = Redactor(secret_values(config))
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        channel = make_channel(
+            chat.channel, config, session=session, health=Health(), redactor=redactor
+        )
+        try:
+            await stack.enter_async_context(channel)
+            await channel.send(OutboundMessage(chat, text, format="plain"))
+        except (ChannelError, AssistantError) as exc:
+            return redactor.text(str(exc))
+    return None
+
+
+async def users_list(config: Config) -> list[UserRow]:
+    rows: list[UserRow] = []
+    for owner in config.access.owners:
+        channel, _, user_id = owner.partition(":")
+        rows.append(UserRow(channel, user_id, Role.OWNER, "", "config"))
+    for channel in CHANNELS:
+        for user_id, role in config.access.channel(channel).users.items():
+            rows.append(UserRow(channel, user_id, role, "", "config"))
+    async with open_state(config) as db:
+        for grant in await Users(db).granted():
+            rows.append(
+                UserRow(grant.channel, grant.user_id, grant.role, grant.name, grant.granted_by)
+            )
+    return rows
+
+
+def _defined_in_config(config: Config, channel: str, user_id: str) -> bool:
+    return f"{channel}:{user_id}" in config.access.owners or user_id in (
+        config.access.channel(channel).users
+    )
+
+
+async def users_role(config: Config, channel: str, user_id: str, role: Role) -> None:
+    _check_channel(channel)
+    if _defined_in_config(config, channel, user_id):
+        raise AssistantError(
+            f"{channel} user {user_id} is defined in the config file, which wins; change the "
+            "role there ([access]) and reload"
+        )
+    async with open_state(config) as db:
+        await Users(db).grant(channel, user_id, role, by=actor())
+
+
+async def users_revoke(config: Config, channel: str, user_id: str) -> None:
+    _check_channel(channel)
+    if _defined_in_config(config, channel, user_id):
+        raise AssistantError(
+            f"{channel} user {user_id} is defined in the config file; remove them there and reload"
+        )
+    async with open_state(config) as db:
+        if not await Users(db).revoke(channel, user_id, by=actor()):
+            raise NotFound(f"{channel} user {user_id} has no granted role")
+
+
+async def groups_allow(config: Config, channel: str, chat_id: str) -> None:
+    _check_channel(channel)
+    async with open_state(config) as db:
+        await Users(db).allow_group(channel, chat_id, by=actor())
+
+
+async def groups_remove(config: Config, channel: str, chat_id: str) -> None:
+    _check_channel(channel)
+    if chat_id in config.access.channel(channel).groups:
+        raise AssistantError(f"group {chat_id} is allowlisted in the config; remove it there")
+    async with open_state(config) as db:
+        if not await Users(db).remove_group(channel, chat_id, by=actor()):
+            raise NotFound(f"{channel} group {chat_id} was not allowed")
+
+
+async def access_history(config: Config, limit: int) -> list[AccessChange]:
+    async with open_state(config) as db:
+        return await Users(db).changes(limit)

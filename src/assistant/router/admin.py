@@ -1,0 +1,71 @@
+"""Owner commands in chat: approve pairing requests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from assistant.core.errors import ChannelError, NotFound
+from assistant.core.messages import ChatRef, SentMessage
+from assistant.core.roles import Permission, Role
+from assistant.router.commands import Command, CommandCall, CommandRegistry
+from assistant.store.pairing import Pairing
+
+log = structlog.get_logger(__name__)
+
+WELCOME = (
+    "You're in! The owner approved you (role: {role}). Write to me any time; /help lists "
+    "what I can do."
+)
+
+Notify = Callable[[ChatRef, str], Awaitable[list[SentMessage]]]
+
+
+def welcome_text(role: Role) -> str:
+    return WELCOME.format(role=role.value)
+
+
+class PairingCommands:
+    def __init__(self, *, registry: CommandRegistry, pairing: Pairing, notify: Notify) -> None:
+        self._pairing = pairing
+        self._notify = notify
+        registry.register(
+            Command(
+                "pair",
+                "approve a pairing code (no code: list pending requests)",
+                Permission.ADMIN,
+                self.pair,
+                usage="/pair [CODE [role]]",
+            )
+        )
+
+    async def pair(self, call: CommandCall) -> str:
+        channel = call.message.chat.channel
+        args = call.args.split()
+        if not args:
+            pending = await self._pairing.pending(channel)
+            if not pending:
+                return "No pairing requests are waiting."
+            lines = ["Waiting for approval (/pair CODE [role]):"]
+            lines += [f"{p.code} — {p.name or 'unknown'} ({channel} {p.user_id})" for p in pending]
+            return "\n".join(lines)
+        try:
+            role = Role(args[1].lower()) if len(args) > 1 else Role.USER
+        except ValueError:
+            return f"Unknown role {args[1]!r}; use owner, admin, user or guest."
+        if role is Role.OWNER and call.role is not Role.OWNER:
+            return "Only an owner can make someone an owner."
+        by = f"{channel}:{call.message.sender.user_id}"
+        try:
+            request = await self._pairing.approve(channel, args[0], role, by=by)
+        except NotFound as exc:
+            return str(exc).capitalize() + "."
+        log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
+        who = f"{request.name or 'someone'} ({channel} {request.user_id})"
+        try:
+            await self._notify(ChatRef(channel, request.chat_id), welcome_text(role))
+        except ChannelError as exc:
+            log.warning("pairing.notify_failed", error=str(exc))
+            return f"Approved {who} as {role.value}, but I could not tell them: {exc}"
+        return f"Approved {who} as {role.value}. They have been told."

@@ -1,0 +1,477 @@
+"""A fake Telegram Bot API server on 127.0.0.1, built from the Bot API documentation
+(https://core.telegram.org/bots/api): getMe, getUpdates (offset confirmation, long-poll
+timeout, 409 while a webhook is set), sendMessage (HTML entities validated, 4096-character
+limit), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
+setWebhook/deleteWebhook/getWebhookInfo, getFile and file download — plus injectable failures
+(any status with ``retry_after``, hanging getUpdates, refused connections).
+
+Tests create users' messages with ``user_message``/``press``/``photo``... and read what the
+bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-spoiler",
+    "span",
+    "tg-emoji",
+}
+
+
+class _EntityChecker(HTMLParser):
+    """Telegram's HTML rules: known tags only, properly nested, all closed."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.error: str | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS and self.error is None:
+            self.error = f'Unsupported start tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            if self.error is None:
+                self.error = f'Unmatched end tag "{tag}"'
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def check_html(text: str) -> tuple[str | None, str]:
+    checker = _EntityChecker()
+    checker.feed(text)
+    checker.close()
+    if checker.error is None and checker.stack:
+        checker.error = f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
+    return checker.error, "".join(checker.text)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Sent:
+    chat_id: int
+    message_id: int
+    text: str
+    parse_mode: str | None
+    reply_markup: dict[str, Any] | None
+    reply_to: int | None
+    thread_id: int | None
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+
+
+class FakeBotAPI:
+    def __init__(self, token: str = "123456789:AAHfakeTokenForTestsOnly0123456789ab") -> None:
+        self.token = token
+        self.bot = {
+            "id": int(token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "Assistant",
+            "username": "assistant_test_bot",
+        }
+        self.updates: list[dict[str, Any]] = []
+        self.confirmed_offset = 0
+        self.sent: list[Sent] = []
+        self.edits: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.callback_answers: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.webhook: dict[str, Any] = {"url": ""}
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.failures: dict[str, deque[Failure]] = {}
+        self.blocked_chats: set[int] = set()
+        self.hang_get_updates = False
+        self.get_updates_completed = 0
+        self._ids = itertools.count(1000)
+        self._update_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> FakeBotAPI:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    async def wait_sent(self, count: int, timeout: float = 10.0) -> list[Sent]:
+        await self.wait_for(lambda: len(self.sent) >= count, timeout)
+        return self.sent
+
+    def fail(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        queue = self.failures.setdefault(method, deque())
+        for _ in range(times):
+            queue.append(Failure(status, description, retry_after))
+
+    # --- building updates ----------------------------------------------------------------
+
+    def user(self, user_id: int, name: str = "Ann", username: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": name,
+            "language_code": "en",
+        }
+        if username:
+            out["username"] = username
+        return out
+
+    def chat(self, chat_id: int, kind: str | None = None, title: str = "Ops") -> dict[str, Any]:
+        kind = kind or ("private" if chat_id > 0 else "supergroup")  # Telegram's id convention
+        if kind == "private":
+            return {"id": chat_id, "type": "private", "first_name": "Ann"}
+        return {"id": chat_id, "type": kind, "title": title}
+
+    def message(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str | None = None,
+        *,
+        chat_type: str = "private",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "from": self.user(user_id),
+            "chat": self.chat(chat_id, chat_type),
+            "date": int(time.time()),
+        }
+        if text is not None:
+            msg["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                msg["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
+                ]
+        msg.update(extra)
+        return msg
+
+    async def push(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), kind: payload}
+        self.updates.append(update)
+        await self._notify()
+        return update
+
+    async def user_message(
+        self, chat_id: int, user_id: int, text: str, *, chat_type: str = "private", **extra: Any
+    ) -> dict[str, Any]:
+        return await self.push(
+            "message", self.message(chat_id, user_id, text, chat_type=chat_type, **extra)
+        )
+
+    async def push_raw(self, update: dict[str, Any]) -> None:
+        self.updates.append(update)
+        await self._notify()
+
+    def add_file(self, data: bytes, path: str) -> str:
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = (path, data)
+        return file_id
+
+    async def press(self, chat_id: int, user_id: int, data: str, message_id: int) -> dict[str, Any]:
+        query = {
+            "id": f"cbq-{next(self._ids)}",
+            "from": self.user(user_id),
+            "chat_instance": "ci-1",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "chat": self.chat(chat_id),
+                "date": int(time.time()),
+                "from": self.bot,
+                "text": "…",
+            },
+        }
+        return await self.push("callback_query", query)
+
+    # --- the API -------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        for key in ("reply_markup", "reply_parameters", "commands", "allowed_updates"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        return web.json_response(body, status=status)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append((method, params))
+        queue = self.failures.get(method)
+        if queue:
+            failure = queue.popleft()
+            return self._error(failure.status, failure.description, failure.retry_after)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return self._error(404, "Not Found: method not found")
+        response: web.StreamResponse = await handler(params)
+        return response
+
+    async def _m_getMe(self, params: dict[str, Any]) -> web.Response:
+        return self._ok(self.bot)
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> web.Response:
+        if self.webhook["url"]:
+            return self._error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            self.confirmed_offset = max(self.confirmed_offset, offset)
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if self.hang_get_updates:
+            await asyncio.sleep(3600)
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while not self.updates and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        self.get_updates_completed += 1
+        await self._notify()
+        return self._ok(self.updates[: int(params.get("limit") or 100)])
+
+    def _message_result(self, sent: Sent) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "from": self.bot,
+            "chat": self.chat(sent.chat_id),
+            "date": int(time.time()),
+            "text": sent.text,
+        }
+        if sent.reply_markup:
+            result["reply_markup"] = sent.reply_markup
+        return result
+
+    def _check_text(self, text: str, parse_mode: str | None) -> tuple[str | None, str]:
+        plain = text
+        if parse_mode == "HTML":
+            error, plain = check_html(text)
+            if error:
+                return f"Bad Request: can't parse entities: {error}", plain
+        if not plain.strip():
+            return "Bad Request: message text is empty", plain
+        if utf16_len(plain) > 4096:
+            return "Bad Request: message is too long", plain
+        return None, plain
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        text = str(params.get("text", ""))
+        error, _ = self._check_text(text, params.get("parse_mode"))
+        if error:
+            return self._error(400, error)
+        reply = params.get("reply_parameters") or {}
+        sent = Sent(
+            chat_id=chat_id,
+            message_id=next(self._ids),
+            text=text,
+            parse_mode=params.get("parse_mode"),
+            reply_markup=params.get("reply_markup"),
+            reply_to=int(reply["message_id"]) if reply.get("message_id") else None,
+            thread_id=int(params["message_thread_id"]) if params.get("message_thread_id") else None,
+        )
+        self.sent.append(sent)
+        await self._notify()
+        return self._ok(self._message_result(sent))
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> web.Response:
+        text = str(params.get("text", ""))
+        error, _ = self._check_text(text, params.get("parse_mode"))
+        if error:
+            return self._error(400, error)
+        message_id = int(params["message_id"])
+        target = next((s for s in self.sent if s.message_id == message_id), None)
+        if target is None:
+            return self._error(400, "Bad Request: message to edit not found")
+        if target.text == text and target.reply_markup == params.get("reply_markup"):
+            return self._error(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same",
+            )
+        target.text = text
+        target.parse_mode = params.get("parse_mode")
+        target.reply_markup = params.get("reply_markup")
+        self.edits.append(params)
+        await self._notify()
+        return self._ok(self._message_result(target))
+
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> web.Response:
+        self.actions.append(params)
+        await self._notify()
+        return self._ok(True)
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
+        self.callback_answers.append(params)
+        await self._notify()
+        return self._ok(True)
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> web.Response:
+        self.commands = list(params.get("commands") or [])
+        return self._ok(True)
+
+    async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = {
+            "url": params.get("url", ""),
+            "secret_token": params.get("secret_token"),
+            "allowed_updates": params.get("allowed_updates"),
+        }
+        return self._ok(True)
+
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = {"url": ""}
+        return self._ok(True)
+
+    async def _m_getWebhookInfo(self, params: dict[str, Any]) -> web.Response:
+        return self._ok(
+            {
+                "url": self.webhook["url"],
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.updates),
+            }
+        )
+
+    async def _m_getFile(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            return self._error(400, "Bad Request: invalid file_id")
+        path, data = self.files[file_id]
+        return self._ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(data),
+                "file_path": path,
+            }
+        )
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        for stored_path, data in self.files.values():
+            if stored_path == path:
+                return web.Response(body=data)
+        return web.Response(status=404)
+
+    # --- webhook delivery ----------------------------------------------------------------
+
+    async def deliver_webhook(
+        self,
+        session,
+        update: dict[str, Any],
+        *,  # type: ignore[no-untyped-def]
+        secret: str | None = None,
+    ) -> int:
+        """POST one update to the registered webhook, as Telegram does; returns the status."""
+        headers = {}
+        token = self.webhook.get("secret_token") if secret is None else secret
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        async with session.post(self.webhook["url"], json=update, headers=headers) as response:
+            return int(response.status)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
