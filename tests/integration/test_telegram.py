@@ -283,7 +283,7 @@ def _pdf(text: str) -> bytes:
 @pytest.mark.parametrize(
     ("name", "mime", "data", "expected"),
     [
-        ("notes.txt", "text/plain", "line one\nline two".encode(), "line one\nline two"),
+        ("notes.txt", "text/plain", b"line one\nline two", "line one\nline two"),
         ("report.pdf", "application/pdf", _pdf("Quarterly uptime 99.9"), "Quarterly uptime 99.9"),
     ],
 )
