@@ -1,0 +1,54 @@
+"""Configuration: one TOML file loaded into frozen pydantic models.
+
+Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds them all;
+``loader`` reads, interpolates and validates. Import everything from here.
+"""
+
+from assistant.config.base import Section
+from assistant.config.channels import TelegramSection
+from assistant.config.loader import (
+    DEFAULT_PATH,
+    ENV_FILE_HINT,
+    find_config_path,
+    load_config,
+    masked_dump,
+    parse_config,
+    secret_values,
+)
+from assistant.config.root import Config, LiveConfig
+from assistant.config.sections import (
+    DEFAULT_SYSTEM_PROMPT,
+    AccessSection,
+    AgentSection,
+    AssistantSection,
+    ChannelAccess,
+    GatewaySection,
+    LoggingSection,
+    ModelProvider,
+    RoutingRule,
+    SpeechSection,
+)
+
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_SYSTEM_PROMPT",
+    "ENV_FILE_HINT",
+    "AccessSection",
+    "AgentSection",
+    "AssistantSection",
+    "ChannelAccess",
+    "Config",
+    "GatewaySection",
+    "LiveConfig",
+    "LoggingSection",
+    "ModelProvider",
+    "RoutingRule",
+    "Section",
+    "SpeechSection",
+    "TelegramSection",
+    "find_config_path",
+    "load_config",
+    "masked_dump",
+    "parse_config",
+    "secret_values",
+]

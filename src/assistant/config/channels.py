@@ -1,0 +1,56 @@
+"""Sections of the chat platform channels."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from assistant.config.base import Section, blank_to_none, http_url
+
+
+class TelegramSection(Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base: str = "https://api.telegram.org"
+    poll_timeout: int = Field(30, ge=1, le=50)
+    watchdog: float = Field(120.0, ge=5)
+    webhook_url: str | None = None
+    webhook_path: str = Field("/telegram/webhook", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    webhook_secret: SecretStr | None = None
+    stream: bool = True
+    max_file_mb: float = Field(20.0, gt=0, le=2000)
+    max_document_chars: int = Field(20000, ge=1000)
+    rate_limit: float = Field(30.0, ge=0)
+    group_rate_limit: float = Field(20.0, ge=0)
+
+    _blank = field_validator("token", "webhook_secret", mode="before")(blank_to_none)
+
+    _url = field_validator("api_base")(http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TelegramSection:
+        if not self.enabled:
+            return self
+        if self.token is None:
+            raise ValueError(
+                'telegram is enabled but has no token; set token = "${TELEGRAM_BOT_TOKEN}" '
+                "and put the token from @BotFather in the environment file"
+            )
+        if self.watchdog <= self.poll_timeout + 5:
+            raise ValueError(
+                f"watchdog ({self.watchdog:g}s) must exceed poll_timeout ({self.poll_timeout}s) "
+                "by more than 5 seconds"
+            )
+        if self.mode == "webhook":
+            if not self.webhook_url or not self.webhook_url.startswith("https://"):
+                raise ValueError("webhook mode needs webhook_url, the public https:// address")
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+                raise ValueError(
+                    "webhook mode needs webhook_secret: 16-256 characters of A-Z, a-z, 0-9, _ "
+                    "and - (e.g. from `openssl rand -hex 32`)"
+                )
+        return self

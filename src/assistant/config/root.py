@@ -1,0 +1,65 @@
+"""The whole config, and the holder of the config in force."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from assistant.config.base import Section
+from assistant.config.channels import TelegramSection
+from assistant.config.sections import (
+    AccessSection,
+    AgentSection,
+    AssistantSection,
+    GatewaySection,
+    LoggingSection,
+    ModelProvider,
+    RoutingRule,
+    SpeechSection,
+)
+
+
+class Config(Section):
+    assistant: AssistantSection = AssistantSection()
+    agent: AgentSection = AgentSection()
+    models: list[ModelProvider] = Field(default_factory=list)
+    routing: list[RoutingRule] = Field(default_factory=list)
+    gateway: GatewaySection = GatewaySection()
+    logging: LoggingSection = LoggingSection()
+    access: AccessSection = AccessSection()
+    telegram: TelegramSection = TelegramSection()
+    speech: SpeechSection | None = None
+
+    @model_validator(mode="after")
+    def _model_references(self) -> Config:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        known = set(names)
+        for model in self.models:
+            for other in model.fallback or []:
+                if other not in known:
+                    raise ValueError(
+                        f"model {model.name!r} falls back to unknown model {other!r}; "
+                        f"known: {', '.join(names) or 'none'}"
+                    )
+        for rule in self.routing:
+            if rule.model not in known:
+                raise ValueError(
+                    f"routing rule points to unknown model {rule.model!r}; "
+                    f"known: {', '.join(names) or 'none'}"
+                )
+        return self
+
+    def model(self, name: str) -> ModelProvider | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+class LiveConfig:
+    """The config in force; replaced whole on a reload. Readers call ``get()`` per use."""
+
+    def __init__(self, config: Config) -> None:
+        self.current = config
+
+    def get(self) -> Config:
+        return self.current

@@ -1,0 +1,133 @@
+"""Sections of the core: the assistant, agent, models, routing, gateway, logging, access."""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from assistant.config.base import NAME_PATTERN, Section, blank_to_none, http_url
+from assistant.core.roles import Permission, Role
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are {name}, a personal assistant people reach through chat. Be brief and direct, "
+    "and answer in the language the user writes in. Use a tool when it gives a better "
+    "answer than guessing; never invent tool results. If a tool reports an error or a "
+    "refusal, say so plainly."
+)
+
+
+class AssistantSection(Section):
+    name: str = Field("Assistant", min_length=1, max_length=64)
+    timezone: str = "UTC"
+    state_dir: Path = Path("/var/lib/assistant")
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
+    drain_timeout: float = Field(10.0, gt=0, le=600)
+    max_concurrent_turns: int = Field(16, ge=1, le=1000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as "
+                "'UTC', 'Europe/Berlin' or 'Asia/Shanghai'"
+            ) from None
+        return value
+
+
+class AgentSection(Section):
+    max_steps: int = Field(8, ge=1, le=50)
+    turn_timeout: float = Field(180.0, gt=0)
+    history_tokens: int = Field(6000, ge=500)
+    tool_timeout: float = Field(60.0, gt=0)
+    max_tool_output: int = Field(8000, ge=500)
+
+
+class ModelProvider(Section):
+    name: str = Field(pattern=NAME_PATTERN)
+    api: Literal["openai", "anthropic"] = "openai"
+    base_url: str
+    api_key: SecretStr | None = None
+    model: str = Field(min_length=1)
+    max_tokens: int = Field(1024, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    timeout: float = Field(60.0, gt=0)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    vision: bool = False
+    stream: bool = True
+    fallback: list[str] | None = None
+
+    _blank_key = field_validator("api_key", mode="before")(blank_to_none)
+
+    _url = field_validator("base_url")(http_url)
+
+
+class RoutingRule(Section):
+    model: str
+    keywords: list[str] = Field(default_factory=list)
+    roles: list[Role] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> RoutingRule:
+        if not self.keywords and not self.roles:
+            raise ValueError("a routing rule needs 'keywords' or 'roles' (or both)")
+        return self
+
+
+class GatewaySection(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(18789, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+
+    _blank_token = field_validator("admin_token", mode="before")(blank_to_none)
+
+
+class LoggingSection(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SpeechSection(Section):
+    """An OpenAI-compatible /audio/transcriptions endpoint for voice messages."""
+
+    base_url: str
+    api_key: SecretStr | None = None
+    model: str = "whisper-1"
+    timeout: float = Field(60.0, gt=0)
+    max_file_mb: float = Field(20.0, gt=0)
+
+    _blank_key = field_validator("api_key", mode="before")(blank_to_none)
+    _url = field_validator("base_url")(http_url)
+
+
+class ChannelAccess(Section):
+    users: dict[str, Role] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list)
+
+
+class AccessSection(Section):
+    owners: list[str] = Field(default_factory=list)
+    pairing: bool = True
+    group_members: Literal["guest", "user", "none"] = "guest"
+    telegram: ChannelAccess = ChannelAccess()
+    feishu: ChannelAccess = ChannelAccess()
+    permissions: dict[Role, list[Permission]] = Field(default_factory=dict)
+
+    @field_validator("owners")
+    @classmethod
+    def _channel_user(cls, value: list[str]) -> list[str]:
+        for item in value:
+            channel, _, user = item.partition(":")
+            if channel not in ("telegram", "feishu") or not user:
+                raise ValueError(f"{item!r} is not 'telegram:USER_ID' or 'feishu:OPEN_ID'")
+        return value
+
+    def channel(self, name: str) -> ChannelAccess:
+        found = getattr(self, name, None)
+        return found if isinstance(found, ChannelAccess) else ChannelAccess()
