@@ -10,42 +10,23 @@ import sys
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import aiohttp
 import structlog
 
 from assistant import __version__
-from assistant.agent.loop import Agent
 from assistant.channels.console import ConsoleChannel
-from assistant.config import Config, LiveConfig, load_config, secret_values
+from assistant.config import Config, load_config, secret_values
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
-from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, ManagedChannel
+from assistant.core.ports import Channel
 from assistant.core.redact import Redactor
 from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
-from assistant.llm.client import ModelClient
-from assistant.llm.transcribe import Transcriber
 from assistant.logging import setup_logging
-from assistant.router.access import Access
-from assistant.router.actions import ActionRegistry
-from assistant.router.admin import PairingCommands
-from assistant.router.commands import BuiltinCommands, CommandRegistry
-from assistant.router.gate import Gate
-from assistant.router.media import Media
 from assistant.router.router import Router
-from assistant.security.policy import Policy
-from assistant.store.conversations import Conversations
-from assistant.store.db import Database, prepare_state_dir
-from assistant.store.inbox import Inbox
-from assistant.store.pairing import Pairing
-from assistant.store.users import Users
-from assistant.tools.registry import ToolRegistry
-from assistant.tools.system import CurrentTimeTool, SystemStatusTool
+from assistant.services import Services, build_channels, build_services, transcriber
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +34,7 @@ INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redeliv
 _MAINTENANCE_EVERY = 3600
 
 # Parts of the config a running daemon applies on SIGHUP: whole sections, or single fields.
-_LIVE_SECTIONS = {"access", "models", "routing", "agent", "speech"}
+_LIVE_SECTIONS = {"access", "models", "routing", "agent", "speech", "ssh"}
 _LIVE_FIELDS = {
     "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
     "gateway": {"admin_token"},
@@ -78,176 +59,6 @@ def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
     return applied, restart
 
 
-@dataclass
-class Services:
-    """Everything a running assistant is made of; built by ``build_services``."""
-
-    live: LiveConfig
-    health: Health
-    metrics: Metrics
-    redactor: Redactor
-    access: Access
-    policy: Policy
-    client: ModelClient
-    tools: ToolRegistry
-    agent: Agent
-    router: Router
-    inbox: Inbox
-    commands: CommandRegistry
-    actions: ActionRegistry
-    media: Media
-    session: aiohttp.ClientSession
-    db: Database
-
-    @property
-    def config(self) -> Config:
-        return self.live.current
-
-
-async def build_services(
-    stack: AsyncExitStack, config: Config, *, health: Health, redactor: Redactor
-) -> Services:
-    metrics = Metrics()
-    state_dir = config.assistant.state_dir
-    prepare_state_dir(state_dir)
-    db = await stack.enter_async_context(Database(state_dir / "state.db"))
-    session = await stack.enter_async_context(
-        aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
-            trust_env=True,  # honour HTTPS_PROXY for users behind a proxy
-            headers={"User-Agent": f"assistant/{__version__}"},
-        )
-    )
-    conversations = Conversations(db)
-    access = Access(config.access, Users(db))
-    policy = Policy(config.access.permissions)
-    client = ModelClient(session, config.models, metrics=metrics, redactor=redactor)
-    tools = ToolRegistry(
-        metrics=metrics, timeout=config.agent.tool_timeout, max_output=config.agent.max_tool_output
-    )
-    tools.register(CurrentTimeTool())
-    tools.register(SystemStatusTool((Path("/"), state_dir)))
-    agent = Agent(
-        client=client,
-        tools=tools,
-        policy=policy,
-        conversations=conversations,
-        assistant=config.assistant,
-        settings=config.agent,
-    )
-    live = LiveConfig(config)
-    inbox = Inbox(db)
-    commands = CommandRegistry()
-    actions = ActionRegistry()
-    pairing = Pairing(db)
-    media = Media(
-        transcriber=_transcriber(session, config, redactor),
-        max_bytes=20 * 1024 * 1024,
-        max_document_chars=20_000,
-    )
-    router = Router(
-        inbox=inbox,
-        conversations=conversations,
-        access=access,
-        gate=Gate(access, pairing, live.get),
-        policy=policy,
-        agent=agent,
-        commands=commands,
-        actions=actions,
-        media=media,
-        config=live.get,
-        metrics=metrics,
-        max_concurrent=config.assistant.max_concurrent_turns,
-    )
-    BuiltinCommands(
-        registry=commands,
-        conversations=conversations,
-        client=client,
-        config=live.get,
-        stats=router.stats,
-    )
-    PairingCommands(registry=commands, pairing=pairing, notify=router.notify)
-    services = Services(
-        live=live,
-        health=health,
-        metrics=metrics,
-        redactor=redactor,
-        access=access,
-        policy=policy,
-        client=client,
-        tools=tools,
-        agent=agent,
-        router=router,
-        inbox=inbox,
-        commands=commands,
-        actions=actions,
-        media=media,
-        session=session,
-        db=db,
-    )
-    await stack.enter_async_context(router)
-    return services
-
-
-def _transcriber(
-    session: aiohttp.ClientSession, config: Config, redactor: Redactor
-) -> Transcriber | None:
-    if config.speech is None:
-        return None
-    return Transcriber(session, config.speech, redactor=redactor)
-
-
-def make_channel(
-    name: str,
-    config: Config,
-    *,
-    session: aiohttp.ClientSession,
-    health: Health,
-    redactor: Redactor,
-    commands: list[tuple[str, str]] | None = None,
-) -> ManagedChannel:
-    """One platform adapter (not yet opened); its SDK is imported only here."""
-    if name == "telegram":
-        from assistant.channels.telegram.adapter import TelegramChannel
-
-        return TelegramChannel(
-            config.telegram,
-            session=session,
-            health=health,
-            redactor=redactor,
-            commands=commands or [],
-        )
-    raise ConfigError([f"unknown channel {name!r}; known: telegram"])
-
-
-def enabled_channels(config: Config) -> list[str]:
-    return ["telegram"] if config.telegram.enabled else []
-
-
-async def build_channels(stack: AsyncExitStack, services: Services) -> list[Channel]:
-    """Open the chat platform adapters the config enables and hand them to the router."""
-    config = services.config
-    commands = [(c.name, c.summary) for c in services.commands.all()]
-    channels: list[Channel] = []
-    for name in enabled_channels(config):
-        channel = make_channel(
-            name,
-            config,
-            session=services.session,
-            health=services.health,
-            redactor=services.redactor,
-            commands=commands,
-        )
-        channels.append(await stack.enter_async_context(channel))
-    if config.telegram.enabled:
-        services.media.max_bytes = int(config.telegram.max_file_mb * 1024 * 1024)
-        services.media.max_document_chars = config.telegram.max_document_chars
-    for opened in channels:
-        services.router.add_channel(opened)
-        services.health.register(f"channel.{opened.name}")
-    return channels
-
-
 def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]:
     applied, restart = config_changes(services.config, new)
     services.access.configure(new.access)
@@ -257,7 +68,9 @@ def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]
     services.tools.timeout = new.agent.tool_timeout
     services.tools.max_output = new.agent.max_tool_output
     services.redactor.set_literals(secret_values(new))
-    services.media.transcriber = _transcriber(services.session, new, services.redactor)
+    services.media.transcriber = transcriber(services.session, new, services.redactor)
+    if services.ops is not None:
+        services.ops.configure(new)
     services.live.current = new
     return applied, restart
 
@@ -330,6 +143,8 @@ class Daemon:
                             gateway.add_route(method, path, handler)
                     self.gateway = await stack.enter_async_context(gateway)
                 self.health.register("router")
+                if services.ops is not None:
+                    await services.ops.approvals.expire_leftovers()
                 await services.router.recover()
                 self.health.set("router", ComponentState.READY)
                 log.info(
@@ -371,9 +186,9 @@ class Daemon:
     async def _reload_loop(self) -> None:
         while True:
             await self._reloads.get()
-            self.reload()
+            await self.reload()
 
-    def reload(self) -> tuple[list[str], list[str]] | None:
+    async def reload(self) -> tuple[list[str], list[str]] | None:
         """Re-read the config file and apply what can change live.
 
         Returns (applied, needs restart), or None when the new file is invalid: then the
@@ -384,12 +199,18 @@ class Daemon:
             new = load_config(self.config_path, self.env)
         except ConfigError as exc:
             log.error("config.reload_refused", problems=exc.problems, path=str(self.config_path))
+            await self.services.audit.append(
+                "config.reload_refused", "daemon", problems=exc.problems
+            )
             return None
         applied, restart = apply_config(self.services, new)
         if self.gateway is not None:
             self.gateway.configure(new.gateway)
         self.config = new
         log.info("config.reloaded", applied=applied, needs_restart=restart)
+        await self.services.audit.append(
+            "config.reload", "daemon", applied=applied, needs_restart=restart
+        )
         return applied, restart
 
     async def _maintenance(self, services: Services) -> None:

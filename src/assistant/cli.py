@@ -148,6 +148,61 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import json
+
+    from assistant import admin
+
+    config = _admin_config(args, env)
+    if args.action == "tail":
+        for record in asyncio.run(admin.audit_tail(config, args.n)):
+            data = json.dumps(record.data, ensure_ascii=False, sort_keys=True)
+            print(f"{record.id}\t{_when(record.at)}\t{record.kind}\t{record.actor}\t{data}")
+        return 0
+    count, problems = asyncio.run(admin.audit_verify(config))
+    for problem in problems:
+        print(f"audit: {problem}", file=sys.stderr)
+    if problems:
+        print(f"the audit log has been tampered with ({len(problems)} problem(s))", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {count} records, hash chain verified")
+    return 0
+
+
+def cmd_ssh(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant import admin
+
+    config = _admin_config(args, env)
+    if args.action == "hosts":
+        for host in config.ssh.hosts:
+            tags = ",".join(host.tags) or "-"
+            user = host.user or config.ssh.user
+            print(f"{host.name}\t{user}@{host.address}:{host.port}\t{tags}\t{host.jump or '-'}")
+        return 0
+    key, pinned = asyncio.run(admin.ssh_host_key(config, args.name))
+    print(f"{args.name} presents a {key.algorithm} key: {key.fingerprint}")
+    if pinned == [key.fingerprint]:
+        print("this key is already pinned; nothing to do")
+        return 0
+    if pinned:
+        print(f"WARNING: this differs from the pinned key(s): {', '.join(pinned)}", file=sys.stderr)
+        print(
+            "Only continue if you know why the key changed (e.g. the server was reinstalled).",
+            file=sys.stderr,
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: not pinned; confirm interactively or pass --yes", file=sys.stderr)
+            return 1
+        answer = input("Pin this key? Compare the fingerprint with the server's [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not pinned")
+            return 1
+    path = asyncio.run(admin.ssh_pin(config, args.name, key))
+    print(f"pinned {args.name} in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -207,6 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
         group = action(users_sub, name, text)
         group.add_argument("channel", choices=["telegram", "feishu"])
         group.add_argument("chat_id")
+    audit = command("audit", cmd_audit, "the tamper-evident record of what was done")
+    audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tail = action(audit_sub, "tail", "the latest records")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    action(audit_sub, "verify", "check the hash chain; exit 1 if a record was changed")
+
+    ssh = command("ssh", cmd_ssh, "the SSH host inventory and pinned host keys")
+    ssh_sub = ssh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action(ssh_sub, "hosts", "the hosts in the config")
+    trust = action(ssh_sub, "trust", "connect, show the host key's fingerprint, and pin it")
+    trust.add_argument("name")
+    trust.add_argument("--yes", action="store_true", help="pin without asking")
+
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     return parser

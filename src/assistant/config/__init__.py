@@ -28,6 +28,7 @@ from assistant.config.sections import (
     RoutingRule,
     SpeechSection,
 )
+from assistant.config.ssh import CommandRule, SSHHost, SSHSection
 
 __all__ = [
     "DEFAULT_PATH",
@@ -37,12 +38,15 @@ __all__ = [
     "AgentSection",
     "AssistantSection",
     "ChannelAccess",
+    "CommandRule",
     "Config",
     "GatewaySection",
     "LiveConfig",
     "LoggingSection",
     "ModelProvider",
     "RoutingRule",
+    "SSHHost",
+    "SSHSection",
     "Section",
     "SpeechSection",
     "TelegramSection",

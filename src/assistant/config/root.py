@@ -16,6 +16,7 @@ from assistant.config.sections import (
     RoutingRule,
     SpeechSection,
 )
+from assistant.config.ssh import SSHSection
 
 
 class Config(Section):
@@ -27,6 +28,7 @@ class Config(Section):
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     telegram: TelegramSection = TelegramSection()
+    ssh: SSHSection = SSHSection()
     speech: SpeechSection | None = None
 
     @model_validator(mode="after")
