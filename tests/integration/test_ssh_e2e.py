@@ -58,7 +58,10 @@ def config_for(tmp_path, fake_model, bot_api, sshd, **ssh):
             "user": sshd.user,
             "key_file": str(sshd.user_key),
             "progress_interval": 0.3,
-            "hosts": [{"name": "box", "address": "127.0.0.1", "port": sshd.port, "tags": ["lab"]}],
+            "hosts": [
+                {"name": "box", "address": "127.0.0.1", "port": sshd.port, "tags": ["lab"]},
+                {"name": "box2", "address": "127.0.0.1", "port": sshd.port, "tags": ["lab"]},
+            ],
             **ssh,
         },
     )
@@ -198,7 +201,11 @@ async def test_direct_commands_and_roles(tmp_path, fake_model, bot_api, sshd, ru
     assert "load average" in texts[0]
     assert "only run commands that are allowed outright" in texts[1]
     assert texts[2].startswith("box: assistant-test@127.0.0.1")
+    assert "box2: assistant-test@127.0.0.1" in texts[2]
     assert "failed units:" in texts[3] and "Mem:" in texts[3]
+    await bot_api.user_message(OWNER, OWNER, "/run lab echo fan-out")
+    sent = await bot_api.wait_sent(6, timeout=20)
+    assert "box: exit 0" in sent[5].text and "box2: exit 0" in sent[5].text
     assert fake_model.requests == []  # none of this spent a token
 
 
@@ -216,9 +223,18 @@ async def test_long_commands_stream_progress_and_can_be_cancelled(
     await bot_api.wait_for(lambda: any("started" in s.text for s in bot_api.sent), 15)
     progress = next(s for s in bot_api.sent if s.reply_markup)
     assert progress.text.startswith("▶ Running on box")
-    await bot_api.user_message(OWNER, OWNER, "/cancel")
+    cancel = progress.reply_markup["inline_keyboard"][0][0]
+    assert cancel["text"] == "Cancel"
+    await bot_api.press(USER, USER, cancel["callback_data"], progress.message_id)  # not theirs
+    await bot_api.wait_for(lambda: len(bot_api.callback_answers) == 1)
+    assert "Only the person who started it" in bot_api.callback_answers[0]["text"]
+    await bot_api.press(OWNER, OWNER, cancel["callback_data"], progress.message_id)
     await bot_api.wait_for(lambda: any("cancelled after" in s.text for s in bot_api.sent), 15)
-    assert any(s.text == "Cancelling the running command." for s in bot_api.sent)
+    assert bot_api.callback_answers[1]["text"] == "Cancelling…"
+    await bot_api.user_message(OWNER, OWNER, "/cancel")
+    await bot_api.wait_for(
+        lambda: any(s.text == "Nothing is running in this chat." for s in bot_api.sent)
+    )
     deadline = asyncio.get_running_loop().time() + 5
     while sshd.pids(marker) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
