@@ -26,6 +26,7 @@ from assistant.core.health import ComponentState, Health
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel
 from assistant.core.redact import Redactor
+from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
 from assistant.llm.client import ModelClient
@@ -37,6 +38,7 @@ from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.inbox import Inbox
+from assistant.store.lock import state_lock
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
@@ -99,6 +101,7 @@ async def build_services(
     metrics = Metrics()
     state_dir = config.assistant.state_dir
     prepare_state_dir(state_dir)
+    stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
     db = await stack.enter_async_context(Database(state_dir / "state.db"))
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
@@ -199,6 +202,7 @@ class Daemon:
         self.services: Services | None = None
         self.gateway: Gateway | None = None
         self.ready = asyncio.Event()
+        self.notifier = Notifier(env)
 
     def stop(self) -> None:
         self._stop.set()
@@ -254,8 +258,10 @@ class Daemon:
                     gateway=self.gateway.port if self.gateway else None,
                 )
                 self.ready.set()
+                self.notifier.ready(self._summary())
                 await self._serve(services, channels)
                 drain = services.config.assistant.drain_timeout
+                self.notifier.stopping(f"draining turns in progress (up to {drain:g}s)")
                 self.health.set("router", ComponentState.STOPPED, "draining")
                 log.info("assistant.stopping", drain_timeout=drain)
                 await services.router.drain(drain)
@@ -278,6 +284,8 @@ class Daemon:
             ]
             tasks.append(tg.create_task(self._reload_loop(), name="reload"))
             tasks.append(tg.create_task(self._maintenance(services), name="maintenance"))
+            if self.notifier.watchdog_interval is not None:
+                tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
             await self._stop.wait()
             for task in tasks:  # stop intake; replies can still be sent while draining
                 task.cancel()
@@ -285,7 +293,25 @@ class Daemon:
     async def _reload_loop(self) -> None:
         while True:
             await self._reloads.get()
-            self.reload()
+            self.notifier.reloading()
+            result = self.reload()
+            refused = "; the new config was refused (see the log)" if result is None else ""
+            self.notifier.ready(self._summary() + refused)
+
+    async def _watchdog(self) -> None:
+        """Ping systemd's watchdog from the event loop: a loop that hangs stops pinging."""
+        interval = self.notifier.watchdog_interval
+        assert interval is not None
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _summary(self) -> str:
+        down = [name for name, up in self.health.up().items() if not up]
+        models = len(self.config.models)
+        where = f", gateway on port {self.gateway.port}" if self.gateway else ""
+        state = f"degraded: {', '.join(sorted(down))} not ready" if down else "ready"
+        return f"{state}; {models} model(s){where}"
 
     def reload(self) -> tuple[list[str], list[str]] | None:
         """Re-read the config file and apply what can change live.

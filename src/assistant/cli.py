@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from assistant import __version__
 from assistant.core.errors import AssistantError, ConfigError
+from assistant.ops import commands as ops_commands
+from assistant.ops.envfile import with_env_file
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
@@ -81,12 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = command("check-config", cmd_check_config, "validate the config file; exit 0 or 2")
     check.add_argument("path", nargs="?", help="config file to check (same as --config)")
     command("print-config", cmd_print_config, "print the effective config, secrets masked")
+    ops_commands.add_commands(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    env = dict(os.environ)
+    env = with_env_file(os.environ)  # what systemd gives the service, for `sudo assistant ...`
     try:
         code: int = args.func(args, env)
     except ConfigError as exc:
