@@ -36,9 +36,11 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant.app import run_chat
+    from assistant.ops.envfile import as_owner
 
     _, config = _load(args, env)
-    return asyncio.run(run_chat(config, message=args.message))
+    with as_owner(config.assistant.state_dir):  # `sudo assistant chat` writes as the service
+        return asyncio.run(run_chat(config, message=args.message))
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
