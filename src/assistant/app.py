@@ -22,6 +22,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
 from assistant.core.ports import Channel
 from assistant.core.redact import Redactor
+from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
 from assistant.logging import setup_logging
@@ -99,6 +100,7 @@ class Daemon:
         self.services: Services | None = None
         self.gateway: Gateway | None = None
         self.ready = asyncio.Event()
+        self.notifier = Notifier(env)
 
     def stop(self) -> None:
         self._stop.set()
@@ -155,8 +157,10 @@ class Daemon:
                     gateway=self.gateway.port if self.gateway else None,
                 )
                 self.ready.set()
+                self.notifier.ready(self._summary())
                 await self._serve(services, channels)
                 drain = services.config.assistant.drain_timeout
+                self.notifier.stopping(f"draining turns in progress (up to {drain:g}s)")
                 self.health.set("router", ComponentState.STOPPED, "draining")
                 log.info("assistant.stopping", drain_timeout=drain)
                 await services.router.drain(drain)
@@ -179,6 +183,8 @@ class Daemon:
             ]
             tasks.append(tg.create_task(self._reload_loop(), name="reload"))
             tasks.append(tg.create_task(self._maintenance(services), name="maintenance"))
+            if self.notifier.watchdog_interval is not None:
+                tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
             await self._stop.wait()
             for task in tasks:  # stop intake; replies can still be sent while draining
                 task.cancel()
@@ -186,7 +192,25 @@ class Daemon:
     async def _reload_loop(self) -> None:
         while True:
             await self._reloads.get()
-            await self.reload()
+            self.notifier.reloading()
+            result = await self.reload()
+            refused = "; the new config was refused (see the log)" if result is None else ""
+            self.notifier.ready(self._summary() + refused)
+
+    async def _watchdog(self) -> None:
+        """Ping systemd's watchdog from the event loop: a loop that hangs stops pinging."""
+        interval = self.notifier.watchdog_interval
+        assert interval is not None
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _summary(self) -> str:
+        down = [name for name, up in self.health.up().items() if not up]
+        models = len(self.config.models)
+        where = f", gateway on port {self.gateway.port}" if self.gateway else ""
+        state = f"degraded: {', '.join(sorted(down))} not ready" if down else "ready"
+        return f"{state}; {models} model(s){where}"
 
     async def reload(self) -> tuple[list[str], list[str]] | None:
         """Re-read the config file and apply what can change live.

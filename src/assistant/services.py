@@ -37,6 +37,7 @@ from assistant.store.audit import AuditLog
 from assistant.store.conversations import Conversations
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.inbox import Inbox
+from assistant.store.lock import state_lock
 from assistant.store.pairing import Pairing
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
@@ -84,6 +85,7 @@ async def build_services(
     metrics = Metrics()
     state_dir = config.assistant.state_dir
     prepare_state_dir(state_dir)
+    stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
     db = await stack.enter_async_context(Database(state_dir / "state.db"))
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
