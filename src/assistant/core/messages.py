@@ -65,6 +65,9 @@ class InboundMessage:
     forwarded_from: str | None = None
     addressed: bool = True  # in a group: mentioned, replied to, or a command
     received_at: float = field(default_factory=time.time)
+    # Facts for the router that are not message text. SCHEDULED messages carry "job" (the job
+    # id) and "run": "notice" (deliver ``text`` as it is) or "turn" (``text`` is a prompt).
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

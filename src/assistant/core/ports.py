@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
+from assistant.core.messages import (
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    Sender,
+    SentMessage,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -59,6 +66,39 @@ class Channel(Protocol):
     ) -> None: ...
 
     async def typing(self, chat: ChatRef) -> None: ...
+
+
+class Recaller(Protocol):
+    """Long-term memory as the agent sees it (implemented by ``assistant.memory``)."""
+
+    async def recall(self, chat: ChatRef, sender: Sender, text: str) -> str | None:
+        """A compact block of memories relevant to ``text`` for the system prompt, or None.
+
+        Only memories this sender may see in this chat; never raises for a store problem.
+        """
+        ...
+
+
+class ConversationArchive(Protocol):
+    """Told when ``/new`` ends a conversation (memory stores a summary of it)."""
+
+    async def conversation_ended(self, conversation_id: int, chat: ChatRef, sender: Sender) -> None:
+        """Returns at once; the work it starts is owned by the implementation."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    exit_status: int
+    output: str  # stdout and stderr, possibly cut
+
+
+class CommandRunner(Protocol):
+    """Runs a command on a configured SSH host (implemented by ``assistant.ssh``)."""
+
+    def hosts(self) -> list[str]: ...
+
+    async def run(self, host: str, command: str, *, timeout: float) -> CommandOutcome: ...
 
 
 class Clock(Protocol):
