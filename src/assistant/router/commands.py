@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.config import Config
 from assistant.core.messages import InboundMessage
+from assistant.core.ports import ConversationArchive
 from assistant.core.roles import Permission, Role
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
@@ -102,12 +103,14 @@ class BuiltinCommands:
         client: ModelClient,
         config: Callable[[], Config],
         stats: Callable[[], RouterStats],
+        archive: ConversationArchive | None = None,
     ) -> None:
         self._registry = registry
         self._conversations = conversations
         self._client = client
         self._config = config
         self._stats = stats
+        self._archive = archive
         for command in (
             Command("help", "what I can do", Permission.CHAT, self.help),
             Command(
@@ -137,6 +140,9 @@ class BuiltinCommands:
 
     async def new(self, call: CommandCall) -> str:
         ended, _ = await self._conversations.start_new(call.message.chat.key)
+        if ended is not None and self._archive is not None:
+            message = call.message
+            await self._archive.conversation_ended(ended.id, message.chat, message.sender)
         return "Started a fresh conversation." if ended else "This is already a fresh conversation."
 
     async def status(self, call: CommandCall) -> str:
