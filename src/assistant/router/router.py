@@ -24,10 +24,10 @@ from assistant.agent.loop import Agent, TurnRequest, TurnStatus, stored_messages
 from assistant.config import Config
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
-from assistant.core.messages import ChatRef, InboundMessage, OutboundMessage
+from assistant.core.messages import ChatRef, InboundMessage, MessageKind, OutboundMessage
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, SubmitOutcome
-from assistant.core.roles import Role
+from assistant.core.roles import Permission, Role
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
 from assistant.router.commands import CommandCall, CommandRegistry, RouterStats, parse_command
@@ -260,6 +260,9 @@ class Router:
         if role is None:  # revoked while queued
             await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
             return
+        if message.kind is MessageKind.SCHEDULED:
+            await self._scheduled(work, role, turn_id)
+            return
         parsed = parse_command(message.text)
         if parsed is not None:
             await self._command(work, role, *parsed)
@@ -277,6 +280,20 @@ class Router:
             log.info("command.run", command=command.name)
             reply = await command.handler(CommandCall(work.message, role, permissions, args))
         await self._deliver(work, reply)
+
+    async def _scheduled(self, work: _Work, role: Role, turn_id: str) -> None:
+        """A job firing, as its creator: a notice is delivered as it is; a "turn" runs the
+        prompt like a message, with the creator's current role."""
+        meta = work.message.meta
+        if not self._policy.allows(role, Permission.SCHEDULE):
+            job = meta.get("job", "?")
+            note = f"Scheduled job {job} was skipped: your role no longer allows scheduled work."
+            await self._deliver(work, note, plain=True)
+            return
+        if meta.get("run") == "turn":
+            await self._turn(work, role, turn_id)
+        else:
+            await self._deliver(work, work.message.text, plain=True)
 
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message

@@ -22,10 +22,19 @@ from assistant.tools.base import Tool, ToolContext, ToolResult
 log = structlog.get_logger(__name__)
 
 
+_NOISE = {"title", "discriminator", "additionalProperties"}
+
+
 def compact_schema(schema: Any) -> Any:
-    """Drop what costs tokens and tells the model nothing (titles)."""
+    """Drop what costs tokens and tells the model nothing: titles, discriminator mappings
+    (each variant's ``const`` says it), ``additionalProperties``, defaults of constants."""
     if isinstance(schema, dict):
-        return {k: compact_schema(v) for k, v in schema.items() if k != "title"}
+        const = "const" in schema
+        return {
+            k: compact_schema(v)
+            for k, v in schema.items()
+            if k not in _NOISE and not (const and k == "default")
+        }
     if isinstance(schema, list):
         return [compact_schema(v) for v in schema]
     return schema
