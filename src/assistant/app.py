@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import structlog
@@ -20,6 +21,14 @@ import structlog
 from assistant import __version__
 from assistant.agent.loop import Agent
 from assistant.channels.console import ConsoleChannel
+from assistant.components import (
+    CONSOLE_JOBS_STORE,
+    JOBS_STORE,
+    add_memory,
+    build_memory,
+    build_scheduler,
+    start_scheduler,
+)
 from assistant.config import Config, LiveConfig, load_config, secret_values
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
@@ -30,6 +39,8 @@ from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
 from assistant.llm.client import ModelClient
 from assistant.logging import setup_logging
+from assistant.memory.embedder import Embedder
+from assistant.memory.service import MemoryService
 from assistant.router.access import Access
 from assistant.router.commands import BuiltinCommands, CommandRegistry
 from assistant.router.router import Router
@@ -41,6 +52,9 @@ from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
 
+if TYPE_CHECKING:  # imports APScheduler: only when the scheduler is enabled
+    from assistant.scheduler.service import SchedulerService
+
 log = structlog.get_logger(__name__)
 
 INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redelivery dedupe
@@ -51,6 +65,15 @@ _LIVE_SECTIONS = {"access", "models", "routing", "agent"}
 _LIVE_FIELDS = {
     "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
     "gateway": {"admin_token"},
+    "memory": {
+        "recall_top_k",
+        "min_similarity",
+        "recall_tokens",
+        "dedupe_similarity",
+        "shared",
+        "summaries",
+    },
+    "scheduler": {"misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user"},
 }
 
 
@@ -87,6 +110,8 @@ class Services:
     agent: Agent
     router: Router
     inbox: Inbox
+    memory: MemoryService | None = None
+    scheduler: SchedulerService | None = None
 
     @property
     def config(self) -> Config:
@@ -94,7 +119,13 @@ class Services:
 
 
 async def build_services(
-    stack: AsyncExitStack, config: Config, *, health: Health, redactor: Redactor
+    stack: AsyncExitStack,
+    config: Config,
+    *,
+    health: Health,
+    redactor: Redactor,
+    embedder: Embedder | None = None,
+    jobs_store: str = JOBS_STORE,
 ) -> Services:
     metrics = Metrics()
     state_dir = config.assistant.state_dir
@@ -116,6 +147,15 @@ async def build_services(
     )
     tools.register(CurrentTimeTool())
     tools.register(SystemStatusTool((Path("/"), state_dir)))
+    memory = await build_memory(
+        stack,
+        config,
+        health=health,
+        session=session,
+        conversations=conversations,
+        client=client,
+        embedder=embedder,
+    )
     agent = Agent(
         client=client,
         tools=tools,
@@ -123,10 +163,15 @@ async def build_services(
         conversations=conversations,
         assistant=config.assistant,
         settings=config.agent,
+        recall=memory,
     )
     live = LiveConfig(config)
     inbox = Inbox(db)
     commands = CommandRegistry()
+
+    def timezone() -> str:
+        return live.current.assistant.timezone
+
     router = Router(
         inbox=inbox,
         conversations=conversations,
@@ -144,7 +189,10 @@ async def build_services(
         client=client,
         config=live.get,
         stats=router.stats,
+        archive=memory,
     )
+    if memory is not None:
+        add_memory(memory, tools=tools, commands=commands, timezone=timezone)
     services = Services(
         live=live,
         health=health,
@@ -157,9 +205,27 @@ async def build_services(
         agent=agent,
         router=router,
         inbox=inbox,
+        memory=memory,
     )
     await stack.enter_async_context(router)
+    services.scheduler = await build_scheduler(
+        stack,
+        config,
+        db=db,
+        router=router,
+        tools=tools,
+        commands=commands,
+        health=health,
+        timezone=timezone,
+        store=jobs_store,
+    )
     return services
+
+
+async def start_services(services: Services) -> None:
+    """Once the channels are added: finish what a previous run left, then fire due jobs."""
+    await services.router.recover()
+    await start_scheduler(services.scheduler, services.health)
 
 
 def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]:
@@ -170,6 +236,10 @@ def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]
     services.agent.configure(new.assistant, new.agent)
     services.tools.timeout = new.agent.tool_timeout
     services.tools.max_output = new.agent.max_tool_output
+    if services.memory is not None:
+        services.memory.configure(new.memory, ZoneInfo(new.assistant.timezone))
+    if services.scheduler is not None:
+        services.scheduler.configure(new.scheduler, new.assistant.timezone)
     services.redactor.set_literals(secret_values(new))
     services.live.current = new
     return applied, restart
@@ -244,7 +314,7 @@ class Daemon:
                         )
                     )
                 self.health.register("router")
-                await services.router.recover()
+                await start_services(services)
                 self.health.set("router", ComponentState.READY)
                 log.info(
                     "assistant.started",
@@ -348,7 +418,9 @@ async def run_chat(
         setup_logging(level="warning", fmt="console", redactor=redactor, stream=sys.stderr)
     health = Health()
     async with AsyncExitStack() as stack:
-        services = await build_services(stack, config, health=health, redactor=redactor)
+        services = await build_services(
+            stack, config, health=health, redactor=redactor, jobs_store=CONSOLE_JOBS_STORE
+        )
         router = services.router
         console = ConsoleChannel(
             wait_idle=router.wait_idle,
@@ -357,7 +429,7 @@ async def run_chat(
             stdout=stdout,
         )
         router.add_channel(console)
-        await router.recover()
+        await start_services(services)
         await console.run(router.submit)
         await router.drain(config.assistant.drain_timeout)
     return 0
