@@ -43,12 +43,10 @@ async def open_memory(
 
     settings = config.memory
     async with AsyncExitStack() as stack:
-        if embedder is not None:
-            pass
-        elif settings.embedder == "openai":
+        if embedder is None and settings.embedder == "openai":
             session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=True))
             embedder = OpenAIEmbedder(session, settings.embeddings)
-        else:
+        elif embedder is None:
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
             local = LocalEmbedder()  # loads only if a command needs vectors (search, import)
             stack.callback(local.close)

@@ -81,7 +81,7 @@ class MemoryService:
         self._zone = zone
 
     async def __aenter__(self) -> MemoryService:
-        self._jobs = aiojobs.Scheduler(limit=2, pending_limit=100, close_timeout=30.0)
+        self._jobs = aiojobs.Scheduler(limit=2, pending_limit=100, close_timeout=5.0)
         return self
 
     async def __aexit__(
@@ -91,7 +91,7 @@ class MemoryService:
         tb: TracebackType | None,
     ) -> None:
         if self._jobs is not None:
-            await self._jobs.wait_and_close(30.0)  # summaries in progress may finish
+            await self._jobs.wait_and_close(10.0)  # summaries in progress may finish
 
     # --- scopes -------------------------------------------------------------------------------
 
