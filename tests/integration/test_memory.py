@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import re
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
 
 from assistant.admin import memory_command
 from assistant.core.messages import ChatRef, Sender
@@ -267,3 +274,50 @@ async def test_openai_compatible_embeddings_endpoint(make_config, start_harness,
     fake_model.embeddings_fail = 1
     reply = await h.ask("/remember another thing", user=USER)
     assert reply.startswith("Memory is unavailable: the embeddings endpoint") and "500" in reply
+
+
+@pytest.fixture
+async def chroma_server(tmp_path):
+    """A real Chroma server (the `chroma run` of the installed package) on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    chroma = Path(sys.executable).parent / "chroma"
+    process = await asyncio.create_subprocess_exec(
+        str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+        "--port", str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+    async def up() -> bool:
+        try:
+            url = f"http://127.0.0.1:{port}/api/v2/heartbeat"
+            async with aiohttp.ClientSession() as http, http.get(url) as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    try:
+        await until(up, timeout=20, every=0.1)
+        yield port
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_server_mode_uses_the_same_code_path(
+    make_config, start_harness, fake_model, embedder, chroma_server
+):
+    config = memory_on(make_config, mode="server", server={"port": chroma_server})
+    h = await start_harness(config, embedder=embedder)
+    mid = memory_id(await h.ask("/remember 我的服务器 web1 在上海机房", user=USER))
+    await h.ask("Where is the server web1?", user=USER)
+    assert f"[{mid}] 我的服务器 web1 在上海机房" in system_prompt(fake_model)
+    # a second client of the same server (as `assistant memory` would be) sees it at once
+    args = argparse.Namespace(action="list", limit=10, namespace=None)
+    out = io.StringIO()
+    assert await memory_command(config, args, out, embedder=embedder) == 0
+    assert out.getvalue().startswith(f"{mid}  user:telegram:{USER}  ")
+    assert h.services.health.snapshot()["memory"]["state"] == "ready"
+    assert not (config.assistant.state_dir / "chroma").exists()
