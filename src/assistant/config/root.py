@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from assistant.config.base import Section
 from assistant.config.channels import TelegramSection
+from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
@@ -29,6 +30,8 @@ class Config(Section):
     access: AccessSection = AccessSection()
     telegram: TelegramSection = TelegramSection()
     ssh: SSHSection = SSHSection()
+    memory: MemorySection = MemorySection()
+    scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
 
     @model_validator(mode="after")
