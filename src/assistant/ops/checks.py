@@ -26,6 +26,12 @@ from assistant.core.metrics import Metrics
 from assistant.core.redact import Redactor
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ModelRequest
+from assistant.ops.checks_components import (
+    check_memory,
+    check_scheduler,
+    check_ssh,
+    check_telegram,
+)
 from assistant.ops.doctor import Check, Context, Finding, Status, skipped_without_config
 
 _MAX_SKEW = 300.0  # seconds of clock difference that break TLS, tokens and reminders
@@ -336,4 +342,8 @@ CHECKS: tuple[Check, ...] = (
     check_models,
     check_clock,
     check_gateway,
+    check_telegram,
+    check_ssh,
+    check_memory,
+    check_scheduler,
 )
