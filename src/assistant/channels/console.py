@@ -67,7 +67,10 @@ class ConsoleChannel:
                 chat=CHAT, sender=user, text=text, platform_id=uuid.uuid4().hex
             )
             await on_message(message)
-            await self._wait_idle(CHAT.key)
+            if not self._interactive:
+                # a script's lines are answered in order; a person at a terminal may type on
+                # (e.g. /approve while a command waits for exactly that)
+                await self._wait_idle(CHAT.key)
         await self._wait_idle(CHAT.key)
 
     async def _read(self) -> AsyncIterator[str]:
@@ -94,10 +97,12 @@ class ConsoleChannel:
             yield item
 
     async def send(self, message: OutboundMessage) -> list[SentMessage]:
-        prefix = "assistant> " if self._interactive else ""
+        prefix = "\rassistant> " if self._interactive else ""
         self._write(f"{prefix}{message.text}")
         for row in message.buttons:
             self._write("  " + "  ".join(f"[{b.label}]" for b in row))
+        if self._interactive:
+            self._write("you> ", end="")
         self._sent += 1
         return [SentMessage(message.chat, str(self._sent))]
 

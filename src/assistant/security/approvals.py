@@ -108,7 +108,7 @@ class ApprovalService:
         try:
             text = (
                 f"🔐 Approval needed (#{record.id})\n{describe(record)}\n\n"
-                f"Expires in {_minutes(ttl)}."
+                f"Expires in {_minutes(ttl)}. Buttons, or /approve {record.id} · /deny {record.id}"
             )
             buttons = (
                 (
