@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
-from assistant.config.channels import TelegramSection
+from assistant.config.channels import FeishuSection, TelegramSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
@@ -27,6 +27,7 @@ class Config(Section):
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     telegram: TelegramSection = TelegramSection()
+    feishu: FeishuSection = FeishuSection()
     speech: SpeechSection | None = None
 
     @model_validator(mode="after")
