@@ -104,4 +104,14 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: platform event ids already handled (platforms that redeliver under a new envelope)
+    """
+    CREATE TABLE seen_events (
+        channel TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (channel, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_events_at ON seen_events (seen_at);
+    """,
 ]
