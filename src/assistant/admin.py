@@ -11,11 +11,12 @@ import getpass
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
 
-from assistant.app import make_channel
 from assistant.config import Config, secret_values
 from assistant.core.errors import AssistantError, ChannelError, NotFound
 from assistant.core.health import Health
@@ -23,9 +24,14 @@ from assistant.core.messages import ChatRef, OutboundMessage
 from assistant.core.redact import Redactor
 from assistant.core.roles import Role
 from assistant.router.admin import welcome_text
+from assistant.services import make_channel
+from assistant.store.audit import AuditLog, AuditRecord
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.pairing import Pairing, PairingRequest
 from assistant.store.users import AccessChange, Users
+
+if TYPE_CHECKING:
+    from assistant.ssh.trust import HostKey
 
 log = structlog.get_logger(__name__)
 
@@ -160,3 +166,46 @@ async def groups_remove(config: Config, channel: str, chat_id: str) -> None:
 async def access_history(config: Config, limit: int) -> list[AccessChange]:
     async with open_state(config) as db:
         return await Users(db).changes(limit)
+
+
+async def audit_tail(config: Config, limit: int) -> list[AuditRecord]:
+    async with open_state(config) as db:
+        return await AuditLog(db, Redactor(secret_values(config))).tail(limit)
+
+
+async def audit_verify(config: Config) -> tuple[int, list[str]]:
+    """(records checked, problems)."""
+    async with open_state(config) as db:
+        problems = await AuditLog(db, Redactor(secret_values(config))).verify()
+        row = await db.fetchone("SELECT count(*) AS n FROM audit")
+        return (int(row["n"]) if row else 0), problems
+
+
+async def ssh_host_key(config: Config, name: str) -> tuple[HostKey, list[str]]:
+    """The key ``name`` presents now, and the fingerprints pinned for it so far."""
+    from assistant.services import known_hosts_path
+    from assistant.ssh.executor import SSHExecutor
+    from assistant.ssh.trust import fetch_host_key, fingerprint_of, pinned_lines
+
+    path = known_hosts_path(config)
+    async with SSHExecutor(config.ssh, known_hosts=path) as executor:
+        host = executor.host(name)
+        key = await fetch_host_key(host, executor)
+    return key, [fingerprint_of(line) for line in pinned_lines(path, host)]
+
+
+async def ssh_pin(config: Config, name: str, key: HostKey) -> Path:
+    from assistant.services import known_hosts_path
+    from assistant.ssh.trust import pin
+
+    host = config.ssh.host(name)
+    if host is None:
+        raise NotFound(f"there is no [[ssh.hosts]] entry named {name!r}")
+    path = known_hosts_path(config)
+    prepare_state_dir(path.parent)
+    pin(path, host, key)
+    async with open_state(config) as db:
+        await AuditLog(db, Redactor()).append(
+            "ssh.trust", actor(), host=name, fingerprint=key.fingerprint, algorithm=key.algorithm
+        )
+    return path

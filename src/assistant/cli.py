@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ from assistant.core.roles import Role
 
 if TYPE_CHECKING:
     from assistant.config import Config
+from assistant.ops import commands as ops_commands
+from assistant.ops.envfile import with_env_file
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
@@ -32,17 +35,22 @@ def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Path, Confi
     return path, load_config(path, env)
 
 
-def _admin_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
-    """The config, with logging reduced to warnings on stderr (stdout is the answer)."""
+@contextmanager
+def _admin(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[Config]:
+    """The config, logging reduced to warnings on stderr (stdout is the answer), and — when
+    root runs it — the effective user of the state directory's owner."""
+    from assistant import admin  # noqa: F401 - imported while still root
     from assistant.config import secret_values
     from assistant.core.redact import Redactor
     from assistant.logging import setup_logging
+    from assistant.ops.envfile import as_owner
 
     _, config = _load(args, env)
     setup_logging(
         level="warning", fmt="console", redactor=Redactor(secret_values(config)), stream=sys.stderr
     )
-    return config
+    with as_owner(config.assistant.state_dir):
+        yield config
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -54,9 +62,11 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant.app import run_chat
+    from assistant.ops.envfile import as_owner
 
     _, config = _load(args, env)
-    return asyncio.run(run_chat(config, message=args.message))
+    with as_owner(config.assistant.state_dir):  # `sudo assistant chat` writes as the service
+        return asyncio.run(run_chat(config, message=args.message))
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -91,61 +101,120 @@ def _when(timestamp: float) -> str:
 def cmd_pairing(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant import admin
 
-    config = _admin_config(args, env)
-    if args.action == "list":
-        pending = asyncio.run(admin.pairing_list(config))
-        if not pending:
-            print("no pairing requests are waiting")
-        for p in pending:
-            print(
-                f"{p.channel}\t{p.code}\t{p.user_id}\t{p.name or '-'}\tuntil {_when(p.expires_at)}"
+    with _admin(args, env) as config:
+        if args.action == "list":
+            pending = asyncio.run(admin.pairing_list(config))
+            if not pending:
+                print("no pairing requests are waiting")
+            for p in pending:
+                until = _when(p.expires_at)
+                print(f"{p.channel}\t{p.code}\t{p.user_id}\t{p.name or '-'}\tuntil {until}")
+            return 0
+        if args.action == "approve":
+            request, problem = asyncio.run(
+                admin.pairing_approve(config, args.channel, args.code, args.role)
             )
+            who = f"{request.name or request.user_id} ({args.channel} {request.user_id})"
+            print(f"approved {who} as {args.role.value}")
+            if problem:
+                print(f"warning: could not tell them they are in: {problem}", file=sys.stderr)
+            else:
+                print("they have been told")
+            return 0
+        request = asyncio.run(admin.pairing_revoke(config, args.channel, args.code))
+        print(f"discarded the request of {request.name or request.user_id} ({args.channel})")
         return 0
-    if args.action == "approve":
-        request, problem = asyncio.run(
-            admin.pairing_approve(config, args.channel, args.code, args.role)
-        )
-        who = f"{request.name or request.user_id} ({args.channel} {request.user_id})"
-        print(f"approved {who} as {args.role.value}")
-        if problem:
-            print(f"warning: could not tell them they are in: {problem}", file=sys.stderr)
-        else:
-            print("they have been told")
-        return 0
-    request = asyncio.run(admin.pairing_revoke(config, args.channel, args.code))
-    print(f"discarded the request of {request.name or request.user_id} ({args.channel})")
-    return 0
 
 
 def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant import admin
 
-    config = _admin_config(args, env)
-    if args.action == "list":
-        for row in asyncio.run(admin.users_list(config)):
+    with _admin(args, env) as config:
+        if args.action == "list":
+            for row in asyncio.run(admin.users_list(config)):
+                name = row.name or "-"
+                print(f"{row.channel}\t{row.user_id}\t{row.role.value}\t{name}\t{row.source}")
+        elif args.action == "role":
+            asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
+            print(f"{args.channel} user {args.user_id} is now {args.role.value}")
+        elif args.action == "revoke":
+            asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
+            print(f"{args.channel} user {args.user_id} no longer has access")
+        elif args.action == "allow-group":
+            asyncio.run(admin.groups_allow(config, args.channel, args.chat_id))
+            print(f"{args.channel} group {args.chat_id} is allowed")
+        elif args.action == "remove-group":
+            asyncio.run(admin.groups_remove(config, args.channel, args.chat_id))
+            print(f"{args.channel} group {args.chat_id} is no longer allowed")
+        else:
+            for change in asyncio.run(admin.access_history(config, args.n)):
+                role = f" {change.role}" if change.role else ""
+                print(
+                    f"{_when(change.at)}\t{change.actor}\t{change.action}\t"
+                    f"{change.channel} {change.subject}{role}"
+                )
+        return 0
+
+
+def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import json
+
+    from assistant import admin
+
+    with _admin(args, env) as config:
+        if args.action == "tail":
+            for record in asyncio.run(admin.audit_tail(config, args.n)):
+                data = json.dumps(record.data, ensure_ascii=False, sort_keys=True)
+                print(f"{record.id}\t{_when(record.at)}\t{record.kind}\t{record.actor}\t{data}")
+            return 0
+        count, problems = asyncio.run(admin.audit_verify(config))
+        for problem in problems:
+            print(f"audit: {problem}", file=sys.stderr)
+        if problems:
             print(
-                f"{row.channel}\t{row.user_id}\t{row.role.value}\t{row.name or '-'}\t{row.source}"
+                f"the audit log has been tampered with ({len(problems)} problem(s))",
+                file=sys.stderr,
             )
-    elif args.action == "role":
-        asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
-        print(f"{args.channel} user {args.user_id} is now {args.role.value}")
-    elif args.action == "revoke":
-        asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
-        print(f"{args.channel} user {args.user_id} no longer has access")
-    elif args.action == "allow-group":
-        asyncio.run(admin.groups_allow(config, args.channel, args.chat_id))
-        print(f"{args.channel} group {args.chat_id} is allowed")
-    elif args.action == "remove-group":
-        asyncio.run(admin.groups_remove(config, args.channel, args.chat_id))
-        print(f"{args.channel} group {args.chat_id} is no longer allowed")
-    else:
-        for change in asyncio.run(admin.access_history(config, args.n)):
-            role = f" {change.role}" if change.role else ""
+            return 1
+        print(f"audit log intact: {count} records, hash chain verified")
+        return 0
+
+
+def cmd_ssh(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant import admin
+
+    with _admin(args, env) as config:
+        if args.action == "hosts":
+            for host in config.ssh.hosts:
+                tags = ",".join(host.tags) or "-"
+                user = host.user or config.ssh.user
+                print(f"{host.name}\t{user}@{host.address}:{host.port}\t{tags}\t{host.jump or '-'}")
+            return 0
+        key, pinned = asyncio.run(admin.ssh_host_key(config, args.name))
+        print(f"{args.name} presents a {key.algorithm} key: {key.fingerprint}")
+        if pinned == [key.fingerprint]:
+            print("this key is already pinned; nothing to do")
+            return 0
+        if pinned:
             print(
-                f"{_when(change.at)}\t{change.actor}\t{change.action}\t"
-                f"{change.channel} {change.subject}{role}"
+                f"WARNING: this differs from the pinned key(s): {', '.join(pinned)}",
+                file=sys.stderr,
             )
-    return 0
+            print(
+                "Only continue if you know why the key changed (e.g. the server was reinstalled).",
+                file=sys.stderr,
+            )
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("error: not pinned; confirm interactively or pass --yes", file=sys.stderr)
+                return 1
+            answer = input("Pin this key? Compare the fingerprint with the server's [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("not pinned")
+                return 1
+        path = asyncio.run(admin.ssh_pin(config, args.name, key))
+        print(f"pinned {args.name} in {path}")
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,14 +276,28 @@ def build_parser() -> argparse.ArgumentParser:
         group = action(users_sub, name, text)
         group.add_argument("channel", choices=["telegram", "feishu"])
         group.add_argument("chat_id")
+    audit = command("audit", cmd_audit, "the tamper-evident record of what was done")
+    audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tail = action(audit_sub, "tail", "the latest records")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    action(audit_sub, "verify", "check the hash chain; exit 1 if a record was changed")
+
+    ssh = command("ssh", cmd_ssh, "the SSH host inventory and pinned host keys")
+    ssh_sub = ssh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action(ssh_sub, "hosts", "the hosts in the config")
+    trust = action(ssh_sub, "trust", "connect, show the host key's fingerprint, and pin it")
+    trust.add_argument("name")
+    trust.add_argument("--yes", action="store_true", help="pin without asking")
+
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
+    ops_commands.add_commands(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    env = dict(os.environ)
+    env = with_env_file(os.environ)  # what systemd gives the service, for `sudo assistant ...`
     try:
         code: int = args.func(args, env)
     except ConfigError as exc:

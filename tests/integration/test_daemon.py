@@ -107,7 +107,7 @@ async def test_reload_applies_live_parts_and_names_the_rest(config_path, tmp_pat
         access={"owners": ["telegram:42"]},
     )
     config_path.write_text(config_path.read_text().replace('name = "m0"', 'name = "renamed"'))
-    assert daemon.reload() == (["models", "access"], ["assistant.state_dir"])
+    assert await daemon.reload() == (["models", "access"], ["assistant.state_dir"])
     services = daemon.services
     assert [p.name for p in services.client.providers] == ["renamed"]
     assert await services.access.role("telegram", "42") == "owner"
@@ -118,7 +118,7 @@ async def test_reload_applies_live_parts_and_names_the_rest(config_path, tmp_pat
 async def test_reload_with_a_broken_config_keeps_the_running_one(config_path):
     daemon, task = await start_daemon(config_path)
     config_path.write_text(config_path.read_text() + "\n[assistant.oops]\nx = 1\n")
-    assert daemon.reload() is None
+    assert await daemon.reload() is None
     assert [p.name for p in daemon.services.client.providers] == ["m0"]
     daemon.stop()
     assert await task == 0

@@ -116,3 +116,21 @@ async def test_names_are_best_effort(api, feishu):
     assert await api.user_name("ou_third") == ""  # no permission: not asked again for an hour
     assert len(feishu.calls) == calls
     assert await api.user_name(OWNER) == "Ann"  # cached
+
+
+async def test_doctor_checks_the_app(tmp_path, fake_model, feishu):
+    from assistant.ops.checks import check_feishu
+    from assistant.ops.doctor import Context, Status
+    from tests.integration.feishu_support import feishu_config
+
+    async with aiohttp.ClientSession() as session:
+        ctx = Context(config_path=tmp_path / "c.toml", env={}, env_file=None, session=session)
+        ctx.config = feishu_config(tmp_path, fake_model, feishu)
+        (ok,) = await check_feishu(ctx)
+        assert ok.status is Status.OK and "bot Assistant (webhook)" in ok.detail
+        ctx.config = feishu_config(tmp_path, fake_model, feishu, feishu={"app_secret": "bad-1"})
+        (bad,) = await check_feishu(ctx)
+        assert bad.status is Status.FAIL and "refused the app credentials" in bad.detail
+        assert "bad-1" not in bad.detail and bad.fix
+        ctx.config = feishu_config(tmp_path, fake_model, feishu, feishu={"enabled": False})
+        assert await check_feishu(ctx) == []

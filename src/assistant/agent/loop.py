@@ -7,10 +7,11 @@ the same arguments a third time in one turn stops the turn with an explanation).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,7 @@ from assistant.agent import prompt
 from assistant.config import AgentSection, AssistantSection
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.messages import ChatRef, Sender
+from assistant.core.ports import ChatIO
 from assistant.core.roles import Role
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
@@ -66,6 +68,7 @@ class TurnRequest:
     reply_to_text: str | None = None
     forwarded_from: str | None = None
     on_text: TextCallback | None = None
+    io: ChatIO | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +87,26 @@ def _same_call_key(name: str, arguments: str) -> tuple[str, str]:
     except ValueError:
         canonical = arguments.strip()
     return name, canonical
+
+
+class _Deadline:
+    """The turn's deadline, which a tool may pause while a person decides (an approval)."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at  # time.monotonic() value
+        self.timeout: asyncio.Timeout | None = None
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        remaining = max(self.at - time.monotonic(), 10.0)
+        if self.timeout is not None:
+            self.timeout.reschedule(None)
+        try:
+            yield
+        finally:
+            self.at = time.monotonic() + remaining
+            if self.timeout is not None:
+                self.timeout.reschedule(_loop_time(self.at))
 
 
 class Agent:
@@ -124,8 +147,10 @@ class Agent:
         if not self._client.providers:
             return TurnOutcome(NO_MODEL_HINT, TurnStatus.NO_MODEL)
         outcome = TurnOutcome("", TurnStatus.OK, messages=[user])
+        clock = _Deadline(deadline)
         try:
-            async with asyncio.timeout_at(_loop_time(deadline)):
+            async with asyncio.timeout_at(_loop_time(deadline)) as timeout:
+                clock.timeout = timeout
                 history, summary = await self._history(conversation, request.model, deadline)
                 system = prompt.system_prompt(
                     self._assistant.system_prompt,
@@ -134,7 +159,7 @@ class Agent:
                     summary=summary,
                 )
                 messages = [ChatMessage("system", system), *history, user]
-                await self._steps(request, messages, outcome, deadline)
+                await self._steps(request, messages, outcome, clock)
         except TimeoutError:
             outcome.status = TurnStatus.TIMEOUT
             outcome.reply = (
@@ -163,7 +188,7 @@ class Agent:
         request: TurnRequest,
         messages: list[ChatMessage],
         outcome: TurnOutcome,
-        deadline: float,
+        clock: _Deadline,
     ) -> None:
         permissions = self._policy.permissions(request.role)
         specs = self._tools.specs(permissions)
@@ -175,13 +200,15 @@ class Agent:
             permissions=permissions,
             timezone=self._zone,
             mark_side_effect=request.mark_side_effect,
+            io=request.io,
+            hold=clock.hold,
         )
         seen: Counter[tuple[str, str]] = Counter()
         for _ in range(self._settings.max_steps):
             reply = await self._client.complete(
                 ModelRequest(tuple(messages), specs),
                 model=request.model,
-                deadline=deadline,
+                deadline=clock.at,
                 on_text=request.on_text,
             )
             outcome.steps += 1

@@ -28,6 +28,7 @@ from assistant.config.sections import (
     RoutingRule,
     SpeechSection,
 )
+from assistant.config.ssh import CommandRule, SSHHost, SSHSection
 
 __all__ = [
     "DEFAULT_PATH",
@@ -37,6 +38,7 @@ __all__ = [
     "AgentSection",
     "AssistantSection",
     "ChannelAccess",
+    "CommandRule",
     "Config",
     "FeishuSection",
     "GatewaySection",
@@ -44,6 +46,8 @@ __all__ = [
     "LoggingSection",
     "ModelProvider",
     "RoutingRule",
+    "SSHHost",
+    "SSHSection",
     "Section",
     "SpeechSection",
     "TelegramSection",

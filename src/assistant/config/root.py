@@ -16,6 +16,7 @@ from assistant.config.sections import (
     RoutingRule,
     SpeechSection,
 )
+from assistant.config.ssh import SSHSection
 
 
 class Config(Section):
@@ -28,6 +29,7 @@ class Config(Section):
     access: AccessSection = AccessSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
+    ssh: SSHSection = SSHSection()
     speech: SpeechSection | None = None
 
     @model_validator(mode="after")

@@ -93,6 +93,14 @@ class Channel(Protocol):
         ...
 
 
+class ChatIO(Protocol):
+    """Messages a tool may send into the chat it serves (progress, a Cancel button)."""
+
+    async def send(self, text: str, *, buttons: Buttons = ()) -> SentMessage | None: ...
+
+    async def edit(self, sent: SentMessage, text: str, *, buttons: Buttons = ()) -> None: ...
+
+
 class ManagedChannel(Channel, Protocol):
     """A channel that opens its connections on enter and closes them on exit."""
 

@@ -14,7 +14,7 @@ class Access:
     """An empty allowlist means nobody. The console (a local terminal) is the owner."""
 
     def __init__(self, config: AccessSection, users: Users) -> None:
-        self._users = users
+        self.users = users
         self.configure(config)
 
     def configure(self, config: AccessSection) -> None:
@@ -34,7 +34,7 @@ class Access:
         configured = self.configured_role(channel, user_id)
         if configured is not None:
             return configured
-        return await self._users.role(channel, user_id)
+        return await self.users.role(channel, user_id)
 
     async def chat_allowed(self, chat: ChatRef) -> bool:
         """Private chats are decided by the sender's role; groups must be allowlisted."""
@@ -42,4 +42,4 @@ class Access:
             return True
         if chat.chat_id in self._config.channel(chat.channel).groups:
             return True
-        return await self._users.group_allowed(chat.channel, chat.chat_id)
+        return await self.users.group_allowed(chat.channel, chat.chat_id)

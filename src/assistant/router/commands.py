@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.config import Config
 from assistant.core.messages import InboundMessage
+from assistant.core.ports import ChatIO
 from assistant.core.roles import Permission, Role
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
@@ -21,12 +22,18 @@ _NAME = re.compile(r"[a-z0-9_]{1,32}")
 _COMMAND = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)
 
 
+async def _no_side_effect(what: str) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CommandCall:
     message: InboundMessage
     role: Role
     permissions: frozenset[Permission]
     args: str
+    io: ChatIO | None = None
+    mark_side_effect: Callable[[str], Awaitable[None]] = _no_side_effect
 
 
 CommandHandler = Callable[[CommandCall], Awaitable[str]]
@@ -109,6 +116,7 @@ class BuiltinCommands:
         self._client = client
         self._config = config
         self._stats = stats
+        self.host_status: CommandHandler | None = None  # /status HOST, when SSH is set up
         for command in (
             Command("help", "what I can do", Permission.CHAT, self.help),
             Command(
@@ -141,6 +149,8 @@ class BuiltinCommands:
         return "Started a fresh conversation." if ended else "This is already a fresh conversation."
 
     async def status(self, call: CommandCall) -> str:
+        if call.args and self.host_status is not None:
+            return await self.host_status(call)
         config = self._config()
         zone = ZoneInfo(config.assistant.timezone)
         midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -10,7 +10,7 @@ import structlog
 
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelError, StateError
-from assistant.core.messages import ChatRef, InboundMessage, OutboundMessage
+from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel
 from assistant.router.stream import StreamingReply
@@ -94,3 +94,31 @@ async def typing(channel: Channel | None, chat: ChatRef) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class ChatOutput:
+    """What a tool or command may say into its chat while it works (plain text)."""
+
+    def __init__(self, channel: Channel, chat: ChatRef) -> None:
+        self._channel = channel
+        self._chat = chat
+
+    async def send(
+        self, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> SentMessage | None:
+        try:
+            sent = await self._channel.send(
+                OutboundMessage(self._chat, text, format="plain", buttons=buttons)
+            )
+        except ChannelError as exc:
+            log.warning("chat_io.send_failed", error=str(exc))
+            return None
+        return sent[0] if sent else None
+
+    async def edit(
+        self, sent: SentMessage, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+    ) -> None:
+        try:
+            await self._channel.edit(sent, text, buttons=buttons, format="plain")
+        except ChannelError as exc:
+            log.warning("chat_io.edit_failed", error=str(exc))

@@ -34,13 +34,13 @@ from assistant.core.messages import (
     SentMessage,
 )
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, SubmitOutcome
+from assistant.core.ports import Channel, ChatIO, SubmitOutcome
 from assistant.core.roles import Role
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
 from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
 from assistant.router.commands import CommandCall, CommandRegistry, RouterStats, parse_command
-from assistant.router.delivery import Delivery, typing
+from assistant.router.delivery import ChatOutput, Delivery, typing
 from assistant.router.gate import Gate
 from assistant.router.media import Media
 from assistant.router.stream import StreamingReply
@@ -314,8 +314,24 @@ class Router:
             reply = f"/{name} is not available to your role ({role.value})."
         else:
             log.info("command.run", command=command.name)
-            reply = await command.handler(CommandCall(work.message, role, permissions, args))
+
+            async def mark_side_effect(what: str) -> None:
+                await self._inbox.mark_side_effect(work.inbox_id, what)
+
+            call = CommandCall(
+                work.message,
+                role,
+                permissions,
+                args,
+                io=self._io(work.message.chat),
+                mark_side_effect=mark_side_effect,
+            )
+            reply = await command.handler(call)
         await self._delivery.deliver(work.inbox_id, work.message, reply)
+
+    def _io(self, chat: ChatRef) -> ChatIO | None:
+        channel = self._channels.get(chat.channel)
+        return ChatOutput(channel, chat) if channel is not None else None
 
     async def _action(self, work: _Work, role: Role) -> None:
         message = work.message
@@ -404,6 +420,7 @@ class Router:
                     reply_to_text=message.reply_to_text,
                     forwarded_from=message.forwarded_from,
                     on_text=stream.on_text if stream else None,
+                    io=self._io(message.chat),
                 ),
             )
             log.info(
@@ -441,10 +458,25 @@ class Router:
     # --- output ---------------------------------------------------------------------------
 
     async def notify(
-        self, chat: ChatRef, text: str, *, buttons: tuple[tuple[Button, ...], ...] = ()
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        plain: bool = False,
     ) -> list[SentMessage]:
         """Send a message that answers no inbound message (approvals, pairing, alerts)."""
         channel = self._channels.get(chat.channel)
         if channel is None:
             raise ChannelError(f"no channel named {chat.channel!r} is running")
-        return await channel.send(OutboundMessage(chat, text, buttons=buttons))
+        message = OutboundMessage(
+            chat, text, buttons=buttons, format="plain" if plain else "markdown"
+        )
+        return await channel.send(message)
+
+    async def edit(self, sent: SentMessage, text: str, *, plain: bool = False) -> None:
+        """Replace the text of a message the assistant sent (buttons are removed)."""
+        channel = self._channels.get(sent.chat.channel)
+        if channel is None:
+            raise ChannelError(f"no channel named {sent.chat.channel!r} is running")
+        await channel.edit(sent, text, format="plain" if plain else "markdown")

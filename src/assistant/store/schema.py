@@ -104,7 +104,36 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
-    # 3: platform event ids already handled (platforms that redeliver under a new envelope)
+    # 3: the hash-chained audit log, and approval requests
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        requester TEXT NOT NULL,
+        requester_name TEXT NOT NULL DEFAULT '',
+        chat TEXT NOT NULL,
+        hosts TEXT NOT NULL,
+        command TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        decided_at REAL,
+        decided_by TEXT,
+        messages TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX approvals_pending ON approvals (id) WHERE status = 'pending';
+    """,
+    # 4: platform event ids already handled (platforms that redeliver under a new envelope)
     """
     CREATE TABLE seen_events (
         channel TEXT NOT NULL,

@@ -9,8 +9,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from assistant.core.redact import Redactor
 from assistant.core.roles import Role
+from assistant.store.audit import append_record
 from assistant.store.db import Database, transaction
+
+_REDACTOR = Redactor()  # access records hold ids and names; the patterns still apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +48,15 @@ def record_change(
     role: str | None = None,
     detail: str = "",
 ) -> None:
-    """Append to the record of access changes; for use inside the caller's transaction."""
+    """Append to the record of access changes, and to the audit log; for use inside the
+    caller's transaction."""
     conn.execute(
         "INSERT INTO access_changes (at, actor, action, channel, subject, role, detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (time.time(), actor, action, channel, subject, role, detail),
     )
+    data = {"channel": channel, "subject": subject, "role": role, "detail": detail}
+    append_record(conn, f"access.{action}", actor, data, _REDACTOR)
 
 
 def grant_role(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from assistant.core.messages import ChatRef, Sender
+from assistant.core.ports import ChatIO
 from assistant.core.roles import Permission, Role
 
 P = TypeVar("P", bound=BaseModel)
@@ -26,6 +28,12 @@ class ToolContext:
     permissions: frozenset[Permission]
     timezone: ZoneInfo
     mark_side_effect: Callable[[str], Awaitable[None]]
+    io: ChatIO | None = None  # progress messages in the chat, where the channel allows
+    hold: Callable[[], AbstractAsyncContextManager[None]] | None = None  # pause the deadline
+
+    @property
+    def actor(self) -> str:
+        return f"{self.chat.channel}:{self.sender.user_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,113 @@
+"""The [ssh] section: host inventory, command rules, run limits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from assistant.config.base import NAME_PATTERN, Section
+
+# Read-only commands anyone with exec.readonly may run without approval. Each pattern must
+# match one whole simple command (after the shell syntax is taken apart).
+_PATH = r"(?!\S*\.\.)[\w./@:+-]+"  # a path without ".." in it
+
+DEFAULT_READONLY = [
+    r"uptime( -[a-z]+)?",
+    r"(df|free|w|who|uname|hostname|id|date|nproc|lscpu|lsblk|vmstat|iostat)( -[a-zA-Z]+)*",
+    rf"du( -[a-zA-Z]+)*( {_PATH})*",
+    rf"ls( -[a-zA-Z]+)*( {_PATH})*",
+    r"ps( -?[a-zA-Z]+)*( -o [\w,%]+)?",
+    r"top -b( -n ?\d+)?( -o %?\w+)?",
+    rf"(cat|head|tail|zcat|less)( -n ?\d+| -\d+)* /var/log/{_PATH}",
+    r"systemctl (status|is-active|is-enabled|is-failed|show|cat) [\w@.:-]+( --no-pager| -[a-zA-Z]+)*",
+    r"systemctl( --no-pager)? (list-units|list-timers|--failed)( --[a-z-]+(=\w+)?)*",
+    r"journalctl( -u [\w@.:-]+| -n ?\d+| --no-pager| -p \w+| --since '[^']*'| --since \S+| -b| -x| -e| -r)*",
+    r"(ip (-[a-z]+ )*(a|addr|r|route|link)( show)?|ss -[a-zA-Z]+|netstat -[a-zA-Z]+)",
+    r"docker (ps|images|stats --no-stream)( -a)?",
+    # filters for pipelines: options and one pattern only, never a file argument
+    r"grep( -[a-zA-Z]+)* ('[^']*'|\"[^\"$`\\]*\"|[^\s<>|;&`$/~'\"]+)",
+    r"(head|tail)( -n ?\d+| -\d+)*",
+    r"wc( -[clmw]+)*",
+    r"sort( -[bdfghinMrRuV]+| -k ?[0-9,.]+| -t ?\S)*",
+    r"uniq( -[cdiu]+)*",
+    r"cut( -[dfc] ?[^\s<>|;&`$]+)+",
+]
+
+
+class CommandRule(Section):
+    """Allow or deny patterns (regular expressions over a whole simple command) for the
+    hosts named here, or carrying one of these tags; neither: every host."""
+
+    hosts: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        return patterns
+
+
+class SSHHost(Section):
+    name: str = Field(pattern=NAME_PATTERN)
+    address: str = Field(min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str | None = None
+    key_file: Path | None = None
+    agent: bool = False
+    tags: list[str] = Field(default_factory=list)
+    jump: str | None = None
+    connect_timeout: float | None = Field(None, gt=0)
+
+
+class SSHSection(Section):
+    enabled: bool = True
+    known_hosts: Path | None = None  # default: <state_dir>/known_hosts
+    user: str = "root"
+    key_file: Path | None = None
+    agent: bool = False
+    connect_timeout: float = Field(10.0, gt=0)
+    keepalive: float = Field(30.0, ge=0)
+    command_timeout: float = Field(60.0, gt=0)
+    max_timeout: float = Field(3600.0, gt=0)
+    max_output: int = Field(16_000, ge=1000)
+    max_sessions: int = Field(4, ge=1, le=9)
+    approval_timeout: float = Field(600.0, gt=0)
+    progress_interval: float = Field(3.0, gt=0)
+    readonly: list[str] = Field(default_factory=lambda: list(DEFAULT_READONLY))
+    hosts: list[SSHHost] = Field(default_factory=list)
+    rules: list[CommandRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> SSHSection:
+        names = [h.name for h in self.hosts]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"ssh host names must be unique; repeated: {', '.join(repeated)}")
+        known = set(names)
+        for host in self.hosts:
+            if host.jump is not None and (host.jump not in known or host.jump == host.name):
+                raise ValueError(
+                    f"ssh host {host.name!r} jumps through {host.jump!r}, which is not another "
+                    f"host in [[ssh.hosts]]"
+                )
+        for rule in self.rules:
+            unknown = [h for h in rule.hosts if h not in known]
+            if unknown:
+                raise ValueError(
+                    f"an [[ssh.rules]] entry names unknown hosts: {', '.join(unknown)}"
+                )
+        for pattern in self.readonly:
+            re.compile(pattern)
+        return self
+
+    def host(self, name: str) -> SSHHost | None:
+        return next((h for h in self.hosts if h.name == name), None)

@@ -1,0 +1,143 @@
+"""Server commands typed by a person — no model, no tokens, no prompt injection:
+/run HOST COMMAND, /hosts, /status HOST, /cancel, /approve ID, /deny ID; and the buttons
+(Approve/Deny on approval requests, Cancel on a running command)."""
+
+from __future__ import annotations
+
+from assistant.core.roles import Permission
+from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
+from assistant.router.commands import BuiltinCommands, Command, CommandCall, CommandRegistry
+from assistant.security.approvals import PREFIX as APPROVAL_PREFIX
+from assistant.security.approvals import ApprovalService
+from assistant.security.policy import Policy
+from assistant.tools.exec import CANCEL_PREFIX, STATUS_COMMAND, ExecRequest, ExecService
+from assistant.tools.ssh import host_lines
+
+
+def _actor(call: CommandCall | ActionCall) -> str:
+    return f"{call.message.chat.channel}:{call.message.sender.user_id}"
+
+
+class OpsCommands:
+    def __init__(
+        self,
+        *,
+        registry: CommandRegistry,
+        actions: ActionRegistry,
+        builtin: BuiltinCommands,
+        service: ExecService,
+        approvals: ApprovalService,
+        policy: Policy,
+    ) -> None:
+        self._service = service
+        self._approvals = approvals
+        self._policy = policy
+        for command in (
+            Command(
+                "run",
+                "run a command on a server",
+                Permission.EXEC_READONLY,
+                self.run,
+                usage="/run HOST COMMAND",
+            ),
+            Command("hosts", "the servers I can reach", Permission.EXEC_READONLY, self.hosts),
+            Command(
+                "cancel",
+                "stop the command running in this chat",
+                Permission.EXEC_READONLY,
+                self.cancel,
+                immediate=True,
+            ),
+            Command(
+                "approve",
+                "approve a request",
+                Permission.APPROVE,
+                self.approve,
+                usage="/approve ID",
+                immediate=True,
+            ),
+            Command(
+                "deny",
+                "deny a request",
+                Permission.APPROVE,
+                self.deny,
+                usage="/deny ID",
+                immediate=True,
+            ),
+        ):
+            registry.register(command)
+        builtin.host_status = self.host_status
+        actions.register(APPROVAL_PREFIX, Permission.APPROVE, self.decide_button)
+        actions.register(CANCEL_PREFIX, Permission.EXEC_READONLY, self.cancel_button)
+
+    async def run(self, call: CommandCall) -> str:
+        host, _, command = call.args.partition(" ")
+        if not host or not command.strip():
+            return "Usage: /run HOST COMMAND (for example: /run web1 df -h). /hosts lists hosts."
+        await call.mark_side_effect(f"/run on {host}")
+        report = await self._service.execute(
+            ExecRequest(
+                hosts=host,
+                command=command.strip(),
+                sender=call.message.sender,
+                chat=call.message.chat,
+                permissions=call.permissions,
+                direct=True,
+                io=call.io,
+            )
+        )
+        return report.text
+
+    async def hosts(self, call: CommandCall) -> str:
+        return host_lines(self._service)
+
+    async def host_status(self, call: CommandCall) -> str:
+        if Permission.EXEC_READONLY not in call.permissions:
+            return "Your role may not look at servers."
+        report = await self._service.execute(
+            ExecRequest(
+                hosts=call.args.strip(),
+                command=STATUS_COMMAND,
+                sender=call.message.sender,
+                chat=call.message.chat,
+                permissions=call.permissions,
+                io=call.io,
+                trusted=True,
+            )
+        )
+        return report.text
+
+    async def cancel(self, call: CommandCall) -> str:
+        if self._service.cancel_chat(call.message.chat.key, _actor(call)):
+            return "Cancelling the running command."
+        return "Nothing is running in this chat."
+
+    async def approve(self, call: CommandCall) -> str:
+        return await self._decide_typed(call, approve=True)
+
+    async def deny(self, call: CommandCall) -> str:
+        return await self._decide_typed(call, approve=False)
+
+    async def _decide_typed(self, call: CommandCall, *, approve: bool) -> str:
+        number = call.args.strip().lstrip("#")
+        if not number.isdigit():
+            return f"Usage: /{'approve' if approve else 'deny'} ID (the number in the request)."
+        return await self._approvals.decide(
+            int(number), approve, by=_actor(call), by_name=call.message.sender.name
+        )
+
+    async def decide_button(self, call: ActionCall) -> ActionResult:
+        number, _, answer = call.argument.partition(":")
+        if not number.isdigit() or answer not in ("y", "n"):
+            return ActionResult(toast="This button is not valid.")
+        toast = await self._approvals.decide(
+            int(number), answer == "y", by=_actor(call), by_name=call.message.sender.name
+        )
+        return ActionResult(toast=toast)
+
+    async def cancel_button(self, call: ActionCall) -> ActionResult:
+        may_cancel_others = self._policy.allows(call.role, Permission.APPROVE)
+        toast = self._service.cancel_run(
+            call.argument, _actor(call), may_cancel_others=may_cancel_others
+        )
+        return ActionResult(toast=toast)

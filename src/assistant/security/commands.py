@@ -1,0 +1,296 @@
+"""The command policy: allow, ask or deny, decided from the role, the host and the exact
+command text — never from anything a model says about it.
+
+A command is taken apart (``shell.analyze``); every piece is judged; the whole is allowed
+only if every piece is, denied if any piece is, and otherwise needs an approval. What cannot
+be parsed, or uses characters outside printable ASCII, can at best be asked about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from assistant.config.ssh import CommandRule, SSHHost, SSHSection
+from assistant.core.roles import Permission
+from assistant.security.shell import Analysis, Part, analyze
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"
+    ASK = "ask"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+
+
+MAX_LENGTH = 4000
+_DISK = r"/dev/(sd|hd|vd|xvd|nvme|mmcblk|disk|mapper|md|dm-|loop|sr)"
+_SYSTEM_DIRS = r"(bin|boot|dev|etc|home|lib|lib32|lib64|opt|proc|root|run|sbin|srv|sys|usr|var)"
+_CREDENTIALS = r"/etc/(shadow|gshadow|passwd|group|sudoers)(\.d/\S*)?"
+
+# Checked against every simple command, with wrappers (sudo, nohup, …) taken off.
+BUILTIN_DENY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), reason)
+    for pattern, reason in (
+        (
+            rf"rm\s+(\S+\s+)*(-\w*[rR]\w*|--recursive)\s+(\S+\s+)*(/|/\*|~/?|\$HOME/?|/{_SYSTEM_DIRS}/?\*?)(\s|$)",
+            "recursively deletes / or a system directory",
+        ),
+        (r"rm\s.*--no-preserve-root", "deletes the root file system"),
+        (
+            r"(mkfs(\.\w+)?|mke2fs|mkswap|wipefs|sfdisk|fdisk|cfdisk|parted|gdisk|sgdisk|blkdiscard)(\s|$)",
+            "formats or repartitions a disk",
+        ),
+        (rf"(dd|shred)\s.*{_DISK}", "writes raw data to a disk device"),
+        (rf"dd\s.*of={_CREDENTIALS}", "overwrites a system credentials file"),
+        (
+            r"chmod\s+(\S+\s+)*(-\w*R\w*|--recursive)(\s+\S+)*\s+(0?777|[augo]*\+rwx)(\s+\S+)*\s+/(\s|$|\*)",
+            "makes the whole file system world-writable",
+        ),
+        (
+            r"chmod\s+(\S+\s+)*(0?777|[augo]*\+rwx)\s+(\S+\s+)*(-\w*R\w*|--recursive)(\s+\S+)*\s+/(\s|$|\*)",
+            "makes the whole file system world-writable",
+        ),
+        (
+            r"chown\s+(\S+\s+)*(-\w*R\w*|--recursive)\s+(\S+\s+)*/(\s|$|\*)",
+            "changes the owner of the whole file system",
+        ),
+        (
+            rf"(tee|cp|mv|install|ln|truncate|sed\s+-i)\s.*{_CREDENTIALS}(\s|$)",
+            "overwrites a system credentials file",
+        ),
+        (r"(kill|pkill)\s+(-\S+\s+)*(-1|1)$", "kills every process (or init)"),
+        (r"find\s+/\s.*(-delete|-exec\s+rm)", "deletes files across the whole file system"),
+        (r"(echo|printf)\s.*>\s*/proc/sysrq-trigger", "triggers a kernel sysrq action"),
+    )
+)
+_FORK_BOMB = re.compile(r"(\w+|:)\s*\(\)\s*\{[^}]*\1\s*\|\s*\1\s*&")
+_FD_DUP = re.compile(r"\s+\d*[<>]&\d+(?=\s|$)")
+_WRAPPERS = {
+    "sudo",
+    "nohup",
+    "nice",
+    "ionice",
+    "chrt",
+    "timeout",
+    "env",
+    "command",
+    "exec",
+    "time",
+    "stdbuf",
+    "doas",
+    "setsid",
+    "unbuffer",
+    "taskset",
+}
+_CODE_RUNNERS = {"eval", "source", ".", "xargs", "parallel", "watch", "su", "runuser", "script"}
+_INTERPRETERS = {
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "fish",
+    "csh",
+    "tcsh",
+    "ash",
+    "busybox",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "php",
+    "node",
+    "lua",
+    "tclsh",
+}
+_DOWNLOADERS = {"curl", "wget", "fetch", "aria2c", "nc", "ncat", "socat", "scp", "rsync", "ftp"}
+
+
+def _name(word: str) -> str:
+    base = word.rsplit("/", 1)[-1]
+    return re.sub(r"[\d.]+$", "", base) if base.startswith("python") else base
+
+
+def unwrap(words: Sequence[str]) -> tuple[str, ...]:
+    """The command a wrapper (sudo, nohup, timeout 5, env X=1, …) would run."""
+    rest = list(words)
+    while rest and _name(rest[0]) in _WRAPPERS:
+        wrapper = _name(rest.pop(0))
+        while rest and (rest[0].startswith("-") or "=" in rest[0]):
+            flag = rest.pop(0)
+            takes_value = (
+                wrapper == "sudo" and flag in ("-u", "-g", "-C", "-D", "-h", "-p", "-U")
+            ) or (wrapper in ("nice", "ionice", "chrt") and flag in ("-n", "-c", "-p"))
+            if takes_value and rest:
+                rest.pop(0)
+        if (
+            wrapper in ("timeout", "chrt", "taskset")
+            and rest
+            and re.fullmatch(r"[\d.]+[smhd]?|0x[0-9a-f]+", rest[0])
+        ):
+            rest.pop(0)
+    return tuple(rest)
+
+
+def _runs_code(words: Sequence[str]) -> bool:
+    if not words:
+        return False
+    name = _name(words[0])
+    if name in _CODE_RUNNERS:
+        return True
+    if name in _INTERPRETERS:
+        return len(words) == 1 or any(
+            w in ("-c", "-e", "-E", "-r", "--command", "--eval") for w in words[1:]
+        )
+    return False
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    allow: tuple[re.Pattern[str], ...]
+    deny: tuple[re.Pattern[str], ...]
+
+
+class CommandPolicy:
+    def __init__(self, config: SSHSection) -> None:
+        self.configure(config)
+
+    def configure(self, config: SSHSection) -> None:
+        self._config = config
+        self._readonly = tuple(re.compile(p) for p in config.readonly)
+
+    def _rules(self, host: SSHHost) -> _Rules:
+        allow: list[re.Pattern[str]] = []
+        deny: list[re.Pattern[str]] = []
+        for rule in self._config.rules:
+            if _applies(rule, host):
+                allow.extend(re.compile(p) for p in rule.allow)
+                deny.extend(re.compile(p) for p in rule.deny)
+        return _Rules(tuple(allow), tuple(deny))
+
+    def decide(
+        self, *, permissions: frozenset[Permission], host: SSHHost, command: str
+    ) -> Decision:
+        exec_any = Permission.EXEC in permissions
+        if not exec_any and Permission.EXEC_READONLY not in permissions:
+            return Decision(Verdict.DENY, "your role may not run commands on servers")
+        decision = self._judge(host, command)
+        if decision.verdict is Verdict.ASK and not exec_any:
+            return Decision(
+                Verdict.DENY,
+                f"{decision.reason}; your role may only run commands that are allowed outright",
+            )
+        return decision
+
+    def _judge(self, host: SSHHost, command: str) -> Decision:
+        text = command.strip()
+        if not text:
+            return Decision(Verdict.DENY, "the command is empty")
+        if len(text) > MAX_LENGTH:
+            return Decision(Verdict.DENY, f"the command is longer than {MAX_LENGTH} characters")
+        if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
+            return Decision(Verdict.DENY, "the command contains control characters")
+        if _FORK_BOMB.search(text):
+            return Decision(Verdict.DENY, "the command is a fork bomb")
+        rules = self._rules(host)
+        analysis = analyze(text)
+        if analysis.error is not None:
+            flat = _normal(text)
+            for pattern, reason in BUILTIN_DENY:
+                if pattern.search(flat):
+                    return Decision(Verdict.DENY, reason)
+            return Decision(Verdict.ASK, analysis.error)
+        verdicts = [self._part(part, rules) for part in analysis.parts]
+        verdicts.extend(_piped_downloads(analysis))
+        denied = next((d for d in verdicts if d.verdict is Verdict.DENY), None)
+        if denied is not None:
+            return denied
+        asked = [d.reason for d in verdicts if d.verdict is Verdict.ASK]
+        if not text.isascii():
+            asked.append("it contains characters outside plain ASCII (lookalikes?)")
+        if asked:
+            return Decision(Verdict.ASK, "; ".join(dict.fromkeys(asked)))
+        return Decision(Verdict.ALLOW, "every part is allowed")
+
+    def _part(self, part: Part, rules: _Rules) -> Decision:
+        text = _normal(part.text)
+        if part.kind in ("write", "read"):
+            target = part.words[0] if part.words else ""
+            if part.kind == "write" and re.match(_DISK, target):
+                return Decision(Verdict.DENY, f"it writes to the disk device {target}")
+            if part.kind == "write" and re.fullmatch(_CREDENTIALS, target):
+                return Decision(Verdict.DENY, f"it overwrites {target}")
+            if _matches(rules.allow, _normal(part.owner)):
+                return Decision(Verdict.ALLOW, "allowed by a rule")
+            verb = "writes to" if part.kind == "write" else "reads"
+            return Decision(Verdict.ASK, f"it {verb} the file {target}")
+        if part.kind == "opaque":
+            for pattern, reason in BUILTIN_DENY:
+                if pattern.search(text):
+                    return Decision(Verdict.DENY, reason)
+            return Decision(Verdict.ASK, f"{part.note} cannot be checked piece by piece")
+        text = _FD_DUP.sub("", text)  # 2>&1 moves a descriptor and touches no file
+        inner = " ".join(unwrap(part.words))
+        for candidate in (text, _normal(inner)):
+            for pattern, reason in BUILTIN_DENY:
+                if pattern.search(candidate):
+                    return Decision(Verdict.DENY, reason)
+        if _matches(rules.deny, text):
+            return Decision(Verdict.DENY, "a rule in the config denies it")
+        if _matches(rules.allow, text):
+            return Decision(Verdict.ALLOW, "allowed by a rule")
+        if _runs_code(unwrap(part.words)):
+            return Decision(Verdict.ASK, f"{part.words[0]} runs code given to it")
+        if _matches(self._readonly, text):
+            return Decision(Verdict.ALLOW, "a read-only command")
+        return Decision(Verdict.ASK, f"`{_short(text)}` is not on an allowlist")
+
+
+def _piped_downloads(analysis: Analysis) -> Iterable[Decision]:
+    """``curl … | sh``, ``bash <(curl …)``, ``sh -c "$(wget …)"``: deny."""
+    for stages in analysis.pipelines:
+        downloading = False
+        for stage in stages:
+            words = unwrap(stage.words)
+            name = _name(words[0]) if words else ""
+            if name in _DOWNLOADERS:
+                downloading = True
+            elif downloading and name in _INTERPRETERS:
+                yield Decision(Verdict.DENY, "it pipes a download into a shell or interpreter")
+    for command, inner in analysis.substitutions:
+        words = unwrap(command.words)
+        runner = bool(words) and _name(words[0]) in _INTERPRETERS | _CODE_RUNNERS
+        if runner and any(_downloads(p) for p in inner):
+            yield Decision(Verdict.DENY, "it runs downloaded code")
+
+
+def _downloads(part: Part) -> bool:
+    words = unwrap(part.words)
+    return bool(words) and _name(words[0]) in _DOWNLOADERS
+
+
+def _applies(rule: CommandRule, host: SSHHost) -> bool:
+    if not rule.hosts and not rule.tags:
+        return True
+    return host.name in rule.hosts or bool(set(rule.tags) & set(host.tags))
+
+
+def _matches(patterns: Iterable[re.Pattern[str]], text: str) -> bool:
+    return any(p.fullmatch(text) for p in patterns)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "…"

@@ -1,0 +1,348 @@
+"""Building the services a running assistant is made of (the composition root's parts).
+
+Heavy or optional components (channel SDKs, SSH) are imported only when the config enables
+them, inside the builder that needs them.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from assistant import __version__
+from assistant.agent.loop import Agent
+from assistant.config import Config, LiveConfig
+from assistant.core.errors import ConfigError
+from assistant.core.health import Health
+from assistant.core.messages import Button, ChatRef, SentMessage
+from assistant.core.metrics import Metrics
+from assistant.core.ports import Channel, ManagedChannel
+from assistant.core.redact import Redactor
+from assistant.core.roles import Role
+from assistant.llm.client import ModelClient
+from assistant.llm.transcribe import Transcriber
+from assistant.router.access import Access
+from assistant.router.actions import ActionRegistry
+from assistant.router.admin import PairingCommands
+from assistant.router.commands import BuiltinCommands, CommandRegistry
+from assistant.router.gate import Gate
+from assistant.router.media import Media
+from assistant.router.router import Router
+from assistant.security.policy import Policy
+from assistant.store.audit import AuditLog
+from assistant.store.conversations import Conversations
+from assistant.store.db import Database, prepare_state_dir
+from assistant.store.inbox import Inbox
+from assistant.store.lock import state_lock
+from assistant.store.pairing import Pairing
+from assistant.store.users import Users
+from assistant.tools.registry import ToolRegistry
+from assistant.tools.system import CurrentTimeTool, SystemStatusTool
+
+if TYPE_CHECKING:
+    from assistant.security.approvals import ApprovalService
+    from assistant.security.commands import CommandPolicy
+    from assistant.ssh.executor import SSHExecutor
+    from assistant.tools.exec import ExecService
+
+
+@dataclass
+class Services:
+    """Everything a running assistant is made of; built by ``build_services``."""
+
+    live: LiveConfig
+    health: Health
+    metrics: Metrics
+    redactor: Redactor
+    access: Access
+    policy: Policy
+    client: ModelClient
+    tools: ToolRegistry
+    agent: Agent
+    router: Router
+    inbox: Inbox
+    commands: CommandRegistry
+    actions: ActionRegistry
+    media: Media
+    session: aiohttp.ClientSession
+    db: Database
+    audit: AuditLog
+    builtin: BuiltinCommands
+    ops: Ops | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.live.current
+
+
+async def build_services(
+    stack: AsyncExitStack, config: Config, *, health: Health, redactor: Redactor
+) -> Services:
+    metrics = Metrics()
+    state_dir = config.assistant.state_dir
+    prepare_state_dir(state_dir)
+    stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
+    db = await stack.enter_async_context(Database(state_dir / "state.db"))
+    session = await stack.enter_async_context(
+        aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
+            trust_env=True,  # honour HTTPS_PROXY for users behind a proxy
+            headers={"User-Agent": f"assistant/{__version__}"},
+        )
+    )
+    conversations = Conversations(db)
+    access = Access(config.access, Users(db))
+    policy = Policy(config.access.permissions)
+    client = ModelClient(session, config.models, metrics=metrics, redactor=redactor)
+    tools = ToolRegistry(
+        metrics=metrics, timeout=config.agent.tool_timeout, max_output=config.agent.max_tool_output
+    )
+    tools.register(CurrentTimeTool())
+    tools.register(SystemStatusTool((Path("/"), state_dir)))
+    agent = Agent(
+        client=client,
+        tools=tools,
+        policy=policy,
+        conversations=conversations,
+        assistant=config.assistant,
+        settings=config.agent,
+    )
+    live = LiveConfig(config)
+    inbox = Inbox(db)
+    audit = AuditLog(db, redactor)
+    commands = CommandRegistry()
+    actions = ActionRegistry()
+    pairing = Pairing(db)
+    media = Media(
+        transcriber=transcriber(session, config, redactor),
+        max_bytes=20 * 1024 * 1024,
+        max_document_chars=20_000,
+    )
+    router = Router(
+        inbox=inbox,
+        conversations=conversations,
+        access=access,
+        gate=Gate(access, pairing, live.get),
+        policy=policy,
+        agent=agent,
+        commands=commands,
+        actions=actions,
+        media=media,
+        config=live.get,
+        metrics=metrics,
+        max_concurrent=config.assistant.max_concurrent_turns,
+    )
+    builtin = BuiltinCommands(
+        registry=commands,
+        conversations=conversations,
+        client=client,
+        config=live.get,
+        stats=router.stats,
+    )
+    PairingCommands(registry=commands, pairing=pairing, notify=router.notify)
+    services = Services(
+        live=live,
+        health=health,
+        metrics=metrics,
+        redactor=redactor,
+        access=access,
+        policy=policy,
+        client=client,
+        tools=tools,
+        agent=agent,
+        router=router,
+        inbox=inbox,
+        commands=commands,
+        actions=actions,
+        media=media,
+        session=session,
+        db=db,
+        audit=audit,
+        builtin=builtin,
+    )
+    await stack.enter_async_context(router)
+    if config.ssh.enabled and config.ssh.hosts:
+        services.ops = await build_ops(stack, services, access.users)
+    return services
+
+
+def transcriber(
+    session: aiohttp.ClientSession, config: Config, redactor: Redactor
+) -> Transcriber | None:
+    if config.speech is None:
+        return None
+    return Transcriber(session, config.speech, redactor=redactor)
+
+
+def make_channel(
+    name: str,
+    config: Config,
+    *,
+    session: aiohttp.ClientSession,
+    health: Health,
+    redactor: Redactor,
+    commands: list[tuple[str, str]] | None = None,
+    db: Database | None = None,
+) -> ManagedChannel:
+    """One platform adapter (not yet opened); its SDK is imported only here.
+
+    ``db`` is needed to receive (Feishu remembers event ids there), not to send.
+    """
+    if name == "telegram":
+        from assistant.channels.telegram.adapter import TelegramChannel
+
+        return TelegramChannel(
+            config.telegram,
+            session=session,
+            health=health,
+            redactor=redactor,
+            commands=commands or [],
+        )
+    if name == "feishu":
+        # lark-oapi itself is imported only by the long connection's thread, when it starts
+        from assistant.channels.feishu.adapter import FeishuChannel
+        from assistant.store.seen import SeenEvents
+
+        return FeishuChannel(
+            config.feishu,
+            session=session,
+            health=health,
+            redactor=redactor,
+            seen=SeenEvents(db) if db is not None else None,
+        )
+    raise ConfigError([f"unknown channel {name!r}; known: telegram, feishu"])
+
+
+def enabled_channels(config: Config) -> list[str]:
+    enabled = {"telegram": config.telegram.enabled, "feishu": config.feishu.enabled}
+    return [name for name, on in enabled.items() if on]
+
+
+async def build_channels(stack: AsyncExitStack, services: Services) -> list[Channel]:
+    """Open the chat platform adapters the config enables and hand them to the router."""
+    config = services.config
+    commands = [(c.name, c.summary) for c in services.commands.all()]
+    channels: list[Channel] = []
+    for name in enabled_channels(config):
+        channel = make_channel(
+            name,
+            config,
+            session=services.session,
+            health=services.health,
+            redactor=services.redactor,
+            commands=commands,
+            db=services.db,
+        )
+        channels.append(await stack.enter_async_context(channel))
+    for opened in channels:
+        section = config.telegram if opened.name == "telegram" else config.feishu
+        services.media.set_limits(
+            opened.name,
+            max_bytes=int(section.max_file_mb * 1024 * 1024),
+            max_document_chars=section.max_document_chars,
+        )
+        services.router.add_channel(opened)
+        services.health.register(f"channel.{opened.name}")
+    return channels
+
+
+class Ops:
+    """The SSH side, when [[ssh.hosts]] are configured: executor, policy, approvals."""
+
+    def __init__(
+        self,
+        executor: SSHExecutor,
+        policy: CommandPolicy,
+        approvals: ApprovalService,
+        service: ExecService,
+    ) -> None:
+        self.executor = executor
+        self.policy = policy
+        self.approvals = approvals
+        self.service = service
+
+    def configure(self, config: Config) -> None:
+        self.policy.configure(config.ssh)
+        self.executor.configure(config.ssh)
+
+
+def known_hosts_path(config: Config) -> Path:
+    return config.ssh.known_hosts or config.assistant.state_dir / "known_hosts"
+
+
+async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> Ops:
+    """Wire SSH: tools for the model, /run and friends for people, approval buttons."""
+    from assistant.router.ops import OpsCommands
+    from assistant.security.approvals import ApprovalService
+    from assistant.security.commands import CommandPolicy
+    from assistant.ssh.executor import SSHExecutor
+    from assistant.store.approvals import ApprovalStore
+    from assistant.tools.exec import ExecService
+    from assistant.tools.ssh import HostStatusTool, ListHostsTool, RunCommandTool
+
+    live = services.live
+    router = services.router
+    executor = await stack.enter_async_context(
+        SSHExecutor(live.current.ssh, known_hosts=known_hosts_path(live.current))
+    )
+    policy = CommandPolicy(live.current.ssh)
+
+    async def approvers() -> list[ChatRef]:
+        return await approver_chats(live.current, users, set(router.channels))
+
+    async def send(
+        chat: ChatRef, text: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> list[SentMessage]:
+        return await router.notify(chat, text, buttons=buttons, plain=True)
+
+    async def edit(sent: SentMessage, text: str) -> None:
+        await router.edit(sent, text, plain=True)
+
+    approvals = ApprovalService(
+        ApprovalStore(services.db),
+        services.audit,
+        approvers=approvers,
+        send=send,
+        edit=edit,
+        timeout=lambda: live.current.ssh.approval_timeout,
+    )
+    service = ExecService(
+        executor=executor,
+        policy=policy,
+        approvals=approvals,
+        audit=services.audit,
+        progress_interval=lambda: live.current.ssh.progress_interval,
+    )
+    for tool in (RunCommandTool(service), ListHostsTool(service), HostStatusTool(service)):
+        services.tools.register(tool)
+    OpsCommands(
+        registry=services.commands,
+        actions=services.actions,
+        builtin=services.builtin,
+        service=service,
+        approvals=approvals,
+        policy=services.policy,
+    )
+    return Ops(executor, policy, approvals, service)
+
+
+async def approver_chats(config: Config, users: Users, running: set[str]) -> list[ChatRef]:
+    """Private chats of everyone who may approve: owners and admins, on running channels."""
+    found: dict[tuple[str, str], None] = {}
+    for owner in config.access.owners:
+        channel, _, user_id = owner.partition(":")
+        found[(channel, user_id)] = None
+    for channel in ("telegram", "feishu"):
+        for user_id, role in config.access.channel(channel).users.items():
+            if role in (Role.OWNER, Role.ADMIN):
+                found[(channel, user_id)] = None
+    for grant in await users.granted():
+        if grant.role in (Role.OWNER, Role.ADMIN):
+            found[(grant.channel, grant.user_id)] = None
+    if "console" in running:
+        found[("console", "local")] = None
+    return [ChatRef(c, u) for c, u in found if c in running]

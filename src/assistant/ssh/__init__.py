@@ -1,0 +1,1 @@
+"""SSH: host inventory, pinned host keys, the command executor."""

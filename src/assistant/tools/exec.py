@@ -1,0 +1,355 @@
+"""ExecService: one path for every command run on a server, from a tool or from /run.
+
+request → audit → policy (per host) → approval if asked → run on each host concurrently, with
+progress in the chat and a Cancel button → audit each result → a summary. What runs is exactly
+the host list and command that were judged (and approved); nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from assistant.config.ssh import SSHHost
+from assistant.core.errors import ToolError
+from assistant.core.messages import Button, ChatRef, Sender, SentMessage
+from assistant.core.ports import ChatIO
+from assistant.core.roles import Permission
+from assistant.security.approvals import ApprovalService
+from assistant.security.commands import CommandPolicy, Decision, Verdict
+from assistant.ssh.executor import RunResult, SSHExecutor
+from assistant.store.audit import AuditLog
+
+log = structlog.get_logger(__name__)
+
+CANCEL_PREFIX = "x"
+STATUS_COMMAND = (
+    "uptime; echo; free -m; echo; df -hP -x tmpfs -x devtmpfs -x squashfs -x overlay; echo; "
+    "echo 'failed units:'; systemctl --failed --no-legend --plain 2>/dev/null || true"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecRequest:
+    hosts: str  # a host name, a tag, or "tag:NAME"
+    command: str
+    sender: Sender
+    chat: ChatRef
+    permissions: frozenset[Permission]
+    direct: bool = False  # typed as /run by a person: their own approval when they may approve
+    io: ChatIO | None = None
+    hold: Callable[[], contextlib.AbstractAsyncContextManager[None]] | None = None
+    timeout: float | None = None
+    trusted: bool = False  # a fixed command of ours (host_status): no policy, still audited
+
+
+@dataclass(frozen=True, slots=True)
+class ExecReport:
+    text: str
+    is_error: bool
+    results: tuple[RunResult, ...] = ()
+
+
+@dataclass(slots=True)
+class _Active:
+    run_id: str
+    chat_key: str
+    actor: str
+    task: asyncio.Task[list[RunResult | BaseException]]
+    cancelled_by: str | None = None
+
+
+def _combine(decisions: list[tuple[SSHHost, Decision]]) -> Decision:
+    for host, decision in decisions:
+        if decision.verdict is Verdict.DENY:
+            return Decision(Verdict.DENY, f"{decision.reason} (on {host.name})")
+    asks = [
+        f"{d.reason} (on {h.name})" if len(decisions) > 1 else d.reason
+        for h, d in decisions
+        if d.verdict is Verdict.ASK
+    ]
+    if asks:
+        return Decision(Verdict.ASK, "; ".join(dict.fromkeys(asks)))
+    return Decision(Verdict.ALLOW, "every part is allowed")
+
+
+def format_result(result: RunResult) -> str:
+    if result.cancelled:
+        head = f"{result.host}: cancelled after {result.duration:.1f}s"
+    elif result.timed_out:
+        head = (
+            f"{result.host}: stopped after {result.duration:.0f}s (time limit); "
+            "the process was killed"
+        )
+    else:
+        head = f"{result.host}: exit {result.exit_status} in {result.duration:.1f}s"
+    body = result.output.rstrip() or "(no output)"
+    return f"{head}\n```\n{body}\n```"
+
+
+class ExecService:
+    def __init__(
+        self,
+        *,
+        executor: SSHExecutor,
+        policy: CommandPolicy,
+        approvals: ApprovalService,
+        audit: AuditLog,
+        progress_interval: Callable[[], float],
+    ) -> None:
+        self._executor = executor
+        self._policy = policy
+        self._approvals = approvals
+        self._audit = audit
+        self._interval = progress_interval
+        self._active: dict[str, _Active] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def executor(self) -> SSHExecutor:
+        return self._executor
+
+    def resolve(self, spec: str) -> list[SSHHost]:
+        config = self._executor.config
+        wanted = spec.strip()
+        tag = wanted.removeprefix("tag:")
+        host = config.host(wanted)
+        if host is not None and not wanted.startswith("tag:"):
+            return [host]
+        tagged = [h for h in config.hosts if tag in h.tags]
+        if tagged:
+            return tagged
+        names = ", ".join(h.name for h in config.hosts) or "none"
+        tags = ", ".join(sorted({t for h in config.hosts for t in h.tags})) or "none"
+        raise ToolError(f"There is no host or tag {spec!r}. Hosts: {names}. Tags: {tags}.")
+
+    async def execute(self, request: ExecRequest) -> ExecReport:
+        try:
+            hosts = self.resolve(request.hosts)
+        except ToolError as exc:
+            return ExecReport(str(exc), True)
+        names = [h.name for h in hosts]
+        actor = f"{request.chat.channel}:{request.sender.user_id}"
+        await self._audit.append(
+            "exec.request",
+            actor,
+            hosts=names,
+            command=request.command,
+            direct=request.direct,
+            trusted=request.trusted,
+        )
+        if not request.trusted:
+            refusal = await self._authorize(request, hosts, actor)
+            if refusal is not None:
+                return ExecReport(refusal, True)
+        return await self._run(request, hosts, actor)
+
+    async def _authorize(
+        self, request: ExecRequest, hosts: list[SSHHost], actor: str
+    ) -> str | None:
+        """None when the command may run now; otherwise why not (for the model or person)."""
+        decision = _combine(
+            [
+                (
+                    h,
+                    self._policy.decide(
+                        permissions=request.permissions, host=h, command=request.command
+                    ),
+                )
+                for h in hosts
+            ]
+        )
+        await self._audit.append(
+            "policy.decision",
+            actor,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+            hosts=[h.name for h in hosts],
+            command=request.command,
+        )
+        log.info("exec.policy", verdict=decision.verdict.value, reason=decision.reason)
+        if decision.verdict is Verdict.DENY:
+            return f"Denied by the policy: {decision.reason}. Nothing was run."
+        if decision.verdict is Verdict.ALLOW:
+            return None
+        if request.direct and Permission.APPROVE in request.permissions:
+            await self._audit.append(
+                "approval.self", actor, command=request.command, hosts=[h.name for h in hosts]
+            )
+            return None
+        if request.io is not None:
+            await request.io.send(
+                f"⏳ Asking for approval to run on {', '.join(h.name for h in hosts)}:\n"
+                f"{request.command}"
+            )
+        hold = request.hold() if request.hold is not None else contextlib.nullcontext()
+        async with hold:
+            outcome = await self._approvals.request(
+                requester=request.sender,
+                channel=request.chat.channel,
+                chat=request.chat,
+                hosts=tuple(h.name for h in hosts),
+                command=request.command,
+                reason=decision.reason,
+            )
+        if request.io is not None:
+            note = {
+                "approved": f"✅ Approved by {outcome.decided_by} (#{outcome.id}).",
+                "denied": f"❌ Denied by {outcome.decided_by} (#{outcome.id}).",
+                "expired": f"⌛ Request #{outcome.id} expired without a decision.",
+            }.get(outcome.status, f"Request #{outcome.id} could not reach any approver.")
+            await request.io.send(note)
+        if outcome.approved:
+            return None
+        why = {
+            "denied": f"was denied by {outcome.decided_by}",
+            "expired": "expired without a decision",
+            "unreachable": "could not be delivered to any approver",
+        }.get(outcome.status, outcome.status)
+        return f"The request (#{outcome.id}) to run `{request.command}` {why}. Nothing was run."
+
+    async def _run(self, request: ExecRequest, hosts: list[SSHHost], actor: str) -> ExecReport:
+        run_id = uuid.uuid4().hex[:8]
+        latest: dict[str, str] = {}
+        changed = asyncio.Event()
+
+        def progress(host: str) -> Callable[[str], None]:
+            def seen(lines: str) -> None:
+                latest[host] = lines
+                changed.set()
+
+            return seen
+
+        task = asyncio.create_task(self._gather(request, hosts, progress), name=f"exec:{run_id}")
+        active = _Active(run_id, request.chat.key, actor, task)
+        self._active[run_id] = active
+        reporter = asyncio.create_task(self._report(request, hosts, run_id, latest, changed, task))
+        started = time.monotonic()
+        try:
+            try:
+                outcomes = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    task.cancel()
+                    raise  # the turn itself is being cancelled (shutdown): not ours to report
+                outcomes = [asyncio.CancelledError() for _ in hosts]
+        finally:
+            self._active.pop(run_id, None)
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+        results: list[RunResult] = []
+        errors: list[str] = []
+        for host, outcome in zip(hosts, outcomes, strict=True):
+            if isinstance(outcome, RunResult):
+                results.append(outcome)
+                await self._audit.append(
+                    "exec.result",
+                    actor,
+                    host=host.name,
+                    command=request.command,
+                    exit_status=outcome.exit_status,
+                    duration=round(outcome.duration, 3),
+                    output_bytes=outcome.output_bytes,
+                    output_sha256=outcome.output_sha256,
+                    timed_out=outcome.timed_out,
+                )
+            elif isinstance(outcome, asyncio.CancelledError):
+                elapsed = time.monotonic() - started
+                partial = latest.get(host.name, "")
+                results.append(
+                    RunResult(
+                        host.name, request.command, None, partial, 0, "", elapsed, cancelled=True
+                    )
+                )
+                await self._audit.append(
+                    "exec.cancelled",
+                    active.cancelled_by or actor,
+                    host=host.name,
+                    command=request.command,
+                )
+            else:
+                errors.append(f"{host.name}: {outcome}")
+                await self._audit.append(
+                    "exec.failed",
+                    actor,
+                    host=host.name,
+                    command=request.command,
+                    error=str(outcome),
+                )
+        text = "\n\n".join([*(format_result(r) for r in results), *errors])
+        return ExecReport(text, not results, tuple(results))
+
+    async def _gather(
+        self,
+        request: ExecRequest,
+        hosts: list[SSHHost],
+        progress: Callable[[str], Callable[[str], None]],
+    ) -> list[RunResult | BaseException]:
+        async def one(host: SSHHost) -> RunResult:
+            return await self._executor.run(
+                host.name, request.command, timeout=request.timeout, on_output=progress(host.name)
+            )
+
+        return await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+
+    async def _report(
+        self,
+        request: ExecRequest,
+        hosts: list[SSHHost],
+        run_id: str,
+        latest: dict[str, str],
+        changed: asyncio.Event,
+        task: asyncio.Task[list[RunResult | BaseException]],
+    ) -> None:
+        """Show progress of a long run: one message, edited every few seconds, with Cancel."""
+        io = request.io
+        if io is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self._interval())
+            return  # quick runs need no progress message
+        title = f"▶ Running on {', '.join(h.name for h in hosts)}: {request.command}"
+        buttons = ((Button("Cancel", f"{CANCEL_PREFIX}:{run_id}", "danger"),),)
+        sent: SentMessage | None = await io.send(title, buttons=buttons)
+        if sent is None:
+            return
+        try:
+            while not task.done():
+                await asyncio.sleep(self._interval())
+                if not changed.is_set():
+                    continue
+                changed.clear()
+                body = "\n\n".join(f"[{h}]\n{lines}" for h, lines in latest.items())
+                await io.edit(sent, f"{title}\n\n{body}"[-3500:], buttons=buttons)
+        finally:
+            with contextlib.suppress(Exception):
+                await io.edit(sent, f"■ Finished: {request.command}")
+
+    def cancel_chat(self, chat_key: str, by: str) -> bool:
+        """Cancel what runs for this chat (/cancel); False when nothing does."""
+        found = False
+        for active in list(self._active.values()):
+            if active.chat_key == chat_key:
+                active.cancelled_by = by
+                active.task.cancel()
+                found = True
+        return found
+
+    def cancel_run(self, run_id: str, by: str, *, may_cancel_others: bool) -> str:
+        active = self._active.get(run_id)
+        if active is None:
+            return "That command has already finished."
+        if active.actor != by and not may_cancel_others:
+            return "Only the person who started it (or an approver) can cancel it."
+        active.cancelled_by = by
+        active.task.cancel()
+        return "Cancelling…"

@@ -1,0 +1,103 @@
+"""The model's SSH tools: run_command, list_hosts, host_status."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from assistant.core.roles import Permission
+from assistant.tools.base import ToolContext, ToolResult
+from assistant.tools.exec import STATUS_COMMAND, ExecRequest, ExecService
+
+
+class RunCommandParams(BaseModel):
+    host: str = Field(description="host name, or a tag to run on every host with it")
+    command: str = Field(description="shell command")
+    timeout: int | None = Field(None, ge=1, le=3600, description="seconds")
+
+
+class RunCommandTool:
+    name = "run_command"
+    description = (
+        "Run a shell command on a server (see list_hosts). A policy decides: allowed, "
+        "denied, or sent to a person for approval."
+    )
+    permission = Permission.EXEC_READONLY
+    side_effects = True
+    Params = RunCommandParams
+
+    def __init__(self, service: ExecService) -> None:
+        self._service = service
+
+    async def call(self, params: RunCommandParams, ctx: ToolContext) -> ToolResult:
+        report = await self._service.execute(
+            ExecRequest(
+                hosts=params.host,
+                command=params.command,
+                sender=ctx.sender,
+                chat=ctx.chat,
+                permissions=ctx.permissions,
+                io=ctx.io,
+                hold=ctx.hold,
+                timeout=params.timeout,
+            )
+        )
+        return ToolResult(report.text, report.is_error)
+
+
+class ListHostsParams(BaseModel):
+    pass
+
+
+def host_lines(service: ExecService) -> str:
+    config = service.executor.config
+    if not config.hosts:
+        return "No hosts are configured ([[ssh.hosts]] in the config)."
+    lines = []
+    for h in config.hosts:
+        extra = f" tags: {', '.join(h.tags)}" if h.tags else ""
+        via = f" via {h.jump}" if h.jump else ""
+        lines.append(f"{h.name}: {h.user or config.user}@{h.address}:{h.port}{via}{extra}")
+    return "\n".join(lines)
+
+
+class ListHostsTool:
+    name = "list_hosts"
+    description = "The servers you can run commands on."
+    permission = Permission.EXEC_READONLY
+    side_effects = False
+    Params = ListHostsParams
+
+    def __init__(self, service: ExecService) -> None:
+        self._service = service
+
+    async def call(self, params: ListHostsParams, ctx: ToolContext) -> ToolResult:
+        return ToolResult(host_lines(self._service))
+
+
+class HostStatusParams(BaseModel):
+    host: str
+
+
+class HostStatusTool:
+    name = "host_status"
+    description = "Uptime, load, memory, disk and failed systemd units of a server."
+    permission = Permission.EXEC_READONLY
+    side_effects = False
+    Params = HostStatusParams
+
+    def __init__(self, service: ExecService) -> None:
+        self._service = service
+
+    async def call(self, params: HostStatusParams, ctx: ToolContext) -> ToolResult:
+        report = await self._service.execute(
+            ExecRequest(
+                hosts=params.host,
+                command=STATUS_COMMAND,
+                sender=ctx.sender,
+                chat=ctx.chat,
+                permissions=ctx.permissions,
+                io=ctx.io,
+                trusted=True,
+            )
+        )
+        return ToolResult(report.text, report.is_error)

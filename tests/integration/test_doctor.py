@@ -1,0 +1,281 @@
+"""`assistant doctor` against the fakes: all green, then each failure class with its fix."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from assistant.config import load_config
+from assistant.core.errors import ConfigError
+from assistant.ops.checks import CHECKS
+from assistant.ops.doctor import Context, Finding, Status, render_text, run_checks
+from tests.fakes.model import Fail
+from tests.integration.test_daemon import start_daemon, write_config
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the secrets file must belong to root")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def setup(tmp_path, fake_model):
+    """A healthy installation in tmp_path: config, secrets file (0600), state dir (0700)."""
+    env_file = tmp_path / "assistant.env"
+    env_file.write_text("MODEL_KEY=sk-doctor-0123456789\n")
+    env_file.chmod(0o600)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    config = write_config(
+        tmp_path / "config.toml",
+        state,
+        fake_model.base_url,
+        gateway={"port": free_port()},
+    )
+    return config, env_file, state
+
+
+async def doctor(config: Path, env_file: Path | None, **overrides) -> dict[str, Finding]:
+    env = {"MODEL_KEY": "sk-doctor-0123456789"}
+    async with aiohttp.ClientSession() as session:
+        ctx = Context(config_path=config, env=env, env_file=env_file, session=session, timeout=5)
+        for key, value in overrides.items():
+            setattr(ctx, key, value)
+        try:
+            ctx.config = load_config(config, env)
+        except ConfigError as exc:
+            ctx.config_problems = exc.problems
+        findings = await run_checks(ctx, CHECKS)
+    text = render_text(findings)
+    assert "Traceback" not in text
+    for f in findings:  # every failure tells what to do
+        assert f.status is not Status.FAIL or f.fix
+    return {f.check: f for f in findings}
+
+
+def statuses(found: dict[str, Finding]) -> dict[str, str]:
+    return {name: f.status.value for name, f in found.items()}
+
+
+async def run_doctor(*args: str, env_file: Path) -> tuple[int, str, str]:
+    """The command as a user runs it (the fake model answers while we wait)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "assistant",
+        "doctor",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "ASSISTANT_ENV_FILE": str(env_file)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@needs_root
+async def test_all_green_from_the_command_line(setup):
+    config, env_file, _ = setup
+    code, out, err = await run_doctor("--config", str(config), env_file=env_file)
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert lines[-1] == "all checks passed"
+    assert [line[0] for line in lines[1:-1]] == ["✓"] * 7, out
+    assert "✓ model m0" in out and "answered in" in out
+    assert err == ""
+    code, out, _ = await run_doctor("--json", "--config", str(config), env_file=env_file)
+    report = json.loads(out)
+    assert report["ok"] is True
+    assert [c["check"] for c in report["checks"]] == [
+        "config",
+        "secrets file",
+        "state dir",
+        "disk space",
+        "model m0",
+        "clock",
+        "gateway",
+    ]
+
+
+@needs_root
+async def test_gateway_of_a_running_ready_daemon_is_green(setup):
+    config, env_file, _ = setup
+    daemon, task = await start_daemon(config)
+    try:
+        found = await doctor(config, env_file)
+    finally:
+        daemon.stop()
+        await task
+    assert found["gateway"].status is Status.OK
+    assert "answers on" in found["gateway"].detail and "is ready" in found["gateway"].detail
+    assert set(statuses(found).values()) == {"ok"}
+
+
+async def test_invalid_config_fails_and_skips_what_needs_it(setup):
+    config, env_file, _ = setup
+    config.write_text(config.read_text() + "\n[gatway]\nport = 1\n")
+    code, out, _ = await run_doctor("--config", str(config), env_file=env_file)
+    assert code == 1
+    assert "✗ config" in out and "gatway: unknown key" in out
+    assert f"fix: edit {config}, then run: assistant check-config" in out
+    assert "- models        skipped: the config is not valid" in out
+    assert out.splitlines()[-1].startswith("1 problem found")
+
+
+@pytest.mark.parametrize(
+    ("change", "detail", "fix"),
+    [
+        (lambda p: p.chmod(0o644), "has mode 0644: other users can read", "sudo chmod 600"),
+        (lambda p: os.chown(p, 65534, 65534), "not root", "sudo chown root:root"),
+    ],
+    ids=["mode", "owner"],
+)
+@needs_root
+async def test_secrets_file_permissions(setup, change, detail, fix):
+    config, env_file, _ = setup
+    change(env_file)
+    found = await doctor(config, env_file)
+    assert found["secrets file"].status is Status.FAIL
+    assert detail in found["secrets file"].detail and fix in found["secrets file"].fix
+
+
+async def test_missing_secrets_file_is_a_warning(setup, tmp_path):
+    config, _, _ = setup
+    found = await doctor(config, tmp_path / "nowhere.env")
+    assert found["secrets file"].status is Status.WARN
+
+
+@needs_root
+async def test_state_dir_problems(setup, tmp_path):
+    config, env_file, state = setup
+    # a file left by a command run as another user (root, here: someone else)
+    stranger = state / "state.db-wal"
+    stranger.write_text("")
+    os.chown(stranger, 65534, 65534)
+    found = await doctor(config, env_file)
+    assert found["state dir"].status is Status.FAIL
+    assert "state.db-wal in" in found["state dir"].detail
+    assert found["state dir"].fix.startswith("sudo chown -R assistant: ")
+    stranger.unlink()
+    # owned by root while the service runs as another user
+    found = await doctor(config, env_file, service_user="nobody")
+    assert found["state dir"].status is Status.FAIL
+    assert "the service user nobody cannot write it" in found["state dir"].detail
+    # open to other users
+    state.chmod(0o755)
+    found = await doctor(config, env_file)
+    assert found["state dir"].status is Status.WARN and "chmod 700" in found["state dir"].fix
+    # not a directory at all
+    state.chmod(0o700)
+    state.rename(tmp_path / "moved")
+    state.write_text("")
+    found = await doctor(config, env_file)
+    assert (
+        found["state dir"].status is Status.FAIL and "not a directory" in found["state dir"].detail
+    )
+
+
+async def test_low_disk_space(setup):
+    config, env_file, _ = setup
+    found = await doctor(config, env_file, min_free_bytes=1 << 62, warn_free_bytes=1 << 63)
+    assert found["disk space"].status is Status.FAIL
+    assert (
+        found["disk space"].detail.startswith("only ")
+        and "free some space" in found["disk space"].fix
+    )
+
+
+async def test_model_that_refuses_the_key(setup, fake_model):
+    config, env_file, _ = setup
+    fake_model.script.append(Fail(status=401, message="Incorrect API key provided"))
+    found = await doctor(config, env_file)
+    model = found["model m0"]
+    assert model.status is Status.FAIL
+    assert "HTTP 401: Incorrect API key provided" in model.detail
+    assert "check api_key, model and base_url of [[models]] 'm0'" in model.fix
+
+
+async def test_model_that_cannot_be_reached(setup, tmp_path):
+    config, env_file, state = setup
+    write_config(config, state, f"http://127.0.0.1:{free_port()}/v1", gateway={"port": 0})
+    found = await doctor(config, env_file)
+    model = found["model m0"]
+    assert model.status is Status.FAIL and "did not answer" in model.detail
+    assert "HTTPS_PROXY" in model.fix
+    assert found["gateway"].status is Status.SKIP
+
+
+@pytest.mark.parametrize(
+    ("now", "detail"),
+    [
+        (lambda: time.time() + 3600, "s ahead of 127.0.0.1:"),
+        (lambda: time.time() - 900, "s behind 127.0.0.1:"),
+        (lambda: 86400.0, "the system clock says the year is 1970"),
+    ],
+    ids=["ahead", "behind", "1970"],
+)
+async def test_clock_that_is_off(setup, now, detail):
+    config, env_file, _ = setup
+    found = await doctor(config, env_file, now=now)
+    assert found["clock"].status is Status.FAIL
+    assert detail in found["clock"].detail and "timedatectl set-ntp true" in found["clock"].fix
+
+
+async def test_clock_compared_with_the_model_server(setup):
+    config, env_file, _ = setup
+    found = await doctor(config, env_file)
+    assert found["clock"].status is Status.OK and "of 127.0.0.1:" in found["clock"].detail
+
+
+async def test_gateway_port_taken_by_another_program(setup):
+    config, env_file, _ = setup
+    port = load_config(config, {}).gateway.port
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()  # accepts connections, never answers
+        found = await doctor(config, env_file, timeout=1)
+    assert found["gateway"].status is Status.FAIL
+    assert "is used by another program" in found["gateway"].detail
+    assert f"sport = :{port}" in found["gateway"].fix
+
+
+async def test_daemon_up_but_not_ready(setup):
+    from assistant.core.health import ComponentState
+
+    config, env_file, _ = setup
+    daemon, task = await start_daemon(config)
+    try:
+        daemon.health.register("channel.telegram")
+        daemon.health.set("channel.telegram", ComponentState.FAILED, "token rejected (401)")
+        found = await doctor(config, env_file)
+    finally:
+        daemon.stop()
+        await task
+    assert found["gateway"].status is Status.FAIL
+    assert "channel.telegram failed (token rejected (401))" in found["gateway"].detail
+
+
+async def test_a_crashing_check_is_a_failure_not_a_traceback(setup):
+    config, env_file, _ = setup
+
+    async def check_broken(ctx: Context) -> list[Finding]:
+        raise RuntimeError("boom")
+
+    async with aiohttp.ClientSession() as session:
+        ctx = Context(config_path=config, env={}, env_file=env_file, session=session)
+        findings = await run_checks(ctx, [check_broken])
+    assert [(f.check, f.status, f.detail) for f in findings] == [
+        ("broken", Status.FAIL, "the check itself failed (RuntimeError: boom)")
+    ]
