@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -10,13 +12,14 @@ from typing import Any
 import pytest
 import tomli_w
 
-from assistant.app import Services, build_services
+from assistant.app import Services, build_services, start_services
 from assistant.config import Config, parse_config
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, InboundMessage, Sender
 from assistant.core.ports import SubmitOutcome
 from assistant.core.redact import Redactor
 from assistant.logging import setup_logging
+from assistant.memory.embedder import LocalEmbedder
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.model import FakeModel
 
@@ -48,6 +51,16 @@ class _Stderr:
         return False
 
 
+@pytest.fixture(scope="session")
+def embedder() -> Iterator[LocalEmbedder]:
+    """The real offline embedder, loaded once for the whole session (about 1.6 s)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    local = LocalEmbedder()
+    local.loading.result()
+    yield local
+    local.close()
+
+
 @pytest.fixture
 async def fake_model() -> AsyncIterator[FakeModel]:
     model = await FakeModel().start()
@@ -70,12 +83,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def make_config(tmp_path: Path, fake_model: FakeModel) -> ConfigFactory:
-    """Config text through the real loader: a fake model, test users, a temp state dir."""
+    """Config text through the real loader: a fake model, test users, a temp state dir.
+    Memory and the scheduler are off unless a test turns them on."""
 
     def factory(models: int = 1, **sections: Any) -> Config:
         data: dict[str, Any] = {
             "assistant": {"state_dir": str(tmp_path / "state"), "drain_timeout": 5},
             "gateway": {"port": 0},
+            "memory": {"enabled": False},
+            "scheduler": {"enabled": False},
             "access": {
                 "owners": [f"telegram:{OWNER}"],
                 "telegram": {"users": {USER: "user", GUEST: "guest"}},
@@ -149,20 +165,34 @@ class Harness:
 HarnessFactory = Callable[..., Any]
 
 
+async def until(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, every: float = 0.02
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(every)
+
+
 @pytest.fixture
 async def start_harness() -> AsyncIterator[HarnessFactory]:
     """``await start_harness(config)`` → a running Harness; closed at the end of the test."""
     started: list[Harness] = []
 
-    async def start(config: Config, *, recover: bool = True) -> Harness:
+    async def start(
+        config: Config, *, recover: bool = True, embedder: LocalEmbedder | None = None
+    ) -> Harness:
+        """``recover``: finish what the inbox holds and start firing scheduled jobs."""
         stack = AsyncExitStack()
-        services = await build_services(stack, config, health=Health(), redactor=Redactor())
+        services = await build_services(
+            stack, config, health=Health(), redactor=Redactor(), embedder=embedder
+        )
         channel = RecordingChannel("telegram")
         services.router.add_channel(channel)
         harness = Harness(stack, services, channel)
         started.append(harness)
         if recover:
-            await services.router.recover()
+            await start_services(services)
         return harness
 
     yield start

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from assistant import __version__
 from assistant.channels.console import ConsoleChannel
+from assistant.components import CONSOLE_JOBS_STORE
 from assistant.config import Config, load_config, secret_values
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
@@ -27,7 +29,13 @@ from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
 from assistant.logging import setup_logging
 from assistant.router.router import Router
-from assistant.services import Services, build_channels, build_services, transcriber
+from assistant.services import (
+    Services,
+    build_channels,
+    build_services,
+    start_services,
+    transcriber,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +47,15 @@ _LIVE_SECTIONS = {"access", "models", "routing", "agent", "speech", "ssh"}
 _LIVE_FIELDS = {
     "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
     "gateway": {"admin_token"},
+    "memory": {
+        "recall_top_k",
+        "min_similarity",
+        "recall_tokens",
+        "dedupe_similarity",
+        "shared",
+        "summaries",
+    },
+    "scheduler": {"misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user"},
 }
 
 
@@ -68,6 +85,10 @@ def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]
     services.agent.configure(new.assistant, new.agent)
     services.tools.timeout = new.agent.tool_timeout
     services.tools.max_output = new.agent.max_tool_output
+    if services.memory is not None:
+        services.memory.configure(new.memory, ZoneInfo(new.assistant.timezone))
+    if services.scheduler is not None:
+        services.scheduler.configure(new.scheduler, new.assistant.timezone)
     services.redactor.set_literals(secret_values(new))
     services.media.transcriber = transcriber(services.session, new, services.redactor)
     if services.ops is not None:
@@ -145,9 +166,7 @@ class Daemon:
                             gateway.add_route(method, path, handler)
                     self.gateway = await stack.enter_async_context(gateway)
                 self.health.register("router")
-                if services.ops is not None:
-                    await services.ops.approvals.expire_leftovers()
-                await services.router.recover()
+                await start_services(services)
                 self.health.set("router", ComponentState.READY)
                 log.info(
                     "assistant.started",
@@ -279,7 +298,9 @@ async def run_chat(
         setup_logging(level="warning", fmt="console", redactor=redactor, stream=sys.stderr)
     health = Health()
     async with AsyncExitStack() as stack:
-        services = await build_services(stack, config, health=health, redactor=redactor)
+        services = await build_services(
+            stack, config, health=health, redactor=redactor, jobs_store=CONSOLE_JOBS_STORE
+        )
         router = services.router
         console = ConsoleChannel(
             wait_idle=router.wait_idle,
@@ -288,7 +309,7 @@ async def run_chat(
             stdout=stdout,
         )
         router.add_channel(console)
-        await router.recover()
+        await start_services(services)
         await console.run(router.submit)
         await router.drain(config.assistant.drain_timeout)
     return 0

@@ -217,6 +217,69 @@ def cmd_ssh(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 0
 
 
+def cmd_memory(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant.ops.data import memory_command
+
+    with _admin(args, env) as config:
+        if not config.memory.enabled:
+            print(
+                "error: memory is disabled in the config ([memory] enabled = false)",
+                file=sys.stderr,
+            )
+            return 1
+        return asyncio.run(memory_command(config, args, sys.stdout))
+
+
+def cmd_jobs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant.ops.data import jobs_command
+
+    with _admin(args, env) as config:
+        return asyncio.run(jobs_command(config, args, sys.stdout))
+
+
+def _add_memory(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    memory = command(
+        "memory",
+        cmd_memory,
+        "list, search, forget, export or import long-term memories (in embedded mode, while "
+        "the daemon is stopped)",
+    )
+    actions = memory.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="memories, newest first")
+    listing.add_argument("--limit", type=int, default=100)
+    search = actions.add_parser("search", help="memories closest to a query, with similarity")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10)
+    forget = actions.add_parser("forget", help="delete a memory by id")
+    forget.add_argument("id")
+    export = actions.add_parser("export", help="write memories as JSON lines")
+    export.add_argument("file", nargs="?", help="file to write (default: standard output)")
+    imported = actions.add_parser("import", help="read memories from JSON lines (re-embedded)")
+    imported.add_argument("file", help="file to read, or - for standard input")
+    for sub in (listing, search, forget, export):
+        sub.add_argument("--namespace", help="only this one, e.g. user:telegram:123456789")
+    for sub in (listing, search, forget, export, imported):
+        _config_option(sub)
+
+
+def _add_jobs(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    jobs = command("jobs", cmd_jobs, "list, cancel or run scheduled jobs")
+    actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="active jobs")
+    listing.add_argument("--all", action="store_true", help="also finished and cancelled ones")
+    cancel = actions.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("id")
+    run = actions.add_parser("run", help="run a job now (by the running assistant)")
+    run.add_argument("id")
+    for sub in (listing, cancel, run):
+        _config_option(sub)
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config`` after the action too (``assistant jobs list --config PATH``)."""
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -292,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     ops_commands.add_commands(command)
+    _add_memory(command)
+    _add_jobs(command)
     return parser
 
 

@@ -6,6 +6,7 @@ them, inside the builder that needs them.
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +16,19 @@ import aiohttp
 
 from assistant import __version__
 from assistant.agent.loop import Agent
+from assistant.components import (
+    JOBS_STORE,
+    add_memory,
+    build_memory,
+    build_scheduler,
+    start_scheduler,
+)
 from assistant.config import Config, LiveConfig
 from assistant.core.errors import ConfigError
 from assistant.core.health import Health
-from assistant.core.messages import Button, ChatRef, SentMessage
+from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, ManagedChannel
+from assistant.core.ports import Channel, CommandOutcome, ManagedChannel
 from assistant.core.redact import Redactor
 from assistant.core.roles import Role
 from assistant.llm.client import ModelClient
@@ -44,6 +52,9 @@ from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
 
 if TYPE_CHECKING:
+    from assistant.memory.embedder import Embedder
+    from assistant.memory.service import MemoryService
+    from assistant.scheduler.service import SchedulerService
     from assistant.security.approvals import ApprovalService
     from assistant.security.commands import CommandPolicy
     from assistant.ssh.executor import SSHExecutor
@@ -73,6 +84,8 @@ class Services:
     audit: AuditLog
     builtin: BuiltinCommands
     ops: Ops | None = None
+    memory: MemoryService | None = None
+    scheduler: SchedulerService | None = None
 
     @property
     def config(self) -> Config:
@@ -80,7 +93,13 @@ class Services:
 
 
 async def build_services(
-    stack: AsyncExitStack, config: Config, *, health: Health, redactor: Redactor
+    stack: AsyncExitStack,
+    config: Config,
+    *,
+    health: Health,
+    redactor: Redactor,
+    embedder: Embedder | None = None,
+    jobs_store: str = JOBS_STORE,
 ) -> Services:
     metrics = Metrics()
     state_dir = config.assistant.state_dir
@@ -92,6 +111,7 @@ async def build_services(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
             trust_env=True,  # honour HTTPS_PROXY for users behind a proxy
             headers={"User-Agent": f"assistant/{__version__}"},
+            json_serialize=compact_json,  # every byte of a prompt is sent on every turn
         )
     )
     conversations = Conversations(db)
@@ -103,6 +123,15 @@ async def build_services(
     )
     tools.register(CurrentTimeTool())
     tools.register(SystemStatusTool((Path("/"), state_dir)))
+    memory = await build_memory(
+        stack,
+        config,
+        health=health,
+        session=session,
+        conversations=conversations,
+        client=client,
+        embedder=embedder,
+    )
     agent = Agent(
         client=client,
         tools=tools,
@@ -110,8 +139,13 @@ async def build_services(
         conversations=conversations,
         assistant=config.assistant,
         settings=config.agent,
+        recall=memory,
     )
     live = LiveConfig(config)
+
+    def timezone() -> str:
+        return live.current.assistant.timezone
+
     inbox = Inbox(db)
     audit = AuditLog(db, redactor)
     commands = CommandRegistry()
@@ -142,7 +176,10 @@ async def build_services(
         client=client,
         config=live.get,
         stats=router.stats,
+        archive=memory,
     )
+    if memory is not None:
+        add_memory(memory, tools=tools, commands=commands, timezone=timezone)
     PairingCommands(registry=commands, pairing=pairing, notify=router.notify)
     services = Services(
         live=live,
@@ -163,11 +200,38 @@ async def build_services(
         db=db,
         audit=audit,
         builtin=builtin,
+        memory=memory,
     )
     await stack.enter_async_context(router)
     if config.ssh.enabled and config.ssh.hosts:
         services.ops = await build_ops(stack, services, access.users)
+    services.scheduler = await build_scheduler(
+        stack,
+        config,
+        db=db,
+        router=router,
+        tools=tools,
+        commands=commands,
+        cancel=builtin.cancel,
+        health=health,
+        timezone=timezone,
+        store=jobs_store,
+        runner=CheckRunner(services.ops, access, policy) if services.ops is not None else None,
+    )
     return services
+
+
+async def start_services(services: Services) -> None:
+    """Once the channels are added: expire approvals a previous run left, finish its
+    unfinished messages, then fire the jobs that are due."""
+    if services.ops is not None:
+        await services.ops.approvals.expire_leftovers()
+    await services.router.recover()
+    await start_scheduler(services.scheduler, services.health)
+
+
+def compact_json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def transcriber(
@@ -268,6 +332,58 @@ class Ops:
     def configure(self, config: Config) -> None:
         self.policy.configure(config.ssh)
         self.executor.configure(config.ssh)
+
+
+class CheckRunner:
+    """Monitoring checks' commands over SSH: only what the policy allows the check's creator
+    outright (never an approval: nobody is there to press it), audited like any run."""
+
+    def __init__(self, ops: Ops, access: Access, policy: Policy) -> None:
+        self._ops = ops
+        self._access = access
+        self._policy = policy
+
+    def hosts(self) -> list[str]:
+        return [h.name for h in self._ops.executor.config.hosts]
+
+    async def refusal(self, host: str, command: str, actor: str) -> str | None:
+        from assistant.security.commands import Verdict
+
+        channel, _, user_id = actor.partition(":")
+        role = await self._access.role(channel, user_id)
+        if role is None:
+            return "its creator no longer has access"
+        target = self._ops.executor.config.host(host)
+        if target is None:
+            return f"there is no host {host!r}"
+        decision = self._ops.policy.decide(
+            permissions=self._policy.permissions(role), host=target, command=command
+        )
+        if decision.verdict is not Verdict.ALLOW:
+            return f"{decision.reason} (a check runs only commands allowed without approval)"
+        return None
+
+    async def run(self, host: str, command: str, *, timeout: float, actor: str) -> CommandOutcome:
+        from assistant.tools.exec import ExecRequest
+
+        channel, _, user_id = actor.partition(":")
+        role = await self._access.role(channel, user_id)
+        report = await self._ops.service.execute(
+            ExecRequest(
+                hosts=host,
+                command=command,
+                sender=Sender(user_id),
+                chat=ChatRef(channel, user_id),
+                permissions=self._policy.permissions(role) if role else frozenset(),
+                timeout=timeout,
+                trusted=True,  # decided by refusal() just before, with the creator's role
+            )
+        )
+        if not report.results:
+            return CommandOutcome(-1, report.text)
+        result = report.results[0]
+        status = result.exit_status if result.exit_status is not None else -1
+        return CommandOutcome(status, result.output)
 
 
 def known_hosts_path(config: Config) -> Path:

@@ -9,7 +9,10 @@ With nothing scripted it echoes the last user message ("echo: ...").
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import re
 import time
 import uuid
 from collections import deque
@@ -70,11 +73,21 @@ def last_user_text(request: dict[str, Any]) -> str:
     return ""
 
 
+def bag_of_words(text: str, dims: int = 64) -> list[float]:
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
 class FakeModel:
     def __init__(self) -> None:
         self.script: deque[Behaviour] = deque()
         self.responder: Callable[[dict[str, Any]], Behaviour | None] | None = None
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embeddings_fail = 0  # the next N embedding requests answer 500
         self.headers: list[dict[str, str]] = []
         self.transcript = "please check the disk"
         self.uploads: list[dict[str, Any]] = []
@@ -89,6 +102,7 @@ class FakeModel:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         # a hung request ends when the client gives up, as on a real server behind a proxy
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
@@ -145,6 +159,24 @@ class FakeModel:
             {"model": form["model"], "filename": upload.filename, "size": len(data)}  # type: ignore[union-attr]
         )
         return web.json_response({"text": self.transcript})
+
+    # --- OpenAI embeddings: a bag of words hashed into 64 dimensions ---
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        if self.embeddings_fail:
+            self.embeddings_fail -= 1
+            return web.json_response({"error": {"message": "overloaded"}}, status=500)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(text)}
+            for i, text in enumerate(inputs)
+        ]
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
 
     # --- OpenAI ---
 

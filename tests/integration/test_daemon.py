@@ -27,6 +27,8 @@ def write_config(path: Path, state: Path, fake_base: str, **extra) -> Path:
         "assistant": {"state_dir": str(state), "drain_timeout": 3},
         "gateway": {"port": 0, "admin_token": "${ADMIN_TOKEN:-}"},
         "models": [{"name": "m0", "base_url": fake_base, "model": "fake-0", "timeout": 5}],
+        "memory": {"enabled": False},
+        "scheduler": {"enabled": False},
         **extra,
     }
     path.write_text(tomli_w.dumps(data))
@@ -122,6 +124,42 @@ async def test_reload_with_a_broken_config_keeps_the_running_one(config_path):
     assert [p.name for p in daemon.services.client.providers] == ["m0"]
     daemon.stop()
     assert await task == 0
+
+
+async def test_readyz_shows_memory_and_scheduler(tmp_path, fake_model):
+    path = write_config(
+        tmp_path / "config.toml",
+        tmp_path / "state",
+        fake_model.base_url,
+        memory={
+            "enabled": True,
+            "embedder": "openai",
+            "embeddings": {"base_url": fake_model.base_url},
+        },
+        scheduler={"enabled": True},
+    )
+    daemon, task = await start_daemon(path)
+    url = f"http://127.0.0.1:{daemon.gateway.port}/readyz"
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        components = (await r.json())["components"]
+    assert components["memory"]["state"] == "ready"
+    assert components["scheduler"]["state"] == "ready"
+    path.write_text(path.read_text().replace("[scheduler]", "[scheduler]\ncheck_cooldown = 5"))
+    assert await daemon.reload() == (["scheduler.check_cooldown"], [])
+    daemon.stop()
+    assert await task == 0
+
+
+def test_config_changes_of_memory_and_scheduler():
+    old = parse_config("", {})
+    new = parse_config(
+        "[memory]\nrecall_top_k = 3\nshared = true\nmode = 'server'\n"
+        "[scheduler]\nmisfire_grace = 60\nenabled = false\n",
+        {},
+    )
+    applied, restart = config_changes(old, new)
+    assert applied == ["memory.recall_top_k", "memory.shared", "scheduler.misfire_grace"]
+    assert restart == ["memory.mode", "scheduler.enabled"]
 
 
 def test_config_changes_separates_live_and_restart(tmp_path):

@@ -92,7 +92,7 @@ async def test_all_green_from_the_command_line(setup):
     assert code == 0, out + err
     lines = out.splitlines()
     assert lines[-1] == "all checks passed"
-    assert [line[0] for line in lines[1:-1]] == ["✓"] * 7, out
+    assert [line[0] for line in lines[1:-1]] == ["✓"] * 7 + ["-"] * 5, out  # 5 disabled parts
     assert "✓ model m0" in out and "answered in" in out
     assert err == ""
     code, out, _ = await run_doctor("--json", "--config", str(config), env_file=env_file)
@@ -106,6 +106,11 @@ async def test_all_green_from_the_command_line(setup):
         "model m0",
         "clock",
         "gateway",
+        "telegram",
+        "feishu",
+        "ssh",
+        "memory",
+        "scheduler",
     ]
 
 
@@ -120,7 +125,7 @@ async def test_gateway_of_a_running_ready_daemon_is_green(setup):
         await task
     assert found["gateway"].status is Status.OK
     assert "answers on" in found["gateway"].detail and "is ready" in found["gateway"].detail
-    assert set(statuses(found).values()) == {"ok"}
+    assert set(statuses(found).values()) == {"ok", "skip"}
 
 
 async def test_invalid_config_fails_and_skips_what_needs_it(setup):
@@ -279,3 +284,57 @@ async def test_a_crashing_check_is_a_failure_not_a_traceback(setup):
     assert [(f.check, f.status, f.detail) for f in findings] == [
         ("broken", Status.FAIL, "the check itself failed (RuntimeError: boom)")
     ]
+
+
+# --- the optional components ------------------------------------------------------------
+
+
+async def test_telegram_check(setup, tmp_path):
+    from tests.fakes.telegram import FakeBotAPI
+
+    config, env_file, _ = setup
+    bot = await FakeBotAPI().start()
+    try:
+        base = config.read_text()
+        telegram = (
+            f'\n[telegram]\nenabled = true\ntoken = "{bot.token}"\napi_base = "{bot.base_url}"\n'
+        )
+        config.write_text(base + telegram)
+        found = await doctor(config, env_file)
+        assert found["telegram"].status is Status.OK
+        assert found["telegram"].detail == "@assistant_test_bot, polling mode, no webhook set"
+        bot.webhook = {"url": "https://elsewhere.example/hook"}
+        found = await doctor(config, env_file)
+        assert (
+            found["telegram"].status is Status.WARN
+            and "a webhook is set" in found["telegram"].detail
+        )
+        config.write_text(
+            base + telegram.replace(bot.token, "999:wrong-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        )
+        found = await doctor(config, env_file)
+        failure = found["telegram"]
+        assert failure.status is Status.FAIL and "rejected the bot token" in failure.detail
+        assert "@BotFather" in failure.fix and "wrong-token" not in failure.detail
+    finally:
+        await bot.stop()
+
+
+async def test_scheduler_and_memory_checks(setup, fake_model):
+    config, env_file, _ = setup
+    text = config.read_text()
+    text = text.replace("[scheduler]\nenabled = false", "[scheduler]\nenabled = true")
+    text = text.replace(
+        "[memory]\nenabled = false",
+        f'[memory]\nenabled = true\nembedder = "openai"\n\n[memory.embeddings]\nbase_url = "{fake_model.base_url}"',
+    )
+    config.write_text(text)
+    found = await doctor(config, env_file)
+    assert found["scheduler"].status is Status.OK
+    assert found["memory store"].status is Status.OK and "embedded" in found["memory store"].detail
+    assert found["memory embedder"].status is Status.OK
+    assert "dimensions" in found["memory embedder"].detail
+    fake_model.embeddings_fail = 5
+    found = await doctor(config, env_file)
+    assert found["memory embedder"].status is Status.FAIL
+    assert "[memory.embeddings]" in found["memory embedder"].fix

@@ -119,7 +119,7 @@ async def test_names_are_best_effort(api, feishu):
 
 
 async def test_doctor_checks_the_app(tmp_path, fake_model, feishu):
-    from assistant.ops.checks import check_feishu
+    from assistant.ops.checks_components import check_feishu
     from assistant.ops.doctor import Context, Status
     from tests.integration.feishu_support import feishu_config
 
@@ -133,4 +133,5 @@ async def test_doctor_checks_the_app(tmp_path, fake_model, feishu):
         assert bad.status is Status.FAIL and "refused the app credentials" in bad.detail
         assert "bad-1" not in bad.detail and bad.fix
         ctx.config = feishu_config(tmp_path, fake_model, feishu, feishu={"enabled": False})
-        assert await check_feishu(ctx) == []
+        (off,) = await check_feishu(ctx)
+        assert off.status is Status.SKIP and off.detail == "disabled ([feishu] enabled = false)"

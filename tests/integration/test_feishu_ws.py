@@ -4,6 +4,7 @@ the fake's endpoint and pbbp2 frames, inside the real daemon."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -139,6 +140,9 @@ async def test_sending_never_stalls_the_loop(tmp_path, fake_model, feishu, run_d
 
     feishu.delay = 0.02  # every API call takes a little while, as over a real network
     feishu.expire_tokens()  # and the first one has to renew the token
+    # what is measured is blocking calls, not the collector walking a big test process's heap
+    gc.collect()
+    gc.disable()
     tick = asyncio.create_task(ticker())
     try:
         for n in range(20):
@@ -149,8 +153,10 @@ async def test_sending_never_stalls_the_loop(tmp_path, fake_model, feishu, run_d
         await feishu.wait_sent(20, timeout=30)
     finally:
         tick.cancel()
+        gc.enable()
+    worst = sorted(lags)[-3:]
     print(f"loop lag while sending: max {max(lags) * 1000:.1f} ms over {len(lags)} ticks")
-    assert len(lags) > 50 and max(lags) < 0.1
+    assert len(lags) > 50 and max(lags) < 0.1, worst
     assert running.health["state"] == "ready"
 
 

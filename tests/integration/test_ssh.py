@@ -216,3 +216,44 @@ def test_trust_pins_and_detects_a_changed_key(sshd, tmp_path):
     changed = trust("--yes")
     assert "differs from the pinned key" in changed.stderr
     assert path.read_text().strip() == sshd.known_hosts_line
+
+
+async def test_doctor_checks_each_host(sshd, tmp_path):
+    import aiohttp
+
+    from assistant.ops.checks_components import check_ssh
+    from assistant.ops.doctor import Context, Status
+
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line + "\n")
+    hosts = [
+        {"name": "box", "address": "127.0.0.1", "port": sshd.port},
+        {"name": "new", "address": "127.0.0.2", "port": sshd.port},
+    ]
+    config = parse_config(
+        tomli_w.dumps(
+            {
+                "assistant": {"state_dir": str(tmp_path / "state")},
+                "ssh": {
+                    "known_hosts": str(known),
+                    "user": sshd.user,
+                    "key_file": str(sshd.user_key),
+                    "hosts": hosts,
+                },
+            }
+        ),
+        {},
+    )
+    async with aiohttp.ClientSession() as session:
+        ctx = Context(
+            config_path=tmp_path / "c.toml",
+            env={},
+            env_file=None,
+            session=session,
+            config=config,
+            timeout=5,
+        )
+        found = {f.check: f for f in await check_ssh(ctx)}
+    assert found["ssh box"].status is Status.OK and "key pinned, login" in found["ssh box"].detail
+    assert found["ssh new"].status is Status.FAIL
+    assert found["ssh new"].fix == "sudo -u assistant assistant ssh trust new"

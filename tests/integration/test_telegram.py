@@ -55,6 +55,9 @@ def telegram_config(tmp_path, fake_model: FakeModel, bot_api: FakeBotAPI, **extr
         },
         "models": models,
         "telegram": telegram,
+        # memory and the scheduler load heavy libraries: tests that need them opt in
+        "memory": {"enabled": False},
+        "scheduler": {"enabled": False},
         **extra,
     }
     return parse_config(tomli_w.dumps(data), {})

@@ -27,6 +27,8 @@ def write_config(tmp_path, fake_model, bot_api) -> str:
     data = {
         "assistant": {"state_dir": str(tmp_path / "state"), "drain_timeout": 2},
         "gateway": {"enabled": False},
+        "memory": {"enabled": False},
+        "scheduler": {"enabled": False},
         "access": {"owners": [f"telegram:{OWNER}"]},
         "models": [{"name": "m0", "base_url": fake_model.base_url, "model": "f", "timeout": 60}],
         "telegram": {

@@ -35,14 +35,36 @@ async def test_model_calls_system_status_tool(make_config, start_harness, fake_m
     assert tools == ["current_time", "system_status"]
 
 
+def prompt_bytes(request: dict) -> int:
+    """System prompt and tool schemas as sent: compact JSON, UTF-8."""
+    tools = json.dumps(request["tools"], separators=(",", ":"), ensure_ascii=False)
+    return len(request["messages"][0]["content"].encode()) + len(tools.encode())
+
+
 async def test_plain_turn_prompt_stays_under_3kb(make_config, start_harness, fake_model):
     h = await start_harness(make_config())
     await h.ask("hi")
-    request = fake_model.requests[0]
-    size = len(request["messages"][0]["content"].encode()) + len(
-        json.dumps(request["tools"]).encode()
+    assert prompt_bytes(fake_model.requests[0]) < 1024
+
+
+async def test_plain_turn_prompt_with_everything_on_stays_under_3kb(
+    make_config, start_harness, fake_model
+):
+    config = make_config(
+        memory={
+            "enabled": True,
+            "embedder": "openai",
+            "embeddings": {"base_url": fake_model.base_url},
+        },
+        scheduler={"enabled": True},
+        ssh={"hosts": [{"name": "web1", "address": "127.0.0.1", "port": 1}]},
     )
-    assert size < 3 * 1024, size
+    h = await start_harness(config)
+    await h.ask("hi")
+    request = fake_model.requests[-1]
+    names = {t["function"]["name"] for t in request["tools"]}
+    assert {"run_command", "schedule", "remember", "recall", "host_status"} <= names
+    assert prompt_bytes(request) <= 3 * 1024, prompt_bytes(request)
 
 
 async def test_guest_sees_no_system_tool_and_cannot_call_it(make_config, start_harness, fake_model):

@@ -23,7 +23,7 @@ from assistant.agent import prompt
 from assistant.config import AgentSection, AssistantSection
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.messages import ChatRef, Sender
-from assistant.core.ports import ChatIO
+from assistant.core.ports import ChatIO, Recaller
 from assistant.core.roles import Role
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
@@ -119,11 +119,13 @@ class Agent:
         conversations: Conversations,
         assistant: AssistantSection,
         settings: AgentSection,
+        recall: Recaller | None = None,
     ) -> None:
         self._client = client
         self._tools = tools
         self._policy = policy
         self._conversations = conversations
+        self._recall = recall
         self.configure(assistant, settings)
 
     def configure(self, assistant: AssistantSection, settings: AgentSection) -> None:
@@ -152,11 +154,15 @@ class Agent:
             async with asyncio.timeout_at(_loop_time(deadline)) as timeout:
                 clock.timeout = timeout
                 history, summary = await self._history(conversation, request.model, deadline)
+                memories = None
+                if self._recall is not None:
+                    memories = await self._recall.recall(request.chat, request.sender, request.text)
                 system = prompt.system_prompt(
                     self._assistant.system_prompt,
                     name=self._assistant.name,
                     now=datetime.now(self._zone),
                     summary=summary,
+                    extra=[memories] if memories else [],
                 )
                 messages = [ChatMessage("system", system), *history, user]
                 await self._steps(request, messages, outcome, clock)

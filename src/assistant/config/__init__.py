@@ -15,6 +15,7 @@ from assistant.config.loader import (
     parse_config,
     secret_values,
 )
+from assistant.config.memory import MemoryEmbeddings, MemorySection, MemoryServer, SchedulerSection
 from assistant.config.root import Config, LiveConfig
 from assistant.config.sections import (
     DEFAULT_SYSTEM_PROMPT,
@@ -44,10 +45,14 @@ __all__ = [
     "GatewaySection",
     "LiveConfig",
     "LoggingSection",
+    "MemoryEmbeddings",
+    "MemorySection",
+    "MemoryServer",
     "ModelProvider",
     "RoutingRule",
     "SSHHost",
     "SSHSection",
+    "SchedulerSection",
     "Section",
     "SpeechSection",
     "TelegramSection",

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from assistant.config.base import Section
 from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
@@ -30,6 +31,8 @@ class Config(Section):
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
     ssh: SSHSection = SSHSection()
+    memory: MemorySection = MemorySection()
+    scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@
     │   ├── NoModelConfigured      no [[models]] entry
     │   ├── ModelUnavailable       timeout, connection error, 429, 5xx, broken stream: fall back
     │   └── ModelRequestError      other 4xx: not retried, reported to the user
+    ├── MemoryUnavailable      the memory store or its embedder cannot be used
     ├── ToolError              a tool failed in a way the model may read
     ├── PolicyDenied           the policy refused an action
     └── NotFound               an id or code given by a person does not exist (or expired)
@@ -72,6 +73,10 @@ class ModelRequestError(ModelError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class MemoryUnavailable(AssistantError):
+    pass
 
 
 class ToolError(AssistantError):

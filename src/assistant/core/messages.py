@@ -66,7 +66,9 @@ class InboundMessage:
     forwarded_from: str | None = None
     addressed: bool = True  # in a group: mentioned, replied to, or a command
     received_at: float = field(default_factory=time.time)
-    meta: Mapping[str, str] = field(default_factory=dict)  # adapter facts, e.g. a callback id
+    # Facts that are not message text: an adapter's (a callback query id), or a scheduled
+    # firing's: "job" (the job id) and "run": "notice" (deliver ``text``) or "turn" (a prompt).
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from assistant.core.messages import (
     ChatRef,
     InboundMessage,
     OutboundMessage,
+    Sender,
     SentMessage,
 )
 
@@ -118,6 +119,47 @@ class WebhookSource(Protocol):
     """An adapter that receives through HTTP routes on the gateway."""
 
     def routes(self) -> list[tuple[str, str, WebhookHandler]]: ...
+
+
+class Recaller(Protocol):
+    """Long-term memory as the agent sees it (implemented by ``assistant.memory``)."""
+
+    async def recall(self, chat: ChatRef, sender: Sender, text: str) -> str | None:
+        """A compact block of memories relevant to ``text`` for the system prompt, or None.
+
+        Only memories this sender may see in this chat; never raises for a store problem.
+        """
+        ...
+
+
+class ConversationArchive(Protocol):
+    """Told when ``/new`` ends a conversation (memory stores a summary of it)."""
+
+    async def conversation_ended(self, conversation_id: int, chat: ChatRef, sender: Sender) -> None:
+        """Returns at once; the work it starts is owned by the implementation."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    exit_status: int
+    output: str  # stdout and stderr, possibly cut
+
+
+class CommandRunner(Protocol):
+    """Runs a monitoring check's command on a configured SSH host (implemented with the SSH
+    executor and the command policy). ``actor`` ("channel:user_id") is the check's creator:
+    an unattended check may run only what the policy allows that person outright."""
+
+    def hosts(self) -> list[str]: ...
+
+    async def refusal(self, host: str, command: str, actor: str) -> str | None:
+        """Why the check may not run this command (None: it may)."""
+        ...
+
+    async def run(
+        self, host: str, command: str, *, timeout: float, actor: str
+    ) -> CommandOutcome: ...
 
 
 class Clock(Protocol):

@@ -26,6 +26,13 @@ from assistant.core.metrics import Metrics
 from assistant.core.redact import Redactor
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ModelRequest
+from assistant.ops.checks_components import (
+    check_feishu,
+    check_memory,
+    check_scheduler,
+    check_ssh,
+    check_telegram,
+)
 from assistant.ops.doctor import Check, Context, Finding, Status, skipped_without_config
 
 _MAX_SKEW = 300.0  # seconds of clock difference that break TLS, tokens and reminders
@@ -329,48 +336,16 @@ def _exists(user: str) -> bool:
     return True
 
 
-async def check_feishu(ctx: Context) -> list[Finding]:
-    """The Feishu app's credentials and bot, when [feishu] is enabled (nothing shown otherwise)."""
-    if ctx.config is None or not ctx.config.feishu.enabled:
-        return []
-    from assistant.channels.feishu.api import FeishuAPI
-    from assistant.core.errors import ChannelAuthError, ChannelError
-
-    section = ctx.config.feishu
-    assert section.app_id is not None
-    assert section.app_secret is not None
-    api = FeishuAPI(
-        ctx.session,
-        base_url=section.base_url,
-        app_id=section.app_id,
-        app_secret=section.app_secret.get_secret_value(),
-        redactor=Redactor(secret_values(ctx.config)),
-        timeout=ctx.timeout,
-        attempts=1,
-    )
-    try:
-        bot = await api.bot_info()
-    except ChannelAuthError as exc:
-        return [Finding("feishu", Status.FAIL, str(exc), "see docs/feishu.md, section 1")]
-    except ChannelError as exc:
-        return [
-            Finding(
-                "feishu",
-                Status.FAIL,
-                f"cannot reach {section.base_url}: {exc}",
-                "check DNS, the firewall, or set HTTPS_PROXY in the secrets file",
-            )
-        ]
-    name = bot.get("app_name") or bot.get("open_id")
-    return [Finding("feishu", Status.OK, f"credentials accepted; bot {name} ({section.mode})")]
-
-
 CHECKS: tuple[Check, ...] = (
     check_config,
     check_secrets_file,
     check_state_dir,
     check_models,
-    check_feishu,
     check_clock,
     check_gateway,
+    check_telegram,
+    check_feishu,
+    check_ssh,
+    check_memory,
+    check_scheduler,
 )

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.config import Config
 from assistant.core.messages import InboundMessage
-from assistant.core.ports import ChatIO
+from assistant.core.ports import ChatIO, ConversationArchive
 from assistant.core.roles import Permission, Role
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
@@ -110,6 +110,7 @@ class BuiltinCommands:
         client: ModelClient,
         config: Callable[[], Config],
         stats: Callable[[], RouterStats],
+        archive: ConversationArchive | None = None,
     ) -> None:
         self._registry = registry
         self._conversations = conversations
@@ -117,6 +118,7 @@ class BuiltinCommands:
         self._config = config
         self._stats = stats
         self.host_status: CommandHandler | None = None  # /status HOST, when SSH is set up
+        self._archive = archive
         for command in (
             Command("help", "what I can do", Permission.CHAT, self.help),
             Command(
@@ -132,6 +134,7 @@ class BuiltinCommands:
             ),
         ):
             registry.register(command)
+        self.cancel = CancelCommand(registry)
 
     async def help(self, call: CommandCall) -> str:
         config = self._config()
@@ -146,6 +149,9 @@ class BuiltinCommands:
 
     async def new(self, call: CommandCall) -> str:
         ended, _ = await self._conversations.start_new(call.message.chat.key)
+        if ended is not None and self._archive is not None:
+            message = call.message
+            await self._archive.conversation_ended(ended.id, message.chat, message.sender)
         return "Started a fresh conversation." if ended else "This is already a fresh conversation."
 
     async def status(self, call: CommandCall) -> str:
@@ -204,3 +210,36 @@ class BuiltinCommands:
             return f"There is no model named {wanted!r}. Known: {names}."
         await self._conversations.set_model(conversation.id, wanted)
         return f"This chat now uses {wanted}."
+
+
+class CancelCommand:
+    """/cancel: stops the command running in this chat; /cancel ID cancels a scheduled job.
+
+    One command, two owners: the SSH side and the scheduler fill in their handler when they
+    are configured; each handler checks its own permission.
+    """
+
+    def __init__(self, registry: CommandRegistry) -> None:
+        self.running: CommandHandler | None = None
+        self.job: CommandHandler | None = None
+        registry.register(
+            Command(
+                "cancel",
+                "stop what runs in this chat; /cancel ID cancels a scheduled job",
+                Permission.CHAT,
+                self.handle,
+                usage="/cancel [ID]",
+                immediate=True,
+            )
+        )
+
+    async def handle(self, call: CommandCall) -> str:
+        if call.args.strip():
+            if self.job is None:
+                return "Scheduled jobs are not enabled, so there is nothing to cancel by id."
+            if Permission.SCHEDULE not in call.permissions:
+                return "Your role may not manage scheduled jobs."
+            return await self.job(call)
+        if self.running is None or Permission.EXEC_READONLY not in call.permissions:
+            return "Nothing is running in this chat."
+        return await self.running(call)

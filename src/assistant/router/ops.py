@@ -42,13 +42,6 @@ class OpsCommands:
             ),
             Command("hosts", "the servers I can reach", Permission.EXEC_READONLY, self.hosts),
             Command(
-                "cancel",
-                "stop the command running in this chat",
-                Permission.EXEC_READONLY,
-                self.cancel,
-                immediate=True,
-            ),
-            Command(
                 "approve",
                 "approve a request",
                 Permission.APPROVE,
@@ -67,6 +60,7 @@ class OpsCommands:
         ):
             registry.register(command)
         builtin.host_status = self.host_status
+        builtin.cancel.running = self.cancel
         actions.register(APPROVAL_PREFIX, Permission.APPROVE, self.decide_button)
         actions.register(CANCEL_PREFIX, Permission.EXEC_READONLY, self.cancel_button)
 

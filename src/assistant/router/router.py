@@ -35,7 +35,7 @@ from assistant.core.messages import (
 )
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, ChatIO, SubmitOutcome
-from assistant.core.roles import Role
+from assistant.core.roles import Permission, Role
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
 from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
@@ -299,6 +299,9 @@ class Router:
         if message.kind is MessageKind.ACTION:
             await self._action(work, role)
             return
+        if message.kind is MessageKind.SCHEDULED:
+            await self._scheduled(work, role, turn_id)
+            return
         parsed = parse_command(message.text)
         if parsed is not None:
             await self._command(work, role, *parsed)
@@ -352,6 +355,20 @@ class Router:
         except ChannelError as exc:
             log.warning("action.answer_failed", error=str(exc))
         await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
+
+    async def _scheduled(self, work: _Work, role: Role, turn_id: str) -> None:
+        """A job firing, as its creator: a notice is delivered as it is; a "turn" runs the
+        prompt like a message, with the creator's current role."""
+        meta = work.message.meta
+        if not self._policy.allows(role, Permission.SCHEDULE):
+            job = meta.get("job", "?")
+            note = f"Scheduled job {job} was skipped: your role no longer allows scheduled work."
+            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
+            return
+        if meta.get("run") == "turn":
+            await self._turn(work, role, turn_id)
+        else:
+            await self._delivery.deliver(work.inbox_id, work.message, work.message.text, plain=True)
 
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message

@@ -81,6 +81,10 @@ class Conversations:
         """The chat's current conversation, started if there is none."""
         return await self._db.call(_active, chat_key)
 
+    async def get(self, conversation_id: int) -> Conversation | None:
+        row = await self._db.fetchone(f"{_SELECT} WHERE id = ?", (conversation_id,))
+        return _conversation(row) if row else None
+
     async def start_new(self, chat_key: str) -> tuple[Conversation | None, Conversation]:
         """End the current conversation and start a fresh one; returns (ended, new).
 

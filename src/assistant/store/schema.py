@@ -133,7 +133,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX approvals_pending ON approvals (id) WHERE status = 'pending';
     """,
-    # 4: platform event ids already handled (platforms that redeliver under a new envelope)
+    # 4: jobs: reminders, scheduled agent turns and monitoring checks (issue 6). APScheduler keeps
+    # only triggers (jobs.db); what a job does lives here, so renaming code never loses a job.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        is_group INTEGER NOT NULL DEFAULT 0,
+        thread_id TEXT,
+        user_id TEXT NOT NULL,
+        user_name TEXT NOT NULL DEFAULT '',
+        timezone TEXT NOT NULL,
+        schedule TEXT NOT NULL,
+        task TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        runs INTEGER NOT NULL DEFAULT 0,
+        last_run_at REAL,
+        last_due REAL,
+        run_requested_at REAL,
+        check_state TEXT NOT NULL DEFAULT 'ok',
+        check_value REAL,
+        last_alert_at REAL
+    );
+    CREATE INDEX jobs_status ON jobs (status, channel);
+    CREATE INDEX jobs_user ON jobs (channel, user_id, status);
+    """,
+    # 5: platform event ids already handled (platforms that redeliver under a new envelope)
     """
     CREATE TABLE seen_events (
         channel TEXT NOT NULL,

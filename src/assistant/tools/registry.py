@@ -22,13 +22,40 @@ from assistant.tools.base import Tool, ToolContext, ToolResult
 log = structlog.get_logger(__name__)
 
 
+_NOISE = {"title", "discriminator", "additionalProperties", "maxLength", "minLength"}
+
+
 def compact_schema(schema: Any) -> Any:
-    """Drop what costs tokens and tells the model nothing (titles)."""
+    """Drop what costs tokens and tells the model nothing: titles, discriminator mappings
+    (each variant's ``const`` says it), ``additionalProperties``, defaults of constants, and
+    the ``null`` branch of optional fields (leaving a field out says the same)."""
     if isinstance(schema, dict):
-        return {k: compact_schema(v) for k, v in schema.items() if k != "title"}
+        variants = schema.get("anyOf")
+        if isinstance(variants, list) and {"type": "null"} in variants:
+            rest = [v for v in variants if v != {"type": "null"}]
+            merged = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+            if len(rest) == 1 and isinstance(rest[0], dict):
+                merged.update(rest[0])
+            else:
+                merged["anyOf"] = rest
+            if schema.get("default") is not None:
+                merged["default"] = schema["default"]
+            schema = merged
+        const = "const" in schema
+        return {
+            k: compact_schema(v)
+            for k, v in schema.items()
+            if k not in _NOISE and not (k == "default" and (const or v in ("", None, [], {})))
+        }
     if isinstance(schema, list):
         return [compact_schema(v) for v in schema]
     return schema
+
+
+def _parameters(schema: dict[str, Any]) -> dict[str, Any]:
+    compact: dict[str, Any] = compact_schema(schema)
+    compact.pop("description", None)  # the Params docstring is for us; the tool has its own
+    return compact
 
 
 def truncate_middle(text: str, limit: int) -> str:
@@ -56,7 +83,7 @@ class ToolRegistry:
         self._specs[tool.name] = ToolSpec(
             name=tool.name,
             description=tool.description,
-            parameters=compact_schema(tool.Params.model_json_schema()),
+            parameters=_parameters(tool.Params.model_json_schema()),
         )
         self._by_permissions.clear()
 

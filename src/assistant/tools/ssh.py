@@ -10,17 +10,14 @@ from assistant.tools.exec import STATUS_COMMAND, ExecRequest, ExecService
 
 
 class RunCommandParams(BaseModel):
-    host: str = Field(description="host name, or a tag to run on every host with it")
-    command: str = Field(description="shell command")
-    timeout: int | None = Field(None, ge=1, le=3600, description="seconds")
+    host: str = Field(description="name, or a tag for all its hosts")
+    command: str
+    timeout: int | None = Field(None, ge=1, le=3600)  # seconds
 
 
 class RunCommandTool:
     name = "run_command"
-    description = (
-        "Run a shell command on a server (see list_hosts). A policy decides: allowed, "
-        "denied, or sent to a person for approval."
-    )
+    description = "Run a shell command on a server; a policy may refuse it or ask a person."
     permission = Permission.EXEC_READONLY
     side_effects = True
     Params = RunCommandParams
@@ -80,7 +77,7 @@ class HostStatusParams(BaseModel):
 
 class HostStatusTool:
     name = "host_status"
-    description = "Uptime, load, memory, disk and failed systemd units of a server."
+    description = "A server's load, memory, disks and failed units."
     permission = Permission.EXEC_READONLY
     side_effects = False
     Params = HostStatusParams

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psutil
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from assistant.core.errors import ToolError
 from assistant.core.roles import Permission
@@ -20,7 +20,7 @@ from assistant.tools.base import ToolContext, ToolResult
 
 
 class CurrentTimeParams(BaseModel):
-    timezone: str | None = Field(None, description="IANA zone; default: the user's zone")
+    timezone: str | None = None  # IANA name; default: the configured zone
 
 
 class CurrentTimeTool:
@@ -96,7 +96,7 @@ def collect_status(paths: tuple[Path, ...]) -> str:
 
 class SystemStatusTool:
     name = "system_status"
-    description = "Health of the machine the assistant runs on: uptime, load, CPU, memory, disk."
+    description = "This machine's uptime, load, CPU, memory and disk."
     permission = Permission.SYSTEM
     side_effects = False
     Params = SystemStatusParams

@@ -1,0 +1,1 @@
+"""Long-term memory: an offline embedder and Chroma collections, one per namespace."""

@@ -1,0 +1,99 @@
+"""/remind, /jobs and /cancel: scheduled work without the model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from assistant.core.roles import Permission
+from assistant.router.commands import CancelCommand, Command, CommandCall, CommandRegistry
+from assistant.scheduler.parse import USAGE, parse_when
+from assistant.scheduler.types import (
+    JobRefused,
+    Reminder,
+    describe_next,
+    describe_schedule,
+    describe_task,
+)
+
+if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is enabled
+    from assistant.scheduler.service import SchedulerService
+
+
+class JobCommands:
+    def __init__(
+        self,
+        *,
+        registry: CommandRegistry,
+        cancel: CancelCommand,
+        scheduler: SchedulerService,
+        timezone: Callable[[], str],
+    ) -> None:
+        self._scheduler = scheduler
+        self._timezone = timezone
+        for command in (
+            Command(
+                "remind",
+                "remind you at a time, once or repeatedly",
+                Permission.SCHEDULE,
+                self.remind,
+                usage="/remind WHEN TEXT",
+            ),
+            Command(
+                "jobs",
+                "this chat's reminders, scheduled jobs and checks",
+                Permission.SCHEDULE,
+                self.jobs,
+            ),
+        ):
+            registry.register(command)
+        cancel.job = self.cancel
+
+    async def remind(self, call: CommandCall) -> str:
+        if not call.args:
+            return USAGE
+        zone = self._timezone()
+        try:
+            schedule, text = parse_when(call.args, datetime.now(ZoneInfo(zone)))
+            job, next_run = await self._scheduler.create(
+                call.message.chat, call.message.sender, schedule, Reminder(text=text), zone
+            )
+        except (ValueError, JobRefused) as exc:
+            return str(exc)
+        return (
+            f"OK, job {job.id}: {describe_task(job.task)} — "
+            f"{describe_schedule(job.schedule, zone)}; {describe_next(next_run, zone)}. "
+            f"/cancel {job.id} cancels it."
+        )
+
+    async def jobs(self, call: CommandCall) -> str:
+        jobs = await self._scheduler.jobs_in(call.message.chat)
+        if not jobs:
+            return "No scheduled jobs in this chat. Try /remind 10m stretch."
+        now = time.time()
+        lines = ["Scheduled here (/cancel ID cancels one):"]
+        for job, when in jobs:
+            lines.append(
+                f"{job.id} {describe_task(job.task)} — "
+                f"{describe_schedule(job.schedule, job.timezone)}; "
+                f"{describe_next(when, job.timezone, now)}"
+            )
+        return "\n".join(lines)
+
+    async def cancel(self, call: CommandCall) -> str:
+        job_id = call.args.strip()
+        if not job_id:
+            return "Usage: /cancel ID — /jobs lists the ids."
+        try:
+            job = await self._scheduler.cancel(
+                job_id,
+                call.message.chat,
+                call.message.sender,
+                admin=Permission.ADMIN in call.permissions,
+            )
+        except JobRefused as exc:
+            return str(exc)
+        return f"Cancelled job {job.id}: {describe_task(job.task)}."

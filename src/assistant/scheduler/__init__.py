@@ -1,0 +1,1 @@
+"""Scheduled work: reminders, scheduled agent turns and monitoring checks (APScheduler 3)."""

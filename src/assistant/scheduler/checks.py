@@ -1,0 +1,85 @@
+"""Monitoring checks: measure, compare with the threshold, and tell the user only when the
+state changes (ok → alert, alert → ok), at most once per cooldown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass
+
+import psutil
+
+from assistant.core.ports import CommandRunner
+from assistant.scheduler.types import CommandCheck, MetricCheck, metric_label
+
+OK = "ok"
+ALERT = "alert"
+_OUTPUT_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    failing: bool
+    value: float | None
+    detail: str  # what was seen, for the message
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    notify: bool
+    state: str  # what the user has been told after this run
+
+
+def decide(
+    told: str, failing: bool, last_notice: float | None, now: float, cooldown: float
+) -> Decision:
+    """``told`` is the state the user last heard of (a new check starts at ok)."""
+    seen = ALERT if failing else OK
+    if seen == told:
+        return Decision(False, told)
+    if last_notice is not None and now - last_notice < cooldown:
+        return Decision(False, told)  # flapping: say it once the cooldown is over, if still so
+    return Decision(True, seen)
+
+
+def sample(check: MetricCheck) -> float:
+    """The metric's current value; blocking (CPU is sampled for half a second)."""
+    if check.metric == "cpu":
+        return float(psutil.cpu_percent(interval=0.5))
+    if check.metric == "memory":
+        return float(psutil.virtual_memory().percent)
+    if check.metric == "disk":
+        return float(psutil.disk_usage(check.path).percent)
+    return os.getloadavg()[0] / (psutil.cpu_count() or 1)
+
+
+async def observe_metric(check: MetricCheck) -> Observation:
+    try:
+        value = await asyncio.to_thread(sample, check)
+    except OSError as exc:
+        return Observation(True, None, f"cannot read {metric_label(check)}: {exc.strerror or exc}")
+    relation = "above" if value > check.threshold else "within"
+    detail = f"{metric_label(check)} is {value:.1f}, {relation} the threshold {check.threshold:g}"
+    return Observation(value > check.threshold, value, detail)
+
+
+async def observe_command(
+    check: CommandCheck, runner: CommandRunner | None, timeout: float, actor: str
+) -> Observation:
+    if runner is None or check.host not in runner.hosts():
+        return Observation(True, None, f"the SSH host {check.host!r} is not configured")
+    refusal = await runner.refusal(check.host, check.command, actor)
+    if refusal is not None:
+        return Observation(True, None, f"the check may no longer run: {refusal}")
+    outcome = await runner.run(check.host, check.command, timeout=timeout, actor=actor)
+    failing = outcome.exit_status != check.expect_status
+    if not failing and check.expect_regex:
+        failing = re.search(check.expect_regex, outcome.output) is None
+    output = outcome.output.strip()
+    if len(output) > _OUTPUT_CHARS:
+        output = output[:_OUTPUT_CHARS] + "…"
+    detail = f"`{check.command}` on {check.host} exited {outcome.exit_status}"
+    if output:
+        detail += f": {output}"
+    return Observation(failing, float(outcome.exit_status), detail)

@@ -1,0 +1,164 @@
+"""Job definitions in state.db (table ``jobs``): the truth APScheduler's store is reconciled to.
+
+The command line uses this table directly (list, cancel, run requests), so it works whether
+or not the daemon runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Collection
+
+from assistant.core.messages import ChatRef, Sender
+from assistant.scheduler.types import SCHEDULE, TASK, Job
+from assistant.store.db import Database, transaction
+
+_COLUMNS = (
+    "id, channel, chat_id, is_group, thread_id, user_id, user_name, timezone, schedule, task, "
+    "status, created_at, runs, last_run_at, last_due, check_state, check_value, last_alert_at"
+)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        chat=ChatRef(row["channel"], row["chat_id"], bool(row["is_group"]), row["thread_id"]),
+        sender=Sender(row["user_id"], row["user_name"]),
+        timezone=row["timezone"],
+        schedule=SCHEDULE.validate_json(row["schedule"]),
+        task=TASK.validate_json(row["task"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        runs=row["runs"],
+        last_run_at=row["last_run_at"],
+        last_due=row["last_due"],
+        check_state=row["check_state"],
+        check_value=row["check_value"],
+        last_alert_at=row["last_alert_at"],
+    )
+
+
+def _marks(values: Collection[str]) -> str:
+    return ",".join("?" * len(values))  # placeholders only; values are bound
+
+
+class JobTable:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, job: Job) -> bool:
+        """False when the id is taken (the caller picks another)."""
+        now = time.time()
+        changed = await self._db.execute(
+            "INSERT OR IGNORE INTO jobs (id, channel, chat_id, is_group, thread_id, user_id, "
+            "user_name, timezone, schedule, task, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+            (
+                job.id,
+                job.chat.channel,
+                job.chat.chat_id,
+                int(job.chat.is_group),
+                job.chat.thread_id,
+                job.sender.user_id,
+                job.sender.name,
+                job.timezone,
+                SCHEDULE.dump_json(job.schedule).decode(),
+                TASK.dump_json(job.task).decode(),
+                job.created_at or now,
+                now,
+            ),
+        )
+        return changed > 0
+
+    async def get(self, job_id: str) -> Job | None:
+        query = f"SELECT {_COLUMNS} FROM jobs WHERE id = ?"  # noqa: S608 - constant columns
+        row = await self._db.fetchone(query, (job_id,))
+        return _job(row) if row else None
+
+    async def find(
+        self,
+        *,
+        status: str | None = "active",
+        channels: Collection[str] | None = None,
+        chat: ChatRef | None = None,
+    ) -> list[Job]:
+        where, args = ["1 = 1"], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if channels is not None:
+            if not channels:
+                return []
+            where.append(f"channel IN ({_marks(channels)})")
+            args.extend(channels)
+        if chat is not None:
+            where.append("channel = ? AND chat_id = ?")
+            args.extend((chat.channel, chat.chat_id))
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at",  # noqa: S608
+            tuple(args),
+        )
+        return [_job(row) for row in rows]
+
+    async def count_active(self, channel: str, user_id: str) -> int:
+        row = await self._db.fetchone(
+            "SELECT count(*) AS n FROM jobs "
+            "WHERE channel = ? AND user_id = ? AND status = 'active'",
+            (channel, user_id),
+        )
+        return int(row["n"]) if row else 0
+
+    async def finish(self, job_id: str, status: str) -> bool:
+        """Move an active job to ``status`` (done | cancelled); False if it was not active."""
+        changed = await self._db.execute(
+            "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ? AND status = 'active'",
+            (status, time.time(), job_id),
+        )
+        return changed > 0
+
+    async def record_run(self, job_id: str, at: float, due: float) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET runs = runs + 1, last_run_at = ?, last_due = ?, updated_at = ? "
+            "WHERE id = ?",
+            (at, due, at, job_id),
+        )
+
+    async def set_check(
+        self, job_id: str, state: str, value: float | None, alerted_at: float | None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET check_state = ?, check_value = ?, last_alert_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            (state, value, alerted_at, time.time(), job_id),
+        )
+
+    async def request_run(self, job_id: str) -> bool:
+        changed = await self._db.execute(
+            "UPDATE jobs SET run_requested_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'active'",
+            (time.time(), time.time(), job_id),
+        )
+        return changed > 0
+
+    async def take_run_requests(self, channels: Collection[str]) -> list[tuple[Job, float]]:
+        """Active jobs someone asked to run now (``assistant jobs run``); clears the requests."""
+        if not channels:
+            return []
+
+        def take(conn: sqlite3.Connection) -> list[tuple[Job, float]]:
+            with transaction(conn):
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS}, run_requested_at FROM jobs "  # noqa: S608
+                    f"WHERE run_requested_at IS NOT NULL AND channel IN ({_marks(channels)})",
+                    tuple(channels),
+                ).fetchall()
+                conn.executemany(
+                    "UPDATE jobs SET run_requested_at = NULL WHERE id = ?",
+                    [(row["id"],) for row in rows],
+                )
+            return [
+                (_job(row), row["run_requested_at"]) for row in rows if row["status"] == "active"
+            ]
+
+        return await self._db.call(take)

@@ -1,0 +1,136 @@
+"""Tools over scheduled work: schedule and jobs (list or cancel). The model turns "every weekday
+at 8:30" into structured fields; it never hands over free text to parse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.core.roles import Permission
+from assistant.scheduler.parse import duration_seconds
+from assistant.scheduler.types import (
+    AgentJob,
+    At,
+    CommandCheck,
+    Cron,
+    Every,
+    JobRefused,
+    Metric,
+    MetricCheck,
+    Reminder,
+    Task,
+    describe_next,
+    describe_schedule,
+    describe_task,
+)
+
+if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is enabled
+    from assistant.scheduler.service import SchedulerService
+from assistant.tools.base import ToolContext, ToolResult
+
+
+class ScheduleParams(BaseModel):
+    """Flat on purpose: a nested union of schedules and tasks cost the model 2.7 KB per turn."""
+
+    kind: Literal["remind", "prompt", "check"] = Field(
+        description="remind; prompt: run text as a request; check: alert on change"
+    )
+    text: str = Field("", max_length=4000, description="reminder, request or check command")
+    at: datetime | None = Field(None, description="once, local")
+    every: str | None = Field(None, description="30m, 2h, 1d")
+    cron: str | None = Field(None, description="5-field crontab")
+    metric: Metric | None = Field(None, description="of this machine")
+    above: float | None = Field(None, description="threshold")
+    host: str | None = Field(None, description="run text there; exit 0 is ok")
+    path: str = "/"
+
+
+def to_job(params: ScheduleParams) -> tuple[At | Every | Cron, Task]:
+    """The structured schedule and task the flat parameters describe; JobRefused says why not."""
+    given = [p for p in (params.at, params.every, params.cron) if p is not None]
+    if len(given) != 1:
+        raise JobRefused("Give exactly one of at, every or cron.")
+    schedule: At | Every | Cron
+    try:
+        if params.at is not None:
+            schedule = At(time=params.at)
+        elif params.every is not None:
+            schedule = Every(seconds=duration_seconds(params.every))
+        else:
+            schedule = Cron(expr=params.cron or "")
+    except ValueError as exc:
+        raise JobRefused(str(exc).splitlines()[-1]) from None
+    text = params.text.strip()
+    task: Task
+    if params.kind == "remind":
+        task = Reminder(text=text or "reminder")
+    elif params.kind == "prompt":
+        if not text:
+            raise JobRefused("A prompt job needs the request in text.")
+        task = AgentJob(prompt=text)
+    elif params.metric is not None:
+        if params.above is None:
+            raise JobRefused("A metric check needs the threshold in above.")
+        task = MetricCheck(metric=params.metric, threshold=params.above, path=params.path)
+    elif params.host and text:
+        task = CommandCheck(host=params.host, command=text)
+    else:
+        raise JobRefused("A check needs metric and above, or host and the command in text.")
+    return schedule, task
+
+
+class ScheduleTool:
+    name = "schedule"
+    description = "Schedule a reminder, a request, or a recurring check. Times are local."
+    permission = Permission.SCHEDULE
+    side_effects = True  # never create the same job twice after a crash
+    Params = ScheduleParams
+
+    def __init__(self, scheduler: SchedulerService) -> None:
+        self._scheduler = scheduler
+
+    async def call(self, params: ScheduleParams, ctx: ToolContext) -> ToolResult:
+        schedule, task = to_job(params)
+        job, next_run = await self._scheduler.create(
+            ctx.chat, ctx.sender, schedule, task, ctx.timezone.key
+        )
+        return ToolResult(
+            f"Created job {job.id}: {describe_task(job.task)} — "
+            f"{describe_schedule(job.schedule, job.timezone)}; "
+            f"{describe_next(next_run, job.timezone)}. It can be cancelled with /cancel {job.id}."
+        )
+
+
+class JobsParams(BaseModel):
+    cancel: str | None = Field(None, description="a job id to cancel")
+
+
+class JobsTool:
+    name = "jobs"
+    description = "List this chat's scheduled jobs, or cancel one."
+    permission = Permission.SCHEDULE
+    side_effects = True  # cancelling
+    Params = JobsParams
+
+    def __init__(self, scheduler: SchedulerService) -> None:
+        self._scheduler = scheduler
+
+    async def call(self, params: JobsParams, ctx: ToolContext) -> ToolResult:
+        if params.cancel:
+            job = await self._scheduler.cancel(
+                params.cancel, ctx.chat, ctx.sender, admin=Permission.ADMIN in ctx.permissions
+            )
+            return ToolResult(f"Cancelled job {job.id}: {describe_task(job.task)}.")
+        jobs = await self._scheduler.jobs_in(ctx.chat)
+        if not jobs:
+            return ToolResult("No scheduled jobs in this chat.")
+        return ToolResult(
+            "\n".join(
+                f"{job.id} {describe_task(job.task)} — "
+                f"{describe_schedule(job.schedule, job.timezone)}; "
+                f"{describe_next(when, job.timezone)}"
+                for job, when in jobs
+            )
+        )
