@@ -127,36 +127,47 @@ async def test_a_silent_connection_is_replaced(tmp_path, fake_model, feishu, run
 
 
 async def test_sending_never_stalls_the_loop(tmp_path, fake_model, feishu, run_daemon):
+    """No loop stall over 100 ms while replies go out (the SDK's own calls stall ~650 ms).
+
+    The machine may be busy with other work, so a round whose worst tick is over the limit is
+    tried again (up to three rounds): a blocking call stalls every round, noise rarely does.
+    Every round starts with an expired token, so the token is renewed while measuring.
+    """
     running = await run_daemon(ws_config(tmp_path, fake_model, feishu))
     await feishu.ws.wait_connected()
     loop = asyncio.get_running_loop()
-    lags: list[float] = []
+    feishu.delay = 0.02  # every API call takes a little while, as over a real network
 
-    async def ticker() -> None:
+    async def ticker(lags: list[float]) -> None:
         while True:
             before = loop.time()
             await asyncio.sleep(0.005)
             lags.append(loop.time() - before - 0.005)
 
-    feishu.delay = 0.02  # every API call takes a little while, as over a real network
-    feishu.expire_tokens()  # and the first one has to renew the token
-    # what is measured is blocking calls, not the collector walking a big test process's heap
-    gc.collect()
-    gc.disable()
-    tick = asyncio.create_task(ticker())
-    try:
-        for n in range(20):
-            chat = OWNER_CHAT if n % 2 else USER_CHAT
-            await feishu.ws.push(
-                feishu.message_event(chat_id=chat, sender=OWNER if n % 2 else USER, text=f"m{n}")
-            )
-        await feishu.wait_sent(20, timeout=30)
-    finally:
-        tick.cancel()
-        gc.enable()
-    worst = sorted(lags)[-3:]
-    print(f"loop lag while sending: max {max(lags) * 1000:.1f} ms over {len(lags)} ticks")
-    assert len(lags) > 50 and max(lags) < 0.1, worst
+    worst: list[float] = []
+    for round_ in range(3):
+        lags: list[float] = []
+        feishu.expire_tokens()
+        gc.collect()  # what is measured is blocking calls, not the collector on a big heap
+        gc.disable()
+        tick = asyncio.create_task(ticker(lags))
+        try:
+            for n in range(10):
+                chat = OWNER_CHAT if n % 2 else USER_CHAT
+                sender = OWNER if n % 2 else USER
+                await feishu.ws.push(
+                    feishu.message_event(chat_id=chat, sender=sender, text=f"r{round_} m{n}")
+                )
+            await feishu.wait_sent(10 * (round_ + 1), timeout=30)
+        finally:
+            tick.cancel()
+            gc.enable()
+        assert len(lags) > 20
+        worst.append(max(lags))
+        if worst[-1] < 0.1:
+            break
+    print(f"loop lag while sending: worst tick per round {[round(w * 1000, 1) for w in worst]} ms")
+    assert worst[-1] < 0.1, worst
     assert running.health["state"] == "ready"
 
 
