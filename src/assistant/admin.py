@@ -87,7 +87,7 @@ async def pairing_revoke(config: Config, channel: str, code: str) -> PairingRequ
 
 async def notify(config: Config, chat: ChatRef, text: str) -> str | None:
     """Send one message through the channel's API; the reason on failure, else None."""
-    enabled = {"telegram": config.telegram.enabled}
+    enabled = {"telegram": config.telegram.enabled, "feishu": config.feishu.enabled}
     if not enabled.get(chat.channel):
         return f"[{chat.channel}] is not enabled in the config"
     redactor = Redactor(secret_values(config))

@@ -31,6 +31,7 @@ _CHATTY = (
     "chromadb",
     "httpx",
     "markdown_it",
+    "websockets",
 )
 
 

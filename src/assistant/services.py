@@ -250,8 +250,12 @@ def make_channel(
     health: Health,
     redactor: Redactor,
     commands: list[tuple[str, str]] | None = None,
+    db: Database | None = None,
 ) -> ManagedChannel:
-    """One platform adapter (not yet opened); its SDK is imported only here."""
+    """One platform adapter (not yet opened); its SDK is imported only here.
+
+    ``db`` is needed to receive (Feishu remembers event ids there), not to send.
+    """
     if name == "telegram":
         from assistant.channels.telegram.adapter import TelegramChannel
 
@@ -262,11 +266,24 @@ def make_channel(
             redactor=redactor,
             commands=commands or [],
         )
-    raise ConfigError([f"unknown channel {name!r}; known: telegram"])
+    if name == "feishu":
+        # lark-oapi itself is imported only by the long connection's thread, when it starts
+        from assistant.channels.feishu.adapter import FeishuChannel
+        from assistant.store.seen import SeenEvents
+
+        return FeishuChannel(
+            config.feishu,
+            session=session,
+            health=health,
+            redactor=redactor,
+            seen=SeenEvents(db) if db is not None else None,
+        )
+    raise ConfigError([f"unknown channel {name!r}; known: telegram, feishu"])
 
 
 def enabled_channels(config: Config) -> list[str]:
-    return ["telegram"] if config.telegram.enabled else []
+    enabled = {"telegram": config.telegram.enabled, "feishu": config.feishu.enabled}
+    return [name for name, on in enabled.items() if on]
 
 
 async def build_channels(stack: AsyncExitStack, services: Services) -> list[Channel]:
@@ -282,12 +299,16 @@ async def build_channels(stack: AsyncExitStack, services: Services) -> list[Chan
             health=services.health,
             redactor=services.redactor,
             commands=commands,
+            db=services.db,
         )
         channels.append(await stack.enter_async_context(channel))
-    if config.telegram.enabled:
-        services.media.max_bytes = int(config.telegram.max_file_mb * 1024 * 1024)
-        services.media.max_document_chars = config.telegram.max_document_chars
     for opened in channels:
+        section = config.telegram if opened.name == "telegram" else config.feishu
+        services.media.set_limits(
+            opened.name,
+            max_bytes=int(section.max_file_mb * 1024 * 1024),
+            max_document_chars=section.max_document_chars,
+        )
         services.router.add_channel(opened)
         services.health.register(f"channel.{opened.name}")
     return channels

@@ -31,6 +31,7 @@ class Reply:
     completion_tokens: int = 7
     delay: float = 0.0
     chunk: int = 4  # characters per SSE delta
+    pause: float = 0.0  # seconds between streamed deltas (OpenAI wire format)
 
 
 @dataclass
@@ -239,6 +240,8 @@ class FakeModel:
         text = behaviour.text
         for i in range(0, len(text), behaviour.chunk):
             await chunk({"content": text[i : i + behaviour.chunk]})
+            if behaviour.pause:
+                await asyncio.sleep(behaviour.pause)
         for index, (name, args) in enumerate(behaviour.tool_calls):
             raw = json.dumps(args)
             await chunk(

@@ -96,6 +96,24 @@ def test_example_config_documents_every_key():
             "[[models]]\nname='a'\nmodel='m'\nbase_url='http://x'\nfallback=['b']\n",
             "c.toml: (top level): model 'a' falls back to unknown model 'b'; known: a",
         ),
+        (
+            "[feishu]\nenabled = true\napp_id = 'cli_x'\n",
+            "c.toml: feishu: feishu is enabled but has no app_id or app_secret; set app_id = "
+            '"cli_..." and app_secret = "${FEISHU_APP_SECRET}" from the app\'s Credentials page '
+            "in the developer console",
+        ),
+        (
+            "[feishu]\ndomain = 'http://open.example.org'\n",
+            "c.toml: feishu.domain: 'http://open.example.org' is not a Feishu domain; use "
+            "'feishu' (China), 'lark' (Lark international) or the https:// address of the Open "
+            "API (no path)",
+        ),
+        (
+            "[feishu]\nenabled = true\napp_id = 'cli_x'\napp_secret = 's'\nmode = 'webhook'\n",
+            "c.toml: feishu: webhook mode needs verification_token (developer console → Events "
+            "& Callbacks → Encryption Strategy); set verification_token = "
+            '"${FEISHU_VERIFICATION_TOKEN}"',
+        ),
     ],
 )
 def test_each_error_names_the_key_and_the_fix(text, expected):
@@ -128,6 +146,19 @@ def test_environment_references():
         "c.toml: models[0].api_key: environment variable KEY is not set; set it in the "
         "environment or in /etc/assistant/assistant.env, or write ${KEY:-default}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("domain", "base_url"),
+    [
+        ("feishu", "https://open.feishu.cn"),
+        ("lark", "https://open.larksuite.com"),
+        ("https://open.example.org/", "https://open.example.org"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),  # loopback only, for tests
+    ],
+)
+def test_feishu_domains(domain, base_url):
+    assert parse_config(f"[feishu]\ndomain = '{domain}'\n", {}).feishu.base_url == base_url
 
 
 def test_blank_optional_secret_means_unset():

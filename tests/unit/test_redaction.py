@@ -29,6 +29,11 @@ WS_URL = (
     "access_key=abcd1234efgh5678&service_id=33554678&ticket=6a3c8f9e-1b2c-4d5e"
 )
 CONFIG_SECRET = "plain-looking-config-secret"
+APP_TOKEN = "a-32bd8551db2f081cbfd26293f27516390b9feb04"
+CARD_TOKEN = "c-295ee57216a5dc9de90fefd0aadb4b1d7d337bc8"
+FEISHU_SECRET = "dskLLdkasdjlasdKK9"
+EVENT_TOKEN = "066zT6pS4QCbgj5Do145GfDbbagCHGgF"
+FEISHU = [APP_TOKEN, CARD_TOKEN, FEISHU_SECRET, EVENT_TOKEN]
 ALL = [
     BOT_TOKEN,
     OPENAI_KEY,
@@ -39,6 +44,7 @@ ALL = [
     "abcd1234efgh5678",
     "6a3c8f9e-1b2c-4d5e",
     CONFIG_SECRET,
+    *FEISHU,
 ]
 
 
@@ -54,6 +60,14 @@ ALL = [
         f"connecting to {WS_URL}",
         f"key file:\n{PEM}\n",
         f"the value is {CONFIG_SECRET} here",
+        f'{{"app_id": "cli_a1b2c3", "app_secret": "{FEISHU_SECRET}"}}',
+        f'POST /callback/ws/endpoint {{"AppID": "cli_a1b2c3", "AppSecret": "{FEISHU_SECRET}"}}',
+        f'{{"code": 0, "tenant_access_token": "{TENANT}", "expire": 7200}}',
+        f"Authorization: Bearer {TENANT}",
+        f"app_access_token={APP_TOKEN}",
+        f"card update token {CARD_TOKEN} expires in 30 minutes",
+        f'{{"header": {{"event_id": "5e37", "token": "{EVENT_TOKEN}"}}}}',
+        f"encrypt_key: {FEISHU_SECRET}",
     ],
 )
 def test_secret_shapes_are_masked_in_text(text):
@@ -70,11 +84,15 @@ def test_values_under_secret_keys_are_masked_whole():
         "Authorization": "Basic dXNlcjpwYXNz",
         "prompt_tokens": 120,
         "nested": [{"password": "hunter2hunter2"}],
+        "AppSecret": "short2",
+        "encrypt_key": "k",
+        "TenantAccessToken": "t-1",
         "text": "nothing secret",
     }
     out = Redactor().mapping(data)
     assert out["app_secret"] == out["bot_token"] == out["Authorization"] == MASK
     assert out["nested"][0]["password"] == MASK
+    assert out["AppSecret"] == out["encrypt_key"] == out["TenantAccessToken"] == MASK
     assert out["prompt_tokens"] == 120 and out["text"] == "nothing secret"
 
 
@@ -100,6 +118,10 @@ def test_the_whole_logging_pipeline_redacts(monkeypatch):
             "request to %s failed", f"/bot{BOT_TOKEN}/getMe"
         )
         logging.getLogger("Lark").error("[Lark] connected to %s", WS_URL)
+        logging.getLogger("Lark").warning(
+            "receive message, payload: %s", json.dumps({"header": {"token": EVENT_TOKEN}})
+        )
+        log.info("feishu.card", action={"token": CARD_TOKEN, "operator": {"app_id": "x"}})
         try:
             raise RuntimeError(f"ssh key could not be parsed: {PEM} with {CONFIG_SECRET}")
         except RuntimeError:
@@ -109,7 +131,7 @@ def test_the_whole_logging_pipeline_redacts(monkeypatch):
     output = stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]
     assert [line["event"] for line in lines][:2] == ["model.request", "feishu.connect"]
-    assert len(lines) == 5
+    assert len(lines) == 7
     for secret in ALL:
         assert secret not in output, secret
     assert "exception" in lines[-1]  # the traceback is there, without the secrets

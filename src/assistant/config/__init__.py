@@ -5,7 +5,7 @@ Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds the
 """
 
 from assistant.config.base import Section
-from assistant.config.channels import TelegramSection
+from assistant.config.channels import FeishuSection, TelegramSection
 from assistant.config.loader import (
     DEFAULT_PATH,
     ENV_FILE_HINT,
@@ -41,6 +41,7 @@ __all__ = [
     "ChannelAccess",
     "CommandRule",
     "Config",
+    "FeishuSection",
     "GatewaySection",
     "LiveConfig",
     "LoggingSection",

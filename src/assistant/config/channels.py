@@ -54,3 +54,61 @@ class TelegramSection(Section):
                     "and - (e.g. from `openssl rand -hex 32`)"
                 )
         return self
+
+
+FEISHU_DOMAINS = {"feishu": "https://open.feishu.cn", "lark": "https://open.larksuite.com"}
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$")
+
+
+class FeishuSection(Section):
+    enabled: bool = False
+    app_id: str | None = None
+    app_secret: SecretStr | None = None
+    domain: str = "feishu"
+    mode: Literal["websocket", "webhook"] = "websocket"
+    heartbeat_timeout: float = Field(300.0, ge=2)
+    webhook_path: str = Field("/feishu/events", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    verification_token: SecretStr | None = None
+    encrypt_key: SecretStr | None = None
+    timestamp_window: float = Field(300.0, ge=5)
+    stream: bool = True
+    max_file_mb: float = Field(20.0, gt=0, le=100)
+    max_document_chars: int = Field(20000, ge=1000)
+
+    _blank = field_validator(
+        "app_id", "app_secret", "verification_token", "encrypt_key", mode="before"
+    )(blank_to_none)
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, value: str) -> str:
+        if value in FEISHU_DOMAINS:
+            return value
+        if re.match(r"^https://[^\s/]+$", value.rstrip("/")) or _LOOPBACK.match(value.rstrip("/")):
+            return value.rstrip("/")
+        raise ValueError(
+            f"{value!r} is not a Feishu domain; use 'feishu' (China), 'lark' (Lark "
+            "international) or the https:// address of the Open API (no path)"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The Open API root, e.g. https://open.feishu.cn."""
+        return FEISHU_DOMAINS.get(self.domain, self.domain)
+
+    @model_validator(mode="after")
+    def _complete(self) -> FeishuSection:
+        if not self.enabled:
+            return self
+        if not self.app_id or self.app_secret is None:
+            raise ValueError(
+                'feishu is enabled but has no app_id or app_secret; set app_id = "cli_..." and '
+                'app_secret = "${FEISHU_APP_SECRET}" from the app\'s Credentials page in the '
+                "developer console"
+            )
+        if self.mode == "webhook" and self.verification_token is None:
+            raise ValueError(
+                "webhook mode needs verification_token (developer console → Events & Callbacks "
+                '→ Encryption Strategy); set verification_token = "${FEISHU_VERIFICATION_TOKEN}"'
+            )
+        return self

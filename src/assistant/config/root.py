@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
-from assistant.config.channels import TelegramSection
+from assistant.config.channels import FeishuSection, TelegramSection
 from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
     AccessSection,
@@ -29,6 +29,7 @@ class Config(Section):
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     telegram: TelegramSection = TelegramSection()
+    feishu: FeishuSection = FeishuSection()
     ssh: SSHSection = SSHSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()

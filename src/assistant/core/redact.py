@@ -15,7 +15,8 @@ MASK = "**********"
 
 _SECRET_KEY = re.compile(
     r"(?:^|_|-)(?:token|secret|password|passwd|authorization|api[_-]?key|encrypt_key|"
-    r"verification_token|app_secret|private_key|cookie|access_key|ticket|credentials?)$",
+    r"verification_token|app_secret|private_key|cookie|access_key|ticket|credentials?|"
+    r"appsecret|accesskey|encryptkey|verificationtoken|accesstoken|tenantaccesstoken)$",
     re.IGNORECASE,
 )
 
@@ -49,9 +50,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1" + MASK,
     ),
-    # vendor key shapes: OpenAI/DeepSeek/Moonshot sk-..., Anthropic sk-ant-..., Feishu t-/u-
+    # quoted JSON keys that are secrets only in JSON: Feishu's event token, lark's ticket
+    (re.compile(r'(?i)("(?:token|ticket|access_key)"\s*:\s*")[^"]{4,}'), r"\1" + MASK),
+    # vendor key shapes: OpenAI/DeepSeek/Moonshot sk-..., Anthropic sk-ant-..., Feishu
+    # tenant (t-), user (u-), app (a-) access tokens and card update tokens (c-)
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
-    (re.compile(r"\b[tu]-[A-Za-z0-9_]{30,}"), MASK),
+    (re.compile(r"\b[tuac]-[A-Za-z0-9_]{30,}"), MASK),
 )
 
 

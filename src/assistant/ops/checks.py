@@ -27,6 +27,7 @@ from assistant.core.redact import Redactor
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ModelRequest
 from assistant.ops.checks_components import (
+    check_feishu,
     check_memory,
     check_scheduler,
     check_ssh,
@@ -343,6 +344,7 @@ CHECKS: tuple[Check, ...] = (
     check_clock,
     check_gateway,
     check_telegram,
+    check_feishu,
     check_ssh,
     check_memory,
     check_scheduler,

@@ -1,6 +1,7 @@
-"""Doctor checks of the optional components: Telegram, SSH, memory, the scheduler.
+"""Doctor checks of the optional components: Telegram, Feishu, SSH, memory, the scheduler.
 
-Read-only like every check: API calls that only read (getMe, getWebhookInfo), an SSH login
+Read-only like every check: API calls that only read (getMe, getWebhookInfo, Feishu's bot
+info), an SSH login
 that runs ``true``, databases opened read-only. Heavy libraries are imported only when the
 component is enabled.
 """
@@ -27,6 +28,46 @@ BOTFATHER_FIX = (
 
 def _redactor(config: Config) -> Redactor:
     return Redactor(secret_values(config))
+
+
+async def check_feishu(ctx: Context) -> list[Finding]:
+    """The Feishu app's credentials and its bot (a tenant token, then the bot's info)."""
+    name = "feishu"
+    config = ctx.config
+    if config is None:
+        return skipped_without_config(name)
+    settings = config.feishu
+    if not settings.enabled:
+        return [Finding(name, Status.SKIP, "disabled ([feishu] enabled = false)")]
+    from assistant.channels.feishu.api import FeishuAPI
+    from assistant.core.errors import ChannelAuthError, ChannelError
+
+    assert settings.app_id is not None
+    assert settings.app_secret is not None
+    api = FeishuAPI(
+        ctx.session,
+        base_url=settings.base_url,
+        app_id=settings.app_id,
+        app_secret=settings.app_secret.get_secret_value(),
+        redactor=_redactor(config),
+        timeout=ctx.timeout,
+        attempts=1,
+    )
+    try:
+        bot = await api.bot_info()
+    except ChannelAuthError as exc:
+        return [Finding(name, Status.FAIL, str(exc), "see docs/feishu.md, section 1")]
+    except ChannelError as exc:
+        return [
+            Finding(
+                name,
+                Status.FAIL,
+                f"cannot reach {settings.base_url}: {exc}",
+                "check DNS, the firewall, or set HTTPS_PROXY in the env file",
+            )
+        ]
+    bot_name = bot.get("app_name") or bot.get("open_id")
+    return [Finding(name, Status.OK, f"credentials accepted; bot {bot_name} ({settings.mode})")]
 
 
 async def check_telegram(ctx: Context) -> list[Finding]:

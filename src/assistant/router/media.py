@@ -119,18 +119,26 @@ class Media:
         self.transcriber = transcriber
         self.max_bytes = max_bytes
         self.max_document_chars = max_document_chars
+        self.limits: dict[str, tuple[int, int]] = {}  # per channel: (max bytes, max chars)
+
+    def set_limits(self, channel: str, *, max_bytes: int, max_document_chars: int) -> None:
+        """Limits for one channel's attachments (the defaults apply to the others)."""
+        self.limits[channel] = (max_bytes, max_document_chars)
 
     async def prepare(
         self, message: InboundMessage, channel: Channel, *, vision: bool, model_name: str | None
     ) -> Prepared:
         text = message.text
         images: list[ImagePart] = []
+        max_bytes, max_chars = self.limits.get(
+            channel.name, (self.max_bytes, self.max_document_chars)
+        )
         for attachment in message.attachments:
-            if attachment.size is not None and attachment.size > self.max_bytes:
+            if attachment.size is not None and attachment.size > max_bytes:
                 return Prepared(
                     text,
                     refusal=f"That file is {_size_mb(attachment.size)}; I accept up to "
-                    f"{_size_mb(self.max_bytes)}.",
+                    f"{_size_mb(max_bytes)}.",
                 )
             if attachment.kind == "image":
                 if not vision:
@@ -140,15 +148,15 @@ class Media:
                         refusal=f"The current model{which} cannot look at images. Switch to one "
                         "that can with /model, or describe the picture in words.",
                     )
-                data = await self._fetch(channel, attachment)
+                data = await self._fetch(channel, attachment, max_bytes)
                 images.append(ImagePart(data, attachment.mime_type or "image/jpeg"))
             elif attachment.kind == "document":
-                result = await self._document(channel, attachment)
+                result = await self._document(channel, attachment, max_bytes, max_chars)
                 if isinstance(result, Prepared):
                     return Prepared(text, refusal=result.refusal)
                 text = f"{text}\n\n{result}".strip()
             elif attachment.kind == "voice":
-                spoken = await self._voice(channel, attachment)
+                spoken = await self._voice(channel, attachment, max_bytes)
                 if isinstance(spoken, Prepared):
                     return Prepared(text, refusal=spoken.refusal)
                 text = f"{text}\n\n[voice message] {spoken}".strip()
@@ -156,15 +164,17 @@ class Media:
             text = "(an image, without words)"
         return Prepared(text, tuple(images))
 
-    async def _fetch(self, channel: Channel, attachment: Attachment) -> bytes:
+    async def _fetch(self, channel: Channel, attachment: Attachment, max_bytes: int) -> bytes:
         try:
-            return await channel.fetch(attachment, max_bytes=self.max_bytes)
+            return await channel.fetch(attachment, max_bytes=max_bytes)
         except ChannelError:
             raise
         except OSError as exc:
             raise ChannelError(f"downloading {attachment.name!r} failed: {exc}") from exc
 
-    async def _document(self, channel: Channel, attachment: Attachment) -> str | Prepared:
+    async def _document(
+        self, channel: Channel, attachment: Attachment, max_bytes: int, limit: int
+    ) -> str | Prepared:
         pdf = _is_pdf(attachment)
         if not pdf and not _is_text(attachment):
             kind = attachment.mime_type or "this kind of file"
@@ -172,7 +182,7 @@ class Media:
                 "",
                 refusal=f"I can read text files and PDFs; {attachment.name} ({kind}) is neither.",
             )
-        data = await self._fetch(channel, attachment)
+        data = await self._fetch(channel, attachment, max_bytes)
         if pdf:
             try:
                 content = await asyncio.to_thread(extract_pdf, data)
@@ -187,21 +197,22 @@ class Media:
             if decoded is None:
                 return Prepared("", refusal=f"{attachment.name} does not look like text.")
             content = decoded
-        limit = self.max_document_chars
         cut = ""
         if len(content) > limit:
             cut = f"\n[… {len(content) - limit} more characters not shown]"
             content = content[:limit]
         return f"[Attached file: {attachment.name}]\n```\n{content}\n```{cut}"
 
-    async def _voice(self, channel: Channel, attachment: Attachment) -> str | Prepared:
+    async def _voice(
+        self, channel: Channel, attachment: Attachment, max_bytes: int
+    ) -> str | Prepared:
         if self.transcriber is None:
             return Prepared(
                 "",
                 refusal="I cannot listen to voice messages yet: the owner can add a [speech] "
                 "section (an OpenAI-compatible transcription endpoint) to the config.",
             )
-        data = await self._fetch(channel, attachment)
+        data = await self._fetch(channel, attachment, max_bytes)
         try:
             spoken = await self.transcriber.transcribe(
                 data, filename=attachment.name or "voice.ogg", mime_type=attachment.mime_type

@@ -161,4 +161,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_status ON jobs (status, channel);
     CREATE INDEX jobs_user ON jobs (channel, user_id, status);
     """,
+    # 5: platform event ids already handled (platforms that redeliver under a new envelope)
+    """
+    CREATE TABLE seen_events (
+        channel TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (channel, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_events_at ON seen_events (seen_at);
+    """,
 ]

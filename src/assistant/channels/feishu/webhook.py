@@ -1,0 +1,88 @@
+"""Checking a webhook request from Feishu before anything is done with it. Pure.
+
+With an encrypt key, Feishu signs every event request (``X-Lark-Request-Timestamp``,
+``X-Lark-Request-Nonce``, ``X-Lark-Signature``); the signature is checked first, in constant
+time, and the timestamp must be within the window (a captured request cannot be replayed
+later). The body is then decrypted and its verification token compared, also in constant
+time. The ``url_verification`` challenge is answered after the token check alone (Feishu may
+send it unsigned). Every failure of authentication is the same 401, so that the answer tells
+an attacker nothing about which check failed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.channels.feishu.crypto import DecryptError, decrypt, signature_valid
+
+TIMESTAMP = "X-Lark-Request-Timestamp"
+NONCE = "X-Lark-Request-Nonce"
+SIGNATURE = "X-Lark-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    status: int
+    reason: str  # for our log, never for the caller
+
+
+def _token_of(payload: Mapping[str, Any]) -> Any:
+    header = payload.get("header")
+    if isinstance(header, Mapping) and "token" in header:
+        return header.get("token")
+    return payload.get("token")
+
+
+def open_request(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    verification_token: str,
+    encrypt_key: str | None,
+    window: float,
+    now: float,
+) -> dict[str, Any] | Rejected:
+    """The verified, decrypted payload; or why it is refused."""
+    signed = False
+    timestamp, nonce, given = headers.get(TIMESTAMP), headers.get(NONCE), headers.get(SIGNATURE)
+    if encrypt_key and given is not None:
+        if timestamp is None or nonce is None:
+            return Rejected(401, "signature without timestamp or nonce")
+        try:
+            age = abs(now - float(timestamp))
+        except ValueError:
+            return Rejected(401, "timestamp is not a number")
+        if age > window:
+            return Rejected(401, f"timestamp is {age:.0f}s away from now (window {window:g}s)")
+        if not signature_valid(timestamp, nonce, encrypt_key, body, given):
+            return Rejected(401, "wrong signature")
+        signed = True
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return Rejected(400, "body is not JSON")
+    if not isinstance(payload, dict):
+        return Rejected(400, "body is not a JSON object")
+    if "encrypt" in payload:
+        if not encrypt_key:
+            return Rejected(401, "the body is encrypted; set [feishu] encrypt_key")
+        try:
+            payload = json.loads(decrypt(str(payload["encrypt"]), encrypt_key))
+        except (DecryptError, ValueError):
+            return Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
+        if not isinstance(payload, dict):
+            return Rejected(400, "decrypted body is not a JSON object")
+    token = _token_of(payload)
+    if not isinstance(token, str) or not hmac.compare_digest(
+        token.encode(), verification_token.encode()
+    ):
+        return Rejected(401, "wrong or missing verification token")
+    if payload.get("type") == "url_verification":
+        return payload
+    if encrypt_key and not signed:
+        return Rejected(401, "unsigned request (an encrypt key is set: Feishu signs events)")
+    return payload
