@@ -266,14 +266,17 @@ class FakeFeishu:
         refused = await self._guard(request, "send")
         if refused:
             return refused
-        if request.query.get("receive_id_type") != "chat_id":
+        kind = request.query.get("receive_id_type")
+        prefix = {"chat_id": "oc_", "open_id": "ou_", "union_id": "on_"}.get(kind or "")
+        if prefix is None:
             return self._body(230001, "invalid receive_id_type")
         body = await request.json()
-        if not str(body.get("receive_id", "")).startswith("oc_"):
+        if not str(body.get("receive_id", "")).startswith(prefix):
             return self._body(
                 230001,
                 "Your request contains an invalid request parameter, ext=invalid receive_id.",
             )
+        # to an open_id: the bot's private chat with that user (recorded under the open_id)
         return await self._store(body["receive_id"], body, None, False)
 
     def _message(self, message_id: str) -> Sent | None:

@@ -57,6 +57,9 @@ def config_data(tmp_path: Path, fake_model: FakeModel, fake: FakeFeishu, **extra
         },
         "models": models,
         "feishu": feishu,
+        # memory and the scheduler load heavy libraries: tests that need them opt in
+        "memory": {"enabled": False},
+        "scheduler": {"enabled": False},
         **extra,
     }
 

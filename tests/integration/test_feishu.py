@@ -395,3 +395,11 @@ async def test_streaming_patches_one_card_at_most_once_a_second(
     assert len(feishu.edits) >= 2
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(previews))
     assert {e["message_id"] for e in feishu.edits} == {feishu.sent[0].message_id}
+
+
+async def test_a_person_is_reached_by_open_id(tmp_path, fake_model, feishu, run_daemon):
+    """Approvals and notices go to people: the owners are known by open_id, not chat_id."""
+    running = await run_daemon(feishu_config(tmp_path, fake_model, feishu))
+    await running.daemon.services.router.notify(ChatRef("feishu", OWNER), "approval needed")
+    sent = await feishu.wait_sent(1)
+    assert (sent[0].chat_id, sent[0].text) == (OWNER, "approval needed")

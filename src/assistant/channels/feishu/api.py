@@ -210,10 +210,13 @@ class FeishuAPI:
         return bot
 
     async def send(self, chat_id: str, msg_type: str, content: str) -> str:
+        """To a chat (oc_…), or to a person's private chat with the bot by their open_id
+        (ou_…) or union_id (on_…): approvals and notices go to people, not chats."""
+        kind = {"ou_": "open_id", "on_": "union_id"}.get(chat_id[:3], "chat_id")
         body = await self.call(
             "POST",
             "/open-apis/im/v1/messages",
-            params={"receive_id_type": "chat_id"},
+            params={"receive_id_type": kind},
             json_body={
                 "receive_id": chat_id,
                 "msg_type": msg_type,
