@@ -6,7 +6,9 @@ setWebhook/deleteWebhook/getWebhookInfo, getFile and file download — plus inje
 (any status with ``retry_after``, hanging getUpdates, refused connections).
 
 Tests create users' messages with ``user_message``/``press``/``photo``... and read what the
-bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``.
+bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``. ``available_at`` records
+when each update became available to getUpdates (``time.monotonic()``), and ``on_sent``
+callbacks see every message as it is sent: the benchmarks measure latency between the two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -123,6 +126,8 @@ class FakeBotAPI:
         self.blocked_chats: set[int] = set()
         self.hang_get_updates = False
         self.get_updates_completed = 0
+        self.available_at: dict[int, float] = {}  # update_id -> time.monotonic()
+        self.on_sent: list[Callable[[Sent], None]] = []
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -225,8 +230,7 @@ class FakeBotAPI:
 
     async def push(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), kind: payload}
-        self.updates.append(update)
-        await self._notify()
+        await self.push_raw(update)
         return update
 
     async def user_message(
@@ -237,6 +241,8 @@ class FakeBotAPI:
         )
 
     async def push_raw(self, update: dict[str, Any]) -> None:
+        if isinstance(update.get("update_id"), int):
+            self.available_at[update["update_id"]] = time.monotonic()
         self.updates.append(update)
         await self._notify()
 
@@ -372,6 +378,8 @@ class FakeBotAPI:
             thread_id=int(params["message_thread_id"]) if params.get("message_thread_id") else None,
         )
         self.sent.append(sent)
+        for callback in self.on_sent:
+            callback(sent)
         await self._notify()
         return self._ok(self._message_result(sent))
 
