@@ -31,6 +31,7 @@ class Reply:
     completion_tokens: int = 7
     delay: float = 0.0
     chunk: int = 4  # characters per SSE delta
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -382,6 +383,8 @@ class FakeModel:
     # --- shared failure modes ---
 
     async def _common(self, behaviour: Behaviour, *, openai: bool) -> web.StreamResponse | None:
+        if isinstance(behaviour, Reply) and behaviour.hold is not None:
+            await behaviour.hold.wait()
         if isinstance(behaviour, Reply) and behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         if isinstance(behaviour, Hang):
