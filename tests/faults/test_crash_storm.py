@@ -1,11 +1,14 @@
 """SIGKILL at random points of a 300-message run, restarted each time on the same state:
 every message is answered, and none twice.
 
-"None twice" has one exception no chat platform lets a bot avoid: a reply that reached
-Telegram, killed before the daemon recorded that it had (a few hundred microseconds), is sent
-again after the restart, because the Bot API cannot be asked what was delivered. The test
-allows a second reply only for such a message, and checks that from the state on disk: its
-reply was stored and not marked delivered when the process died, and Telegram already had it.
+"None twice" has one exception that the Bot API leaves no way to avoid: a reply that reached
+Telegram just before the kill, before the daemon had recorded the delivery (the time it takes
+to read Telegram's answer and write one row), is sent again after the restart, since a bot
+cannot ask Telegram what it already delivered. The test allows an extra reply only for a
+message caught in that window, as many times as a kill caught it there, and checks that from
+the state on disk: its reply was stored and not marked delivered when the process died, and
+Telegram already had it. The kill points are chosen at random, and a third of them right
+after replies went out, to hit that window on purpose.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ async def test_sigkill_storm_every_message_answered_none_twice(tmp_path, bot_api
         state = Path(config["assistant"]["state_dir"])
         texts = [f"u{OWNER + n % USERS + 1} #{n}" for n in range(MESSAGES)]
         waves = [texts[i :: KILLS + 1] for i in range(KILLS + 1)]
-        may_repeat: set[str] = set()
+        may_repeat: Counter[str] = Counter()  # kills that caught a reply in that window
         kinds = []
         for wave, batch in enumerate(waves):
             for text in batch:
@@ -84,7 +87,7 @@ async def test_sigkill_storm_every_message_answered_none_twice(tmp_path, bot_api
             kinds.append(await kill_point(rng, bot_api, model))
             assert await proc.kill() == -9
             answered = {s.text.removeprefix("echo: ") for s in bot_api.sent}
-            may_repeat |= replying_texts(state) & answered
+            may_repeat.update(replying_texts(state) & answered)
         await bot_api.wait_for(lambda: len({s.text for s in bot_api.sent}) >= MESSAGES, 90)
         await wait_until_finished(proc, state)
         assert await proc.stop() == 0
@@ -93,10 +96,10 @@ async def test_sigkill_storm_every_message_answered_none_twice(tmp_path, bot_api
 
     counts = Counter(s.text.removeprefix("echo: ") for s in bot_api.sent)
     assert set(counts) == set(texts), f"seed {seed}: lost {set(texts) - set(counts)}"
-    twice = {text for text, n in counts.items() if n > 1}
-    print(f"kills at {kinds}; {len(twice)} answered twice, {len(may_repeat)} could have been")
-    assert twice <= may_repeat, f"seed {seed}, kills {kinds}: answered twice {twice - may_repeat}"
-    assert max(counts.values()) <= 2
+    again = {text: n - 1 for text, n in counts.items() if n > 1}
+    print(f"kills at {kinds}; {len(again)} answered again, {len(may_repeat)} could have been")
+    unexplained = {t: n for t, n in again.items() if n > may_repeat[t]}
+    assert unexplained == {}, f"seed {seed}, kills {kinds}: answered again {unexplained}"
     for sent in bot_api.sent:  # each reply went to the chat its message came from
         assert sent.text.split()[1] == f"u{sent.chat_id}"
     assert unfinished(state) == 0
