@@ -7,6 +7,8 @@ them, inside the builder that needs them.
 from __future__ import annotations
 
 import json
+import os
+import urllib.request
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +111,7 @@ async def build_services(
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
-            trust_env=True,  # honour HTTPS_PROXY for users behind a proxy
+            trust_env=proxy_in_env(),  # honour HTTPS_PROXY for users behind a proxy
             headers={"User-Agent": f"assistant/{__version__}"},
             json_serialize=compact_json,  # every byte of a prompt is sent on every turn
         )
@@ -228,6 +230,18 @@ async def start_services(services: Services) -> None:
         await services.ops.approvals.expire_leftovers()
     await services.router.recover()
     await start_scheduler(services.scheduler, services.health)
+
+
+def proxy_in_env() -> bool:
+    """Whether the environment sets a proxy (``HTTPS_PROXY``...) or a netrc file.
+
+    aiohttp's ``trust_env`` looks both up again on every request, each time on a worker thread
+    (two thread hops per request, a fifth of the daemon's CPU per message: see
+    docs/performance.md); when neither is set there is nothing to look up.
+    """
+    if urllib.request.getproxies():
+        return True
+    return Path(os.environ.get("NETRC") or os.path.expanduser("~/.netrc")).is_file()
 
 
 def compact_json(value: object) -> str:

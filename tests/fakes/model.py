@@ -32,6 +32,7 @@ class Reply:
     delay: float = 0.0
     chunk: int = 4  # characters per SSE delta
     pause: float = 0.0  # seconds between streamed deltas (OpenAI wire format)
+    hold: asyncio.Event | None = None  # answer only once this is set
 
 
 @dataclass
@@ -385,6 +386,8 @@ class FakeModel:
     # --- shared failure modes ---
 
     async def _common(self, behaviour: Behaviour, *, openai: bool) -> web.StreamResponse | None:
+        if isinstance(behaviour, Reply) and behaviour.hold is not None:
+            await behaviour.hold.wait()
         if isinstance(behaviour, Reply) and behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         if isinstance(behaviour, Hang):

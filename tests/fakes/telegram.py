@@ -3,10 +3,14 @@
 timeout, 409 while a webhook is set), sendMessage (HTML entities validated, 4096-character
 limit), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
 setWebhook/deleteWebhook/getWebhookInfo, getFile and file download — plus injectable failures
-(any status with ``retry_after``, hanging getUpdates, refused connections).
+(any status with ``retry_after``, hanging getUpdates, refused connections), and outages of
+the whole API (``begin_outage``: 502s, 429s with ``retry_after``, or requests that hang until
+it ends; ``refuse_connections``: nothing listens on the port).
 
 Tests create users' messages with ``user_message``/``press``/``photo``... and read what the
-bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``.
+bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``. ``available_at`` records
+when each update became available to getUpdates (``time.monotonic()``), and ``on_sent``
+callbacks see every message as it is sent: the benchmarks measure latency between the two.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -122,7 +127,12 @@ class FakeBotAPI:
         self.failures: dict[str, deque[Failure]] = {}
         self.blocked_chats: set[int] = set()
         self.hang_get_updates = False
+        self.outage: str | None = None  # "5xx", "429" or "hang": every method, until ended
+        self.outage_retry_after = 5
+        self._outage_over = asyncio.Event()
         self.get_updates_completed = 0
+        self.available_at: dict[int, float] = {}  # update_id -> time.monotonic()
+        self.on_sent: list[Callable[[Sent], None]] = []
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -148,6 +158,26 @@ class FakeBotAPI:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def begin_outage(self, kind: str, *, retry_after: int = 5) -> None:
+        """Every method answers 502 (``"5xx"``), 429 with ``retry_after`` (``"429"``), or
+        hangs until the outage ends (``"hang"``), as Telegram does during its outages."""
+        if kind not in ("5xx", "429", "hang"):
+            raise ValueError(kind)
+        self.outage, self.outage_retry_after = kind, retry_after
+        self._outage_over.clear()
+
+    def end_outage(self) -> None:
+        self.outage = None
+        self._outage_over.set()
+
+    async def refuse_connections(self) -> None:
+        """Stop listening (open connections are closed): clients get "connection refused"."""
+        await self.stop()
+
+    async def accept_connections(self) -> None:
+        """Listen again on the same port; updates and sent messages are kept."""
+        await self.start(self.port)
 
     @property
     def base_url(self) -> str:
@@ -225,8 +255,7 @@ class FakeBotAPI:
 
     async def push(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), kind: payload}
-        self.updates.append(update)
-        await self._notify()
+        await self.push_raw(update)
         return update
 
     async def user_message(
@@ -237,6 +266,8 @@ class FakeBotAPI:
         )
 
     async def push_raw(self, update: dict[str, Any]) -> None:
+        if isinstance(update.get("update_id"), int):
+            self.available_at[update["update_id"]] = time.monotonic()
         self.updates.append(update)
         await self._notify()
 
@@ -290,6 +321,13 @@ class FakeBotAPI:
             return self._error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await self._params(request)
+        if self.outage == "hang":
+            await self._outage_over.wait()
+        elif self.outage == "5xx":
+            return self._error(502, "Bad Gateway")
+        elif self.outage == "429":
+            retry = self.outage_retry_after
+            return self._error(429, f"Too Many Requests: retry after {retry}", retry)
         self.calls.append((method, params))
         queue = self.failures.get(method)
         if queue:
@@ -316,6 +354,7 @@ class FakeBotAPI:
         if offset:
             self.confirmed_offset = max(self.confirmed_offset, offset)
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            await self._notify()  # a waiter on confirmed_offset need not wait for the poll
         if self.hang_get_updates:
             await asyncio.sleep(3600)
         deadline = time.monotonic() + timeout
@@ -372,6 +411,8 @@ class FakeBotAPI:
             thread_id=int(params["message_thread_id"]) if params.get("message_thread_id") else None,
         )
         self.sent.append(sent)
+        for callback in self.on_sent:
+            callback(sent)
         await self._notify()
         return self._ok(self._message_result(sent))
 

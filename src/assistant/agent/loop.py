@@ -137,7 +137,15 @@ class Agent:
     def timezone(self) -> ZoneInfo:
         return self._zone
 
-    async def run_turn(self, conversation: Conversation, request: TurnRequest) -> TurnOutcome:
+    async def run_turn(
+        self,
+        conversation: Conversation,
+        request: TurnRequest,
+        *,
+        history: list[StoredMessage] | None = None,
+    ) -> TurnOutcome:
+        """One turn. ``history``: the conversation's stored history when the caller already
+        read it (``Conversations.begin_turn``); read here otherwise."""
         settings = self._settings
         deadline = time.monotonic() + settings.turn_timeout
         user = prompt.user_message(
@@ -153,7 +161,9 @@ class Agent:
         try:
             async with asyncio.timeout_at(_loop_time(deadline)) as timeout:
                 clock.timeout = timeout
-                history, summary = await self._history(conversation, request.model, deadline)
+                window, summary = await self._history(
+                    conversation, request.model, deadline, history
+                )
                 memories = None
                 if self._recall is not None:
                     memories = await self._recall.recall(request.chat, request.sender, request.text)
@@ -164,7 +174,7 @@ class Agent:
                     summary=summary,
                     extra=[memories] if memories else [],
                 )
-                messages = [ChatMessage("system", system), *history, user]
+                messages = [ChatMessage("system", system), *window, user]
                 await self._steps(request, messages, outcome, clock)
         except TimeoutError:
             outcome.status = TurnStatus.TIMEOUT
@@ -256,9 +266,14 @@ class Agent:
         )
 
     async def _history(
-        self, conversation: Conversation, model: str | None, deadline: float
+        self,
+        conversation: Conversation,
+        model: str | None,
+        deadline: float,
+        stored: list[StoredMessage] | None,
     ) -> tuple[list[ChatMessage], str | None]:
-        stored = await self._conversations.history(conversation)
+        if stored is None:
+            stored = await self._conversations.history(conversation)
         summary = conversation.summary
         budget = self._settings.history_tokens
         if sum(m.tokens for m in stored) > budget:

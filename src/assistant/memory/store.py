@@ -246,12 +246,11 @@ class MemoryStore:
         collection = self._collection(namespace, create=False)
         if collection is None or k <= 0:
             return []
-        count = collection.count()
-        if count == 0:
-            return []
+        # Chroma 1.x returns fewer than k results when the collection holds fewer (or none);
+        # counting first cost a third of a recall and held the GIL (docs/performance.md).
         found = collection.query(
             query_embeddings=[vector],
-            n_results=min(k, count),
+            n_results=k,
             include=["documents", "metadatas", "distances"],
         )
         return [

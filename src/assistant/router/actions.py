@@ -9,8 +9,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from assistant.core.messages import InboundMessage
+import structlog
+
+from assistant.core.errors import ChannelError
+from assistant.core.messages import InboundMessage, SentMessage
+from assistant.core.ports import Channel
 from assistant.core.roles import Permission, Role
+from assistant.security.policy import Policy
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +59,23 @@ class ActionRegistry:
         if action is None or not sep:
             return None
         return action, rest
+
+    async def press(
+        self, message: InboundMessage, role: Role, policy: Policy, channel: Channel
+    ) -> None:
+        """Run the button press ``message`` as ``role`` and answer it in ``channel``."""
+        resolved = self.resolve(message.text)
+        if resolved is None:
+            result = ActionResult(toast="This button is no longer valid.")
+        elif not policy.allows(role, resolved[0].permission):
+            result = ActionResult(toast=f"Your role ({role.value}) may not do this.", alert=True)
+        else:
+            action, argument = resolved
+            log.info("action.run", action=action.prefix)
+            result = await action.handler(ActionCall(message, role, argument))
+        try:
+            await channel.answer_action(message, result.toast, alert=result.alert)
+            if result.edit_text is not None and message.message_id is not None:
+                await channel.edit(SentMessage(message.chat, message.message_id), result.edit_text)
+        except ChannelError as exc:
+            log.warning("action.answer_failed", error=str(exc))

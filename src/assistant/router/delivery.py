@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 import structlog
 
 from assistant.core.backoff import Backoff
-from assistant.core.errors import ChannelError, StateError
+from assistant.core.errors import ChannelError, ChannelUnavailable, StateError
 from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel
@@ -18,7 +18,8 @@ from assistant.store.inbox import Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
 
-_SEND_ATTEMPTS = 4
+_SEND_ATTEMPTS = 4  # for failures that are not an outage (e.g. the adapter stopped for good)
+_RETRY_CAP = 15.0  # seconds between attempts at most, while the platform is unreachable
 
 
 class Delivery:
@@ -37,10 +38,12 @@ class Delivery:
         stored: bool = False,
         stream: StreamingReply | None = None,
     ) -> None:
-        """Send the reply to ``message``, retrying transient failures, then mark it done.
+        """Send the reply to ``message``, then mark it done.
 
-        The reply is stored first (unless the turn's commit already did), so if every attempt
-        fails it is delivered after the next start.
+        The reply is stored first (unless the turn's commit already did). While the platform
+        is unreachable (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with
+        backoff for as long as it takes; a shutdown cancels the wait and the next start
+        delivers the stored reply. Other channel errors get a few attempts.
         """
         channel = self._channels.get(message.chat.channel)
         if channel is None:
@@ -53,8 +56,10 @@ class Delivery:
             format="plain" if plain else "markdown",
             reply_to=message.message_id if message.chat.is_group else None,
         )
-        backoff = Backoff(0.5, 8.0)
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
+        backoff = Backoff(0.5, _RETRY_CAP)
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 if not (
                     stream is not None and attempt == 1 and await stream.finish(text, plain=plain)
@@ -62,16 +67,32 @@ class Delivery:
                     await channel.send(outbound)
                 break
             except ChannelError as exc:
-                if attempt == _SEND_ATTEMPTS:
+                outage = exc if isinstance(exc, ChannelUnavailable) else None
+                if outage is None and attempt >= _SEND_ATTEMPTS:
                     log.error("reply.undelivered", error=str(exc), attempts=attempt)
                     return
-                log.warning("reply.retry", error=str(exc), attempt=attempt)
-                await asyncio.sleep(backoff.next_delay())
-        try:
-            await self._inbox.set_status(inbox_id, InboxStatus.DONE)
-        except StateError:
-            log.exception("inbox.mark_done_failed", inbox_id=inbox_id)
+                delay = backoff.next_delay()
+                if outage is not None and outage.retry_after:
+                    delay = max(delay, outage.retry_after)
+                log.warning(
+                    "reply.retry", error=str(exc), attempt=attempt, retry_in=round(delay, 1)
+                )
+                await asyncio.sleep(delay)
+        await self._mark_done(inbox_id)
         self._metrics.answered.labels(message.chat.channel).inc()
+
+    async def _mark_done(self, inbox_id: int) -> None:
+        """Record the delivery; retried while the state database refuses writes (disk full),
+        since a reply sent but not recorded would be sent again after a restart."""
+        backoff = Backoff(0.5, _RETRY_CAP)
+        while True:
+            try:
+                await self._inbox.set_status(inbox_id, InboxStatus.DONE)
+                return
+            except StateError as exc:
+                delay = backoff.next_delay()
+                log.error("inbox.mark_done_failed", error=str(exc), retry_in=round(delay, 1))
+                await asyncio.sleep(delay)
 
 
 @contextlib.asynccontextmanager

@@ -24,7 +24,7 @@ import structlog
 
 from assistant.agent.loop import Agent, TurnRequest, TurnStatus, stored_messages
 from assistant.config import Config
-from assistant.core.errors import ChannelError, IntakeClosed
+from assistant.core.errors import ChannelError, IntakeClosed, StateError
 from assistant.core.messages import (
     Button,
     ChatRef,
@@ -38,12 +38,13 @@ from assistant.core.ports import Channel, ChatIO, SubmitOutcome
 from assistant.core.roles import Permission, Role
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
-from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
+from assistant.router.actions import ActionRegistry
 from assistant.router.commands import CommandCall, CommandRegistry, RouterStats, parse_command
 from assistant.router.delivery import ChatOutput, Delivery, typing
 from assistant.router.gate import Gate
 from assistant.router.media import Media
 from assistant.router.stream import StreamingReply
+from assistant.router.trouble import StateTrouble
 from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations, TurnRecord
 from assistant.store.inbox import Inbox, InboxStatus
@@ -106,6 +107,7 @@ class Router:
         self._accepting = False
         self._stopping = False
         self._delivery = Delivery(inbox, metrics, self._channels)
+        self._trouble = StateTrouble()
         self._turns: aiojobs.Scheduler | None = None
         self._immediate: aiojobs.Scheduler | None = None
         self.started_at = time.time()
@@ -201,14 +203,19 @@ class Router:
             if channel is not None:
                 await self._gate.turn_away(message, channel)
             return SubmitOutcome.IGNORED
-        inbox_id = await self._inbox.record(message)
+        try:
+            inbox_id = await self._inbox.record(message)
+        except StateError:
+            # not recorded, so not acknowledged: the platform delivers it again
+            await self._trouble.refused(f"{chat.channel}:{message.platform_id}", channel, chat)
+            raise
         if inbox_id is None:
             return SubmitOutcome.DUPLICATE
         self._metrics.received.labels(chat.channel).inc()
         work = _Work(inbox_id, message)
         if message.kind is MessageKind.ACTION or self._is_immediate(message):
             assert self._immediate is not None
-            await self._immediate.spawn(self._process(work))
+            await self._immediate.spawn(self._process_until_stored(work))
         else:
             await self._enqueue(work)
         return SubmitOutcome.ACCEPTED
@@ -241,7 +248,7 @@ class Router:
         self._waiting -= 1
         self._running += 1
         try:
-            await self._process(work)
+            await self._process_until_stored(work)
         finally:
             self._running -= 1
             self._metrics.queue_depth.set(self._waiting + self._running)
@@ -256,6 +263,10 @@ class Router:
 
     # --- processing -----------------------------------------------------------------------
 
+    async def _process_until_stored(self, work: _Work) -> None:
+        channel = self._channels.get(work.message.chat.channel)
+        await self._trouble.until_stored(lambda: self._process(work), work.message, channel)
+
     async def _process(self, work: _Work) -> None:
         message = work.message
         turn_id = new_turn_id()
@@ -268,8 +279,8 @@ class Router:
         ):
             try:
                 await self._handle(work, turn_id)
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, StateError):
+                raise  # a StateError is retried by the caller
             except Exception:  # the error boundary of a turn: log once, apologise once
                 log.exception("turn.failed")
                 with contextlib.suppress(Exception):
@@ -337,23 +348,8 @@ class Router:
         return ChatOutput(channel, chat) if channel is not None else None
 
     async def _action(self, work: _Work, role: Role) -> None:
-        message = work.message
-        resolved = self._actions.resolve(message.text)
-        if resolved is None:
-            result = ActionResult(toast="This button is no longer valid.")
-        elif not self._policy.allows(role, resolved[0].permission):
-            result = ActionResult(toast=f"Your role ({role.value}) may not do this.", alert=True)
-        else:
-            action, argument = resolved
-            log.info("action.run", action=action.prefix)
-            result = await action.handler(ActionCall(message, role, argument))
-        channel = self._channels[message.chat.channel]
-        try:
-            await channel.answer_action(message, result.toast, alert=result.alert)
-            if result.edit_text is not None and message.message_id is not None:
-                await channel.edit(SentMessage(message.chat, message.message_id), result.edit_text)
-        except ChannelError as exc:
-            log.warning("action.answer_failed", error=str(exc))
+        channel = self._channels[work.message.chat.channel]
+        await self._actions.press(work.message, role, self._policy, channel)
         await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
 
     async def _scheduled(self, work: _Work, role: Role, turn_id: str) -> None:
@@ -373,8 +369,9 @@ class Router:
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message
         channel = self._channels[message.chat.channel]
-        await self._inbox.set_status(work.inbox_id, InboxStatus.PROCESSING)
-        conversation = await self._conversations.active(message.chat.key)
+        conversation, history = await self._conversations.begin_turn(
+            message.chat.key, work.inbox_id
+        )
         config = self._config()
         model = choose_model(
             providers=config.models,
@@ -439,6 +436,7 @@ class Router:
                     on_text=stream.on_text if stream else None,
                     io=self._io(message.chat),
                 ),
+                history=history,
             )
             log.info(
                 "turn.done",

@@ -33,6 +33,7 @@ class StreamingReply:
         self._shown = ""
         self._sent: SentMessage | None = None
         self._changed = asyncio.Event()
+        self._showing = asyncio.Lock()  # held while a preview is sent or edited
         self._task: asyncio.Task[None] | None = None
 
     def on_text(self, text: str) -> None:
@@ -53,7 +54,10 @@ class StreamingReply:
 
     async def _stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Let a preview in flight land first: cancelled half-way, it could reach the chat
+            # without our knowing its id, and the final text would come as a second message.
+            async with self._showing:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -66,20 +70,21 @@ class StreamingReply:
         while True:
             await self._changed.wait()
             self._changed.clear()
-            preview = self._preview()
-            if not preview or preview == self._shown:
-                continue
-            try:
-                if self._sent is None:
-                    sent = await self._channel.send(
-                        OutboundMessage(self._chat, preview, reply_to=self._reply_to)
-                    )
-                    self._sent = sent[0] if sent else None
-                else:
-                    await self._channel.edit(self._sent, preview)
-                self._shown = preview
-            except ChannelError as exc:  # a preview is best effort; the final text matters
-                log.debug("stream.preview_failed", error=str(exc))
+            async with self._showing:
+                preview = self._preview()
+                if not preview or preview == self._shown:
+                    continue
+                try:
+                    if self._sent is None:
+                        sent = await self._channel.send(
+                            OutboundMessage(self._chat, preview, reply_to=self._reply_to)
+                        )
+                        self._sent = sent[0] if sent else None
+                    else:
+                        await self._channel.edit(self._sent, preview)
+                    self._shown = preview
+                except ChannelError as exc:  # a preview is best effort; the final text matters
+                    log.debug("stream.preview_failed", error=str(exc))
             await asyncio.sleep(self._interval)
 
     async def finish(self, text: str, *, plain: bool) -> bool:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from assistant.store.db import Database, transaction
-from assistant.store.inbox import set_replying
+from assistant.store.inbox import set_processing, set_replying
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,26 @@ def _active(conn: sqlite3.Connection, chat_key: str) -> Conversation:
     return _conversation(row)
 
 
+def _history(conn: sqlite3.Connection, conversation: Conversation) -> list[StoredMessage]:
+    rows = conn.execute(
+        "SELECT id, role, content, tool_calls, tool_call_id, name, tokens FROM messages "
+        "WHERE conversation_id = ? AND id > ? ORDER BY id",
+        (conversation.id, conversation.summary_upto),
+    )
+    return [
+        StoredMessage(
+            id=r["id"],
+            role=r["role"],
+            content=r["content"],
+            tool_calls=r["tool_calls"],
+            tool_call_id=r["tool_call_id"],
+            name=r["name"],
+            tokens=r["tokens"],
+        )
+        for r in rows
+    ]
+
+
 class Conversations:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -124,23 +144,21 @@ class Conversations:
 
     async def history(self, conversation: Conversation) -> list[StoredMessage]:
         """Messages not yet covered by the summary, oldest first."""
-        rows = await self._db.fetchall(
-            "SELECT id, role, content, tool_calls, tool_call_id, name, tokens FROM messages "
-            "WHERE conversation_id = ? AND id > ? ORDER BY id",
-            (conversation.id, conversation.summary_upto),
-        )
-        return [
-            StoredMessage(
-                id=r["id"],
-                role=r["role"],
-                content=r["content"],
-                tool_calls=r["tool_calls"],
-                tool_call_id=r["tool_call_id"],
-                name=r["name"],
-                tokens=r["tokens"],
-            )
-            for r in rows
-        ]
+        return await self._db.call(_history, conversation)
+
+    async def begin_turn(
+        self, chat_key: str, inbox_id: int
+    ) -> tuple[Conversation, list[StoredMessage]]:
+        """Mark the inbox entry as processing; return the chat's active conversation (started
+        if there is none) and its history. One trip to the database thread instead of three:
+        each trip costs more than the queries (docs/performance.md)."""
+
+        def run(conn: sqlite3.Connection) -> tuple[Conversation, list[StoredMessage]]:
+            set_processing(conn, inbox_id)
+            conversation = _active(conn, chat_key)
+            return conversation, _history(conn, conversation)
+
+        return await self._db.call(run)
 
     async def set_summary(self, conversation_id: int, summary: str, upto: int) -> None:
         await self._db.execute(

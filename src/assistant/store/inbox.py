@@ -44,6 +44,14 @@ def decode_message(payload: str) -> InboundMessage:
     return _MESSAGE.validate_json(payload)
 
 
+def set_processing(conn: sqlite3.Connection, inbox_id: int) -> None:
+    """Mark a message as being worked on; for use inside a caller's database call."""
+    conn.execute(
+        "UPDATE inbox SET status = 'processing', updated_at = ? WHERE id = ?",
+        (time.time(), inbox_id),
+    )
+
+
 def set_replying(conn: sqlite3.Connection, inbox_id: int, reply: str) -> None:
     """Store the reply to deliver; for use inside a caller's transaction."""
     conn.execute(

@@ -6,8 +6,10 @@ Our poller asks for raw updates, hands each to ``on_message`` (which records it 
 only then moves the offset past it; the next getUpdates call confirms it. A crash in between
 means Telegram sends the update again, and the inbox ignores the repeat.
 
-Sending, editing, chat actions, callback answers, files and the command menu go through an
-aiogram ``Bot`` with a middleware that honours 429 ``retry_after``.
+The calls on every reply's path (sendMessage, editMessageText, sendChatAction) are plain JSON
+requests (``FastCalls``): aiogram's forms and models cost more than the requests themselves.
+Callback answers, files, webhooks and the command menu go through an aiogram ``Bot`` with a
+middleware that honours 429 ``retry_after``.
 """
 
 from __future__ import annotations
@@ -24,16 +26,18 @@ import structlog
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BotCommand, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BotCommand
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 
 from assistant.channels.telegram.api import (
     AUTH_HINT,
+    FastCalls,
     HonourRetryAfter,
     RetryLater,
     SendLimits,
+    TelegramRefused,
     translate_errors,
 )
 from assistant.channels.telegram.parse import BotIdentity, parse_update
@@ -65,6 +69,7 @@ log = structlog.get_logger(__name__)
 NAME = "telegram"
 COMPONENT = "channel.telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
+NO_PREVIEW = {"is_disabled": True}
 T = TypeVar("T")
 
 
@@ -89,6 +94,7 @@ class TelegramChannel:
         self._me: BotIdentity | None = None
         self._on_message: InboundHandler | None = None
         self._limits = SendLimits(config.rate_limit, config.group_rate_limit)
+        self.calls = FastCalls(session, config.api_base, self._token, redactor)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -177,23 +183,44 @@ class TelegramChannel:
                             COMPONENT, ComponentState.DOWN, f"{detail}; retrying in {delay:.0f}s"
                         )
                         log.warning("telegram.poll_failed", error=detail, retry_in=round(delay, 1))
+                        # the watchdog is for a poller that hangs, not one that waits on purpose
+                        watchdog.reschedule(loop.time() + watchdog_s + delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    watchdog.reschedule(loop.time() + watchdog_s)
+                    self._health.note(COMPONENT, last_poll=_now())
+                    offset, refused = await self._receive_all(updates, offset, on_message)
+                    if refused is not None:  # not recorded: poll again from that update
+                        delay = backoff.next_delay()
+                        detail = f"cannot record new messages ({refused}); retrying in {delay:.0f}s"
+                        self._health.set(COMPONENT, ComponentState.DOWN, detail)
+                        log.error("telegram.intake_refused", error=str(refused), retry_in=delay)
+                        watchdog.reschedule(loop.time() + watchdog_s + delay)
                         await asyncio.sleep(delay)
                         continue
                     backoff.reset()
-                    watchdog.reschedule(loop.time() + watchdog_s)
                     self._health.set(COMPONENT, ComponentState.READY)
-                    self._health.note(COMPONENT, last_poll=_now())
-                    for update in updates:
-                        update_id = update.get("update_id") if isinstance(update, dict) else None
-                        if not isinstance(update_id, int):
-                            log.warning("telegram.bad_update", error="no update_id")
-                            continue
-                        await self._receive(update, on_message)
-                        offset = update_id + 1
         except TimeoutError:
             raise ChannelUnavailable(
                 f"no getUpdates call completed in {watchdog_s:g}s; restarting polling"
             ) from None
+
+    async def _receive_all(
+        self, updates: list[Any], offset: int | None, on_message: InboundHandler
+    ) -> tuple[int | None, StateError | None]:
+        """Submit each update in order. Returns the offset that confirms those recorded, and
+        the error that stopped it at one that could not be (which is then not confirmed)."""
+        for update in updates:
+            update_id = update.get("update_id") if isinstance(update, dict) else None
+            if not isinstance(update_id, int):
+                log.warning("telegram.bad_update", error="no update_id")
+                continue
+            try:
+                await self._receive(update, on_message)
+            except StateError as exc:
+                return offset, exc
+            offset = update_id + 1
+        return offset, None
 
     async def _get_updates(self, offset: int | None) -> list[Any]:
         payload: dict[str, Any] = {
@@ -304,7 +331,7 @@ class TelegramChannel:
 
     async def send(self, message: OutboundMessage) -> list[SentMessage]:
         parts = render_parts(message.text, message.format)
-        markup = _markup(message.buttons)
+        markup = inline_keyboard(message.buttons)
         sent: list[SentMessage] = []
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -325,40 +352,44 @@ class TelegramChannel:
         part: Part,
         *,
         reply_to: str | None,
-        markup: InlineKeyboardMarkup | None,
+        markup: dict[str, Any] | None,
     ) -> SentMessage | None:
         """Send one message; None when Telegram refused it for good (logged)."""
         await self._throttle(chat)
-        kwargs: dict[str, Any] = {
+        payload: dict[str, Any] = {
             "chat_id": int(chat.chat_id),
             "text": part.text,
-            "parse_mode": part.parse_mode,
-            "reply_markup": markup,
-            "link_preview_options": LinkPreviewOptions(is_disabled=True),
+            "link_preview_options": NO_PREVIEW,
         }
+        if part.parse_mode:
+            payload["parse_mode"] = part.parse_mode
+        if markup:
+            payload["reply_markup"] = markup
         if chat.thread_id:
-            kwargs["message_thread_id"] = int(chat.thread_id)
+            payload["message_thread_id"] = int(chat.thread_id)
         if reply_to:
-            kwargs["reply_parameters"] = ReplyParameters(
-                message_id=int(reply_to), allow_sending_without_reply=True
-            )
+            payload["reply_parameters"] = {
+                "message_id": int(reply_to),
+                "allow_sending_without_reply": True,
+            }
         for _ in range(3):
             try:
-                result = await self._api(self.bot.send_message(**kwargs))
-                return SentMessage(chat, str(result.message_id))
-            except TelegramBadRequest as exc:
+                result = await self.calls.call("sendMessage", payload)
+                return SentMessage(chat, str(result["message_id"]))
+            except TelegramRefused as exc:
                 problem = exc.message.lower()
-                if kwargs["parse_mode"] and "entities" in problem:
+                if exc.forbidden:
+                    log.warning("telegram.blocked", chat_id=chat.chat_id, error=exc.message)
+                    return None
+                if payload.get("parse_mode") and "entities" in problem:
                     log.warning("telegram.entities_rejected", error=exc.message)
-                    kwargs.update(text=part.source or part.text, parse_mode=None)
-                elif "thread not found" in problem and "message_thread_id" in kwargs:
-                    kwargs.pop("message_thread_id")
+                    payload["text"] = part.source or part.text
+                    payload.pop("parse_mode")
+                elif "thread not found" in problem and "message_thread_id" in payload:
+                    payload.pop("message_thread_id")
                 else:
                     log.error("telegram.send_refused", error=exc.message, chat_id=chat.chat_id)
                     return None
-            except TelegramForbiddenError as exc:
-                log.warning("telegram.blocked", chat_id=chat.chat_id, error=exc.message)
-                return None
         return None
 
     async def edit(
@@ -370,35 +401,38 @@ class TelegramChannel:
         format: Literal["markdown", "plain"] = "markdown",
     ) -> list[SentMessage]:
         parts = render_parts(text, format)
-        markup = _markup(buttons)
+        markup = inline_keyboard(buttons)
         first = parts[0]
-        kwargs: dict[str, Any] = {
+        payload: dict[str, Any] = {
             "chat_id": int(sent.chat.chat_id),
             "message_id": int(sent.message_id),
             "text": first.text,
-            "parse_mode": first.parse_mode,
-            "reply_markup": markup if len(parts) == 1 else None,
-            "link_preview_options": LinkPreviewOptions(is_disabled=True),
+            "link_preview_options": NO_PREVIEW,
         }
+        if first.parse_mode:
+            payload["parse_mode"] = first.parse_mode
+        if markup and len(parts) == 1:
+            payload["reply_markup"] = markup
         for _ in range(2):
             try:
-                await self._api(self.bot.edit_message_text(**kwargs))
+                await self.calls.call("editMessageText", payload)
                 break
-            except TelegramBadRequest as exc:
+            except TelegramRefused as exc:
                 problem = exc.message.lower()
+                if exc.forbidden:
+                    log.warning("telegram.blocked", chat_id=sent.chat.chat_id, error=exc.message)
+                    return [sent]
                 if "not modified" in problem:
                     break
-                if kwargs["parse_mode"] and "entities" in problem:
-                    kwargs.update(text=first.source or first.text, parse_mode=None)
+                if payload.get("parse_mode") and "entities" in problem:
+                    payload["text"] = first.source or first.text
+                    payload.pop("parse_mode")
                     continue
                 if "not found" in problem or "can't be edited" in problem:
                     return await self.send(
                         OutboundMessage(sent.chat, text, format=format, buttons=buttons)
                     )
                 log.error("telegram.edit_refused", error=exc.message)
-                return [sent]
-            except TelegramForbiddenError as exc:
-                log.warning("telegram.blocked", chat_id=sent.chat.chat_id, error=exc.message)
                 return [sent]
         result = [sent]
         for index, part in enumerate(parts[1:], start=2):
@@ -411,14 +445,12 @@ class TelegramChannel:
         return result
 
     async def typing(self, chat: ChatRef) -> None:
-        thread = int(chat.thread_id) if chat.thread_id else None
+        payload: dict[str, Any] = {"chat_id": int(chat.chat_id), "action": "typing"}
+        if chat.thread_id:
+            payload["message_thread_id"] = int(chat.thread_id)
         try:
-            await self._api(
-                self.bot.send_chat_action(
-                    chat_id=int(chat.chat_id), action="typing", message_thread_id=thread
-                )
-            )
-        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            await self.calls.call("sendChatAction", payload)
+        except TelegramRefused as exc:
             raise ChannelUnavailable(exc.message) from None
 
     async def answer_action(
@@ -458,11 +490,6 @@ class TelegramChannel:
 
     async def _throttle(self, chat: ChatRef) -> None:
         await self._limits.wait(chat)
-
-
-def _markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    keyboard = inline_keyboard(buttons)
-    return InlineKeyboardMarkup.model_validate(keyboard) if keyboard else None
 
 
 def _now() -> str:
