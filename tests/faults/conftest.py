@@ -30,10 +30,13 @@ DaemonFactory = Callable[..., DaemonProcess]
 
 @pytest.fixture
 async def daemons(tmp_path: Path) -> AsyncIterator[DaemonFactory]:
-    """``daemons(config, bot)`` → a DaemonProcess (not started); stopped at the end."""
+    """``daemons(config, bot)`` → a DaemonProcess (not started); stopped at the end. ``bot``
+    is None for a daemon without Telegram."""
     made: list[DaemonProcess] = []
 
-    def make(config: dict[str, Any], bot: FakeBotAPI, name: str = "daemon") -> DaemonProcess:
+    def make(
+        config: dict[str, Any], bot: FakeBotAPI | None = None, name: str = "daemon"
+    ) -> DaemonProcess:
         process = DaemonProcess(tmp_path / name, config, bot)
         made.append(process)
         return process

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,14 +29,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_config(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def unfinished(state: Path) -> int:
+    """Inbox entries not done yet (read-only, beside a running daemon)."""
+    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT count(*) FROM inbox WHERE status <> 'done'").fetchone()[0])
+
+
+async def wait_until_finished(state: Path, timeout: float = 60.0) -> None:
+    """Poll the inbox until nothing is left."""
+    async with asyncio.timeout(timeout):
+        while unfinished(state):
+            await asyncio.sleep(0.05)
 
 
 def daemon_config(
@@ -76,13 +90,17 @@ def daemon_config(
         "memory": {"enabled": False},
         "scheduler": {"enabled": False},
     }
-    return _merge(data, sections)
+    return merge_config(data, sections)
 
 
 class DaemonProcess:
-    """``assistant run --config PATH`` as a child process; its JSON log lines in a file."""
+    """``assistant run --config PATH`` as a child process; its JSON log lines in a file.
+    ``bot``: the fake Bot API whose token the config names as ${BOT_TOKEN} (None without
+    Telegram)."""
 
-    def __init__(self, directory: Path, config: dict[str, Any], bot: FakeBotAPI) -> None:
+    def __init__(
+        self, directory: Path, config: dict[str, Any], bot: FakeBotAPI | None = None
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.config_path = directory / "config.toml"
@@ -110,7 +128,9 @@ class DaemonProcess:
         return self.process is not None and self.process.returncode is None
 
     async def start(self) -> DaemonProcess:
-        env = {**os.environ, "BOT_TOKEN": self.bot.token}
+        env = dict(os.environ)
+        if self.bot is not None:
+            env["BOT_TOKEN"] = self.bot.token
         command = [sys.executable, "-m", "assistant", "run", "--config", str(self.config_path)]
         with self.log.open("ab") as out:
             self.spawned = asyncio.get_running_loop().time()

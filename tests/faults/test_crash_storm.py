@@ -13,7 +13,6 @@ after replies went out, to hit that window on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -25,7 +24,13 @@ import pytest
 
 from tests.fakes.model import FakeModel, Reply, last_user_text
 from tests.fakes.telegram import FakeBotAPI
-from tests.faults.daemon import OWNER, DaemonProcess, daemon_config
+from tests.faults.daemon import (
+    OWNER,
+    DaemonProcess,
+    daemon_config,
+    unfinished,
+    wait_until_finished,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -39,11 +44,6 @@ def replying_texts(state: Path) -> set[str]:
     with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT payload FROM inbox WHERE status = 'replying'").fetchall()
     return {json.loads(payload)["text"] for (payload,) in rows}
-
-
-def unfinished(state: Path) -> int:
-    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT count(*) FROM inbox WHERE status <> 'done'").fetchone()[0])
 
 
 async def kill_point(rng: random.Random, bot: FakeBotAPI, model: FakeModel) -> str:
@@ -89,7 +89,7 @@ async def test_sigkill_storm_every_message_answered_none_twice(tmp_path, bot_api
             answered = {s.text.removeprefix("echo: ") for s in bot_api.sent}
             may_repeat.update(replying_texts(state) & answered)
         await bot_api.wait_for(lambda: len({s.text for s in bot_api.sent}) >= MESSAGES, 90)
-        await wait_until_finished(proc, state)
+        await wait_until_finished(state)
         assert await proc.stop() == 0
     finally:
         await model.close()
@@ -104,10 +104,3 @@ async def test_sigkill_storm_every_message_answered_none_twice(tmp_path, bot_api
         assert sent.text.split()[1] == f"u{sent.chat_id}"
     assert unfinished(state) == 0
     assert proc.errors() == [], proc.errors()
-
-
-async def wait_until_finished(proc: DaemonProcess, state: Path) -> None:
-    """Poll the inbox (read-only, beside the running daemon) until nothing is left."""
-    async with asyncio.timeout(60):
-        while unfinished(state):
-            await asyncio.sleep(0.05)

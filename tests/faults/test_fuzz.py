@@ -20,16 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.app import Daemon
 from assistant.config import parse_config
 from assistant.router.gate import BUSY_TEXT
 from tests.fakes.model import FakeModel, last_user_text
 from tests.fakes.telegram import FakeBotAPI
+from tests.faults.fuzzing import (
+    fuzz_settings,
+    maybe_junk,
+    run_quietly,
+    start_daemon,
+    stop_daemon,
+    strings,
+    world_fixture,
+)
 
 pytestmark = [pytest.mark.fault]
 
@@ -38,23 +45,6 @@ GROUP, OTHER_GROUP, CHANNEL = -100555, -100999, -100777
 BOT = "assistant_test_bot"
 
 # --- strategies: shaped like the Bot API's JSON, with junk mixed in ------------------------
-
-junk = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
-)
-
-
-def maybe_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """Mostly ``strategy``; about one time in ten, a value of the wrong type. (Hypothesis
-    favours small numbers: the common case must be the small one.)"""
-    return st.integers(0, 9).flatmap(lambda n: junk if n == 9 else strategy)
-
 
 words = st.sampled_from(
     [
@@ -206,7 +196,6 @@ class World:
         self.unhandled: list[dict[str, Any]] = []
 
     async def start(self) -> World:
-        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: self.unhandled.append(ctx))
         self.bot = await FakeBotAPI().start()
         self.model = await FakeModel().start()
         data = {
@@ -231,19 +220,13 @@ class World:
             "scheduler": {"enabled": False},
         }
         config = parse_config(tomli_w.dumps(data), {})
-        self.daemon = Daemon(
-            config, config_path=self.directory / "none.toml", env={}, configure_logging=False
+        self.daemon, self.task = await start_daemon(
+            config, self.directory, "channel.telegram", self.unhandled
         )
-        self.task = asyncio.create_task(self.daemon.run())
-        async with asyncio.timeout(30):
-            await self.daemon.ready.wait()
-            while self.daemon.health.state("channel.telegram") != "ready":
-                await asyncio.sleep(0.01)
         return self
 
     async def close(self) -> None:
-        self.daemon.stop()
-        await asyncio.wait_for(self.task, 15)
+        await stop_daemon(self.daemon, self.task)
         await self.bot.stop()
         await self.model.close()
 
@@ -268,16 +251,6 @@ def allowed(chat: Any, sender: Any) -> bool:
     return chat.get("id") == GROUP
 
 
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings(item)]
-    return []
-
-
 def stranger_texts(bodies: list[tuple[str, Any]]) -> set[str]:
     """Texts of messages whose sender may not talk in that chat (and that no one who may
     talk there also sent, quoted or forwarded in this batch)."""
@@ -296,31 +269,15 @@ def stranger_texts(bodies: list[tuple[str, Any]]) -> set[str]:
     return {text for text in theirs if not any(text in blob for blob in ours)}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):
-    loop = asyncio.new_event_loop()
-    started = loop.run_until_complete(World(tmp_path_factory.mktemp("fuzz")).start())
-    yield loop, started
-    loop.run_until_complete(started.close())
-    loop.close()
+world = world_fixture(World, "fuzz")
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(max_examples=100)
 @given(bodies=st.lists(update_body, min_size=1, max_size=10))
 def test_fuzzed_updates_never_crash_leak_or_answer_strangers(world, bodies):
     loop, w = world
     sent_before, requests_before = len(w.bot.sent), len(w.model.requests)
-    with structlog.testing.capture_logs() as logs:
-        loop.run_until_complete(w.feed(bodies))
-
-    bad = [e for e in logs if e.get("log_level") in ("error", "critical", "exception")]
-    bad += [e for e in logs if e["event"] in ("turn.failed", "component.crashed")]
-    assert bad == [], bad
-    assert w.unhandled == [], w.unhandled
+    logs = run_quietly(loop, lambda: w.feed(bodies), w.unhandled)
     assert [e for e in logs if e["event"] == "telegram.entities_rejected"] == []
 
     for sent in w.bot.sent[sent_before:]:
