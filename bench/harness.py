@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import tomli_w
+from tests.fakes.feishu import FakeFeishu
 from tests.fakes.model import FakeModel, Reply, last_user_text
 from tests.fakes.telegram import FakeBotAPI, Sent
 
@@ -60,6 +61,7 @@ class Fakes:
     bot: FakeBotAPI
     model: FakeModel
     inbox: Inbox
+    feishu: FakeFeishu
     delay: float = 0.0  # the model's latency, seconds
     memories: list[str] = field(default_factory=list)
 
@@ -76,9 +78,11 @@ class Fakes:
 async def fakes() -> AsyncIterator[Fakes]:
     bot = await FakeBotAPI().start()
     model = await FakeModel().start()
+    feishu = await FakeFeishu().start()
     try:
-        yield Fakes(bot, model, Inbox(bot))
+        yield Fakes(bot, model, Inbox(bot), feishu)
     finally:
+        await feishu.stop()
         await bot.stop()
         await model.close()
 
@@ -91,6 +95,7 @@ def write_config(
     memory: bool = False,
     scheduler: bool = False,
     ssh: bool = False,
+    feishu: str | None = None,  # "websocket" (the default mode) or "webhook"
     stream: bool = False,
     max_concurrent: int | None = None,
 ) -> tuple[Path, int]:
@@ -128,6 +133,15 @@ def write_config(
         "memory": {"enabled": memory},
         "scheduler": {"enabled": scheduler},
     }
+    if feishu:  # websocket: lark-oapi's long connection to the fake's /ws/v2
+        data["feishu"] = {
+            "enabled": True,
+            "mode": feishu,
+            "app_id": fake.feishu.app_id,
+            "app_secret": fake.feishu.app_secret,
+            "domain": fake.feishu.base_url,
+            "verification_token": fake.feishu.verification_token,
+        }
     if ssh:
         key = directory / "id_ed25519"
         key.write_text("not read until a command runs\n")

@@ -56,7 +56,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for recall in (False, True):
                     key = "throughput_recall" if recall else "throughput"
                     out[key] = await scenarios.throughput(
-                        work, fake, users=args.users, messages=args.messages, recall=recall
+                        work,
+                        fake,
+                        users=args.users,
+                        messages=args.messages,
+                        recall=recall,
+                        pace=args.pace / (2 if recall else 1),
                     )
                     progress(key, out[key])
             if "concurrency" in only:
@@ -91,6 +96,15 @@ def row(metric: str, value: Any, target: str = "", ok: bool | None = None) -> li
     return [metric, str(value), target, verdict]
 
 
+def paced_rows(result: dict[str, Any], target: str = "") -> list[list[str]]:
+    p = result.get("paced")
+    if not p:
+        return []
+    label = f"  latency p50 / p95 / p99 at a steady {p['offered_msg_per_s']:g} msg/s"
+    value = f"{p['p50_ms']} / {p['p95_ms']} / {p['p99_ms']} ms"
+    return [row(label, value, target, p["p99_ms"] <= 50) if target else row(label, value)]
+
+
 def table(out: dict[str, Any]) -> str:
     rows: list[list[str]] = [["metric", "measured", "target", ""]]
     t = out.get("throughput")
@@ -104,10 +118,8 @@ def table(out: dict[str, Any]) -> str:
                 t["msg_per_s"] >= 200,
             ),
             row(
-                "  latency p50 / p95 / p99",
+                "  latency p50 / p95 / p99, closed loop (= users / throughput)",
                 f"{t['p50_ms']} / {t['p95_ms']} / {t['p99_ms']} ms",
-                "p99 ≤ 50 ms",
-                t["p99_ms"] <= 50,
             ),
             row(
                 "  daemon CPU per message",
@@ -116,6 +128,7 @@ def table(out: dict[str, Any]) -> str:
                 t["cpu_ms_per_msg"] <= 5,
             ),
         ]
+        rows += paced_rows(t, "p99 ≤ 50 ms")
     t = out.get("throughput_recall")
     if t:
         rows += [
@@ -123,6 +136,7 @@ def table(out: dict[str, Any]) -> str:
             row("  latency p50 / p95 / p99", f"{t['p50_ms']} / {t['p95_ms']} / {t['p99_ms']} ms"),
             row("  daemon CPU per message", f"{t['cpu_ms_per_msg']} ms"),
         ]
+        rows += paced_rows(t)
     for c in out.get("concurrency", []):
         rows += [
             row(
@@ -148,7 +162,7 @@ def table(out: dict[str, Any]) -> str:
                 f["idle_telegram_mb"] <= 200,
             ),
             row(
-                "idle RSS, Telegram + memory + scheduler + SSH",
+                "idle RSS, Telegram + Feishu + memory + scheduler + SSH",
                 f"{f['idle_everything_mb']} MB",
                 "≤ 300 MB",
                 f["idle_everything_mb"] <= 300,
@@ -159,6 +173,11 @@ def table(out: dict[str, Any]) -> str:
                 "within 10% of idle",
                 abs(f["growth_pct"]) <= 10,
             ),
+        ]
+        for name, mb in f["idle_parts_mb"].items():
+            part = name.removeprefix("telegram_").replace("_", " ")
+            rows.append(row(f"  idle RSS, Telegram + {part}", f"{mb} MB"))
+        rows += [
             row("cold start to /readyz, Telegram only", f"{f['start_telegram']['ready_s']} s"),
             row(
                 "cold start to /readyz, everything on",
@@ -167,6 +186,7 @@ def table(out: dict[str, Any]) -> str:
                 start_all["ready_s"] <= 5,
             ),
             row("  … until memory (embedder) ready", f"{start_all.get('memory_ready_s')} s"),
+            row("  … until Feishu connected", f"{start_all.get('feishu_connected_s')} s"),
         ]
     k = out.get("tokens")
     if k:
@@ -201,6 +221,9 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--messages", type=int, default=50, help="per user (throughput)")
+    parser.add_argument(
+        "--pace", type=float, default=100, help="msg/s of the paced latency run (recall: half)"
+    )
     parser.add_argument("--crowd", type=int, default=100, help="users (concurrency)")
     parser.add_argument("--rounds", type=int, default=3, help="messages per user (concurrency)")
     parser.add_argument(

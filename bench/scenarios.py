@@ -1,8 +1,11 @@
 """The four scenarios of the benchmark: throughput, concurrency, footprint, tokens.
 
 Every user is a private chat. "Closed loop": each user sends a message, waits for its reply,
-then sends the next, so N users keep at most N messages in flight. Latency runs from the
-moment the update became available to getUpdates until the fake Bot API received the reply.
+then sends the next, so N users keep at most N messages in flight: that measures the most the
+daemon can do, and its latency is the queue that N users build at that rate (N / throughput,
+by Little's law). "Paced": each user sends at a steady rate whatever the replies do, below the
+daemon's capacity: that measures the latency a user feels. Latency runs from the moment the
+update became available to getUpdates until the fake Bot API received the reply.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.fakes.telegram import Sent
 
 from bench.harness import OWNER, DaemonProcess, Fakes, daemon, machine_busy, percentile
 
@@ -57,6 +62,56 @@ async def closed_loop(fake: Fakes, users: list[int], messages: int, *, tag: str)
     }
 
 
+async def paced(
+    fake: Fakes, users: list[int], *, rate: float, seconds: float, tag: str
+) -> dict[str, Any]:
+    """Open loop: ``rate`` messages/s in all, spread evenly over ``users``, for ``seconds``."""
+    bot = fake.bot
+    asked: dict[str, float] = {}  # expected reply text -> when its update became available
+    latencies: list[float] = []
+    everything = asyncio.Event()
+    per_user = max(1, round(rate * seconds / len(users)))
+
+    def arrived(sent: Sent) -> None:
+        at = asked.pop(sent.text, None)
+        if at is not None:
+            latencies.append(sent.at - at)
+            if len(latencies) == per_user * len(users):
+                everything.set()
+
+    async def user(index: int, uid: int) -> None:
+        interval = len(users) / rate
+        await asyncio.sleep(interval * index / len(users))  # users out of phase
+        start = time.monotonic()
+        for i in range(per_user):
+            text = f"{tag} u{uid} m{i}: is the disk on web1 filling up?"
+            asked[f"echo: {text}"] = time.monotonic()
+            update = await bot.user_message(uid, uid, text)
+            asked[f"echo: {text}"] = bot.available_at[update["update_id"]]
+            await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+
+    bot.on_sent.append(arrived)
+    started = time.monotonic()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for index, uid in enumerate(users):
+                tg.create_task(user(index, uid))
+        async with asyncio.timeout(60):
+            await everything.wait()
+    finally:
+        bot.on_sent.remove(arrived)
+    wall = time.monotonic() - started
+    return {
+        "messages": len(latencies),
+        "offered_msg_per_s": rate,
+        "msg_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
+
+
 async def measured(
     proc: DaemonProcess, fake: Fakes, users: list[int], messages: int, *, tag: str
 ) -> dict[str, Any]:
@@ -92,9 +147,17 @@ def user_ids(count: int) -> list[int]:
 
 
 async def throughput(
-    work: Path, fake: Fakes, *, users: int, messages: int, recall: bool, **config: Any
+    work: Path,
+    fake: Fakes,
+    *,
+    users: int,
+    messages: int,
+    recall: bool,
+    pace: float = 0,
+    **config: Any,
 ) -> dict[str, Any]:
-    """N users × M messages, an instant model."""
+    """N users × M messages, an instant model; then, with ``pace``, N users sending ``pace``
+    messages/s in all."""
     fake.set_delay(0)
     ids = user_ids(users)
     name = "throughput-recall" if recall else "throughput"
@@ -105,6 +168,8 @@ async def throughput(
         await closed_loop(fake, ids, 2, tag="warm")  # conversations exist, pools are warm
         result = await measured(proc, fake, ids, messages, tag="run")
         result["rss_mb"] = round(proc.rss() / MB, 1)
+        if pace:  # the latency users feel at a steady load below capacity
+            result["paced"] = await paced(fake, ids, rate=pace, seconds=10, tag="paced")
     result.update(users=users, recall=recall, **config)
     return result
 
@@ -149,33 +214,52 @@ async def concurrency(
 
 
 async def cold_start(work: Path, fake: Fakes, *, runs: int, **config: Any) -> dict[str, Any]:
-    """Seconds from spawning the process to /readyz ready (median of ``runs``)."""
-    times: list[float] = []
-    memory_times: list[float] = []
-    memory = bool(config.get("memory"))
+    """Seconds from spawning the process to /readyz ready (median of ``runs``), and to the
+    embedder loaded and the Feishu long connection open when those are on."""
+    times: dict[str, list[float]] = {"ready_s": [], "memory_ready_s": [], "feishu_connected_s": []}
     for n in range(runs):
         async with daemon(work / f"start-{n}", fake, users=1, **config) as proc:
-            times.append(await proc.wait_ready())
-            if memory:
-                memory_times.append(await proc.wait_ready(component="memory"))
-    out: dict[str, Any] = {"ready_s": round(statistics.median(times), 2), "runs": runs}
-    if memory_times:
-        out["memory_ready_s"] = round(statistics.median(memory_times), 2)
+            connections = fake.feishu.ws.connections
+            times["ready_s"].append(await proc.wait_ready())
+            if config.get("memory"):
+                times["memory_ready_s"].append(await proc.wait_ready(component="memory"))
+            if config.get("feishu") == "websocket":
+                await fake.feishu.ws.wait_connected(connections + 1, timeout=60)
+                times["feishu_connected_s"].append(time.monotonic() - proc.spawned)
+    out: dict[str, Any] = {key: round(statistics.median(v), 2) for key, v in times.items() if v}
+    out["runs"] = runs
     return out
+
+
+EVERYTHING = {"memory": True, "scheduler": True, "ssh": True, "feishu": "websocket"}
+PARTS: dict[str, dict[str, Any]] = {  # idle RSS of each part on top of Telegram
+    "telegram_memory": {"memory": True},
+    "telegram_feishu_websocket": {"feishu": "websocket"},
+    "telegram_feishu_webhook": {"feishu": "webhook"},
+    "telegram_scheduler_ssh": {"scheduler": True, "ssh": True},
+}
+
+
+async def idle_rss(work: Path, fake: Fakes, name: str, config: dict[str, Any]) -> float:
+    """MB resident once the daemon with ``config`` is up, every part loaded, and quiet."""
+    async with daemon(work / f"idle-{name}", fake, users=1, **config) as proc:
+        connections = fake.feishu.ws.connections
+        await proc.wait_ready(component="memory" if config.get("memory") else None)
+        if config.get("feishu") == "websocket":
+            await fake.feishu.ws.wait_connected(connections + 1)
+        return round(await proc.settled_rss() / MB, 1)
 
 
 async def footprint(
     work: Path, fake: Fakes, *, soak_users: int, soak_messages: int, start_runs: int
 ) -> dict[str, Any]:
     fake.set_delay(0)
-    everything = {"memory": True, "scheduler": True, "ssh": True}
     out: dict[str, Any] = {
         "start_telegram": await cold_start(work, fake, runs=start_runs),
-        "start_everything": await cold_start(work, fake, runs=start_runs, **everything),
+        "start_everything": await cold_start(work, fake, runs=start_runs, **EVERYTHING),
+        "idle_everything_mb": await idle_rss(work, fake, "everything", EVERYTHING),
+        "idle_parts_mb": {name: await idle_rss(work, fake, name, c) for name, c in PARTS.items()},
     }
-    async with daemon(work / "idle-all", fake, users=1, **everything) as proc:
-        await proc.wait_ready(component="memory")
-        out["idle_everything_mb"] = round(await proc.settled_rss() / MB, 1)
     ids = user_ids(soak_users)
     async with daemon(work / "soak", fake, users=soak_users) as proc:
         await proc.wait_ready()
@@ -213,7 +297,7 @@ async def tokens(work: Path, fake: Fakes) -> dict[str, Any]:
     requests = fake.model.requests
     for name, config in (
         ("telegram_only", {}),
-        ("everything_on", {"memory": True, "scheduler": True, "ssh": True}),
+        ("everything_on", EVERYTHING),
     ):
         async with daemon(work / f"tokens-{name}", fake, users=1, **config) as proc:
             await proc.wait_ready(component="memory" if config else None)

@@ -111,6 +111,9 @@ async def build_services(
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
+            # aiohttp's default cap (100 connections) would make turns and the Telegram poller
+            # queue for each other; a turn holds at most two (the model, the chat)
+            connector=aiohttp.TCPConnector(limit=2 * config.assistant.max_concurrent_turns + 20),
             trust_env=proxy_in_env(),  # honour HTTPS_PROXY for users behind a proxy
             headers={"User-Agent": f"assistant/{__version__}"},
             json_serialize=compact_json,  # every byte of a prompt is sent on every turn

@@ -455,6 +455,15 @@ async def test_bad_token_stops_only_the_adapter(tmp_path, fake_model, bot_api, r
             assert r.status == 200  # the rest of the daemon keeps running
 
 
+async def test_ready_at_once_on_a_quiet_bot(tmp_path, fake_model, bot_api, run_daemon):
+    """Connected means ready: /readyz does not wait for the first long poll to come back."""
+    config = telegram_config(tmp_path, fake_model, bot_api, telegram={"poll_timeout": 20})
+    running = await run_daemon(config, ready=False)
+    await running.wait_state("ready", timeout=5)  # well before the first poll could return
+    await bot_api.user_message(OWNER, OWNER, "still there?")
+    assert (await bot_api.wait_sent(1))[0].text == "echo: still there?"
+
+
 async def test_watchdog_restarts_a_deaf_poller(tmp_path, fake_model, bot_api, run_daemon):
     config = telegram_config(tmp_path, fake_model, bot_api, telegram={"watchdog": 6.5})
     running = await run_daemon(config)

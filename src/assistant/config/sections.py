@@ -24,7 +24,7 @@ class AssistantSection(Section):
     state_dir: Path = Path("/var/lib/assistant")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     drain_timeout: float = Field(10.0, gt=0, le=600)
-    max_concurrent_turns: int = Field(16, ge=1, le=1000)
+    max_concurrent_turns: int = Field(128, ge=1, le=1000)
 
     @field_validator("timezone")
     @classmethod

@@ -149,6 +149,8 @@ class TelegramChannel:
             await self._serve_webhook(on_message)
         else:
             await self._api(self.bot.delete_webhook(drop_pending_updates=False))
+            # connected: ready now, not when the first long poll returns (up to poll_timeout)
+            self._health.set(COMPONENT, ComponentState.READY)
             await self._poll(on_message)
 
     async def _set_commands(self) -> None:
