@@ -92,7 +92,7 @@ def write_config(
     fake: Fakes,
     *,
     users: int,
-    memory: bool = False,
+    memory: bool | str = False,  # True or "local": the embedder in the process; "openai": remote
     scheduler: bool = False,
     ssh: bool = False,
     feishu: str | None = None,  # "websocket" (the default mode) or "webhook"
@@ -130,9 +130,12 @@ def write_config(
             "rate_limit": 0,
             "group_rate_limit": 0,
         },
-        "memory": {"enabled": memory},
+        "memory": {"enabled": bool(memory)},
         "scheduler": {"enabled": scheduler},
     }
+    if memory == "openai":  # the fake model's /v1/embeddings
+        data["memory"]["embedder"] = "openai"
+        data["memory"]["embeddings"] = {"base_url": fake.model.base_url}
     if feishu:  # websocket: lark-oapi's long connection to the fake's /ws/v2
         data["feishu"] = {
             "enabled": True,

@@ -237,7 +237,10 @@ PARTS: dict[str, dict[str, Any]] = {  # idle RSS of each part on top of Telegram
     "telegram_feishu_websocket": {"feishu": "websocket"},
     "telegram_feishu_webhook": {"feishu": "webhook"},
     "telegram_scheduler_ssh": {"scheduler": True, "ssh": True},
+    "telegram_memory_remote_embedder": {"memory": "openai"},
 }
+# everything on within 300 MB: Feishu by webhook (no lark-oapi), embeddings from an endpoint
+EVERYTHING_LEAN = {**EVERYTHING, "memory": "openai", "feishu": "webhook"}
 
 
 async def idle_rss(work: Path, fake: Fakes, name: str, config: dict[str, Any]) -> float:
@@ -258,6 +261,8 @@ async def footprint(
         "start_telegram": await cold_start(work, fake, runs=start_runs),
         "start_everything": await cold_start(work, fake, runs=start_runs, **EVERYTHING),
         "idle_everything_mb": await idle_rss(work, fake, "everything", EVERYTHING),
+        "idle_everything_lean_mb": await idle_rss(work, fake, "lean", EVERYTHING_LEAN),
+        "start_everything_lean": await cold_start(work, fake, runs=start_runs, **EVERYTHING_LEAN),
         "idle_parts_mb": {name: await idle_rss(work, fake, name, c) for name, c in PARTS.items()},
     }
     ids = user_ids(soak_users)
