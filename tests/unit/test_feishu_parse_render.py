@@ -258,6 +258,14 @@ def test_what_is_not_for_us_is_none(event):
         (message(chat_type="p2p", raw='"a string"'), TypeError),
         (message({"image_key": None}, "image"), ValueError),
         ({**ACTION, "event": {**ACTION["event"], "context": {}}}, ValueError),
+        # a chat id no reply could be sent to (found by fuzzing: Feishu refused the reply)
+        (message(chat_type="p2p", chat_id="0"), ValueError),
+        (message(chat_type="group", chat_id="oc_../x"), ValueError),
+        (message(chat_type="group", chat_id=7), ValueError),
+        (
+            {**ACTION, "event": {**ACTION["event"], "context": {"open_chat_id": "chat"}}},
+            ValueError,
+        ),
     ],
 )
 def test_malformed_events_raise(event, error):

@@ -61,6 +61,14 @@ def _text(value: Any) -> str:
     return value
 
 
+def _chat_id(value: Any) -> str:
+    """Feishu's chat ids are ``oc_`` and letters/digits; anything else cannot be answered."""
+    chat = _text(value)
+    if not chat.startswith("oc_") or not chat.isascii() or not chat[3:].isalnum():
+        raise ValueError(f"not a Feishu chat id: {chat[:40]!r}")
+    return chat
+
+
 def parse_event(env: Envelope, bot: BotIdentity) -> InboundMessage | None:
     if env.event_type == MESSAGE_EVENT:
         return parse_message(env.event_id, env.event, bot)
@@ -214,7 +222,7 @@ def parse_message(
     return InboundMessage(
         chat=ChatRef(
             CHANNEL,
-            _text(message["chat_id"]),
+            _chat_id(message["chat_id"]),
             is_group=is_group,
             thread_id=str(message["thread_id"]) if message.get("thread_id") else None,
         ),
@@ -243,7 +251,7 @@ def parse_action(event_id: str, event: Mapping[str, Any]) -> InboundMessage | No
     return InboundMessage(
         chat=ChatRef(
             CHANNEL,
-            _text(context.get("open_chat_id")),
+            _chat_id(context.get("open_chat_id")),
             is_group=value.get("chat") == "group",
             thread_id=str(thread) if thread else None,
         ),
