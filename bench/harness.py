@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections import defaultdict
@@ -20,16 +19,11 @@ import tomli_w
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.model import FakeModel, Reply, last_user_text
 from tests.fakes.telegram import FakeBotAPI, Sent
+from tests.helpers import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 OWNER = 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:

@@ -67,17 +67,15 @@ async def paced(
 ) -> dict[str, Any]:
     """Open loop: ``rate`` messages/s in all, spread evenly over ``users``, for ``seconds``."""
     bot = fake.bot
-    asked: dict[str, float] = {}  # expected reply text -> when its update became available
-    latencies: list[float] = []
-    everything = asyncio.Event()
     per_user = max(1, round(rate * seconds / len(users)))
+    asked: dict[str, int] = {}  # expected reply text -> update_id
+    replied: dict[str, float] = {}  # reply text -> when the fake Bot API received it
+    everything = asyncio.Event()
 
     def arrived(sent: Sent) -> None:
-        at = asked.pop(sent.text, None)
-        if at is not None:
-            latencies.append(sent.at - at)
-            if len(latencies) == per_user * len(users):
-                everything.set()
+        replied.setdefault(sent.text, sent.at)  # only these users talk meanwhile
+        if len(replied) == per_user * len(users):
+            everything.set()
 
     async def user(index: int, uid: int) -> None:
         interval = len(users) / rate
@@ -85,9 +83,8 @@ async def paced(
         start = time.monotonic()
         for i in range(per_user):
             text = f"{tag} u{uid} m{i}: is the disk on web1 filling up?"
-            asked[f"echo: {text}"] = time.monotonic()
             update = await bot.user_message(uid, uid, text)
-            asked[f"echo: {text}"] = bot.available_at[update["update_id"]]
+            asked[f"echo: {text}"] = update["update_id"]
             await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
 
     bot.on_sent.append(arrived)
@@ -101,6 +98,7 @@ async def paced(
     finally:
         bot.on_sent.remove(arrived)
     wall = time.monotonic() - started
+    latencies = [replied[text] - bot.available_at[uid] for text, uid in asked.items()]
     return {
         "messages": len(latencies),
         "offered_msg_per_s": rate,

@@ -22,6 +22,7 @@ from assistant.logging import setup_logging
 from assistant.memory.embedder import LocalEmbedder
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.model import FakeModel
+from tests.helpers import merge_config
 
 OWNER = "1001"
 USER = "1002"
@@ -71,16 +72,6 @@ async def fake_model() -> AsyncIterator[FakeModel]:
 ConfigFactory = Callable[..., Config]
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 @pytest.fixture
 def make_config(tmp_path: Path, fake_model: FakeModel) -> ConfigFactory:
     """Config text through the real loader: a fake model, test users, a temp state dir.
@@ -107,7 +98,7 @@ def make_config(tmp_path: Path, fake_model: FakeModel) -> ConfigFactory:
                 for i in range(models)
             ],
         }
-        data = _merge(data, sections)
+        data = merge_config(data, sections)
         return parse_config(tomli_w.dumps(data), {})
 
     return factory

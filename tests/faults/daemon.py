@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -19,24 +18,11 @@ import tomli_w
 
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeBotAPI
+from tests.helpers import free_port, merge_config
+
+__all__ = ["free_port", "merge_config"]  # and what is defined below
 
 OWNER = 1001
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_config(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def unfinished(state: Path) -> int:

@@ -13,6 +13,7 @@ from assistant.app import Daemon
 from assistant.config import Config, parse_config
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.model import FakeModel
+from tests.helpers import Running, running_daemons
 
 OWNER = "ou_0wner000000000000000000000000001"
 USER = "ou_user0000000000000000000000000002"
@@ -68,14 +69,9 @@ def feishu_config(tmp_path: Path, fake_model: FakeModel, fake: FakeFeishu, **ext
     return parse_config(tomli_w.dumps(config_data(tmp_path, fake_model, fake, **extra)), {})
 
 
-class Running:
+class FeishuRunning(Running):
     def __init__(self, daemon: Daemon, task: asyncio.Task[int]) -> None:
-        self.daemon = daemon
-        self.task = task
-
-    @property
-    def health(self) -> dict[str, Any]:
-        return self.daemon.health.snapshot().get(COMPONENT, {})
+        super().__init__(daemon, task, COMPONENT)
 
     @property
     def url(self) -> str:
@@ -83,36 +79,13 @@ class Running:
         return f"http://127.0.0.1:{self.daemon.gateway.port}/feishu/events"
 
     async def wait_state(self, state: str, timeout: float = 20) -> None:
-        async with asyncio.timeout(timeout):
-            while self.health.get("state") != state:
-                await asyncio.sleep(0.01)
+        await super().wait_state(state, timeout)
 
-    async def stop(self) -> int:
-        self.daemon.stop()
-        return await asyncio.wait_for(self.task, 30)
+    async def stop(self, timeout: float = 30) -> int:
+        return await super().stop(timeout)
 
 
 @pytest.fixture
 async def run_daemon():
-    running: list[Running] = []
-
-    async def start(config: Config, *, ready: bool = True) -> Running:
-        daemon = Daemon(
-            config,
-            config_path=config.assistant.state_dir / "none.toml",
-            env={},
-            configure_logging=False,
-        )
-        task = asyncio.create_task(daemon.run())
-        handle = Running(daemon, task)
-        running.append(handle)
-        async with asyncio.timeout(15):
-            await daemon.ready.wait()
-        if ready:
-            await handle.wait_state("ready")
-        return handle
-
-    yield start
-    for handle in running:
-        if not handle.task.done():
-            await handle.stop()
+    async for start in running_daemons(FeishuRunning):
+        yield start

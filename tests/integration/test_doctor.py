@@ -18,15 +18,10 @@ from assistant.core.errors import ConfigError
 from assistant.ops.checks import CHECKS
 from assistant.ops.doctor import Context, Finding, Status, render_text, run_checks
 from tests.fakes.model import Fail
+from tests.helpers import free_port
 from tests.integration.test_daemon import start_daemon, write_config
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the secrets file must belong to root")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

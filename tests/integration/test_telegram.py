@@ -18,6 +18,7 @@ from assistant.core.roles import Permission
 from assistant.router.actions import ActionCall, ActionResult
 from tests.fakes.model import FakeModel, Reply
 from tests.fakes.telegram import FakeBotAPI
+from tests.helpers import Running, running_daemons
 
 OWNER = 1001
 USER = 1002
@@ -63,49 +64,14 @@ def telegram_config(tmp_path, fake_model: FakeModel, bot_api: FakeBotAPI, **extr
     return parse_config(tomli_w.dumps(data), {})
 
 
-class Running:
-    def __init__(self, daemon: Daemon, task: asyncio.Task[int]) -> None:
-        self.daemon = daemon
-        self.task = task
-
-    @property
-    def health(self) -> dict[str, Any]:
-        return self.daemon.health.snapshot()["channel.telegram"]
-
-    async def wait_state(self, state: str, timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while self.daemon.health.snapshot().get("channel.telegram", {}).get("state") != state:
-                await asyncio.sleep(0.01)
-
-    async def stop(self) -> int:
-        self.daemon.stop()
-        return await asyncio.wait_for(self.task, 15)
+def telegram_running(daemon: Daemon, task: asyncio.Task[int]) -> Running:
+    return Running(daemon, task, "channel.telegram")
 
 
 @pytest.fixture
 async def run_daemon():
-    running: list[Running] = []
-
-    async def start(config, *, ready: bool = True) -> Running:
-        daemon = Daemon(
-            config,
-            config_path=config.assistant.state_dir / "none.toml",
-            env={},
-            configure_logging=False,
-        )
-        task = asyncio.create_task(daemon.run())
-        handle = Running(daemon, task)
-        running.append(handle)
-        async with asyncio.timeout(15):
-            await daemon.ready.wait()
-        if ready:
-            await handle.wait_state("ready")
-        return handle
-
-    yield start
-    for handle in running:
-        if not handle.task.done():
-            await handle.stop()
+    async for start in running_daemons(telegram_running):
+        yield start
 
 
 async def test_private_chat_reply_and_command_menu(tmp_path, fake_model, bot_api, run_daemon):

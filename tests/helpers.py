@@ -1,0 +1,84 @@
+"""Small helpers the tests, the fault suite and the benchmarks share."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from assistant.app import Daemon
+from assistant.config import Config
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (loopback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, tables merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class Running:
+    """A daemon running in this process (``Daemon.run()`` as a task), watched through one
+    component's health."""
+
+    def __init__(self, daemon: Daemon, task: asyncio.Task[int], component: str) -> None:
+        self.daemon = daemon
+        self.task = task
+        self.component = component
+
+    @property
+    def health(self) -> dict[str, Any]:
+        return self.daemon.health.snapshot().get(self.component, {})
+
+    async def wait_state(self, state: str, timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout):
+            while self.health.get("state") != state:
+                await asyncio.sleep(0.01)
+
+    async def stop(self, timeout: float = 15) -> int:
+        self.daemon.stop()
+        return await asyncio.wait_for(self.task, timeout)
+
+
+R = TypeVar("R", bound=Running)
+
+
+async def running_daemons(
+    handle: Callable[[Daemon, asyncio.Task[int]], R],
+) -> AsyncIterator[Callable[..., Awaitable[R]]]:
+    """The body of a ``run_daemon`` fixture: ``await run_daemon(config)`` starts a daemon and
+    waits for it (and, unless ``ready=False``, for its component) to be ready; every daemon
+    still running at the end is stopped."""
+    running: list[R] = []
+
+    async def start(config: Config, *, ready: bool = True) -> R:
+        daemon = Daemon(
+            config,
+            config_path=config.assistant.state_dir / "none.toml",
+            env={},
+            configure_logging=False,
+        )
+        started = handle(daemon, asyncio.create_task(daemon.run()))
+        running.append(started)
+        async with asyncio.timeout(15):
+            await daemon.ready.wait()
+        if ready:
+            await started.wait_state("ready")
+        return started
+
+    yield start
+    for started in running:
+        if not started.task.done():
+            await started.stop()
