@@ -28,6 +28,7 @@ from assistant.services import make_channel
 from assistant.store.audit import AuditLog, AuditRecord
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.pairing import Pairing, PairingRequest
+from assistant.store.totp import TotpRecord, TotpStore
 from assistant.store.users import AccessChange, Users
 
 if TYPE_CHECKING:
@@ -209,3 +210,27 @@ async def ssh_pin(config: Config, name: str, key: HostKey) -> Path:
             "ssh.trust", actor(), host=name, fingerprint=key.fingerprint, algorithm=key.algorithm
         )
     return path
+
+
+async def totp_list(config: Config) -> list[TotpRecord]:
+    async with open_state(config) as db:
+        return await TotpStore(db).principals()
+
+
+async def totp_add(config: Config, channel: str, user_id: str) -> tuple[str, str]:
+    """A new authenticator secret for the person: (secret, otpauth:// URI)."""
+    from assistant.security.second_factor import SecondFactor
+
+    principal = f"{channel}:{user_id}"
+    async with open_state(config) as db:
+        secret, uri = await SecondFactor(TotpStore(db)).enroll(principal)
+        await AuditLog(db, Redactor()).append("totp.added", actor(), principal=principal)
+    return secret, uri
+
+
+async def totp_remove(config: Config, channel: str, user_id: str) -> None:
+    principal = f"{channel}:{user_id}"
+    async with open_state(config) as db:
+        if not await TotpStore(db).remove(principal):
+            raise NotFound(f"{principal} has no authenticator set up")
+        await AuditLog(db, Redactor()).append("totp.removed", actor(), principal=principal)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant import __version__
 from assistant.core.errors import AssistantError, ConfigError
@@ -23,6 +23,7 @@ from assistant.core.roles import Role
 if TYPE_CHECKING:
     from assistant.config import Config
 from assistant.ops import commands as ops_commands
+from assistant.ops import policy as policy_commands
 from assistant.ops.envfile import with_env_file
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -137,6 +138,8 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         elif args.action == "role":
             asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
             print(f"{args.channel} user {args.user_id} is now {args.role.value}")
+        elif args.action == "totp":
+            return _totp(config, args)
         elif args.action == "revoke":
             asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
             print(f"{args.channel} user {args.user_id} no longer has access")
@@ -154,6 +157,30 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     f"{change.channel} {change.subject}{role}"
                 )
         return 0
+
+
+def _totp(config: Config, args: argparse.Namespace) -> int:
+    from assistant import admin
+
+    if args.totp_action == "list":
+        records = asyncio.run(admin.totp_list(config))
+        for record in records:
+            print(f"{record.principal}\tsince {_when(record.created_at)}")
+        if not records:
+            print("nobody has an authenticator set up")
+        return 0
+    if args.totp_action == "remove":
+        asyncio.run(admin.totp_remove(config, args.channel, args.user_id))
+        print(f"removed the authenticator of {args.channel}:{args.user_id}")
+        return 0
+    import segno
+
+    secret, uri = asyncio.run(admin.totp_add(config, args.channel, args.user_id))
+    who = f"{args.channel}:{args.user_id}"
+    print(f"Scan this with {who}'s authenticator app (or type the secret: {secret}):")
+    segno.make(uri, error="m").terminal(compact=True)
+    print("Approving a request on hosts with require_totp = true now takes /approve ID CODE.")
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -275,6 +302,19 @@ def _add_jobs(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -
         _config_option(sub)
 
 
+def _add_totp(users: Any, action: Callable[..., argparse.ArgumentParser]) -> None:
+    totp = action(users, "totp", "approvers' authenticator codes (TOTP)")
+    actions = totp.add_subparsers(dest="totp_action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="a new secret for a person, shown as a QR code")
+    remove = actions.add_parser("remove", help="delete a person's secret")
+    for sub in (add, remove):
+        sub.add_argument("channel")
+        sub.add_argument("user_id")
+    listing = actions.add_parser("list", help="who has a secret")
+    for sub in (add, remove, listing):
+        _config_option(sub)
+
+
 def _config_option(parser: argparse.ArgumentParser) -> None:
     """``--config`` after the action too (``assistant jobs list --config PATH``)."""
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
@@ -354,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
+    _add_totp(users_sub, action)
     ops_commands.add_commands(command)
+    policy_commands.add_commands(command)
     _add_memory(command)
     _add_jobs(command)
     return parser

@@ -124,7 +124,10 @@ async def build_services(
     policy = Policy(config.access.permissions)
     client = ModelClient(session, config.models, metrics=metrics, redactor=redactor)
     tools = ToolRegistry(
-        metrics=metrics, timeout=config.agent.tool_timeout, max_output=config.agent.max_tool_output
+        metrics=metrics,
+        redactor=redactor,
+        timeout=config.agent.tool_timeout,
+        max_output=config.agent.max_tool_output,
     )
     tools.register(CurrentTimeTool())
     tools.register(SystemStatusTool((Path("/"), state_dir)))
@@ -412,8 +415,10 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
     from assistant.router.ops import OpsCommands
     from assistant.security.approvals import ApprovalService
     from assistant.security.commands import CommandPolicy
+    from assistant.security.second_factor import SecondFactor
     from assistant.ssh.executor import SSHExecutor
     from assistant.store.approvals import ApprovalStore
+    from assistant.store.totp import TotpStore
     from assistant.tools.exec import ExecService
     from assistant.tools.ssh import HostStatusTool, ListHostsTool, RunCommandTool
 
@@ -442,12 +447,14 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
         send=send,
         edit=edit,
         timeout=lambda: live.current.ssh.approval_timeout,
+        second_factor=SecondFactor(TotpStore(services.db)),
     )
     service = ExecService(
         executor=executor,
         policy=policy,
         approvals=approvals,
         audit=services.audit,
+        redactor=services.redactor,
         progress_interval=lambda: live.current.ssh.progress_interval,
     )
     for tool in (RunCommandTool(service), ListHostsTool(service), HostStatusTool(service)):

@@ -28,20 +28,6 @@ ADMIN = 1003
 USER = 1002
 
 
-@pytest.fixture(scope="module")
-def sshd():
-    server = fake_sshd.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def bot_api():
-    fake = await FakeBotAPI().start()
-    yield fake
-    await fake.stop()
-
-
 def config_for(tmp_path, fake_model, bot_api, sshd, **ssh):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(sshd.known_hosts_line + "\n")

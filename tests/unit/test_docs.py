@@ -46,3 +46,15 @@ def test_relative_links_point_to_files_that_exist():
             if not (page.parent / target).exists() and Path(target).name not in PENDING:
                 missing.append(f"{page.name} -> {target}")
     assert missing == []
+
+
+def test_security_doc_lists_the_read_only_commands_as_the_code_has_them():
+    from assistant.security import readonly
+
+    text = (DOCS / "security.md").read_text()
+    start = text.index("<!-- readonly:start")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- readonly:end -->")
+    assert text[start:end] == readonly.markdown(), (
+        "docs/security.md's read-only table is stale: paste readonly.markdown() between the markers"
+    )

@@ -8,6 +8,8 @@ import logging
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assistant.core.redact import MASK, Redactor
 from assistant.logging import setup_logging
@@ -136,3 +138,66 @@ def test_the_whole_logging_pipeline_redacts(monkeypatch):
         assert secret not in output, secret
     assert "exception" in lines[-1]  # the traceback is there, without the secrets
     assert "locals" not in output
+
+
+# --- command output: what servers print ---------------------------------------------------
+
+OUTPUT_SECRETS = {
+    "github": "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+    "github_pat": "github_pat_" + "11ABCDEFG0" * 6,
+    "gitlab": "glpat-" + "x1Y2z3A4b5C6d7E8f9G0",
+    "slack": "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "hf": "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+    "stripe": "sk_live_" + "51HxyzAbCdEfGhIjKlMnOp",
+    "google": "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "aws": "AKIA" + "IOSFODNN7EXAMPLE",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_SECRETS))
+def test_known_token_shapes_in_output(name):
+    secret = OUTPUT_SECRETS[name]
+    text = f"line before\nconfig: {secret}\nline after"
+    masked = Redactor().text(text)
+    assert secret not in masked and "line before" in masked and "line after" in masked
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("OPENAI_API_KEY=sk-abc", "OPENAI_API_KEY="),
+        ("DB_PASSWORD='two words'", "DB_PASSWORD="),
+        ('Environment="AWS_SECRET_ACCESS_KEY=abc/def+ghi"', "AWS_SECRET_ACCESS_KEY="),
+        ("export GITHUB_TOKEN=abc123", "GITHUB_TOKEN="),
+        ("MYSQL_PWD=hunter22 HOME=/root", "HOME=/root"),
+        ("REDIS_AUTH=abcdef", "REDIS_AUTH="),
+        ("SENTRY_DSN=https://k@o.ingest.io/1", "SENTRY_DSN="),
+        ("KEY=val", "KEY="),
+        ("postgres://app:s3cr3t-pw@db:5432/x", "postgres://app:"),
+        ("https://user:pa55word@example.com/x", "@example.com/x"),
+    ],
+)
+def test_secret_looking_assignments_and_url_passwords(line, kept):
+    masked = Redactor().text(line)
+    assert kept in masked
+    for secret in ("sk-abc", "two words", "abc/def+ghi", "abc123", "hunter22", "abcdef",
+                   "k@o.ingest", "val", "s3cr3t-pw", "pa55word"):  # fmt: skip
+        if secret in line and secret not in kept:
+            assert secret not in masked, (line, masked)
+
+
+def test_process_environments_lose_their_secrets_but_keep_the_rest():
+    environ = "PATH=/usr/bin\0HOME=/root\0OPENAI_API_KEY=sk-proj-zzzzzzzzzzzzzzzzzzzz\0LANG=C"
+    masked = Redactor().text(environ.replace("\0", " "))
+    assert "PATH=/usr/bin" in masked and "LANG=C" in masked and "sk-proj" not in masked
+
+
+@given(
+    name=st.from_regex(
+        r"[A-Z]{0,6}_?(KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|AUTH)(_[A-Z]{1,5})?", fullmatch=True
+    ),
+    value=st.from_regex(r"[A-Za-z0-9/+_.-]{1,40}", fullmatch=True),
+)
+def test_any_secret_named_variable_loses_its_value(name, value):
+    masked = Redactor().text(f"{name}={value}\n")
+    assert masked == f"{name}={MASK}\n"

@@ -9,32 +9,6 @@ from pydantic import Field, field_validator, model_validator
 
 from assistant.config.base import NAME_PATTERN, Section
 
-# Read-only commands anyone with exec.readonly may run without approval. Each pattern must
-# match one whole simple command (after the shell syntax is taken apart).
-_PATH = r"(?!\S*\.\.)[\w./@:+-]+"  # a path without ".." in it
-
-DEFAULT_READONLY = [
-    r"uptime( -[a-z]+)?",
-    r"(df|free|w|who|uname|hostname|id|date|nproc|lscpu|lsblk|vmstat|iostat)( -[a-zA-Z]+)*",
-    rf"du( -[a-zA-Z]+)*( {_PATH})*",
-    rf"ls( -[a-zA-Z]+)*( {_PATH})*",
-    r"ps( -?[a-zA-Z]+)*( -o [\w,%]+)?",
-    r"top -b( -n ?\d+)?( -o %?\w+)?",
-    rf"(cat|head|tail|zcat|less)( -n ?\d+| -\d+)* /var/log/{_PATH}",
-    r"systemctl (status|is-active|is-enabled|is-failed|show|cat) [\w@.:-]+( --no-pager| -[a-zA-Z]+)*",
-    r"systemctl( --no-pager)? (list-units|list-timers|--failed)( --[a-z-]+(=\w+)?)*",
-    r"journalctl( -u [\w@.:-]+| -n ?\d+| --no-pager| -p \w+| --since '[^']*'| --since \S+| -b| -x| -e| -r)*",
-    r"(ip (-[a-z]+ )*(a|addr|r|route|link)( show)?|ss -[a-zA-Z]+|netstat -[a-zA-Z]+)",
-    r"docker (ps|images|stats --no-stream)( -a)?",
-    # filters for pipelines: options and one pattern only, never a file argument
-    r"grep( -[a-zA-Z]+)* ('[^']*'|\"[^\"$`\\]*\"|[^\s<>|;&`$/~'\"]+)",
-    r"(head|tail)( -n ?\d+| -\d+)*",
-    r"wc( -[clmw]+)*",
-    r"sort( -[bdfghinMrRuV]+| -k ?[0-9,.]+| -t ?\S)*",
-    r"uniq( -[cdiu]+)*",
-    r"cut( -[dfc] ?[^\s<>|;&`$]+)+",
-]
-
 
 class CommandRule(Section):
     """Allow or deny patterns (regular expressions over a whole simple command) for the
@@ -44,6 +18,8 @@ class CommandRule(Section):
     tags: list[str] = Field(default_factory=list)
     allow: list[str] = Field(default_factory=list)
     deny: list[str] = Field(default_factory=list)
+    allow_exact: list[str] = Field(default_factory=list)
+    require_totp: bool = False
 
     @field_validator("allow", "deny")
     @classmethod
@@ -66,6 +42,7 @@ class SSHHost(Section):
     tags: list[str] = Field(default_factory=list)
     jump: str | None = None
     connect_timeout: float | None = Field(None, gt=0)
+    require_totp: bool = False
 
 
 class SSHSection(Section):
@@ -82,7 +59,8 @@ class SSHSection(Section):
     max_sessions: int = Field(4, ge=1, le=9)
     approval_timeout: float = Field(600.0, gt=0)
     progress_interval: float = Field(3.0, gt=0)
-    readonly: list[str] = Field(default_factory=lambda: list(DEFAULT_READONLY))
+    builtin_readonly: bool = True
+    readonly: list[str] = Field(default_factory=list)
     hosts: list[SSHHost] = Field(default_factory=list)
     rules: list[CommandRule] = Field(default_factory=list)
 

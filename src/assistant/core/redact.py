@@ -56,6 +56,30 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # tenant (t-), user (u-), app (a-) access tokens and card update tokens (c-)
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"\b[tuac]-[A-Za-z0-9_]{30,}"), MASK),
+    # GitHub, GitLab, Slack, Hugging Face, Stripe, Google API keys, AWS access key ids
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"), MASK),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MASK),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}"), MASK),
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), MASK),
+    (re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), MASK),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MASK),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+    # JSON Web Tokens (header.payload.signature, both base64url JSON objects)
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
+    # passwords inside URLs: scheme://user:password@host
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}://[^\s:/@]{1,256}:)[^\s@/]{1,256}@"),
+        r"\1" + MASK + "@",
+    ),
+    # NAME=value where NAME looks secret, as environments (ps e, /proc/*/environ,
+    # systemctl show, .env files, docker inspect) print them: the value goes, the name stays
+    (
+        re.compile(
+            r"\b((?:[A-Z_][A-Z0-9_]*)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|AUTH|"
+            r"DSN|PRIVATE|COOKIE|SESSION|SIGNATURE)[A-Z0-9_]*)=(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)"
+        ),
+        r"\1=" + MASK,
+    ),
 )
 
 

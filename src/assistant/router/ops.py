@@ -46,7 +46,7 @@ class OpsCommands:
                 "approve a request",
                 Permission.APPROVE,
                 self.approve,
-                usage="/approve ID",
+                usage="/approve ID [CODE]",
                 immediate=True,
             ),
             Command(
@@ -77,6 +77,7 @@ class OpsCommands:
                 chat=call.message.chat,
                 permissions=call.permissions,
                 direct=True,
+                role=call.role,
                 io=call.io,
             )
         )
@@ -113,11 +114,16 @@ class OpsCommands:
         return await self._decide_typed(call, approve=False)
 
     async def _decide_typed(self, call: CommandCall, *, approve: bool) -> str:
-        number = call.args.strip().lstrip("#")
+        number, _, code = call.args.strip().partition(" ")
+        number = number.lstrip("#")
         if not number.isdigit():
             return f"Usage: /{'approve' if approve else 'deny'} ID (the number in the request)."
         return await self._approvals.decide(
-            int(number), approve, by=_actor(call), by_name=call.message.sender.name
+            int(number),
+            approve,
+            by=_actor(call),
+            by_name=call.message.sender.name,
+            code=code.strip() or None,
         )
 
     async def decide_button(self, call: ActionCall) -> ActionResult:

@@ -1,8 +1,13 @@
 """Approvals: an "ask" decision becomes Approve/Deny buttons in the approvers' chats.
 
 A request is bound to one requester, host list and exact command; what runs afterwards is that
-command, nothing the model adds later. It expires (default ten minutes); a request left pending
-by a restart is expired at the next start. Every step is audited.
+command, nothing the model adds later. It goes to everyone who may approve *except the
+requester*, and the requester's own press or ``/approve`` is refused: a second person decides.
+Where the hosts require it, approving also needs a current TOTP code (``/approve ID CODE``).
+A request lives only as long as the turn that waits for it: when that turn ends for any
+reason the request is withdrawn and its buttons removed; it expires after
+``approval_timeout``; a request left pending by a restart is expired at the next start.
+Every step is audited: requested, approved / denied / withdrawn / expired, by whom.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import structlog
 
 from assistant.core.errors import ChannelError
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
+from assistant.security.second_factor import Check, SecondFactor
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
 from assistant.store.audit import AuditLog
 
@@ -27,17 +33,25 @@ EditFn = Callable[[SentMessage, str], Awaitable[None]]
 ApproversFn = Callable[[], Awaitable[list[ChatRef]]]
 
 PREFIX = "ap"
+MAX_CODE_FAILURES = 5  # wrong TOTP codes per approver and request before their codes are refused
 
 
 @dataclass(frozen=True, slots=True)
 class ApprovalOutcome:
     id: int
-    status: str  # approved | denied | expired | unreachable
+    status: str  # approved | denied | expired | unreachable | withdrawn
     decided_by: str | None = None
 
     @property
     def approved(self) -> bool:
         return self.status == "approved"
+
+
+@dataclass(slots=True)
+class _Waiting:
+    future: asyncio.Future[ApprovalOutcome]
+    totp: bool
+    failures: dict[str, int]
 
 
 def _minutes(seconds: float) -> str:
@@ -54,6 +68,11 @@ def describe(record: ApprovalRecord) -> str:
     )
 
 
+def same_person(chat: ChatRef, principal: str) -> bool:
+    """Is ``chat`` (an approver's private chat) the private chat of ``principal``?"""
+    return f"{chat.channel}:{chat.chat_id}" == principal
+
+
 class ApprovalService:
     def __init__(
         self,
@@ -64,6 +83,7 @@ class ApprovalService:
         send: SendFn,
         edit: EditFn,
         timeout: Callable[[], float],
+        second_factor: SecondFactor | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -71,7 +91,8 @@ class ApprovalService:
         self._send = send
         self._edit = edit
         self._timeout = timeout
-        self._waiting: dict[int, asyncio.Future[ApprovalOutcome]] = {}
+        self._second_factor = second_factor
+        self._waiting: dict[int, _Waiting] = {}
 
     async def request(
         self,
@@ -82,8 +103,10 @@ class ApprovalService:
         hosts: tuple[str, ...],
         command: str,
         reason: str,
+        totp: bool = False,
     ) -> ApprovalOutcome:
-        """Ask the approvers and wait for a decision (or the expiry)."""
+        """Ask the approvers other than the requester and wait for a decision, the expiry,
+        or the end of the calling task (then the request is withdrawn)."""
         ttl = self._timeout()
         actor = f"{channel}:{requester.user_id}"
         record = await self._store.create(
@@ -102,36 +125,18 @@ class ApprovalService:
             hosts=list(hosts),
             command=command,
             reason=reason,
+            totp=totp,
         )
         future: asyncio.Future[ApprovalOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting[record.id] = future
+        self._waiting[record.id] = _Waiting(future, totp, {})
         try:
-            text = (
-                f"🔐 Approval needed (#{record.id})\n{describe(record)}\n\n"
-                f"Expires in {_minutes(ttl)}. Buttons, or /approve {record.id} · /deny {record.id}"
-            )
-            buttons = (
-                (
-                    Button("Approve", f"{PREFIX}:{record.id}:y", "primary"),
-                    Button("Deny", f"{PREFIX}:{record.id}:n", "danger"),
-                ),
-            )
-            delivered = 0
-            for target in await self._approvers():
-                try:
-                    for sent in await self._send(target, text, buttons):
-                        await self._store.add_message(
-                            record.id, sent.chat.channel, sent.chat.chat_id, sent.message_id
-                        )
-                        delivered += 1
-                except ChannelError as exc:
-                    log.warning("approval.notify_failed", chat=target.key, error=str(exc))
+            delivered = await self._notify(record, ttl, totp)
             if not delivered:
                 await self._finish(
-                    record.id, "unreachable", "nobody", "no approver could be reached"
+                    record.id, "unreachable", "nobody", "no other approver could be reached"
                 )
                 return ApprovalOutcome(record.id, "unreachable")
-            log.info("approval.requested", id=record.id, approvers=delivered)
+            log.info("approval.requested", id=record.id, approvers=delivered, totp=totp)
             try:
                 return await asyncio.wait_for(asyncio.shield(future), ttl)
             except TimeoutError:
@@ -139,22 +144,105 @@ class ApprovalService:
                     record.id, "expired", "timeout", f"expired after {_minutes(ttl)}"
                 )
                 return ApprovalOutcome(record.id, "expired")
+        except asyncio.CancelledError:
+            # The turn that asked is gone (shutdown, /cancel, its deadline): a later press
+            # must not say "Approved" for something that will never run.
+            await asyncio.shield(
+                self._finish(
+                    record.id, "withdrawn", "turn-ended", "withdrawn: the request's turn ended"
+                )
+            )
+            raise
         finally:
             self._waiting.pop(record.id, None)
 
-    async def decide(self, approval_id: int, approve: bool, *, by: str, by_name: str) -> str:
+    async def _notify(self, record: ApprovalRecord, ttl: float, totp: bool) -> int:
+        how = (
+            f"Approve with a one-time code: /approve {record.id} CODE · or /deny {record.id}"
+            if totp
+            else f"Buttons, or /approve {record.id} · /deny {record.id}"
+        )
+        text = (
+            f"🔐 Approval needed (#{record.id})\n{describe(record)}\n\n"
+            f"Expires in {_minutes(ttl)}. {how}"
+        )
+        buttons = (
+            (
+                Button("Approve", f"{PREFIX}:{record.id}:y", "primary"),
+                Button("Deny", f"{PREFIX}:{record.id}:n", "danger"),
+            ),
+        )
+        delivered = 0
+        for target in await self._approvers():
+            if same_person(target, record.requester):
+                continue  # nobody approves their own request
+            try:
+                for sent in await self._send(target, text, buttons):
+                    await self._store.add_message(
+                        record.id, sent.chat.channel, sent.chat.chat_id, sent.message_id
+                    )
+                    delivered += 1
+            except ChannelError as exc:
+                log.warning("approval.notify_failed", chat=target.key, error=str(exc))
+        return delivered
+
+    async def decide(
+        self, approval_id: int, approve: bool, *, by: str, by_name: str, code: str | None = None
+    ) -> str:
         """An approver pressed a button (or typed /approve, /deny); returns a short answer."""
+        current = await self._store.get(approval_id)
+        if current is None:
+            return f"There is no request #{approval_id}."
+        if current.status != "pending":
+            return f"Request #{approval_id} was already {current.status}."
+        if approve and by == current.requester:
+            await self._audit.append("approval.self_refused", by, id=approval_id)
+            return "You cannot approve your own request: another approver has to."
+        waiting = self._waiting.get(approval_id)
+        if waiting is None:
+            # pending, but no turn waits for it (the process restarted): nothing would run
+            await self._finish(approval_id, "withdrawn", "restart", "withdrawn: nothing waits")
+            return f"Request #{approval_id} is no longer waiting; nothing will run."
+        if approve and waiting.totp:
+            refusal = await self._check_code(approval_id, waiting, by, code)
+            if refusal is not None:
+                return refusal
         status = "approved" if approve else "denied"
+        if not approve and by == current.requester:
+            status = "withdrawn"
         record = await self._finish(approval_id, status, by, f"{status} by {by_name or by}")
         if record is None:
-            current = await self._store.get(approval_id)
-            if current is None:
-                return f"There is no request #{approval_id}."
-            return f"Request #{approval_id} was already {current.status}."
-        future = self._waiting.get(approval_id)
-        if future is not None and not future.done():
-            future.set_result(ApprovalOutcome(approval_id, status, by))
-        return "Approved." if approve else "Denied."
+            latest = await self._store.get(approval_id)
+            return f"Request #{approval_id} was already {latest.status if latest else 'gone'}."
+        if not waiting.future.done():
+            waiting.future.set_result(ApprovalOutcome(approval_id, status, by))
+        return {"approved": "Approved.", "denied": "Denied."}.get(status, "Withdrawn.")
+
+    async def _check_code(
+        self, approval_id: int, waiting: _Waiting, by: str, code: str | None
+    ) -> str | None:
+        if self._second_factor is None:
+            return "This request needs a one-time code, but no second factor is set up here."
+        if waiting.failures.get(by, 0) >= MAX_CODE_FAILURES:
+            return "Too many wrong codes for this request; another approver has to decide."
+        if not code:
+            return (
+                f"Request #{approval_id} needs a one-time code from your authenticator app: "
+                f"/approve {approval_id} CODE"
+            )
+        result = await self._second_factor.verify(by, code)
+        if result is Check.OK:
+            return None
+        await self._audit.append("approval.code_refused", by, id=approval_id, why=result.value)
+        if result is Check.NOT_ENROLLED:
+            return (
+                "You have no authenticator set up; the owner can add one with "
+                f"`assistant users totp add {by.replace(':', ' ', 1)}`."
+            )
+        waiting.failures[by] = waiting.failures.get(by, 0) + 1
+        if result is Check.REUSED:
+            return "That code was used already; wait for the next one."
+        return "That code is not valid."
 
     async def expire_leftovers(self) -> int:
         """Expire requests a previous run left pending (their turns are gone)."""
@@ -179,10 +267,10 @@ class ApprovalService:
             status=status,
             waited=round(time.time() - record.created_at, 1),
         )
-        mark = {"approved": "✅", "denied": "❌"}.get(status, "⌛")
+        mark = {"approved": "✅", "denied": "❌", "withdrawn": "↩️"}.get(status, "⌛")
         text = f"{mark} #{record.id} {note}\n{describe(record)}"
         for channel, chat_id, message_id in record.messages:
-            try:
+            try:  # the new text carries no buttons: they are gone from the chat
                 await self._edit(SentMessage(ChatRef(channel, chat_id), message_id), text)
             except ChannelError as exc:
                 log.warning("approval.edit_failed", id=approval_id, error=str(exc))

@@ -9,13 +9,16 @@ be parsed, or uses characters outside printable ASCII, can at best be asked abou
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from assistant.config.ssh import CommandRule, SSHHost, SSHSection
 from assistant.core.roles import Permission
+from assistant.security import readonly
 from assistant.security.shell import Analysis, Part, analyze
+from assistant.security.words import GLOB
 
 
 class Verdict(StrEnum):
@@ -28,6 +31,13 @@ class Verdict(StrEnum):
 class Decision:
     verdict: Verdict
     reason: str
+    rule: str = ""  # what decided: a read-only form, a config rule, the deny list, …
+
+
+_BUILTIN_DENY = "the built-in deny list"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_ANALYSIS = "the shell analysis"
+_LIMITS = "the input limits"
 
 
 MAX_LENGTH = 4000
@@ -158,10 +168,37 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_IFS = re.compile(r"\$\{?IFS\}?")
+_QUOTES = re.compile(r"""['"\\]""")
+
+
+def _deny_views(part: Part) -> list[str]:
+    """The texts the deny lists look at: as written, after quote removal, with wrappers
+    taken off, and — for words that hide things in expansions — with ``${IFS}`` read as the
+    space it usually is and quotes dropped. Deny is best effort on top of "ask": a command
+    the analysis cannot fully see is never allowed anyway."""
+    views = [_normal(part.text), _FD_DUP.sub("", _normal(part.text))]
+    if part.words:
+        views.append(_normal(" ".join(part.words)))
+        views.append(_normal(" ".join(unwrap(part.words))))
+    if part.constructs or part.kind == "opaque":
+        views.append(_normal(_QUOTES.sub("", _IFS.sub(" ", part.text))))
+    return list(dict.fromkeys(v for v in views if v))
+
+
+def canonical(part: Part, *, redirects: bool = False) -> str:
+    """A literal simple command written one way: words shell-quoted only where needed."""
+    text = shlex.join(part.words)
+    if redirects and part.redirects:
+        text = " ".join([text, *part.redirects])
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    allow: tuple[re.Pattern[str], ...]
-    deny: tuple[re.Pattern[str], ...]
+    allow: tuple[tuple[re.Pattern[str], str], ...]
+    deny: tuple[tuple[re.Pattern[str], str], ...]
+    exact: tuple[tuple[str, str], ...]
 
 
 class CommandPolicy:
@@ -170,93 +207,175 @@ class CommandPolicy:
 
     def configure(self, config: SSHSection) -> None:
         self._config = config
-        self._readonly = tuple(re.compile(p) for p in config.readonly)
+        self._readonly = tuple((re.compile(p), f"[ssh] readonly {p!r}") for p in config.readonly)
 
     def _rules(self, host: SSHHost) -> _Rules:
-        allow: list[re.Pattern[str]] = []
-        deny: list[re.Pattern[str]] = []
-        for rule in self._config.rules:
+        allow: list[tuple[re.Pattern[str], str]] = []
+        deny: list[tuple[re.Pattern[str], str]] = []
+        exact: list[tuple[str, str]] = []
+        for number, rule in enumerate(self._config.rules, 1):
             if _applies(rule, host):
-                allow.extend(re.compile(p) for p in rule.allow)
-                deny.extend(re.compile(p) for p in rule.deny)
-        return _Rules(tuple(allow), tuple(deny))
+                allow.extend(
+                    (re.compile(p), f"[[ssh.rules]] #{number} allow {p!r}") for p in rule.allow
+                )
+                deny.extend(
+                    (re.compile(p), f"[[ssh.rules]] #{number} deny {p!r}") for p in rule.deny
+                )
+                exact.extend(
+                    (_normal(c), f"[[ssh.rules]] #{number} allow_exact {c!r}")
+                    for c in rule.allow_exact
+                )
+        return _Rules(tuple(allow), tuple(deny), tuple(exact))
+
+    def requires_totp(self, host: SSHHost) -> bool:
+        """Approving a command on this host needs a current TOTP code (host or rule says so)."""
+        return host.require_totp or any(
+            rule.require_totp and _applies(rule, host) for rule in self._config.rules
+        )
 
     def decide(
         self, *, permissions: frozenset[Permission], host: SSHHost, command: str
     ) -> Decision:
         exec_any = Permission.EXEC in permissions
         if not exec_any and Permission.EXEC_READONLY not in permissions:
-            return Decision(Verdict.DENY, "your role may not run commands on servers")
+            return Decision(Verdict.DENY, "your role may not run commands on servers", "role")
         decision = self._judge(host, command)
         if decision.verdict is Verdict.ASK and not exec_any:
             return Decision(
                 Verdict.DENY,
                 f"{decision.reason}; your role may only run commands that are allowed outright",
+                decision.rule,
             )
         return decision
 
     def _judge(self, host: SSHHost, command: str) -> Decision:
-        text = command.strip()
+        # Judge exactly what will run: only blanks and newlines may be trimmed (str.strip would
+        # also drop \r, \x0b, \x85, U+2028 … that the remote shell still receives).
+        if _CONTROL.search(command):
+            return Decision(Verdict.DENY, "the command contains control characters", _LIMITS)
+        text = command.strip(" \t\n")
         if not text:
-            return Decision(Verdict.DENY, "the command is empty")
+            return Decision(Verdict.DENY, "the command is empty", _LIMITS)
         if len(text) > MAX_LENGTH:
-            return Decision(Verdict.DENY, f"the command is longer than {MAX_LENGTH} characters")
-        if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
-            return Decision(Verdict.DENY, "the command contains control characters")
+            return Decision(
+                Verdict.DENY, f"the command is longer than {MAX_LENGTH} characters", _LIMITS
+            )
         if _FORK_BOMB.search(text):
-            return Decision(Verdict.DENY, "the command is a fork bomb")
+            return Decision(Verdict.DENY, "the command is a fork bomb", _BUILTIN_DENY)
         rules = self._rules(host)
         analysis = analyze(text)
         if analysis.error is not None:
-            flat = _normal(text)
-            for pattern, reason in BUILTIN_DENY:
-                if pattern.search(flat):
-                    return Decision(Verdict.DENY, reason)
-            return Decision(Verdict.ASK, analysis.error)
+            flat = _normal(_QUOTES.sub("", _IFS.sub(" ", text)))
+            for candidate in dict.fromkeys((_normal(text), flat)):
+                for pattern, reason in BUILTIN_DENY:
+                    if pattern.search(candidate):
+                        return Decision(Verdict.DENY, reason, _BUILTIN_DENY)
+            return Decision(Verdict.ASK, analysis.error, _ANALYSIS)
         verdicts = [self._part(part, rules) for part in analysis.parts]
         verdicts.extend(_piped_downloads(analysis))
         denied = next((d for d in verdicts if d.verdict is Verdict.DENY), None)
         if denied is not None:
             return denied
-        asked = [d.reason for d in verdicts if d.verdict is Verdict.ASK]
+        exact = next((rule for written, rule in rules.exact if written == _normal(text)), None)
+        if exact is not None:
+            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
+        asked = [d for d in verdicts if d.verdict is Verdict.ASK]
         if not text.isascii():
-            asked.append("it contains characters outside plain ASCII (lookalikes?)")
+            asked.append(
+                Decision(
+                    Verdict.ASK,
+                    "it contains characters outside plain ASCII (lookalikes?)",
+                    _ANALYSIS,
+                )
+            )
         if asked:
-            return Decision(Verdict.ASK, "; ".join(dict.fromkeys(asked)))
-        return Decision(Verdict.ALLOW, "every part is allowed")
+            return Decision(
+                Verdict.ASK,
+                "; ".join(dict.fromkeys(d.reason for d in asked)),
+                "; ".join(dict.fromkeys(d.rule for d in asked)),
+            )
+        rules_used = "; ".join(dict.fromkeys(d.rule for d in verdicts)) or _ANALYSIS
+        return Decision(Verdict.ALLOW, "every part is allowed", rules_used)
 
     def _part(self, part: Part, rules: _Rules) -> Decision:
-        text = _normal(part.text)
         if part.kind in ("write", "read"):
-            target = part.words[0] if part.words else ""
-            if part.kind == "write" and re.match(_DISK, target):
-                return Decision(Verdict.DENY, f"it writes to the disk device {target}")
-            if part.kind == "write" and re.fullmatch(_CREDENTIALS, target):
-                return Decision(Verdict.DENY, f"it overwrites {target}")
-            if _matches(rules.allow, _normal(part.owner)):
-                return Decision(Verdict.ALLOW, "allowed by a rule")
-            verb = "writes to" if part.kind == "write" else "reads"
-            return Decision(Verdict.ASK, f"it {verb} the file {target}")
-        if part.kind == "opaque":
-            for pattern, reason in BUILTIN_DENY:
-                if pattern.search(text):
-                    return Decision(Verdict.DENY, reason)
-            return Decision(Verdict.ASK, f"{part.note} cannot be checked piece by piece")
-        text = _FD_DUP.sub("", text)  # 2>&1 moves a descriptor and touches no file
-        inner = " ".join(unwrap(part.words))
-        for candidate in (text, _normal(inner)):
+            return self._redirection(part, rules)
+        views = _deny_views(part)
+        for candidate in views:
             for pattern, reason in BUILTIN_DENY:
                 if pattern.search(candidate):
-                    return Decision(Verdict.DENY, reason)
-        if _matches(rules.deny, text):
-            return Decision(Verdict.DENY, "a rule in the config denies it")
-        if _matches(rules.allow, text):
-            return Decision(Verdict.ALLOW, "allowed by a rule")
+                    return Decision(Verdict.DENY, reason, _BUILTIN_DENY)
+        for pattern, rule in rules.deny:
+            if any(pattern.fullmatch(v) for v in views):
+                return Decision(Verdict.DENY, "a rule in the config denies it", rule)
+        if part.kind == "opaque":
+            return Decision(
+                Verdict.ASK,
+                f"`{_short(_normal(part.text))}` cannot be checked piece by piece ({part.note})",
+                _ANALYSIS,
+            )
+        if not part.literal:
+            exact = next((rule for text, rule in rules.exact if text == _normal(part.text)), None)
+            if exact is not None:
+                return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
+            if set(part.constructs) == {GLOB}:
+                spec, why = readonly.check(part.words)
+                if spec is not None:
+                    return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
+            constructs = ", ".join(part.constructs)
+            return Decision(
+                Verdict.ASK,
+                f"`{_short(_normal(part.text))}` contains {constructs}, which the policy "
+                "cannot see through",
+                _ANALYSIS,
+            )
+        plain = canonical(part)
+        full = canonical(part, redirects=True)
+        for pattern, rule in rules.allow:
+            if pattern.fullmatch(plain) or pattern.fullmatch(full):
+                return Decision(Verdict.ALLOW, "allowed by a rule", rule)
+        exact = next((rule for text, rule in rules.exact if text in (plain, full)), None)
+        if exact is not None:
+            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
         if _runs_code(unwrap(part.words)):
-            return Decision(Verdict.ASK, f"{part.words[0]} runs code given to it")
-        if _matches(self._readonly, text):
-            return Decision(Verdict.ALLOW, "a read-only command")
-        return Decision(Verdict.ASK, f"`{_short(text)}` is not on an allowlist")
+            return Decision(Verdict.ASK, f"{part.words[0]} runs code given to it", _ANALYSIS)
+        if self._config.builtin_readonly:
+            spec, why = readonly.check(part.words)
+            if spec is not None:
+                return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
+        else:
+            why = "the built-in read-only list is off ([ssh] builtin_readonly = false)"
+        for pattern, rule in self._readonly:
+            if pattern.fullmatch(plain):
+                return Decision(Verdict.ALLOW, "a read-only command", rule)
+        return Decision(
+            Verdict.ASK, f"`{_short(plain)}` is not on an allowlist ({why})", "no rule allows it"
+        )
+
+    def _redirection(self, part: Part, rules: _Rules) -> Decision:
+        target = part.words[0] if part.words else ""
+        writes = part.kind == "write"
+        if writes and re.match(_DISK, target):
+            return Decision(Verdict.DENY, f"it writes to the disk device {target}", _BUILTIN_DENY)
+        if writes and re.fullmatch(_CREDENTIALS, target):
+            return Decision(Verdict.DENY, f"it overwrites {target}", _BUILTIN_DENY)
+        if part.constructs:
+            return Decision(
+                Verdict.ASK,
+                f"the file of `{_short(part.text)}` is computed when it runs",
+                _ANALYSIS,
+            )
+        if writes and target == "/dev/null":
+            return Decision(Verdict.ALLOW, "output is discarded", "read-only: > /dev/null")
+        if not writes and readonly.LOG_FILE.fullmatch(target):
+            return Decision(Verdict.ALLOW, "it reads a log file", "read-only: < /var/log/…")
+        for pattern, rule in rules.allow:
+            if pattern.fullmatch(part.owner):
+                return Decision(Verdict.ALLOW, "allowed by a rule", rule)
+        if any(text == part.owner for text, _ in rules.exact):
+            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", "allow_exact")
+        verb = "writes to" if writes else "reads"
+        return Decision(Verdict.ASK, f"it {verb} the file {target}", "no rule allows it")
 
 
 def _piped_downloads(analysis: Analysis) -> Iterable[Decision]:
@@ -269,12 +388,14 @@ def _piped_downloads(analysis: Analysis) -> Iterable[Decision]:
             if name in _DOWNLOADERS:
                 downloading = True
             elif downloading and name in _INTERPRETERS:
-                yield Decision(Verdict.DENY, "it pipes a download into a shell or interpreter")
+                yield Decision(
+                    Verdict.DENY, "it pipes a download into a shell or interpreter", _BUILTIN_DENY
+                )
     for command, inner in analysis.substitutions:
         words = unwrap(command.words)
         runner = bool(words) and _name(words[0]) in _INTERPRETERS | _CODE_RUNNERS
         if runner and any(_downloads(p) for p in inner):
-            yield Decision(Verdict.DENY, "it runs downloaded code")
+            yield Decision(Verdict.DENY, "it runs downloaded code", _BUILTIN_DENY)
 
 
 def _downloads(part: Part) -> bool:

@@ -1,31 +1,48 @@
 """Take a shell command apart (with bashlex) into the pieces the policy judges one by one.
 
-Every simple command — in a list (``;``, ``&&``, ``||``, newlines), a pipeline, a command or
-process substitution, or inside a compound — becomes a ``Part``; so does every redirection
-that writes or reads a file. Whatever cannot be judged from its text (compound commands,
-function definitions, computed command names, environment assignments, here-documents)
-becomes an "opaque" part, which can never be allowed outright. A command bashlex cannot
-parse has no parts, only an ``error``.
+bashlex gives the structure: lists (``;``, ``&&``, ``||``, newlines), pipelines, compound
+commands, redirections. Each word's *text* is then read again by ``words.scan_word``, which
+does the shell's quote removal and finds every expansion in it — including command
+substitutions hidden inside ``${…}`` that bashlex does not look into. Every simple command
+becomes a ``Part`` with its words; every command embedded in a word is analysed in turn and
+its parts added. Whatever cannot be judged from its text (compound commands, function
+definitions, computed command names, environment assignments, here-documents) becomes an
+"opaque" part, which can never be allowed outright. A command bashlex cannot parse has no
+parts, only an ``error``.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import bashlex
 import bashlex.errors
 
+from assistant.security.words import TOO_DEEP, Word, scan_word
+
 PartKind = Literal["command", "write", "read", "opaque"]
+
+_MAX_DEPTH = 8
+_WRITES = frozenset({">", ">>", ">|", "&>", ">&", "&>>", "<>"})
+_READS = frozenset({"<", "<&", "<<<"})
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
     kind: PartKind
     text: str  # the original text of the piece (a simple command, or "> target")
-    words: tuple[str, ...] = ()  # for commands: the words, quotes removed
-    note: str = ""  # for opaque parts: why
-    owner: str = ""  # for redirections: the text of the command they belong to
+    words: tuple[str, ...] = ()  # commands: the words after quote removal; redirections: target
+    note: str = ""  # opaque parts: why
+    owner: str = ""  # redirections: the text of the command they belong to
+    constructs: tuple[str, ...] = ()  # expansions in the words (empty: every word is literal)
+    globs: tuple[bool, ...] = ()  # per word: literal but for unquoted glob characters
+    redirects: tuple[str, ...] = ()  # commands: their redirections, as "OP TARGET"
+
+    @property
+    def literal(self) -> bool:
+        return not self.constructs
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +56,11 @@ class Analysis:
 @dataclass
 class _Walker:
     source: str
+    depth: int = 0
     parts: list[Part] = field(default_factory=list)
     pipelines: list[tuple[Part, ...]] = field(default_factory=list)
     substitutions: list[tuple[Part, tuple[Part, ...]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def text(self, node: Any) -> str:
         start, end = node.pos
@@ -80,62 +99,100 @@ class _Walker:
             self.walk(child)
         return []
 
+    def word(self, node: Any) -> tuple[Word, list[Part]]:
+        """Read a word node's text; analyse the commands embedded in it."""
+        word = scan_word(self.text(node))
+        literal_value = getattr(node, "word", None)
+        if word.literal and literal_value is not None and literal_value != word.value:
+            # two readings disagree: do not trust either with an "allow"
+            word = Word(word.raw, word.value, ("a word the analysis reads two ways",))
+        inner: list[Part] = []
+        for command in word.commands:
+            inner.extend(self.nested(command))
+        return word, inner
+
+    def nested(self, command: str) -> list[Part]:
+        if self.depth >= _MAX_DEPTH:
+            self.parts.append(Part("opaque", command, note=TOO_DEEP))
+            return []
+        analysis = analyze(command, depth=self.depth + 1)
+        if analysis.error is not None:
+            part = Part("opaque", command, note=f"an embedded command: {analysis.error}")
+            self.parts.append(part)
+            return [part]
+        self.parts.extend(analysis.parts)
+        self.pipelines.extend(analysis.pipelines)
+        self.substitutions.extend(analysis.substitutions)
+        return list(analysis.parts)
+
     def command(self, node: Any) -> Part:
         text = self.text(node)
-        words: list[str] = []
+        words: list[Word] = []
         inner: list[Part] = []
+        targets: list[tuple[str, str, Word | None]] = []  # (fd + operator, shown, target)
         opaque: str | None = None
         for child in node.parts:
             if child.kind == "assignment":
-                if not words:
+                word, found = self.word(child)
+                if words:
+                    words.append(word)
+                else:
                     opaque = "it sets environment variables for the command"
-                inner.extend(self.substitutions_in(child))
+                inner.extend(found)
             elif child.kind == "word":
-                if not words and any(
-                    p.kind in ("parameter", "commandsubstitution", "processsubstitution")
-                    for p in child.parts
-                ):
+                word, found = self.word(child)
+                if not words and not word.literal:
                     opaque = "the command name is computed when it runs"
-                words.append(child.word)
-                inner.extend(self.substitutions_in(child))
+                words.append(word)
+                inner.extend(found)
             elif child.kind == "redirect":
-                self.redirect(child, text)
-        part = (
-            Part("opaque", text, tuple(words), note=opaque)
-            if opaque
-            else Part("command", text, tuple(words))
+                redirect, found = self.redirect(child, text)
+                if redirect is not None:
+                    targets.append(redirect)
+                inner.extend(found)
+        values = tuple(w.value for w in words)
+        redirects = tuple(
+            f"{op} {shlex.quote(word.value)}" if word is not None else op for op, _, word in targets
+        )
+        canonical = " ".join([shlex.join(values), *redirects])
+        part = Part(
+            "opaque" if opaque else "command",
+            text,
+            values,
+            note=opaque or "",
+            constructs=tuple(dict.fromkeys(c for w in words for c in w.constructs)),
+            globs=tuple(w.only_globs for w in words),
+            redirects=redirects,
         )
         self.parts.append(part)
+        for op, shown, target in targets:
+            if target is None:
+                continue
+            kind: PartKind = "write" if op.lstrip("0123456789") in _WRITES else "read"
+            self.parts.append(
+                Part(kind, shown, (target.value,), owner=canonical, constructs=target.constructs)
+            )
         if inner:
             self.substitutions.append((part, tuple(inner)))
         return part
 
-    def substitutions_in(self, word: Any) -> list[Part]:
-        """Walk the command and process substitutions inside a word; return their parts."""
-        found: list[Part] = []
-        for piece in getattr(word, "parts", []) or []:
-            if piece.kind in ("commandsubstitution", "processsubstitution"):
-                before = len(self.parts)
-                self.walk(piece.command)
-                found.extend(self.parts[before:])
-        return found
-
-    def redirect(self, node: Any, owner: str) -> None:
+    def redirect(
+        self, node: Any, owner: str
+    ) -> tuple[tuple[str, str, Word | None] | None, list[Part]]:
         kind = node.type
         target = node.output
+        fd = str(node.input) if isinstance(getattr(node, "input", None), int) else ""
         if kind in ("<<", "<<-"):
             self.parts.append(Part("opaque", self.text(node), note="a here-document", owner=owner))
-            return
-        if isinstance(target, int) or target is None:
-            return  # 2>&1 and friends move descriptors, they touch no file
-        path = target.word
-        for piece in getattr(target, "parts", []) or []:
-            if piece.kind in ("commandsubstitution", "processsubstitution"):
-                self.walk(piece.command)
-        if kind in (">", ">>", ">|", "&>", ">&", "&>>", "<>"):
-            self.parts.append(Part("write", f"{kind} {path}", (path,), owner=owner))
-        elif kind in ("<", "<&", "<<<"):
-            self.parts.append(Part("read", f"{kind} {path}", (path,), owner=owner))
+            return None, []
+        if isinstance(target, int | str) or target is None:
+            op = f"{fd}{kind}{target if target is not None else ''}"
+            return (op, op, None), []  # 2>&1 moves a descriptor and touches no file
+        if kind not in _WRITES and kind not in _READS:
+            self.parts.append(Part("opaque", self.text(node), note=f"the redirection {kind}"))
+            return None, []
+        word, inner = self.word(target)
+        return (f"{fd}{kind}", f"{fd}{kind} {word.raw}", word), inner
 
 
 def _children(node: Any) -> list[Any]:
@@ -150,7 +207,7 @@ def _children(node: Any) -> list[Any]:
     return out
 
 
-def analyze(command: str) -> Analysis:
+def analyze(command: str, *, depth: int = 0) -> Analysis:
     try:
         trees = bashlex.parse(command)
     except (
@@ -160,10 +217,16 @@ def analyze(command: str) -> Analysis:
         IndexError,
         TypeError,
         ValueError,
+        KeyError,
+        AssertionError,
         RecursionError,
     ) as exc:
         return Analysis(error=f"the shell syntax could not be checked ({type(exc).__name__})")
-    walker = _Walker(command)
-    for tree in trees:
-        walker.walk(tree)
+    walker = _Walker(command, depth)
+    try:
+        for tree in trees:
+            walker.walk(tree)
+    except (AttributeError, IndexError, TypeError, ValueError, KeyError, RecursionError) as exc:
+        # a tree shape we do not know: nothing can be allowed from a partial reading
+        return Analysis(error=f"the shell syntax could not be checked ({type(exc).__name__})")
     return Analysis(tuple(walker.parts), tuple(walker.pipelines), tuple(walker.substitutions))

@@ -171,4 +171,13 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX seen_events_at ON seen_events (seen_at);
     """,
+    # 12: approvers' second factor (TOTP): one secret per person, and the last time step used
+    """
+    CREATE TABLE totp (
+        principal TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_step INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
 import uuid
@@ -21,8 +22,9 @@ from assistant.config.ssh import SSHHost
 from assistant.core.errors import ToolError
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.ports import ChatIO
-from assistant.core.roles import Permission
-from assistant.security.approvals import ApprovalService
+from assistant.core.redact import Redactor
+from assistant.core.roles import Permission, Role
+from assistant.security.approvals import ApprovalOutcome, ApprovalService
 from assistant.security.commands import CommandPolicy, Decision, Verdict
 from assistant.ssh.executor import RunResult, SSHExecutor
 from assistant.store.audit import AuditLog
@@ -43,7 +45,8 @@ class ExecRequest:
     sender: Sender
     chat: ChatRef
     permissions: frozenset[Permission]
-    direct: bool = False  # typed as /run by a person: their own approval when they may approve
+    direct: bool = False  # typed as /run by a person (not chosen by a model)
+    role: Role | None = None  # the sender's role: the owner's own /run confirms itself
     io: ChatIO | None = None
     hold: Callable[[], contextlib.AbstractAsyncContextManager[None]] | None = None
     timeout: float | None = None
@@ -102,14 +105,17 @@ class ExecService:
         policy: CommandPolicy,
         approvals: ApprovalService,
         audit: AuditLog,
+        redactor: Redactor,
         progress_interval: Callable[[], float],
     ) -> None:
         self._executor = executor
         self._policy = policy
         self._approvals = approvals
         self._audit = audit
+        self._redactor = redactor
         self._interval = progress_interval
         self._active: dict[str, _Active] = {}
+        self._asking: dict[str, set[asyncio.Future[ApprovalOutcome]]] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -145,11 +151,15 @@ class ExecService:
             direct=request.direct,
             trusted=request.trusted,
         )
-        if not request.trusted:
-            refusal = await self._authorize(request, hosts, actor)
-            if refusal is not None:
-                return ExecReport(refusal, True)
-        return await self._run(request, hosts, actor)
+        # A person deciding, and the command's own time limit (up to [ssh] max_timeout), are
+        # not the tool's or the turn's deadline: both are paused meanwhile.
+        hold = request.hold() if request.hold is not None else contextlib.nullcontext()
+        async with hold:
+            if not request.trusted:
+                refusal = await self._authorize(request, hosts, actor)
+                if refusal is not None:
+                    return ExecReport(refusal, True)
+            return await self._run(request, hosts, actor)
 
     async def _authorize(
         self, request: ExecRequest, hosts: list[SSHHost], actor: str
@@ -179,7 +189,8 @@ class ExecService:
             return f"Denied by the policy: {decision.reason}. Nothing was run."
         if decision.verdict is Verdict.ALLOW:
             return None
-        if request.direct and Permission.APPROVE in request.permissions:
+        totp = any(self._policy.requires_totp(h) for h in hosts)
+        if request.direct and request.role is Role.OWNER and not totp:
             await self._audit.append(
                 "approval.self", actor, command=request.command, hosts=[h.name for h in hosts]
             )
@@ -189,29 +200,48 @@ class ExecService:
                 f"⏳ Asking for approval to run on {', '.join(h.name for h in hosts)}:\n"
                 f"{request.command}"
             )
-        hold = request.hold() if request.hold is not None else contextlib.nullcontext()
-        async with hold:
-            outcome = await self._approvals.request(
+        waiter = asyncio.ensure_future(
+            self._approvals.request(
                 requester=request.sender,
                 channel=request.chat.channel,
                 chat=request.chat,
                 hosts=tuple(h.name for h in hosts),
                 command=request.command,
                 reason=decision.reason,
+                totp=totp,
             )
+        )
+        asking = self._asking.setdefault(request.chat.key, set())
+        asking.add(waiter)
+        try:
+            outcome = await waiter  # a cancelled turn cancels the request with it: withdrawn
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # /cancel in the chat withdrew the request; the turn goes on and says so
+            if request.io is not None:
+                await request.io.send("↩️ The approval request was withdrawn.")
+            return f"The request to run `{request.command}` was withdrawn. Nothing was run."
+        finally:
+            asking.discard(waiter)
+            if not asking:
+                self._asking.pop(request.chat.key, None)
         if request.io is not None:
             note = {
                 "approved": f"✅ Approved by {outcome.decided_by} (#{outcome.id}).",
                 "denied": f"❌ Denied by {outcome.decided_by} (#{outcome.id}).",
+                "withdrawn": f"↩️ Request #{outcome.id} was withdrawn.",
                 "expired": f"⌛ Request #{outcome.id} expired without a decision.",
-            }.get(outcome.status, f"Request #{outcome.id} could not reach any approver.")
+            }.get(outcome.status, f"Request #{outcome.id} could not reach another approver.")
             await request.io.send(note)
         if outcome.approved:
             return None
         why = {
             "denied": f"was denied by {outcome.decided_by}",
+            "withdrawn": "was withdrawn",
             "expired": "expired without a decision",
-            "unreachable": "could not be delivered to any approver",
+            "unreachable": "could not be delivered to any approver other than the requester",
         }.get(outcome.status, outcome.status)
         return f"The request (#{outcome.id}) to run `{request.command}` {why}. Nothing was run."
 
@@ -222,7 +252,7 @@ class ExecService:
 
         def progress(host: str) -> Callable[[str], None]:
             def seen(lines: str) -> None:
-                latest[host] = lines
+                latest[host] = self._redactor.text(lines)
                 changed.set()
 
             return seen
@@ -250,6 +280,9 @@ class ExecService:
         errors: list[str] = []
         for host, outcome in zip(hosts, outcomes, strict=True):
             if isinstance(outcome, RunResult):
+                # what a command prints reaches the chat, the model and the conversation
+                # store only through the redactor
+                outcome = dataclasses.replace(outcome, output=self._redactor.text(outcome.output))
                 results.append(outcome)
                 await self._audit.append(
                     "exec.result",
@@ -277,7 +310,7 @@ class ExecService:
                     command=request.command,
                 )
             else:
-                errors.append(f"{host.name}: {outcome}")
+                errors.append(self._redactor.text(f"{host.name}: {outcome}"))
                 await self._audit.append(
                     "exec.failed",
                     actor,
@@ -335,8 +368,12 @@ class ExecService:
                 await io.edit(sent, f"■ Finished: {request.command}")
 
     def cancel_chat(self, chat_key: str, by: str) -> bool:
-        """Cancel what runs for this chat (/cancel); False when nothing does."""
+        """Cancel what runs for this chat, and withdraw the approval requests its turns wait
+        for (/cancel); False when there is nothing."""
         found = False
+        for waiter in list(self._asking.get(chat_key, ())):
+            waiter.cancel()
+            found = True
         for active in list(self._active.values()):
             if active.chat_key == chat_key:
                 active.cancelled_by = by

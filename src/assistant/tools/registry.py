@@ -7,7 +7,11 @@ crash inside the tool) becomes a ``ToolResult`` error the model can read and exp
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
@@ -15,6 +19,7 @@ from pydantic import ValidationError
 
 from assistant.core.errors import PolicyDenied, ToolError
 from assistant.core.metrics import Metrics
+from assistant.core.redact import Redactor
 from assistant.core.roles import Permission
 from assistant.llm.types import ToolSpec
 from assistant.tools.base import Tool, ToolContext, ToolResult
@@ -68,7 +73,15 @@ def truncate_middle(text: str, limit: int) -> str:
 
 
 class ToolRegistry:
-    def __init__(self, *, metrics: Metrics, timeout: float = 60.0, max_output: int = 8000) -> None:
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        redactor: Redactor | None = None,
+        timeout: float = 60.0,
+        max_output: int = 8000,
+    ) -> None:
+        self._redactor = redactor or Redactor()
         self._tools: dict[str, Tool[Any]] = {}
         self._specs: dict[str, ToolSpec] = {}
         self._by_permissions: dict[frozenset[Permission], tuple[ToolSpec, ...]] = {}
@@ -108,6 +121,8 @@ class ToolRegistry:
 
     async def invoke(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
         result = await self._invoke(name, arguments, ctx)
+        # every tool result reaches the model and the conversation store through the redactor
+        result = ToolResult(self._redactor.text(result.content), result.is_error)
         outcome = "error" if result.is_error else "ok"
         self._metrics.tool_calls.labels(name if name in self._tools else "unknown", outcome).inc()
         if len(result.content) > self.max_output:
@@ -139,8 +154,9 @@ class ToolRegistry:
             await ctx.mark_side_effect(name)
         log.info("tool.call", tool=name)
         try:
-            async with asyncio.timeout(self.timeout):
-                return await tool.call(params, ctx)
+            async with asyncio.timeout(self.timeout) as deadline:
+                held = dataclasses.replace(ctx, hold=_pausing(deadline, ctx.hold))
+                return await tool.call(params, held)
         except TimeoutError:
             return ToolResult.error(f"The tool {name!r} did not finish within {self.timeout:.0f}s.")
         except (ToolError, PolicyDenied) as exc:
@@ -150,3 +166,25 @@ class ToolRegistry:
             return ToolResult.error(
                 f"The tool {name!r} failed unexpectedly (turn {ctx.turn_id}); the error is logged."
             )
+
+
+Hold = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def _pausing(deadline: asyncio.Timeout, outer: Hold | None) -> Hold:
+    """A ``hold`` that pauses the tool's time limit as well as the turn's (``outer``): while a
+    person decides on an approval, or a command runs under its own time limit."""
+
+    @contextlib.asynccontextmanager
+    async def hold() -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        when = deadline.when()
+        remaining = max((when - loop.time()) if when is not None else 0.0, 10.0)
+        deadline.reschedule(None)
+        try:
+            async with outer() if outer is not None else contextlib.nullcontext():
+                yield
+        finally:
+            deadline.reschedule(loop.time() + remaining)
+
+    return hold
