@@ -6,6 +6,7 @@ them, inside the builder that needs them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import urllib.request
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from assistant.memory.service import MemoryService
     from assistant.scheduler.service import SchedulerService
     from assistant.security.approvals import ApprovalService
-    from assistant.security.commands import CommandPolicy
+    from assistant.security.commands import Judge
     from assistant.ssh.executor import SSHExecutor
     from assistant.tools.exec import ExecService
 
@@ -340,7 +341,7 @@ class Ops:
     def __init__(
         self,
         executor: SSHExecutor,
-        policy: CommandPolicy,
+        policy: Judge,
         approvals: ApprovalService,
         service: ExecService,
     ) -> None:
@@ -376,8 +377,11 @@ class CheckRunner:
         target = self._ops.executor.config.host(host)
         if target is None:
             return f"there is no host {host!r}"
-        decision = self._ops.policy.decide(
-            permissions=self._policy.permissions(role), host=target, command=command
+        decision = await asyncio.to_thread(
+            self._ops.policy.decide,
+            permissions=self._policy.permissions(role),
+            host=target,
+            command=command,
         )
         if decision.verdict is not Verdict.ALLOW:
             return f"{decision.reason} (a check runs only commands allowed without approval)"
@@ -414,7 +418,7 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
     """Wire SSH: tools for the model, /run and friends for people, approval buttons."""
     from assistant.router.ops import OpsCommands
     from assistant.security.approvals import ApprovalService
-    from assistant.security.commands import CommandPolicy
+    from assistant.security.isolated import IsolatedPolicy
     from assistant.security.second_factor import SecondFactor
     from assistant.ssh.executor import SSHExecutor
     from assistant.store.approvals import ApprovalStore
@@ -427,7 +431,8 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
     executor = await stack.enter_async_context(
         SSHExecutor(live.current.ssh, known_hosts=known_hosts_path(live.current))
     )
-    policy = CommandPolicy(live.current.ssh)
+    policy = IsolatedPolicy(live.current.ssh)
+    stack.callback(policy.close)
 
     async def approvers() -> list[ChatRef]:
         return await approver_chats(live.current, users, set(router.channels))
@@ -448,6 +453,7 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
         edit=edit,
         timeout=lambda: live.current.ssh.approval_timeout,
         second_factor=SecondFactor(TotpStore(services.db)),
+        person=lambda account: live.current.access.person(account),
     )
     service = ExecService(
         executor=executor,

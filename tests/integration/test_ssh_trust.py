@@ -299,3 +299,50 @@ async def test_hosts_that_require_totp_need_a_current_code_to_approve(
     assert not marker.exists()
     kinds = [k for k, _ in audit_kinds(tmp_path)]
     assert kinds.count("approval.code_refused") >= 3
+
+
+async def test_one_person_on_two_accounts_cannot_approve_their_own_request(
+    tmp_path,
+    fake_model,
+    bot_api,
+    sshd,
+    run_daemon,  # noqa: F811
+):
+    second = 1004  # the admin's other account
+    config = config_for(tmp_path, fake_model, bot_api, sshd)
+    users = {**config.access.telegram.users, str(second): config.access.telegram.users[str(ADMIN)]}
+    access = config.access.model_copy(
+        update={
+            "telegram": config.access.telegram.model_copy(update={"users": users}),
+            "people": [[f"telegram:{ADMIN}", f"telegram:{second}"]],
+        }
+    )
+    await run_daemon(config.model_copy(update={"access": access}))
+    marker = _marker()
+    await bot_api.user_message(ADMIN, ADMIN, f"/run box touch {marker}")
+    await bot_api.wait_for(lambda: any(s.chat_id == OWNER and s.reply_markup for s in bot_api.sent))
+    assert not any(s.chat_id in (ADMIN, second) and s.reply_markup for s in bot_api.sent)
+    card = next(s for s in bot_api.sent if s.chat_id == OWNER and s.reply_markup)
+    await bot_api.press(
+        second, second, card.reply_markup["inline_keyboard"][0][0]["callback_data"], card.message_id
+    )
+    await bot_api.wait_for(lambda: len(bot_api.callback_answers) == 1)
+    assert "cannot approve your own request" in bot_api.callback_answers[0]["text"]
+    assert not marker.exists()
+
+
+async def test_commands_that_read_standard_input_end_at_once(
+    tmp_path,
+    fake_model,
+    bot_api,
+    sshd,
+    run_daemon,  # noqa: F811
+):
+    config = config_for(tmp_path, fake_model, bot_api, sshd, command_timeout=30)
+    await run_daemon(config)
+    started = asyncio.get_running_loop().time()
+    await bot_api.user_message(USER, USER, "/run box cat")  # read-only, reads stdin
+    await bot_api.user_message(USER, USER, "/run box grep x")
+    sent = await bot_api.wait_sent(2, timeout=20)
+    assert all("exit" in s.text for s in sent), [s.text for s in sent]
+    assert asyncio.get_running_loop().time() - started < 15  # not the 30 s time limit

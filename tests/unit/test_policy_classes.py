@@ -353,8 +353,38 @@ DENY_SEEN_THROUGH = [
     ("echo $(mkfs.ext4 /dev/sda1)", D),
 ]
 
+# Found by an adversarial review: where the shell and the policy read a command differently.
+DISAGREEMENTS = [
+    ('grep "$\\\n(touch /tmp/x)" /var/log/syslog', Q),  # backslash-newline inside $(
+    ("grep $\\\n0 /var/log/syslog", Q),
+    ('journalctl -g "$\\\n(id)"', Q),
+    ("ls;\\", Q),  # a lone trailing backslash: bashlex drops it, dash runs `\`
+    ("uptime \\\n-p", Q),
+    ("cat /var/log/../backups/shadow.bak", Q),  # one .. right after the prefix
+    ("tail -n 50 /var/log/../spool/cron/crontabs/root", Q),
+    ("zcat /var/log/../backups/passwd.1.gz", Q),
+    ("ls /var/log/../../root/.ssh", Q),
+    ("du -sh /var/../root", Q),
+    ("cat /var/log/.?/.?/etc/shadow", Q),  # dot globs climb out in some shells
+    ("head /var/log/.*/.*/etc/shadow", Q),
+    ("cat /var/log/[.][.]/x", Q),
+    ("tail -n 5 /var/log/nginx/*.log", A),  # a plain glob under /var/log is fine
+    ("grep -v /etc/*shadow", Q),  # a glob where grep expects its pattern
+    ("grep -hv -e /etc/*shadow", Q),  # … or an option's value
+    ("grep -ahv /proc/*/environ", Q),
+    ("grep /var/log/* /var/log/syslog", Q),
+    ("journalctl -g /etc/*", Q),
+    ("ls /root/.ssh/*", Q),  # globs only under /var/log
+    ("grep -v --color never /etc/shadow", Q),  # --color takes its value only as --color=
+    ("journalctl --grep= --vacuum-size=1", Q),  # an empty --long= never swallows the next word
+    ("journalctl --identifier= --rotate", Q),
+    ("journalctl --grep= -f", Q),
+    ("docker ps --format= -a", Q),
+]
+
 TABLE = [
     *((c, A) for c in COMMON),
+    *DISAGREEMENTS,
     *_expansion_cases(),
     *FLAG_ABUSE,
     *SEPARATORS,

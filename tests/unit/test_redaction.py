@@ -201,3 +201,47 @@ def test_process_environments_lose_their_secrets_but_keep_the_rest():
 def test_any_secret_named_variable_loses_its_value(name, value):
     masked = Redactor().text(f"{name}={value}\n")
     assert masked == f"{name}={MASK}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("define('DB_PASSWORD', 'hunter2x');", "hunter2x"),
+        ("mysql -u root -pS3cretPw db", "S3cretPw"),
+        ("sshpass -p S3cretPw ssh host", "S3cretPw"),
+        ("redis-cli -h cache -a S3cretPw ping", "S3cretPw"),
+        ("curl -u bob:S3cretPw https://x", "S3cretPw"),
+        ("mysqldump --password=S3cretPw db", "S3cretPw"),
+        ("Authorization: Token abcdef123456", "abcdef123456"),
+        ("Authorization: Digest username=x", "username=x"),
+        ("X-Auth-Token: abcdef123456", "abcdef123456"),
+        ("    token: kubetokenvalue123", "kubetokenvalue123"),
+        ("    client-key-data: LS0tLS1CRUdJTi", "LS0tLS1CRUdJTi"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI/K7MDENG"),
+        ("redis://:pw12345@cache:6379/0", "pw12345"),
+        ("postgres://app:pa/ss@db/x", "pa/ss"),
+        ("secret_key_base: 9f8e7d6c5b4a", "9f8e7d6c5b4a"),
+        ('"password": "a b c"', "a b c"),
+        ("passphrase=correct-horse", "correct-horse"),
+        ("root:$6$saltsalt$hashhashhashhash:19000:0:99999:7:::", "hashhashhashhash"),
+        ("npm_" + "a1B2" * 9, "a1B2a1B2"),
+        ("dop_v1_" + "ab" * 32, "abababab"),
+        ("SG." + "a" * 22 + "." + "b" * 43, "aaaaaaaaaa"),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBF0",
+        ),
+        ("key body:\n" + ("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAA" + "\n") * 3, "b3Blbn"),
+    ],
+)
+def test_secrets_in_command_output_formats(text, secret):
+    assert secret not in Redactor().text(text)
+
+
+def test_redaction_is_linear_on_hostile_output():
+    import time
+
+    for hostile in ("KEY" * 6000, "KEY=" * 4000, "A" * 16000 + "\n", "x-" * 8000, "$1$" * 5000):
+        started = time.perf_counter()
+        Redactor().text(hostile)
+        assert time.perf_counter() - started < 0.5, hostile[:20]

@@ -110,6 +110,12 @@ class ChannelAccess(Section):
     groups: list[str] = Field(default_factory=list)
 
 
+def _account(item: str) -> None:
+    channel, _, user = item.partition(":")
+    if channel not in ("telegram", "feishu", "console") or not user:
+        raise ValueError(f"{item!r} is not 'telegram:USER_ID' or 'feishu:OPEN_ID'")
+
+
 class AccessSection(Section):
     owners: list[str] = Field(default_factory=list)
     pairing: bool = True
@@ -117,15 +123,36 @@ class AccessSection(Section):
     telegram: ChannelAccess = ChannelAccess()
     feishu: ChannelAccess = ChannelAccess()
     permissions: dict[Role, list[Permission]] = Field(default_factory=dict)
+    # accounts of one person on several channels: approvals treat them as one person
+    people: list[list[str]] = Field(default_factory=list)
 
     @field_validator("owners")
     @classmethod
     def _channel_user(cls, value: list[str]) -> list[str]:
         for item in value:
-            channel, _, user = item.partition(":")
-            if channel not in ("telegram", "feishu") or not user:
-                raise ValueError(f"{item!r} is not 'telegram:USER_ID' or 'feishu:OPEN_ID'")
+            _account(item)
         return value
+
+    @field_validator("people")
+    @classmethod
+    def _linked(cls, value: list[list[str]]) -> list[list[str]]:
+        seen: set[str] = set()
+        for accounts in value:
+            if len(accounts) < 2:
+                raise ValueError("each entry of people lists two or more accounts of one person")
+            for account in accounts:
+                _account(account)
+                if account in seen:
+                    raise ValueError(f"{account!r} is listed for two people")
+                seen.add(account)
+        return value
+
+    def person(self, account: str) -> str:
+        """One name for all of a person's accounts ("channel:user_id"): the first listed."""
+        for accounts in self.people:
+            if account in accounts:
+                return accounts[0]
+        return account
 
     def channel(self, name: str) -> ChannelAccess:
         found = getattr(self, name, None)

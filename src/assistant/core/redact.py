@@ -8,7 +8,7 @@ parameters) and for the literal secret values the config holds.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 MASK = "**********"
@@ -20,19 +20,78 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # PEM private keys (whole block, even when truncated at the end)
+Replacement = str | Callable[[re.Match[str]], str]
+_SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIAL|AUTH|DSN|PRIVATE|COOKIE|SESSION|"
+    r"SIGNATURE"
+)
+
+
+def _secret_assignment(match: re.Match[str]) -> str:
+    """NAME=value as environments print it: mask the value when NAME looks secret; otherwise
+    look inside a quoted value (``Environment="DB_PASSWORD=…"``)."""
+    name, value = match.group(1), match.group(2)
+    if (name.isupper() or "_" in name) and _SECRET_NAME.search(name):
+        return f"{name}={MASK}"
+    if value[:1] in "\"'":
+        return f"{name}={_ASSIGNMENT.sub(_secret_assignment, value)}"
+    return match.group(0)
+
+
+_ASSIGNMENT = re.compile(
+    r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*+)=(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)"
+)
+
+
+def _hidden_key(match: re.Match[str]) -> str:
+    """key: value / key = value where the key names a secret."""
+    if _HIDDEN_KEY.search(match.group(1)):
+        return match.group(1) + match.group(2) + MASK
+    return match.group(0)
+
+
+_HIDDEN_NAMES = (
+    r"password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+    r"client[_-]?key[_-]?data|auth[_-]?token|encrypt[_-]?key|app[_-]?secret|credentials?"
+)
+
+# a key that names a secret: ends in one of the words, perhaps with _suffixes (secret_key_base)
+_HIDDEN_KEY = re.compile(rf"(?i)(?:{_HIDDEN_NAMES})(?:[_.-][a-z0-9]+)*$")
+_X_HEADER = re.compile(r"(?i)token|key|secret|auth")
+
+# (pattern, replacement, needles): a pattern runs only when one of its needles occurs in the
+# text (lower-cased needles are looked for in the lower-cased text). Most log lines hold none.
+_PATTERNS: tuple[tuple[re.Pattern[str], Replacement, tuple[str, ...]], ...] = (
+    # PEM and PGP private keys (whole block, even when cut off at the end)
     (
         re.compile(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+            r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)",
             re.DOTALL,
         ),
         MASK,
+        ("PRIVATE KEY",),
     ),
+    # a key's body without its header (cut by head/tail/grep): 2+ lines of only base64
+    (re.compile(r"(?m)(?:^[A-Za-z0-9+/]{40,}={0,2}[ \t]*(?:\n|$)){2,}"), MASK + "\n", ("\n",)),
     # Telegram bot tokens, also inside /bot123:ABC/ URLs (no \b before the digits)
-    (re.compile(r"(?<![0-9])\d{6,12}:[A-Za-z0-9_-]{30,}"), MASK),
-    # Authorization: Bearer / Basic values
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    (re.compile(r"(?<![0-9])\d{6,12}:[A-Za-z0-9_-]{30,}"), MASK, (":",)),
+    # Authorization headers (Bearer, Basic, Token, Digest, …) and X-…-Token style headers
+    (
+        re.compile(r"(?i)\b((?:proxy-)?authorization\s*:\s*[A-Za-z]+\s+)[^\s,]+"),
+        r"\1" + MASK,
+        ("authorization",),
+    ),
+    (
+        re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+        r"\1 " + MASK,
+        ("bearer", "basic"),
+    ),
+    (
+        re.compile(r"(?i)(?<![a-z0-9-])(x-[a-z0-9-]*+\s*:\s*)(\S+)"),
+        lambda m: m.group(1) + MASK if _X_HEADER.search(m.group(1)) else m.group(0),
+        ("x-",),
+    ),
     # credentials in query strings
     (
         re.compile(
@@ -40,47 +99,83 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"sign|signature|password)=)[^&\s\"'#]+"
         ),
         r"\1" + MASK,
+        ("=",),
     ),
-    # key = value / "key": "value" pairs inside free text
+    # secret = value, secret: value, "secret": "value", secret_key_base: …, aws_secret_access_key
     (
         re.compile(
-            r"(?i)((?:api[_-]?key|x-api-key|app_secret|secret|password|passwd|"
-            r"access_token|tenant_access_token|encrypt_key|verification_token)"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]{4,}"
+            r"(?i)(?<![a-z0-9_.-])([a-z0-9_.-]++)([\"']?\s*[:=]\s*)"
+            r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;}&]+)"
         ),
-        r"\1" + MASK,
+        _hidden_key,
+        ("pass", "secret", "token", "key", "auth", "credential"),
     ),
-    # quoted JSON keys that are secrets only in JSON: Feishu's event token, lark's ticket
-    (re.compile(r'(?i)("(?:token|ticket|access_key)"\s*:\s*")[^"]{4,}'), r"\1" + MASK),
+    # define('DB_PASSWORD', '…') and other quoted name, quoted value pairs
+    (
+        re.compile(r"([\"'])([A-Za-z0-9_.-]++)\1(\s*,\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
+        lambda m: (
+            m.group(1) + m.group(2) + m.group(1) + m.group(3) + MASK
+            if _HIDDEN_KEY.search(m.group(2))
+            else m.group(0)
+        ),
+        ("pass", "secret", "token", "key"),
+    ),
+    # passwords on command lines: --password X, mysql -pX, sshpass -p X, redis-cli -a X, -u u:p
+    (
+        re.compile(r"(?i)(--(?:password|passwd|pass|token|secret|api-key|auth-token)(?:=|\s+))\S+"),
+        r"\1" + MASK,
+        ("--",),
+    ),
+    (re.compile(r"(\bmysql(?:dump|admin)?\b[^\n]*?\s-p)([^\s-]\S*)"), r"\1" + MASK, ("mysql",)),
+    (re.compile(r"(\bsshpass\s+-p\s*)\S+"), r"\1" + MASK, ("sshpass",)),
+    (re.compile(r"(\bredis-cli\b[^\n]*?\s-a\s+)\S+"), r"\1" + MASK, ("redis-cli",)),
+    (re.compile(r"(\s(?:-u|--user)\s+[^\s:]+:)\S+"), r"\1" + MASK, (" -u", "--user")),
     # vendor key shapes: OpenAI/DeepSeek/Moonshot sk-..., Anthropic sk-ant-..., Feishu
     # tenant (t-), user (u-), app (a-) access tokens and card update tokens (c-)
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
-    (re.compile(r"\b[tuac]-[A-Za-z0-9_]{30,}"), MASK),
-    # GitHub, GitLab, Slack, Hugging Face, Stripe, Google API keys, AWS access key ids
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"), MASK),
-    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MASK),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}"), MASK),
-    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), MASK),
-    (re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), MASK),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MASK),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK, ("sk-",)),
+    (re.compile(r"\b[tuac]-[A-Za-z0-9_]{30,}"), MASK, ("t-", "u-", "a-", "c-")),
+    # GitHub, GitLab, Slack, Hugging Face, Stripe, Google, AWS, npm, DigitalOcean, SendGrid
+    (
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+        MASK,
+        ("gh", "github_pat_"),
+    ),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MASK, ("glpat-",)),
+    (
+        re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}"),
+        MASK,
+        ("xox", "xapp-"),
+    ),
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), MASK, ("hf_",)),
+    (re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), MASK, ("k_live_", "k_test_")),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MASK, ("AIza",)),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK, ("AKIA", "ASIA")),
+    (re.compile(r"\bnpm_[A-Za-z0-9]{36}"), MASK, ("npm_",)),
+    (re.compile(r"\bdop_v1_[a-f0-9]{64}"), MASK, ("dop_v1_",)),
+    (re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}"), MASK, ("SG.",)),
     # JSON Web Tokens (header.payload.signature, both base64url JSON objects)
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
-    # passwords inside URLs: scheme://user:password@host
     (
-        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}://[^\s:/@]{1,256}:)[^\s@/]{1,256}@"),
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        MASK,
+        ("eyJ",),
+    ),
+    # password hashes as /etc/shadow holds them ($6$…, $y$…, $2b$…)
+    (re.compile(r"\$(?:1|2[aby]?|5|6|y|gy|7)\$[^\s:]{8,}"), MASK, ("$",)),
+    # passwords inside URLs: scheme://user:password@host (user may be empty: redis://:pw@)
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}://[^\s:/@]{0,256}:)[^\s@]{1,256}@"),
         r"\1" + MASK + "@",
+        ("://",),
     ),
-    # NAME=value where NAME looks secret, as environments (ps e, /proc/*/environ,
-    # systemctl show, .env files, docker inspect) print them: the value goes, the name stays
-    (
-        re.compile(
-            r"\b((?:[A-Z_][A-Z0-9_]*)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|AUTH|"
-            r"DSN|PRIVATE|COOKIE|SESSION|SIGNATURE)[A-Z0-9_]*)=(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)"
-        ),
-        r"\1=" + MASK,
-    ),
+    # NAME=value where NAME looks secret, as environments print them (ps e, /proc/*/environ,
+    # systemctl show, .env files): the value goes, the name stays. Linear: names start only
+    # where a run of name characters starts, and are taken whole (possessive).
+    (_ASSIGNMENT, _secret_assignment, ("=",)),
 )
+_LOWER_NEEDLES = frozenset(
+    {"authorization", "bearer", "basic", "x-", "pass", "secret", "token", "key", "auth",
+     "credential", "mysql", "sshpass", "redis-cli"}
+)  # fmt: skip
 
 
 class Redactor:
@@ -100,8 +195,13 @@ class Redactor:
         for literal in self._literals:
             if literal in value:
                 value = value.replace(literal, MASK)
-        for pattern, replacement in _PATTERNS:
-            value = pattern.sub(replacement, value)
+        lowered = value.lower()
+        for pattern, replacement, needles in _PATTERNS:
+            for needle in needles:
+                if needle in (lowered if needle in _LOWER_NEEDLES else value):
+                    value = pattern.sub(replacement, value)
+                    lowered = value.lower()
+                    break
         return value
 
     def value(self, value: Any, key: str | None = None) -> Any:

@@ -19,7 +19,8 @@ from assistant.core.roles import Role
 if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.config.ssh import SSHHost
-    from assistant.security.commands import CommandPolicy, Decision
+    from assistant.security.commands import Decision
+    from assistant.security.isolated import IsolatedPolicy
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -56,12 +57,13 @@ def _role(value: str) -> Role:
         raise argparse.ArgumentTypeError("a role is one of: owner, admin, user, guest") from None
 
 
-def _policy(config: Config) -> tuple[CommandPolicy, Callable[[Role], frozenset[Any]]]:
-    from assistant.security.commands import CommandPolicy
+def _policy(config: Config) -> tuple[IsolatedPolicy, Callable[[Role], frozenset[Any]]]:
+    """The policy exactly as the daemon runs it: in a child process with a time limit."""
+    from assistant.security.isolated import IsolatedPolicy
     from assistant.security.policy import Policy
 
     roles = Policy(config.access.permissions)
-    return CommandPolicy(config.ssh), roles.permissions
+    return IsolatedPolicy(config.ssh), roles.permissions
 
 
 def _host(config: Config, name: str | None) -> SSHHost:

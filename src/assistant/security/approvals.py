@@ -68,11 +68,6 @@ def describe(record: ApprovalRecord) -> str:
     )
 
 
-def same_person(chat: ChatRef, principal: str) -> bool:
-    """Is ``chat`` (an approver's private chat) the private chat of ``principal``?"""
-    return f"{chat.channel}:{chat.chat_id}" == principal
-
-
 class ApprovalService:
     def __init__(
         self,
@@ -84,6 +79,7 @@ class ApprovalService:
         edit: EditFn,
         timeout: Callable[[], float],
         second_factor: SecondFactor | None = None,
+        person: Callable[[str], str] = str,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -92,6 +88,7 @@ class ApprovalService:
         self._edit = edit
         self._timeout = timeout
         self._second_factor = second_factor
+        self._person = person  # "channel:user_id" → one name for all of a person's accounts
         self._waiting: dict[int, _Waiting] = {}
 
     async def request(
@@ -174,8 +171,8 @@ class ApprovalService:
         )
         delivered = 0
         for target in await self._approvers():
-            if same_person(target, record.requester):
-                continue  # nobody approves their own request
+            if self._same(f"{target.channel}:{target.chat_id}", record.requester):
+                continue  # nobody approves their own request, from any of their accounts
             try:
                 for sent in await self._send(target, text, buttons):
                     await self._store.add_message(
@@ -195,7 +192,7 @@ class ApprovalService:
             return f"There is no request #{approval_id}."
         if current.status != "pending":
             return f"Request #{approval_id} was already {current.status}."
-        if approve and by == current.requester:
+        if approve and self._same(by, current.requester):
             await self._audit.append("approval.self_refused", by, id=approval_id)
             return "You cannot approve your own request: another approver has to."
         waiting = self._waiting.get(approval_id)
@@ -208,7 +205,7 @@ class ApprovalService:
             if refusal is not None:
                 return refusal
         status = "approved" if approve else "denied"
-        if not approve and by == current.requester:
+        if not approve and self._same(by, current.requester):
             status = "withdrawn"
         record = await self._finish(approval_id, status, by, f"{status} by {by_name or by}")
         if record is None:
@@ -217,6 +214,9 @@ class ApprovalService:
         if not waiting.future.done():
             waiting.future.set_result(ApprovalOutcome(approval_id, status, by))
         return {"approved": "Approved.", "denied": "Denied."}.get(status, "Withdrawn.")
+
+    def _same(self, account: str, other: str) -> bool:
+        return self._person(account) == self._person(other)
 
     async def _check_code(
         self, approval_id: int, waiting: _Waiting, by: str, code: str | None

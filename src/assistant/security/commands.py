@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from assistant.config.ssh import CommandRule, SSHHost, SSHSection
 from assistant.core.roles import Permission
@@ -201,6 +202,19 @@ class _Rules:
     exact: tuple[tuple[str, str], ...]
 
 
+class Judge(Protocol):
+    """What decides commands: ``CommandPolicy`` here, or ``IsolatedPolicy`` (the same
+    decisions, made in a child process with a time limit)."""
+
+    def configure(self, config: SSHSection) -> None: ...
+
+    def requires_totp(self, host: SSHHost) -> bool: ...
+
+    def decide(
+        self, *, permissions: frozenset[Permission], host: SSHHost, command: str
+    ) -> Decision: ...
+
+
 class CommandPolicy:
     def __init__(self, config: SSHSection) -> None:
         self.configure(config)
@@ -280,6 +294,9 @@ class CommandPolicy:
         if exact is not None:
             return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
         asked = [d for d in verdicts if d.verdict is Verdict.ASK]
+        if "\\\n" in text or text.endswith("\\"):
+            # shells join lines before they read anything; bashlex drops a lone trailing one
+            asked.append(Decision(Verdict.ASK, "it continues lines with a backslash", _ANALYSIS))
         if not text.isascii():
             asked.append(
                 Decision(
@@ -319,7 +336,7 @@ class CommandPolicy:
             if exact is not None:
                 return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
             if set(part.constructs) == {GLOB}:
-                spec, why = readonly.check(part.words)
+                spec, why = readonly.check(part.words, part.globs)
                 if spec is not None:
                     return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
             constructs = ", ".join(part.constructs)
@@ -340,7 +357,7 @@ class CommandPolicy:
         if _runs_code(unwrap(part.words)):
             return Decision(Verdict.ASK, f"{part.words[0]} runs code given to it", _ANALYSIS)
         if self._config.builtin_readonly:
-            spec, why = readonly.check(part.words)
+            spec, why = readonly.check(part.words, part.globs)
             if spec is not None:
                 return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
         else:

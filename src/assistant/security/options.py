@@ -35,6 +35,7 @@ class Spec:
     whole_words: bool = False  # options are whole words, never combined (ip -br)
     required: frozenset[str] = frozenset()
     check: Callable[[Parsed], str | None] | None = None
+    file_args: bool = False  # positional arguments are files: globs allowed under /var/log/
     summary: str = ""  # for the documentation
 
 
@@ -42,6 +43,7 @@ class Spec:
 class Parsed:
     flags: dict[str, list[str | None]] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
+    glob_args: set[int] = field(default_factory=set)  # positions in args with glob characters
 
 
 class NotReadOnly(ValueError):
@@ -56,11 +58,15 @@ class _Reader:
     """Walks the words once; an option's value is attached (``-n5``, ``--lines=5``) or the
     next word."""
 
-    def __init__(self, spec: Spec, words: Sequence[str]) -> None:
+    def __init__(self, spec: Spec, words: Sequence[str], globs: Sequence[bool]) -> None:
         self.spec = spec
         self.words = words
+        self.globs = globs
         self.i = 0
         self.parsed = Parsed()
+
+    def globbed(self, index: int) -> bool:
+        return index < len(self.globs) and self.globs[index]
 
     def option(self, name: str, attached: str | None) -> bool:
         """Record one option; True when it consumed the rest of its word as its value."""
@@ -73,11 +79,14 @@ class _Reader:
             self.parsed.flags.setdefault(name, []).append(None)
             return False
         value = attached
-        if not value:
+        source = self.i - 1  # the word the option is in
+        if value is None or (value == "" and not name.startswith("--")):
             if self.i >= len(self.words):
                 raise NotReadOnly(f"the option {name} needs a value")
-            value = self.words[self.i]
+            value, source = self.words[self.i], self.i
             self.i += 1
+        if self.globbed(source):
+            raise NotReadOnly(f"the value of {name} contains glob characters the shell expands")
         if not pattern.fullmatch(value):
             raise NotReadOnly(
                 f"the value {value!r} of {name} is not one the read-only list accepts"
@@ -86,16 +95,21 @@ class _Reader:
         return True
 
 
-def parse(spec: Spec, words: Sequence[str]) -> Parsed:
-    """Check ``words`` (without the command name) against ``spec``; raise NotReadOnly."""
-    reader = _Reader(spec, words)
+def parse(spec: Spec, words: Sequence[str], globs: Sequence[bool] = ()) -> Parsed:
+    """Check ``words`` (without the command name) against ``spec``; raise NotReadOnly.
+
+    ``globs`` says which words hold unquoted glob characters: those are allowed only as
+    file arguments of a spec with ``file_args``, under /var/log/, never as option values."""
+    reader = _Reader(spec, words, globs)
     parsed = reader.parsed
     only_args = False
     while reader.i < len(words):
         word = words[reader.i]
         reader.i += 1
         if only_args or word == "-" or not word.startswith("-"):
-            if not only_args and spec.bsd and word.isalpha():
+            if reader.globbed(reader.i - 1):
+                parsed.glob_args.add(len(parsed.args))
+            elif not only_args and spec.bsd and word.isalpha():
                 unknown = "".join(sorted(set(word) - spec.bsd))
                 if unknown:
                     raise NotReadOnly(
@@ -119,6 +133,13 @@ def parse(spec: Spec, words: Sequence[str]) -> Parsed:
             for j in range(1, len(word)):  # -tlnp, -n5: letters until one takes a value
                 if reader.option("-" + word[j], word[j + 1 :] or None):
                     break
+    for value in [*parsed.args, *(v for vs in parsed.flags.values() for v in vs if v)]:
+        if ".." in value.split("/"):
+            raise NotReadOnly(f"{value!r} climbs out of its directory (..)")
+    for index in sorted(parsed.glob_args):
+        problem = glob_problem(parsed.args[index]) if spec.file_args else "not a file argument"
+        if problem:
+            raise NotReadOnly(f"the glob {parsed.args[index]!r} is refused: {problem}")
     args = parsed.args
     if spec.sub:
         if not args or args[0] not in spec.sub:
@@ -140,3 +161,18 @@ def parse(spec: Spec, words: Sequence[str]) -> Parsed:
         if problem:
             raise NotReadOnly(problem)
     return parsed
+
+
+def glob_problem(path: str) -> str | None:
+    """Why the shell's expansion of ``path`` could leave /var/log/, or None.
+
+    Only ``*`` and ``?`` (no brackets), only after ``/var/log/``, and never in a part that
+    starts with a dot (``.?`` matches ``..`` in some shells)."""
+    if not path.startswith("/var/log/"):
+        return "globs only under /var/log/"
+    if "[" in path or "]" in path:
+        return "no bracket expressions"
+    for component in path.split("/"):
+        if component.startswith(".") and any(c in component for c in "*?"):
+            return "no glob in a name that starts with a dot"
+    return None

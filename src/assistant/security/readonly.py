@@ -33,7 +33,7 @@ PID_LIST = _re(r"\d{1,7}(,\d{1,7})*")
 # a plain path: no "..", no leading dash, no expansion characters (those never get here)
 PATH = _re(r"(?!-)(?!.*(^|/)\.\.(/|$))[\w./@:+,=%-]{1,1024}")
 # a file under /var/log (globs allowed after the prefix, never "..")
-LOG_FILE = _re(r"/var/log/(?!.*(^|/)\.\.(/|$))[\w./@:+,=%*?\[\]-]{1,1024}")
+LOG_FILE = _re(r"/var/log/[\w./@:+,=%*?-]{1,1024}")
 LOG_DIR = _re(r"/var/log/?")
 TIME = _re(r"[\w :+.-]{1,64}")  # "1 hour ago", "2026-01-01 10:00", "-1h", "today"
 PRIORITY = _re(r"[0-7]|emerg|alert|crit|err|warning|notice|info|debug([.][.]\w+)?|\w+\.\.\w+")
@@ -49,7 +49,7 @@ PS_FIELDS = _re(
 PS_SORT = _re(r"[+-]?[\w%]+(,[+-]?[\w%]+)*")
 SS_FILTER = _re(r"[\w.:=!<>()*\[\] -]{1,64}")
 DOCKER_FORMAT = _re(r"[^\x00-\x1f]{1,256}")
-LS_PATH = _re(PATH.pattern + r"|/var/log/[\w./@:+,=%*?-]{0,1024}")
+LS_PATH = _re(PATH.pattern + r"|/var/log/[\w./@:+,=%*?-]{0,1024}")  # ".." and globs: options
 IOSTAT_ARG = _re(r"\d{1,7}|[a-z][\w-]{0,31}")
 DATE_FORMAT = _re(r"\+[\w%:./ -]{1,64}")
 _PROC = (
@@ -74,6 +74,8 @@ def _grep(parsed: Parsed) -> str | None:
     files = parsed.args if "-e" in parsed.flags else parsed.args[1:]
     if "-e" not in parsed.flags and not parsed.args:
         return "grep needs a pattern"
+    if "-e" not in parsed.flags and 0 in parsed.glob_args:
+        return "grep's pattern contains glob characters the shell would expand"
     bad = next((f for f in files if not LOG_FILE.fullmatch(f)), None)
     if bad is not None:
         return f"grep reads only files under /var/log/ without approval (not {bad!r})"
@@ -174,10 +176,11 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "ls",
         _flags(*(f"-{c}" for c in "aAlhtrSdiFn1G"), "--full-time")
-        | {"--color": _re("never|auto|always"), "--sort": _re("size|time|name|extension")},
+        | {"--sort": _re("size|time|name|extension")},
         args=LS_PATH,
         max_args=16,
         summary="ls [-aAlhtrSdiFn1G] [PATH…] (not -R)",
+        file_args=True,
     ),
     Spec(
         "ps",
@@ -203,8 +206,16 @@ SPECS: tuple[Spec, ...] = (
         args=CAT_FILE,
         max_args=16,
         summary="cat FILE… (files under /var/log/, and /proc/loadavg, meminfo, cpuinfo, …)",
+        file_args=True,
     ),
-    Spec("zcat", {}, args=LOG_FILE, max_args=16, summary="zcat FILE… (under /var/log/)"),
+    Spec(
+        "zcat",
+        {},
+        args=LOG_FILE,
+        max_args=16,
+        summary="zcat FILE… (under /var/log/)",
+        file_args=True,
+    ),
     Spec(
         "head",
         _FILE_FILTER,
@@ -212,6 +223,7 @@ SPECS: tuple[Spec, ...] = (
         max_args=16,
         digits=True,
         summary="head [-n N] [FILE… under /var/log/]",
+        file_args=True,
     ),
     Spec(
         "tail",
@@ -220,18 +232,27 @@ SPECS: tuple[Spec, ...] = (
         max_args=16,
         digits=True,
         summary="tail [-n N] [FILE… under /var/log/] (never -f)",
+        file_args=True,
     ),
     Spec(
         "grep",
         _flags(*(f"-{c}" for c in "ivcnEFwxohHsqlLaIP"))
         | {"-m": NUMBER, "-A": NUMBER, "-B": NUMBER, "-C": NUMBER, "-e": DOCKER_FORMAT}
-        | {"--color": _re("never|auto|always"), "--max-count": NUMBER},
+        | {"--max-count": NUMBER},
         args=_re(r"[^\x00]{0,1024}"),
         max_args=17,
         check=_grep,
         summary="grep [-ivcnEFwxohH] [-m|-A|-B|-C N] PATTERN [FILE… under /var/log/] (never -r)",
+        file_args=True,
     ),
-    Spec("wc", _flags("-l", "-c", "-m", "-w", "-L"), args=LOG_FILE, max_args=16, summary="wc"),
+    Spec(
+        "wc",
+        _flags("-l", "-c", "-m", "-w", "-L"),
+        args=LOG_FILE,
+        max_args=16,
+        summary="wc",
+        file_args=True,
+    ),
     Spec(
         "sort",
         _flags(*(f"-{c}" for c in "bdfghinMrRuVs"))
@@ -355,8 +376,11 @@ def command_name(word: str) -> str | None:
     return None
 
 
-def check(words: Sequence[str]) -> tuple[Spec | None, str]:
-    """The spec that makes ``words`` read-only, or None and why not."""
+def check(words: Sequence[str], globs: Sequence[bool] = ()) -> tuple[Spec | None, str]:
+    """The spec that makes ``words`` read-only, or None and why not. ``globs`` marks the
+    words with unquoted glob characters (see ``options.parse``)."""
+    if globs and globs[0]:
+        return None, "a glob in the command name"
     if not words:
         return None, "an empty command"
     name = command_name(words[0])
@@ -366,7 +390,7 @@ def check(words: Sequence[str]) -> tuple[Spec | None, str]:
     problems: list[str] = []
     for spec in specs:
         try:
-            parse(spec, words[1:])
+            parse(spec, words[1:], globs[1:])
         except NotReadOnly as exc:
             problems.append(str(exc))
             continue

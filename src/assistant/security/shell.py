@@ -27,6 +27,7 @@ PartKind = Literal["command", "write", "read", "opaque"]
 _MAX_DEPTH = 8
 _WRITES = frozenset({">", ">>", ">|", "&>", ">&", "&>>", "<>"})
 _READS = frozenset({"<", "<&", "<<<"})
+_EXPANSIONS = frozenset({"parameter", "commandsubstitution", "processsubstitution", "tilde"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,12 @@ class _Walker:
         """Read a word node's text; analyse the commands embedded in it."""
         word = scan_word(self.text(node))
         literal_value = getattr(node, "word", None)
-        if word.literal and literal_value is not None and literal_value != word.value:
+        expands = any(
+            getattr(piece, "kind", "") in _EXPANSIONS for piece in getattr(node, "parts", ()) or ()
+        )
+        if word.literal and (
+            expands or (literal_value is not None and literal_value != word.value)
+        ):
             # two readings disagree: do not trust either with an "allow"
             word = Word(word.raw, word.value, ("a word the analysis reads two ways",))
         inner: list[Part] = []

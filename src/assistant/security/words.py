@@ -32,6 +32,7 @@ GLOB = "a glob pattern"
 GROUPING = "parentheses outside quotes"
 UNTERMINATED = "an unterminated quote or expansion"
 TOO_DEEP = "expansions nested too deeply"
+CONTINUATION = "a line continuation (backslash-newline)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,10 @@ class Word:
 
 
 def scan_word(raw: str, *, depth: int = 0) -> Word:
-    scanner = _Scanner(raw, depth)
+    joined = join_lines(raw)
+    scanner = _Scanner(joined, depth)
+    if joined != raw:
+        scanner.constructs.append(CONTINUATION)
     scanner.run()
     return Word(
         raw,
@@ -60,6 +64,32 @@ def scan_word(raw: str, *, depth: int = 0) -> Word:
         tuple(dict.fromkeys(scanner.constructs)),
         tuple(scanner.commands),
     )
+
+
+def join_lines(text: str) -> str:
+    """Remove backslash-newline pairs the way the shell does before it reads anything else
+    (everywhere but inside single quotes): ``$\\⏎(id)`` is ``$(id)``."""
+    if "\\\n" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    single = double = False
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and not single:
+            if text.startswith("\\\n", i):
+                i += 2
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if c == "'" and not double:
+            single = not single
+        elif c == '"' and not single:
+            double = not double
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def embedded_commands(text: str, *, depth: int = 0) -> tuple[str, ...]:

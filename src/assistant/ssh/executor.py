@@ -83,14 +83,35 @@ class _Capped:
         kept = len(self.head) + len(tail)
         if kept >= self.total:
             return (bytes(self.head) + tail).decode("utf-8", "replace"), False
-        cut = self.total - kept
-        head = bytes(self.head).decode("utf-8", "replace")
-        return f"{head}\n[… {cut} bytes cut …]\n{tail.decode('utf-8', 'replace')}", True
+        # cut at whole lines: half a line (half a key, half a token) is what the redactor
+        # cannot recognise
+        head = _whole_lines(bytes(self.head), keep="start")
+        tail = _whole_lines(tail, keep="end")
+        cut = self.total - len(head) - len(tail)
+        return (
+            f"{head.decode('utf-8', 'replace')}\n[… {cut} bytes cut …]\n"
+            f"{tail.decode('utf-8', 'replace')}",
+            True,
+        )
 
     def latest_lines(self, count: int) -> str:
+        """The last ``count`` complete lines seen so far (for progress messages)."""
         recent = b"".join(self.tail) if self.tail else bytes(self.head)
+        if self.tail and self.total > len(recent):
+            recent = _whole_lines(recent, keep="end")
         lines = recent.decode("utf-8", "replace").splitlines()
+        if recent and not recent.endswith(b"\n"):
+            lines = lines[:-1]  # still being written
         return "\n".join(lines[-count:])
+
+
+def _whole_lines(data: bytes, *, keep: str) -> bytes:
+    """``data`` without the partial line at its cut end (unless that is all there is)."""
+    if keep == "start":
+        end = data.rfind(b"\n")
+        return data[: end + 1] if end >= 0 else data
+    start = data.find(b"\n")
+    return data[start + 1 :] if 0 <= start < len(data) - 1 else data
 
 
 @dataclass
@@ -273,6 +294,7 @@ class SSHExecutor:
         pid: int | None = None
         pending = b""
         process = await connection.create_process(wrapped, stderr=asyncssh.STDOUT, encoding=None)
+        process.stdin.write_eof()  # nothing to read: `cat` or `grep x` alone end at once
         try:
             async with asyncio.timeout(limit + _GRACE):
                 while True:

@@ -25,7 +25,7 @@ from assistant.core.ports import ChatIO
 from assistant.core.redact import Redactor
 from assistant.core.roles import Permission, Role
 from assistant.security.approvals import ApprovalOutcome, ApprovalService
-from assistant.security.commands import CommandPolicy, Decision, Verdict
+from assistant.security.commands import Decision, Judge, Verdict
 from assistant.ssh.executor import RunResult, SSHExecutor
 from assistant.store.audit import AuditLog
 
@@ -102,7 +102,7 @@ class ExecService:
         self,
         *,
         executor: SSHExecutor,
-        policy: CommandPolicy,
+        policy: Judge,
         approvals: ApprovalService,
         audit: AuditLog,
         redactor: Redactor,
@@ -137,6 +137,8 @@ class ExecService:
         raise ToolError(f"There is no host or tag {spec!r}. Hosts: {names}. Tags: {tags}.")
 
     async def execute(self, request: ExecRequest) -> ExecReport:
+        # what is judged is what runs: the policy trims blanks and newlines, so trim them here
+        request = dataclasses.replace(request, command=request.command.strip(" \t\n"))
         try:
             hosts = self.resolve(request.hosts)
         except ToolError as exc:
@@ -165,12 +167,16 @@ class ExecService:
         self, request: ExecRequest, hosts: list[SSHHost], actor: str
     ) -> str | None:
         """None when the command may run now; otherwise why not (for the model or person)."""
+        # the analysis blocks (it runs in a child process with a time limit): off the loop
         decision = _combine(
             [
                 (
                     h,
-                    self._policy.decide(
-                        permissions=request.permissions, host=h, command=request.command
+                    await asyncio.to_thread(
+                        self._policy.decide,
+                        permissions=request.permissions,
+                        host=h,
+                        command=request.command,
                     ),
                 )
                 for h in hosts
