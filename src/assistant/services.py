@@ -30,7 +30,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, CommandOutcome, ManagedChannel
+from assistant.core.ports import Channel, Clock, CommandOutcome, ManagedChannel, SystemClock
 from assistant.core.redact import Redactor
 from assistant.core.roles import Role
 from assistant.llm.client import ModelClient
@@ -38,8 +38,10 @@ from assistant.llm.transcribe import Transcriber
 from assistant.router.access import Access
 from assistant.router.actions import ActionRegistry
 from assistant.router.admin import PairingCommands
+from assistant.router.budget import TokenBudget
 from assistant.router.commands import BuiltinCommands, CommandRegistry
 from assistant.router.gate import Gate
+from assistant.router.limits import IntakeLimits
 from assistant.router.media import Media
 from assistant.router.router import Router
 from assistant.security.policy import Policy
@@ -102,8 +104,10 @@ async def build_services(
     redactor: Redactor,
     embedder: Embedder | None = None,
     jobs_store: str = JOBS_STORE,
+    clock: Clock | None = None,
 ) -> Services:
     metrics = Metrics()
+    clock = clock or SystemClock()
     state_dir = config.assistant.state_dir
     prepare_state_dir(state_dir)
     stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
@@ -155,7 +159,8 @@ async def build_services(
     audit = AuditLog(db, redactor)
     commands = CommandRegistry()
     actions = ActionRegistry()
-    pairing = Pairing(db)
+    pairing = Pairing(db, clock=clock)
+    budget = TokenBudget(conversations, live.get, metrics, clock)
     media = Media(
         transcriber=transcriber(session, config, redactor),
         max_bytes=20 * 1024 * 1024,
@@ -174,6 +179,8 @@ async def build_services(
         config=live.get,
         metrics=metrics,
         max_concurrent=config.assistant.max_concurrent_turns,
+        limits=IntakeLimits(live.get, metrics, clock),
+        budget=budget,
     )
     builtin = BuiltinCommands(
         registry=commands,
@@ -182,6 +189,7 @@ async def build_services(
         config=live.get,
         stats=router.stats,
         archive=memory,
+        budget=budget,
     )
     if memory is not None:
         add_memory(memory, tools=tools, commands=commands, timezone=timezone)

@@ -40,8 +40,29 @@ class Metrics:
         self.tokens = Counter(
             "assistant_tokens", "Model tokens used", ["provider", "kind"], registry=r
         )
+        self.dropped = Counter(
+            "assistant_messages_dropped",
+            "Messages recorded and dropped by a limit",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.budget_refusals = Counter(
+            "assistant_token_budget_refusals",
+            "Turns refused because the sender's daily token budget was used up",
+            ["channel"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "assistant_queue_depth", "Messages waiting or in a turn", registry=r
+        )
+        self.gateway_connections = Gauge(
+            "assistant_gateway_connections", "Connections open to the gateway", registry=r
+        )
+        self.gateway_closed = Counter(
+            "assistant_gateway_connections_closed",
+            "Gateway connections closed or refused by a limit",
+            ["reason"],
+            registry=r,
         )
         self.component_up = Gauge(
             "assistant_component_up", "1 when a component is ready", ["component"], registry=r

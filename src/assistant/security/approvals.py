@@ -16,6 +16,7 @@ import structlog
 
 from assistant.core.errors import ChannelError
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
+from assistant.core.text import one_line
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
 from assistant.store.audit import AuditLog
 
@@ -47,7 +48,7 @@ def _minutes(seconds: float) -> str:
 
 def describe(record: ApprovalRecord) -> str:
     hosts = ", ".join(record.hosts)
-    who = record.requester_name or record.requester
+    who = one_line(record.requester_name) or one_line(record.requester)
     return (
         f"{who} ({record.requester.replace(':', ' ')}) wants to run on {hosts}:\n\n"
         f"{record.command}\n\nWhy it needs approval: {record.reason}"
@@ -145,7 +146,9 @@ class ApprovalService:
     async def decide(self, approval_id: int, approve: bool, *, by: str, by_name: str) -> str:
         """An approver pressed a button (or typed /approve, /deny); returns a short answer."""
         status = "approved" if approve else "denied"
-        record = await self._finish(approval_id, status, by, f"{status} by {by_name or by}")
+        record = await self._finish(
+            approval_id, status, by, f"{status} by {one_line(by_name) or by}"
+        )
         if record is None:
             current = await self._store.get(approval_id)
             if current is None:

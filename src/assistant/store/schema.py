@@ -171,4 +171,9 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX seen_events_at ON seen_events (seen_at);
     """,
+    # 13b: whose turn it was (daily token budgets per person); message age (retention)
+    """
+    ALTER TABLE turns ADD COLUMN sender TEXT;
+    CREATE INDEX messages_created ON messages (created_at);
+    """,
 ]
