@@ -38,6 +38,8 @@ from assistant.services import (
     start_services,
     transcriber,
 )
+from assistant.store.db import prepare_state_dir
+from assistant.store.lock import daemon_lock
 from assistant.store.retention import prune
 
 log = structlog.get_logger(__name__)
@@ -153,6 +155,8 @@ class Daemon:
                     loop.add_signal_handler(signum, handler)
                     signals.callback(loop.remove_signal_handler, signum)
             async with AsyncExitStack() as stack:
+                prepare_state_dir(self.config.assistant.state_dir)
+                await stack.enter_async_context(daemon_lock(self.config.assistant.state_dir))
                 services = await build_services(
                     stack, self.config, health=self.health, redactor=self.redactor
                 )

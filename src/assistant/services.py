@@ -51,6 +51,7 @@ from assistant.store.db import Database, prepare_state_dir
 from assistant.store.inbox import Inbox
 from assistant.store.lock import state_lock
 from assistant.store.pairing import Pairing
+from assistant.store.scratch import remove_stale
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
@@ -111,7 +112,8 @@ async def build_services(
     state_dir = config.assistant.state_dir
     prepare_state_dir(state_dir)
     stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
-    db = await stack.enter_async_context(Database(state_dir / "state.db"))
+    remove_stale(state_dir)  # what a backup killed on its way left
+    db = await stack.enter_async_context(Database(state_dir / "state.db", check=True))
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
