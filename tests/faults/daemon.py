@@ -116,11 +116,14 @@ class DaemonProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
-    async def start(self) -> DaemonProcess:
+    async def start(self, *, open_files: int | None = None) -> DaemonProcess:
+        """``open_files``: the daemon's limit of open files (``ulimit -n``)."""
         env = dict(os.environ)
         if self.bot is not None:
             env["BOT_TOKEN"] = self.bot.token
         command = [sys.executable, "-m", "assistant", "run", "--config", str(self.config_path)]
+        if open_files is not None:
+            command = ["prlimit", f"--nofile={open_files}", "--", *command]
         with self.log.open("ab") as out:
             self.spawned = asyncio.get_running_loop().time()
             self.process = await asyncio.create_subprocess_exec(
