@@ -15,6 +15,8 @@ from assistant.core.metrics import Metrics
 from assistant.core.roles import Role
 from assistant.core.text import NAME_LIMIT, clean_names, clip_tokens, estimate_tokens, one_line
 from assistant.router.limits import IntakeLimits, SlidingWindow
+from assistant.security.approvals import describe
+from assistant.store.approvals import ApprovalRecord
 from tests.helpers import ManualClock
 
 
@@ -183,6 +185,28 @@ def test_an_inbound_message_carries_only_clean_names(name, username, forwarded):
     assert clean.text == raw.text  # what a person wrote is theirs; only names are cleaned
     if expected == (name, username, forwarded):
         assert clean is raw  # nothing to clean: no copy
+
+
+@pytest.mark.parametrize("name", FAKE_LINES)
+def test_an_approval_card_names_the_requester_on_one_line(name):
+    record = ApprovalRecord(
+        id=1,
+        requester="telegram:1002",
+        requester_name=name,
+        chat=ChatRef("telegram", "1002"),
+        hosts=("web1",),
+        command="systemctl restart nginx",
+        reason="restarts a service",
+        status="pending",
+        created_at=0,
+        expires_at=0,
+        decided_at=None,
+        decided_by=None,
+        messages=(),
+    )
+    first = describe(record).split("\n")[0]
+    assert first.startswith("Ann") and first.endswith("(telegram 1002) wants to run on web1:")
+    assert first.isprintable(), repr(first)
 
 
 # --- text a model wrote -------------------------------------------------------------------

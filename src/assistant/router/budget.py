@@ -9,12 +9,9 @@ person their own count; ``/metrics`` has ``assistant_user_tokens_today`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
-
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from assistant.config import Config
 from assistant.core.messages import InboundMessage
@@ -47,7 +44,7 @@ class TokenBudget:
         self._day: str | None = None
         self._used: dict[str, int] = {}
         self._budgets: dict[str, int] = {}  # the budget last seen per person, for /metrics
-        metrics.registry.register(_TokensCollector(self))
+        metrics.user_tokens.source = self.snapshot
 
     async def used_today(self, who: str) -> int:
         await self._load()
@@ -98,27 +95,3 @@ class TokenBudget:
     def _today(self) -> str:
         zone = ZoneInfo(self._config().assistant.timezone)
         return f"{datetime.fromtimestamp(self._clock.time(), zone):%Y-%m-%d} {zone.key}"
-
-
-class _TokensCollector(Collector):
-    def __init__(self, budget: TokenBudget) -> None:
-        self._budget = budget
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        used, budgets = self._budget.snapshot()
-        tokens = GaugeMetricFamily(
-            "assistant_user_tokens_today",
-            "Model tokens of today's turns, per person",
-            labels=["user"],
-        )
-        for who, count in sorted(used.items()):
-            tokens.add_metric([who], count)
-        limit = GaugeMetricFamily(
-            "assistant_user_token_budget",
-            "Daily token budget, per person who has one",
-            labels=["user"],
-        )
-        for who, count in sorted(budgets.items()):
-            limit.add_metric([who], count)
-        yield tokens
-        yield limit
