@@ -72,6 +72,7 @@ async def test_a_flood_from_one_person_does_not_hold_up_another(tmp_path, bot_ap
         assert dropped is not None and float(dropped.group(1)) == FLOOD - 20
         assert await proc.stop() == 0
         assert proc.errors() == []
+        assert proc.events("state.pruned")  # the daily retention prune ran at start
     finally:
         await model.close()
 

@@ -25,7 +25,7 @@ from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelCo
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.ports import ChatIO, Recaller
 from assistant.core.roles import Role
-from assistant.core.text import clip_tokens
+from assistant.core.text import clip_tokens, estimate_tokens
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
 from assistant.security.policy import Policy
@@ -232,7 +232,7 @@ class Agent:
             outcome.usage += reply.usage
             outcome.provider = reply.provider
             if not reply.tool_calls:
-                outcome.reply = reply.text.strip() or "(The model returned an empty answer.)"
+                outcome.reply = self._bounded(reply.text.strip(), reply.provider)
                 outcome.messages.append(ChatMessage("assistant", outcome.reply))
                 return
             call_message = ChatMessage("assistant", reply.text, tool_calls=reply.tool_calls)
@@ -265,6 +265,18 @@ class Agent:
             f"I stopped after {self._settings.max_steps} steps without a final answer. "
             "Ask me to continue, or narrow the question."
         )
+
+    def _bounded(self, text: str, provider: str) -> str:
+        """The final answer, cut at twice the provider's ``max_tokens`` (a provider may
+        ignore it: a 3 MB answer would become hundreds of chat messages)."""
+        if not text:
+            return "(The model returned an empty answer.)"
+        settings = self._client.get(provider)
+        limit = 2 * (settings.max_tokens if settings is not None else 4096)
+        if estimate_tokens(text) <= limit:
+            return text
+        log.warning("turn.answer_cut", provider=provider, chars=len(text))
+        return clip_tokens(text, limit) + "\n\n(Cut: the model wrote far more than it may.)"
 
     async def _history(
         self,

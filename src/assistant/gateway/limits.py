@@ -32,13 +32,19 @@ _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection
 _HEAD_END = b"\r\n\r\n"
 
 
-def connection_cap(wanted: int) -> int:
-    """``wanted``, or less when the process may not open that many files: half of the open
-    file limit stays for everything else (the database, outgoing HTTP, SSH)."""
+def connection_budget(wanted: int) -> tuple[int, int]:
+    """(connections, backlog) that fit the process's open-file limit.
+
+    At most ``wanted`` connections, and no more than half of the limit: the rest is for the
+    database, outgoing HTTP and SSH. The backlog matters too: asyncio accepts up to that many
+    connections in a row before any of them reaches a ``Guard`` that could close it, so it
+    stays at an eighth of the limit (128 at most). Past the limit ``accept()`` fails and
+    asyncio stops accepting for a second: exactly the starvation these limits prevent.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(8, min(wanted, soft // 2))
+        return wanted, 128
+    return max(8, min(wanted, soft // 2)), max(8, min(128, soft // 8))
 
 
 class Connections:
@@ -158,8 +164,9 @@ class GuardedSite(web.BaseSite):
         *,
         connections: Connections,
         header_timeout: float,
+        backlog: int = 128,
     ) -> None:
-        super().__init__(runner)
+        super().__init__(runner, backlog=backlog)
         self._host, self._port = host, port
         self._connections = connections
         self._header_timeout = header_timeout

@@ -25,7 +25,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.metrics import Metrics
 from assistant.core.ports import WebhookHandler
-from assistant.gateway.limits import Connections, GuardedSite, connection_cap
+from assistant.gateway.limits import Connections, GuardedSite, connection_budget
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,8 @@ class Gateway:
         self._routes: list[tuple[str, str, WebhookHandler]] = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        self.connections = Connections(connection_cap(config.max_connections), metrics)
+        cap, self._backlog = connection_budget(config.max_connections)
+        self.connections = Connections(cap, metrics)
 
     def add_route(self, method: str, path: str, handler: WebhookHandler) -> None:
         """Register a webhook route; only before the gateway starts."""
@@ -81,6 +82,7 @@ class Gateway:
             config.port,
             connections=self.connections,
             header_timeout=config.header_timeout,
+            backlog=self._backlog,
         )
         try:
             await site.start()

@@ -21,12 +21,14 @@ from assistant.core.ports import Clock
 from assistant.core.roles import Role
 
 RATE_NOTICE = (
-    "You are sending messages faster than I can take them (at most {limit} a minute). I "
-    "skipped the messages after this one; send again in a minute what still needs an answer."
+    "You are sending messages faster than I can take them (at most {limit} a minute), so I "
+    "skipped this one and will skip the next ones for a while. In a minute, send again what "
+    "still needs an answer."
 )
 QUEUE_NOTICE = (
-    "{waiting} messages in this chat are still waiting for an answer, so I skipped the ones "
-    "after them. Please wait for my replies, then send again what still needs one."
+    "{waiting} messages in this chat are still waiting for an answer, so I skipped this one "
+    "and will skip more until I have caught up. Please wait for my replies, then send again "
+    "what still needs one."
 )
 _UNLIMITED_CHANNELS = frozenset({"console"})
 

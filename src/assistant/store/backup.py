@@ -123,7 +123,11 @@ def restore_backup(state_dir: Path, archive: IO[bytes]) -> RestoreSummary:
 def is_state(name: str) -> bool:
     """Whether a top-level entry of the state directory is state (backed up, and replaced by
     a restore): not a lock, a scratch folder or what an earlier restore set aside."""
-    return not (name.endswith(".lock") or name.startswith((*PREFIXES, _SET_ASIDE)))
+    return not (
+        name.endswith(".lock")
+        or name.startswith((*PREFIXES, _SET_ASIDE))
+        or name == "lost+found"  # a state directory that is a file system of its own
+    )
 
 
 def _copy_database(source: Path, target: Path, name: str) -> None:
