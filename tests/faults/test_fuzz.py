@@ -28,6 +28,7 @@ from assistant.config import parse_config
 from tests.fakes.model import FakeModel, last_user_text
 from tests.fakes.telegram import FakeBotAPI
 from tests.faults.fuzzing import (
+    NO_LIMITS,
     fuzz_settings,
     maybe_junk,
     run_quietly,
@@ -217,6 +218,7 @@ class World:
             },
             "memory": {"enabled": False},
             "scheduler": {"enabled": False},
+            "limits": NO_LIMITS,
         }
         config = parse_config(tomli_w.dumps(data), {})
         self.daemon, self.task = await start_daemon(

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from tests.fakes.feishu import BOT_OPEN_ID, FakeFeishu
 from tests.fakes.model import FakeModel, last_user_text
 from tests.faults.fuzzing import (
+    NO_LIMITS,
     fuzz_settings,
     junk,
     maybe_junk,
@@ -312,7 +313,7 @@ class World:
         self.fake = await FakeFeishu().start()
         self.fake.names.update({OWNER: "Ann", USER: "Bob", GUEST: "Gus", STRANGER: "Sam"})
         self.model = await FakeModel().start()
-        config = feishu_config(self.directory, self.model, self.fake)
+        config = feishu_config(self.directory, self.model, self.fake, limits=NO_LIMITS)
         self.daemon, self.task = await start_daemon(
             config, self.directory, COMPONENT, self.unhandled
         )

@@ -142,10 +142,10 @@ async def test_names_that_fake_lines_are_shown_on_one_line(make_config, start_ha
 
 
 async def test_an_answer_that_ignores_max_tokens_is_cut(make_config, start_harness, fake_model):
-    h = await start_harness(make_config(models=1))  # max_tokens 1024: answers up to ~2048
-    fake_model.script.extend([Reply(text="y" * 3_000_000), Reply(text="z" * 6000)])
+    h = await start_harness(make_config(models=1))  # max_tokens 1024: answers up to ~4096
+    fake_model.script.extend([Reply(text="y" * 3_000_000), Reply(text="z" * 12_000)])
     cut = await h.ask("say a lot")
-    assert cut.endswith("(Cut: the model wrote far more than it may.)") and len(cut) < 9000
-    assert await h.ask("a long but allowed answer") == "z" * 6000
+    assert cut.endswith("(Cut: the model wrote far more than it may.)") and len(cut) < 17_000
+    assert await h.ask("a long but allowed answer") == "z" * 12_000
     stored = await h.services.db.fetchone("SELECT max(length(content)) AS n FROM messages")
-    assert stored["n"] < 9000
+    assert stored["n"] < 17_000

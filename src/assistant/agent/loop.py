@@ -267,12 +267,13 @@ class Agent:
         )
 
     def _bounded(self, text: str, provider: str) -> str:
-        """The final answer, cut at twice the provider's ``max_tokens`` (a provider may
-        ignore it: a 3 MB answer would become hundreds of chat messages)."""
+        """The final answer, cut at four times the provider's ``max_tokens`` (our estimate is
+        rough; a provider may ignore the limit: a 3 MB answer would become hundreds of chat
+        messages)."""
         if not text:
             return "(The model returned an empty answer.)"
         settings = self._client.get(provider)
-        limit = 2 * (settings.max_tokens if settings is not None else 4096)
+        limit = 4 * (settings.max_tokens if settings is not None else 4096)
         if estimate_tokens(text) <= limit:
             return text
         log.warning("turn.answer_cut", provider=provider, chars=len(text))
