@@ -126,6 +126,8 @@ def write_config(
         },
         "memory": {"enabled": bool(memory)},
         "scheduler": {"enabled": scheduler},
+        # simulated users send faster than people may: the limits run, and never refuse
+        "limits": {"messages_per_minute": 100_000, "queue_per_conversation": 10_000},
     }
     if memory == "openai":  # the fake model's /v1/embeddings
         data["memory"]["embedder"] = "openai"

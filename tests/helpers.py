@@ -82,3 +82,19 @@ async def running_daemons(
     for started in running:
         if not started.task.done():
             await started.stop()
+
+
+class ManualClock:
+    """The ``Clock`` port, moved by hand: ``advance(seconds)``."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -37,14 +38,18 @@ from assistant.services import (
     start_services,
     transcriber,
 )
+from assistant.store.db import prepare_state_dir
+from assistant.store.lock import daemon_lock
+from assistant.store.retention import prune
 
 log = structlog.get_logger(__name__)
 
 INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redelivery dedupe
 _MAINTENANCE_EVERY = 3600
+_PRUNE_EVERY = 24 * 3600  # [limits] retention: at start, then daily
 
 # Parts of the config a running daemon applies on SIGHUP: whole sections, or single fields.
-_LIVE_SECTIONS = {"access", "models", "routing", "agent", "speech", "ssh"}
+_LIVE_SECTIONS = {"access", "limits", "models", "routing", "agent", "speech", "ssh"}
 _LIVE_FIELDS = {
     "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
     "gateway": {"admin_token"},
@@ -150,6 +155,8 @@ class Daemon:
                     loop.add_signal_handler(signum, handler)
                     signals.callback(loop.remove_signal_handler, signum)
             async with AsyncExitStack() as stack:
+                prepare_state_dir(self.config.assistant.state_dir)
+                await stack.enter_async_context(daemon_lock(self.config.assistant.state_dir))
                 services = await build_services(
                     stack, self.config, health=self.health, redactor=self.redactor
                 )
@@ -264,10 +271,22 @@ class Daemon:
 
     async def _maintenance(self, services: Services) -> None:
         inbox = services.inbox
+        pruned_at: float | None = None
         while True:
-            purged = await inbox.purge(time.time() - INBOX_RETENTION)
+            now = time.time()
+            purged = await inbox.purge(now - INBOX_RETENTION)
             if purged:
                 log.info("inbox.purged", messages=purged)
+            if pruned_at is None or now - pruned_at >= _PRUNE_EVERY:
+                pruned_at = now
+                limits = services.config.limits
+                pruned = await prune(
+                    services.db,
+                    now=now,
+                    retention_days=limits.retention_days,
+                    messages_per_conversation=limits.messages_per_conversation,
+                )
+                log.info("state.pruned", **asdict(pruned))
             await asyncio.sleep(_MAINTENANCE_EVERY)
 
     def status(self) -> dict[str, Any]:

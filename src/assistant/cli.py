@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from assistant import __version__
 from assistant.core.errors import AssistantError, ConfigError
 from assistant.core.roles import Role
+from assistant.core.text import one_line
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -109,13 +110,15 @@ def cmd_pairing(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 print("no pairing requests are waiting")
             for p in pending:
                 until = _when(p.expires_at)
-                print(f"{p.channel}\t{p.code}\t{p.user_id}\t{p.name or '-'}\tuntil {until}")
+                name, user = one_line(p.name) or "-", one_line(p.user_id)
+                print(f"{p.channel}\t{p.code}\t{user}\t{name}\tuntil {until}")
             return 0
         if args.action == "approve":
             request, problem = asyncio.run(
                 admin.pairing_approve(config, args.channel, args.code, args.role)
             )
-            who = f"{request.name or request.user_id} ({args.channel} {request.user_id})"
+            user = one_line(request.user_id)
+            who = f"{one_line(request.name) or user} ({args.channel} {user})"
             print(f"approved {who} as {args.role.value}")
             if problem:
                 print(f"warning: could not tell them they are in: {problem}", file=sys.stderr)
@@ -123,7 +126,8 @@ def cmd_pairing(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 print("they have been told")
             return 0
         request = asyncio.run(admin.pairing_revoke(config, args.channel, args.code))
-        print(f"discarded the request of {request.name or request.user_id} ({args.channel})")
+        who = one_line(request.name) or one_line(request.user_id)
+        print(f"discarded the request of {who} ({args.channel})")
         return 0
 
 
@@ -133,8 +137,8 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _admin(args, env) as config:
         if args.action == "list":
             for row in asyncio.run(admin.users_list(config)):
-                name = row.name or "-"
-                print(f"{row.channel}\t{row.user_id}\t{row.role.value}\t{name}\t{row.source}")
+                name, user = one_line(row.name) or "-", one_line(row.user_id)
+                print(f"{row.channel}\t{user}\t{row.role.value}\t{name}\t{row.source}")
         elif args.action == "role":
             asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
             print(f"{args.channel} user {args.user_id} is now {args.role.value}")
@@ -153,8 +157,8 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             for change in asyncio.run(admin.access_history(config, args.n)):
                 role = f" {change.role}" if change.role else ""
                 print(
-                    f"{_when(change.at)}\t{change.actor}\t{change.action}\t"
-                    f"{change.channel} {change.subject}{role}"
+                    f"{_when(change.at)}\t{one_line(change.actor)}\t{change.action}\t"
+                    f"{change.channel} {one_line(change.subject)}{role}"
                 )
         return 0
 
@@ -192,7 +196,8 @@ def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if args.action == "tail":
             for record in asyncio.run(admin.audit_tail(config, args.n)):
                 data = json.dumps(record.data, ensure_ascii=False, sort_keys=True)
-                print(f"{record.id}\t{_when(record.at)}\t{record.kind}\t{record.actor}\t{data}")
+                actor = one_line(record.actor)
+                print(f"{record.id}\t{_when(record.at)}\t{record.kind}\t{actor}\t{data}")
             return 0
         count, problems = asyncio.run(admin.audit_verify(config))
         for problem in problems:

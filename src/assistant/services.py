@@ -31,16 +31,17 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, CommandOutcome, ManagedChannel
+from assistant.core.ports import Channel, Clock, CommandOutcome, ManagedChannel, SystemClock
 from assistant.core.redact import Redactor
-from assistant.core.roles import Role
 from assistant.llm.client import ModelClient
 from assistant.llm.transcribe import Transcriber
 from assistant.router.access import Access
 from assistant.router.actions import ActionRegistry
 from assistant.router.admin import PairingCommands
+from assistant.router.budget import TokenBudget
 from assistant.router.commands import BuiltinCommands, CommandRegistry
 from assistant.router.gate import Gate
+from assistant.router.limits import IntakeLimits
 from assistant.router.media import Media
 from assistant.router.router import Router
 from assistant.security.policy import Policy
@@ -50,6 +51,7 @@ from assistant.store.db import Database, prepare_state_dir
 from assistant.store.inbox import Inbox
 from assistant.store.lock import state_lock
 from assistant.store.pairing import Pairing
+from assistant.store.scratch import remove_stale
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
@@ -103,12 +105,15 @@ async def build_services(
     redactor: Redactor,
     embedder: Embedder | None = None,
     jobs_store: str = JOBS_STORE,
+    clock: Clock | None = None,
 ) -> Services:
     metrics = Metrics()
+    clock = clock or SystemClock()
     state_dir = config.assistant.state_dir
     prepare_state_dir(state_dir)
     stack.enter_context(state_lock(state_dir))  # `assistant restore` waits for us to stop
-    db = await stack.enter_async_context(Database(state_dir / "state.db"))
+    remove_stale(state_dir)  # what a backup killed on its way left
+    db = await stack.enter_async_context(Database(state_dir / "state.db", check=True))
     session = await stack.enter_async_context(
         aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=15),
@@ -159,7 +164,8 @@ async def build_services(
     audit = AuditLog(db, redactor)
     commands = CommandRegistry()
     actions = ActionRegistry()
-    pairing = Pairing(db)
+    pairing = Pairing(db, clock=clock)
+    budget = TokenBudget(conversations, live.get, metrics, clock)
     media = Media(
         transcriber=transcriber(session, config, redactor),
         max_bytes=20 * 1024 * 1024,
@@ -178,6 +184,8 @@ async def build_services(
         config=live.get,
         metrics=metrics,
         max_concurrent=config.assistant.max_concurrent_turns,
+        limits=IntakeLimits(live.get, metrics, clock),
+        budget=budget,
     )
     builtin = BuiltinCommands(
         registry=commands,
@@ -186,6 +194,7 @@ async def build_services(
         config=live.get,
         stats=router.stats,
         archive=memory,
+        budget=budget,
     )
     if memory is not None:
         add_memory(memory, tools=tools, commands=commands, timezone=timezone)
@@ -435,7 +444,7 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
     stack.callback(policy.close)
 
     async def approvers() -> list[ChatRef]:
-        return await approver_chats(live.current, users, set(router.channels))
+        return await services.access.approver_chats(set(router.channels))
 
     async def send(
         chat: ChatRef, text: str, buttons: tuple[tuple[Button, ...], ...]
@@ -474,21 +483,3 @@ async def build_ops(stack: AsyncExitStack, services: Services, users: Users) -> 
         policy=services.policy,
     )
     return Ops(executor, policy, approvals, service)
-
-
-async def approver_chats(config: Config, users: Users, running: set[str]) -> list[ChatRef]:
-    """Private chats of everyone who may approve: owners and admins, on running channels."""
-    found: dict[tuple[str, str], None] = {}
-    for owner in config.access.owners:
-        channel, _, user_id = owner.partition(":")
-        found[(channel, user_id)] = None
-    for channel in ("telegram", "feishu"):
-        for user_id, role in config.access.channel(channel).users.items():
-            if role in (Role.OWNER, Role.ADMIN):
-                found[(channel, user_id)] = None
-    for grant in await users.granted():
-        if grant.role in (Role.OWNER, Role.ADMIN):
-            found[(grant.channel, grant.user_id)] = None
-    if "console" in running:
-        found[("console", "local")] = None
-    return [ChatRef(c, u) for c, u in found if c in running]

@@ -47,7 +47,8 @@ def daemon_config(
     **sections: Any,
 ) -> dict[str, Any]:
     """A config as data: Telegram against ``bot`` (no send limits: they are Telegram's, not
-    ours), the owner plus ``users`` users (ids OWNER+1...), memory and scheduler off."""
+    ours), the owner plus ``users`` users (ids OWNER+1...), memory and scheduler off, no
+    intake limits."""
     providers = [
         m
         if isinstance(m, dict)
@@ -75,6 +76,8 @@ def daemon_config(
         },
         "memory": {"enabled": False},
         "scheduler": {"enabled": False},
+        # load tests and crash storms send more than a person may: tests of the limits opt in
+        "limits": {"messages_per_minute": 0, "queue_per_conversation": 10_000},
     }
     return merge_config(data, sections)
 
@@ -113,11 +116,14 @@ class DaemonProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
-    async def start(self) -> DaemonProcess:
+    async def start(self, *, open_files: int | None = None) -> DaemonProcess:
+        """``open_files``: the daemon's limit of open files (``ulimit -n``)."""
         env = dict(os.environ)
         if self.bot is not None:
             env["BOT_TOKEN"] = self.bot.token
         command = [sys.executable, "-m", "assistant", "run", "--config", str(self.config_path)]
+        if open_files is not None:
+            command = ["prlimit", f"--nofile={open_files}", "--", *command]
         with self.log.open("ab") as out:
             self.spawned = asyncio.get_running_loop().time()
             self.process = await asyncio.create_subprocess_exec(

@@ -18,6 +18,7 @@ import pytest
 from assistant.core.errors import StateError
 from assistant.store.backup import restore_backup
 from assistant.store.db import migrate
+from assistant.store.scratch import Scratch, remove_stale
 from tests.integration.test_daemon import write_config
 
 
@@ -210,3 +211,67 @@ async def test_root_works_on_the_service_users_state_as_that_user(tmp_path, fake
         assert owners and set(owners.values()) == {65534}, owners
     finally:
         shutil.rmtree(base)
+
+
+async def test_every_state_file_is_backed_up_and_restored(tmp_path, fake_model):
+    """known_hosts, the console's job store, anything else in the state directory: in the
+    backup and back after a restore; locks and leftovers are not."""
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "c.toml", state, fake_model.base_url)
+    assert (await cli("migrate", "--config", str(config)))[0] == 0
+    pinned = "[ssh.example]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n"
+    (state / "known_hosts").write_text(pinned)
+    console_jobs = sqlite3.connect(state / "jobs-console.db")
+    console_jobs.execute("CREATE TABLE apscheduler_jobs (id TEXT PRIMARY KEY)")
+    console_jobs.execute("INSERT INTO apscheduler_jobs VALUES ('console-1')")
+    console_jobs.commit()
+    console_jobs.close()
+    for lock in ("daemon.lock", "chroma.lock", "jobs.db.lock"):
+        (state / lock).write_text("123\n")
+    (state / "pre-restore-20260101T000000").mkdir()
+    (state / "pre-restore-20260101T000000" / "state.db").write_bytes(b"old")
+
+    archive = tmp_path / "all.tar.gz"
+    code, out, err = await cli("backup", str(archive), "--config", str(config))
+    assert code == 0, err
+    assert out.startswith("backed up state.db, jobs-console.db, known_hosts from")
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames()[1:])
+        manifest = json.load(tar.extractfile("MANIFEST.json"))
+    assert names == ["jobs-console.db", "known_hosts", "state.db"]
+    assert manifest["format"] == 2 and sorted(manifest["files"]) == names
+
+    fresh = tmp_path / "fresh"
+    config_b = write_config(tmp_path / "b.toml", fresh, fake_model.base_url)
+    code, _, err = await cli("restore", str(archive), "--config", str(config_b))
+    assert code == 0, err
+    assert (fresh / "known_hosts").read_text() == pinned
+    rows = sqlite3.connect(fresh / "jobs-console.db").execute("SELECT id FROM apscheduler_jobs")
+    assert rows.fetchall() == [("console-1",)]
+
+    (state / "known_hosts").write_text("changed\n")  # a restore over it sets the old aside
+    code, _, err = await cli("restore", str(archive), "--config", str(config))
+    assert code == 0, err
+    aside = max(state.glob("pre-restore-*"))
+    assert (aside / "known_hosts").read_text() == "changed\n"
+    assert (state / "known_hosts").read_text() == pinned
+    assert (state / "daemon.lock").exists() and not (aside / "daemon.lock").exists()
+
+
+def test_a_scratch_folder_in_use_is_kept_and_a_leftover_removed(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    leftover = state / ".backup-leftover"
+    leftover.mkdir()
+    (leftover / ".in-use").write_text("")  # its process is gone: nobody holds the lock
+    (leftover / "state.db").write_bytes(b"a whole copy of the state")
+    with Scratch(state, ".backup-") as working:
+        assert not leftover.exists()  # removed when the next one began
+        assert remove_stale(state) == []  # the one at work is in use
+        assert working.exists()
+    assert not working.exists()
+    fresh = state / ".restore-just-made"
+    fresh.mkdir()  # no lock file yet: being created right now, or left a minute ago
+    assert remove_stale(state) == [] and fresh.exists()
+    os.utime(fresh, (0, 0))
+    assert remove_stale(state) == [".restore-just-made"]

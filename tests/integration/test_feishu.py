@@ -348,7 +348,8 @@ async def test_bad_and_unknown_events_are_acknowledged(tmp_path, fake_model, fei
 
 
 async def test_long_and_formatted_replies_become_cards(tmp_path, fake_model, feishu, run_daemon):
-    running = await run_daemon(feishu_config(tmp_path, fake_model, feishu))
+    model = {"name": "m0", "base_url": fake_model.base_url, "model": "f", "max_tokens": 8192}
+    running = await run_daemon(feishu_config(tmp_path, fake_model, feishu, models=[model]))
     code = "\n".join(f"{i:04d} " + "字" * 40 for i in range(400))
     text = "**Report** <at id=all></at>\n\n" + "word " * 3000 + "\n\n```\n" + code + "\n```\nEnd."
     fake_model.script.append(Reply(text=text))

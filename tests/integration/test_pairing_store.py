@@ -1,8 +1,6 @@
-"""Pairing codes: shape, reuse, expiry, the per-channel cap, approval records."""
+"""Pairing codes: shape, reuse, expiry, limits per stranger, approval records."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
@@ -11,6 +9,7 @@ from assistant.core.roles import Role
 from assistant.store.db import Database
 from assistant.store.pairing import Pairing
 from assistant.store.users import Users
+from tests.helpers import ManualClock
 
 
 @pytest.fixture
@@ -19,22 +18,35 @@ async def db(tmp_path):
         yield database
 
 
-async def test_codes_are_reused_capped_and_expire(db):
-    pairing = Pairing(db, ttl=0.3, max_pending=2)
+async def test_codes_are_per_stranger_reused_and_expire(db):
+    clock = ManualClock()
+    pairing = Pairing(db, ttl=3600, clock=clock)
     first, fresh = await pairing.request("telegram", "1", name="A", chat_id="1")
     again, fresh_again = await pairing.request("telegram", "1", name="A", chat_id="1")
-    assert fresh and not fresh_again and first and again and first.code == again.code
+    assert fresh and not fresh_again and first.code == again.code
     assert len(first.code) == 8 and not set(first.code) & set("0O1I")
-    second, _ = await pairing.request("telegram", "2", name="B", chat_id="2")
-    third, fresh_third = await pairing.request("telegram", "3", name="C", chat_id="3")
-    assert second is not None and third is None and not fresh_third
-    other, _ = await pairing.request("feishu", "ou_1", name="D", chat_id="oc_1")
-    assert other is not None  # the cap is per channel
-    await asyncio.sleep(0.35)
+    others = [
+        await pairing.request("telegram", str(n), name="B", chat_id=str(n)) for n in range(2, 12)
+    ]
+    assert all(fresh for _, fresh in others)  # a few strangers never block the next one
+    assert len({r.code for r, _ in others} | {first.code}) == 11
+    clock.advance(3601)
     with pytest.raises(NotFound, match="expired"):
         await pairing.approve("telegram", first.code, Role.USER, by="test")
-    third, fresh_third = await pairing.request("telegram", "3", name="C", chat_id="3")
-    assert third is not None and fresh_third  # expired requests free their places
+    renewed, fresh_renewed = await pairing.request("telegram", "1", name="A", chat_id="1")
+    assert fresh_renewed and renewed.code != first.code
+    assert [p.user_id for p in await pairing.pending("telegram")] == ["1"]
+
+
+async def test_a_channel_keeps_its_newest_requests_only(db):
+    clock = ManualClock()
+    pairing = Pairing(db, max_pending=5, clock=clock)
+    for n in range(8):
+        clock.advance(1)
+        await pairing.request("telegram", str(n), name="", chat_id=str(n))
+    await pairing.request("feishu", "ou_1", name="D", chat_id="oc_1")
+    assert [p.user_id for p in await pairing.pending("telegram")] == ["3", "4", "5", "6", "7"]
+    assert len(await pairing.pending("feishu")) == 1  # the bound is per channel
 
 
 async def test_approval_grants_the_role_and_is_recorded(db):

@@ -149,14 +149,21 @@ async def test_pairing_end_to_end(tmp_path, fake_model, bot_api, run_daemon):
     assert sent[4].text == "echo: now?"
 
 
-async def test_pairing_codes_are_limited_per_channel(tmp_path, fake_model, bot_api, run_daemon):
+async def test_pairing_is_limited_per_stranger_not_per_channel(
+    tmp_path, fake_model, bot_api, run_daemon
+):
     await run_daemon(telegram_config(tmp_path, fake_model, bot_api))
-    for user in range(5001, 5005):
+    strangers = range(5001, 5011)
+    for user in strangers:
         await bot_api.user_message(user, user, "hi")
-    sent = await bot_api.wait_sent(4)
-    codes = [s for s in sent if "pairing code is" in s.text]
-    busy = [s for s in sent if "cannot take new pairing requests" in s.text]
-    assert len(codes) == 3 and len(busy) == 1 and busy[0].chat_id == 5004
+    for user in strangers:  # writing again within ten minutes gets no second code
+        await bot_api.user_message(user, user, "hello?")
+    await bot_api.user_message(OWNER, OWNER, "/pair")
+    await bot_api.wait_for(lambda: any(s.chat_id == OWNER for s in bot_api.sent))
+    codes = [s for s in bot_api.sent if "pairing code is" in s.text]
+    assert sorted(s.chat_id for s in codes) == list(strangers)  # ten strangers, ten codes
+    owner = next(s for s in bot_api.sent if s.chat_id == OWNER)
+    assert len(owner.text.splitlines()) == 11
 
 
 async def test_markdown_falls_back_to_plain_text(tmp_path, fake_model, bot_api, run_daemon):

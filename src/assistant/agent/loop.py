@@ -25,6 +25,7 @@ from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelCo
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.ports import ChatIO, Recaller
 from assistant.core.roles import Role
+from assistant.core.text import clip_tokens, estimate_tokens
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
 from assistant.security.policy import Policy
@@ -40,7 +41,7 @@ NO_MODEL_HINT = (
     "with `systemctl reload assistant`."
 )
 _SUMMARY_PROMPT = (
-    "Summarize the conversation below for your own later reference, in at most 150 words, "
+    "Summarize the conversation below for your own later reference, in at most {words} words, "
     "in the language it is written in. Keep names, facts, numbers, decisions and open "
     "questions; drop greetings and small talk."
 )
@@ -231,7 +232,7 @@ class Agent:
             outcome.usage += reply.usage
             outcome.provider = reply.provider
             if not reply.tool_calls:
-                outcome.reply = reply.text.strip() or "(The model returned an empty answer.)"
+                outcome.reply = self._bounded(reply.text.strip(), reply.provider)
                 outcome.messages.append(ChatMessage("assistant", outcome.reply))
                 return
             call_message = ChatMessage("assistant", reply.text, tool_calls=reply.tool_calls)
@@ -265,6 +266,19 @@ class Agent:
             "Ask me to continue, or narrow the question."
         )
 
+    def _bounded(self, text: str, provider: str) -> str:
+        """The final answer, cut at four times the provider's ``max_tokens`` (our estimate is
+        rough; a provider may ignore the limit: a 3 MB answer would become hundreds of chat
+        messages)."""
+        if not text:
+            return "(The model returned an empty answer.)"
+        settings = self._client.get(provider)
+        limit = 4 * (settings.max_tokens if settings is not None else 4096)
+        if estimate_tokens(text) <= limit:
+            return text
+        log.warning("turn.answer_cut", provider=provider, chars=len(text))
+        return clip_tokens(text, limit) + "\n\n(Cut: the model wrote far more than it may.)"
+
     async def _history(
         self,
         conversation: Conversation,
@@ -274,28 +288,33 @@ class Agent:
     ) -> tuple[list[ChatMessage], str | None]:
         if stored is None:
             stored = await self._conversations.history(conversation)
-        summary = conversation.summary
+        cap = self._settings.summary_tokens
+        summary = clip_tokens(conversation.summary, cap) if conversation.summary else None
         budget = self._settings.history_tokens
         if sum(m.tokens for m in stored) > budget:
             older, stored = prompt.split_history(stored, budget * 2 // 3)
             if older:
-                summary = await self._summarize(conversation, older, model, deadline)
+                summary = await self._summarize(conversation, summary, older, model, deadline)
         return [prompt.from_stored(m) for m in stored], summary
 
     async def _summarize(
         self,
         conversation: Conversation,
+        earlier: str | None,
         older: list[StoredMessage],
         model: str | None,
         deadline: float,
     ) -> str | None:
-        previous = f"Earlier summary:\n{conversation.summary}\n\n" if conversation.summary else ""
+        """A new summary of ``earlier`` (the summary so far) and ``older``, stored, within
+        ``summary_tokens`` whatever the model returns: it is sent with every turn."""
+        cap = self._settings.summary_tokens
+        previous = f"Earlier summary:\n{earlier}\n\n" if earlier else ""
         request = ModelRequest(
             (
-                ChatMessage("system", _SUMMARY_PROMPT),
+                ChatMessage("system", _SUMMARY_PROMPT.format(words=max(20, cap * 3 // 8))),
                 ChatMessage("user", previous + prompt.transcript(older)),
             ),
-            max_tokens=400,
+            max_tokens=cap,
         )
         try:
             reply = await self._client.complete(
@@ -304,11 +323,9 @@ class Agent:
         except (ModelUnavailable, ModelRequestError) as exc:
             # Without a summary the older messages are simply left out of the window.
             log.warning("history.summary_failed", error=str(exc))
-            await self._conversations.set_summary(
-                conversation.id, conversation.summary or "", older[-1].id
-            )
-            return conversation.summary
-        summary = reply.text.strip()
+            await self._conversations.set_summary(conversation.id, earlier or "", older[-1].id)
+            return earlier
+        summary = clip_tokens(reply.text.strip(), cap)
         await self._conversations.set_summary(conversation.id, summary, older[-1].id)
         log.info("history.summarized", messages=len(older), chars=len(summary))
         return summary

@@ -6,14 +6,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from assistant.core.text import estimate_tokens
 from assistant.llm.types import ChatMessage, ImagePart, ToolCall
 from assistant.store.conversations import StoredMessage
-
-
-def estimate_tokens(text: str) -> int:
-    """About four ASCII characters per token; CJK and other characters about one each."""
-    ascii_chars = len(text.encode("ascii", "ignore"))
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
 
 
 def message_tokens(message: ChatMessage) -> int:

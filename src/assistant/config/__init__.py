@@ -6,6 +6,7 @@ Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds the
 
 from assistant.config.base import Section
 from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.limits import LimitsSection, RoleLimits
 from assistant.config.loader import (
     DEFAULT_PATH,
     ENV_FILE_HINT,
@@ -43,12 +44,14 @@ __all__ = [
     "Config",
     "FeishuSection",
     "GatewaySection",
+    "LimitsSection",
     "LiveConfig",
     "LoggingSection",
     "MemoryEmbeddings",
     "MemorySection",
     "MemoryServer",
     "ModelProvider",
+    "RoleLimits",
     "RoutingRule",
     "SSHHost",
     "SSHSection",

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from assistant.config.base import Section
 from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
     AccessSection,
@@ -28,6 +29,7 @@ class Config(Section):
     gateway: GatewaySection = GatewaySection()
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
+    limits: LimitsSection = LimitsSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
     ssh: SSHSection = SSHSection()

@@ -43,6 +43,7 @@ class AgentSection(Section):
     max_steps: int = Field(8, ge=1, le=50)
     turn_timeout: float = Field(180.0, gt=0)
     history_tokens: int = Field(6000, ge=500)
+    summary_tokens: int = Field(500, ge=50, le=10_000)
     tool_timeout: float = Field(60.0, gt=0)
     max_tool_output: int = Field(8000, ge=500)
 
@@ -83,6 +84,10 @@ class GatewaySection(Section):
     host: str = "127.0.0.1"
     port: int = Field(18789, ge=0, le=65535)
     admin_token: SecretStr | None = None
+    max_connections: int = Field(1024, ge=8, le=100_000)
+    header_timeout: float = Field(10.0, gt=0, le=600)
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    keepalive_timeout: float = Field(15.0, gt=0, le=3600)
 
     _blank_token = field_validator("admin_token", mode="before")(blank_to_none)
 

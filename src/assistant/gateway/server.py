@@ -4,10 +4,14 @@ Open: ``GET /healthz`` (the process answers), ``GET /readyz`` (each component's 
 when a required one is not up), ``GET /metrics`` (Prometheus text). Webhook routes that
 channels register carry their own platform authentication. Everything else (``/status``)
 needs ``Authorization: Bearer <[gateway] admin_token>``.
+
+Limits (``[gateway]``): a connection cap and a request-head timeout (``gateway.limits``), a
+body timeout (middleware), and aiohttp's keep-alive timeout for idle connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Callable
 from types import TracebackType
@@ -21,6 +25,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.metrics import Metrics
 from assistant.core.ports import WebhookHandler
+from assistant.gateway.limits import Connections, GuardedSite, connection_budget
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +46,8 @@ class Gateway:
         self._routes: list[tuple[str, str, WebhookHandler]] = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        cap, self._backlog = connection_budget(config.max_connections)
+        self.connections = Connections(cap, metrics)
 
     def add_route(self, method: str, path: str, handler: WebhookHandler) -> None:
         """Register a webhook route; only before the gateway starts."""
@@ -53,16 +60,30 @@ class Gateway:
         self._config = config
 
     async def __aenter__(self) -> Gateway:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._body_in_time])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_handler)
         app.router.add_get("/status", self._admin(self._status_handler))
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        config = self._config
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=config.keepalive_timeout,
+            lingering_time=0,  # a body cut off by body_timeout is not waited for again
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self._config.host, self._config.port, reuse_address=True)
+        site = GuardedSite(
+            runner,
+            config.host,
+            config.port,
+            connections=self.connections,
+            header_timeout=config.header_timeout,
+            backlog=self._backlog,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -74,10 +95,13 @@ class Gateway:
                 ]
             ) from None
         self._runner = runner
-        server = site._server  # the bound socket, to learn the port when 0 was asked for
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._config.port
-        log.info("gateway.listening", host=self._config.host, port=self.port)
+        self.port = site.port
+        log.info(
+            "gateway.listening",
+            host=config.host,
+            port=self.port,
+            max_connections=self.connections.cap,
+        )
         return self
 
     async def __aexit__(
@@ -89,6 +113,22 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @web.middleware
+    async def _body_in_time(
+        self, request: web.Request, handler: WebhookHandler
+    ) -> web.StreamResponse:
+        """Read a request's body within ``body_timeout`` before its handler runs (the body
+        is kept: the handler's ``read()``/``json()`` return it at once)."""
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(self._config.body_timeout):
+                    await request.read()
+            except TimeoutError:
+                self._metrics.gateway_closed.labels("body_timeout").inc()
+                text = "the request body did not arrive in time"
+                raise web.HTTPRequestTimeout(text=text) from None
+        return await handler(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -21,6 +21,7 @@ import structlog
 from assistant.config import MemorySection
 from assistant.core.errors import MemoryUnavailable
 from assistant.core.messages import ChatRef, Sender
+from assistant.core.text import estimate_tokens
 from assistant.llm.client import ModelClient
 from assistant.memory.embedder import Embedder
 from assistant.memory.store import SHARED, MemoryRecord, MemoryStore
@@ -32,12 +33,6 @@ log = structlog.get_logger(__name__)
 RECALL_HEADER = "Memories from earlier conversations (may be outdated; use them only if relevant):"
 _RECORD_CHARS = 600  # one memory in the prompt is cut after this many characters
 _FORGET_MIN = 0.5  # forget(query) deletes the best match only if it is at least this similar
-
-
-def estimate_tokens(text: str) -> int:
-    """The same estimate as ``agent.prompt``: ~4 ASCII characters per token, 1 per other."""
-    ascii_chars = len(text.encode("ascii", "ignore"))
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
 
 
 def format_recall(records: Iterable[MemoryRecord], budget: int, zone: ZoneInfo) -> str | None:

@@ -7,6 +7,7 @@ import time
 import structlog
 
 from assistant.core.errors import ModelError
+from assistant.core.text import clip_tokens
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ModelRequest
 from assistant.store.conversations import Conversations, StoredMessage
@@ -20,9 +21,11 @@ SUMMARY_PROMPT = (
     "worth remembering, answer exactly NONE."
 )
 _TRANSCRIPT_CHARS = 12000
+_SUMMARY_TOKENS = 300
 
 
 def transcript(earlier: str | None, messages: list[StoredMessage]) -> str:
+    earlier = clip_tokens(earlier, 1000) if earlier else None
     lines = [f"(Earlier part, summarized: {earlier})"] if earlier else []
     for message in messages:
         if message.role in ("user", "assistant") and message.content.strip():
@@ -46,7 +49,7 @@ async def summarize(
             ChatMessage("system", SUMMARY_PROMPT),
             ChatMessage("user", transcript(conversation.summary, messages)),
         ),
-        max_tokens=300,
+        max_tokens=_SUMMARY_TOKENS,
     )
     try:
         reply = await client.complete(
@@ -58,4 +61,4 @@ async def summarize(
     text = reply.text.strip()
     if not text or text.upper().rstrip(".") == "NONE":
         return None
-    return text
+    return clip_tokens(text, _SUMMARY_TOKENS)  # whatever the provider made of max_tokens

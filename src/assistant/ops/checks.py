@@ -33,6 +33,7 @@ from assistant.ops.checks_components import (
     check_ssh,
     check_telegram,
 )
+from assistant.ops.checks_state import check_state_data
 from assistant.ops.doctor import Check, Context, Finding, Status, skipped_without_config
 
 _MAX_SKEW = 300.0  # seconds of clock difference that break TLS, tokens and reminders
@@ -340,6 +341,7 @@ CHECKS: tuple[Check, ...] = (
     check_config,
     check_secrets_file,
     check_state_dir,
+    check_state_data,
     check_models,
     check_clock,
     check_gateway,

@@ -20,6 +20,7 @@ import aiohttp
 
 from assistant.config import Config
 from assistant.core.errors import AssistantError
+from assistant.core.text import one_line
 from assistant.memory.embedder import Embedder
 from assistant.memory.service import MemoryService
 from assistant.memory.store import MemoryRecord
@@ -165,7 +166,7 @@ async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
                 status = "" if job.status == "active" else f"[{job.status}] "
                 print(
                     f"{job.id}  {job.chat.channel}:{job.chat.chat_id}  by {job.sender.user_id}  "
-                    f"{status}{describe_task(job.task)} — "
+                    f"{status}{one_line(describe_task(job.task), 200)} — "
                     f"{describe_schedule(job.schedule, job.timezone)}; "
                     f"{describe_next(when if job.status == 'active' else None, job.timezone)}; "
                     f"ran {job.runs}x",

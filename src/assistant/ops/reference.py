@@ -193,7 +193,13 @@ def _type_name(annotation: Any) -> str:
     if origin is list:
         return f"list of {_type_name(args[0])}"
     if origin is dict:
-        return f"table: {_type_name(args[0])} → {_type_name(args[1])}"
+        value = submodel(args[1])
+        shown = (
+            "table of " + ", ".join(f"`{k}`" for k in value.model_fields)
+            if value is not None
+            else _type_name(args[1])
+        )
+        return f"table: {_type_name(args[0])} → {shown}"
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return "one of " + ", ".join(f"`{m.value}`" for m in annotation)
     names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}

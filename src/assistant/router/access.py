@@ -43,3 +43,21 @@ class Access:
         if chat.chat_id in self._config.channel(chat.channel).groups:
             return True
         return await self.users.group_allowed(chat.channel, chat.chat_id)
+
+    async def approver_chats(self, running: set[str]) -> list[ChatRef]:
+        """Private chats of everyone who may approve: owners and admins, on running
+        channels (a private chat's id is its person's id)."""
+        found: dict[tuple[str, str], None] = {}
+        for owner in self._config.owners:
+            channel, _, user_id = owner.partition(":")
+            found[(channel, user_id)] = None
+        for channel in running:
+            for user_id, role in self._config.channel(channel).users.items():
+                if role in (Role.OWNER, Role.ADMIN):
+                    found[(channel, user_id)] = None
+        for grant in await self.users.granted():
+            if grant.role in (Role.OWNER, Role.ADMIN):
+                found[(grant.channel, grant.user_id)] = None
+        if CONSOLE in running:
+            found[(CONSOLE, "local")] = None
+        return [ChatRef(c, u) for c, u in found if c in running]

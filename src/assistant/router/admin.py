@@ -9,6 +9,7 @@ import structlog
 from assistant.core.errors import ChannelError, NotFound
 from assistant.core.messages import ChatRef, SentMessage
 from assistant.core.roles import Permission, Role
+from assistant.core.text import one_line
 from assistant.router.commands import Command, CommandCall, CommandRegistry
 from assistant.store.pairing import Pairing
 
@@ -18,6 +19,8 @@ WELCOME = (
     "You're in! The owner approved you (role: {role}). Write to me any time; /help lists "
     "what I can do."
 )
+
+_LISTED = 20  # pending requests /pair shows; `assistant pairing list` shows all
 
 Notify = Callable[[ChatRef, str], Awaitable[list[SentMessage]]]
 
@@ -48,7 +51,12 @@ class PairingCommands:
             if not pending:
                 return "No pairing requests are waiting."
             lines = ["Waiting for approval (/pair CODE [role]):"]
-            lines += [f"{p.code} — {p.name or 'unknown'} ({channel} {p.user_id})" for p in pending]
+            lines += [
+                f"{p.code} — {one_line(p.name) or 'unknown'} ({channel} {one_line(p.user_id)})"
+                for p in pending[-_LISTED:]
+            ]
+            if len(pending) > _LISTED:
+                lines.append(f"… and {len(pending) - _LISTED} older (assistant pairing list)")
             return "\n".join(lines)
         try:
             role = Role(args[1].lower()) if len(args) > 1 else Role.USER
@@ -62,7 +70,7 @@ class PairingCommands:
         except NotFound as exc:
             return str(exc).capitalize() + "."
         log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
-        who = f"{request.name or 'someone'} ({channel} {request.user_id})"
+        who = f"{one_line(request.name) or 'someone'} ({channel} {one_line(request.user_id)})"
         try:
             await self._notify(ChatRef(channel, request.chat_id), welcome_text(role))
         except ChannelError as exc:

@@ -16,6 +16,7 @@ from assistant.core.ports import ChatIO, ConversationArchive
 from assistant.core.roles import Permission, Role
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
+from assistant.router.budget import TokenBudget, person
 from assistant.store.conversations import Conversations
 
 _NAME = re.compile(r"[a-z0-9_]{1,32}")
@@ -111,8 +112,10 @@ class BuiltinCommands:
         config: Callable[[], Config],
         stats: Callable[[], RouterStats],
         archive: ConversationArchive | None = None,
+        budget: TokenBudget | None = None,
     ) -> None:
         self._registry = registry
+        self._budget = budget
         self._conversations = conversations
         self._client = client
         self._config = config
@@ -177,14 +180,18 @@ class BuiltinCommands:
         else:
             how = "chosen for this chat" if conversation.model == provider.name else "default"
             model_line = f"Model: {provider.name} ({provider.model}, {how})"
-        return "\n".join(
-            [
-                f"{config.assistant.name} — up {_duration(time.time() - stats.started_at)}",
-                model_line,
-                f"Tokens: {today:,} today · {here:,} in this conversation",
-                f"Queue: {stats.waiting} waiting, {stats.running} running",
-            ]
-        )
+        lines = [
+            f"{config.assistant.name} — up {_duration(time.time() - stats.started_at)}",
+            model_line,
+            f"Tokens: {today:,} today · {here:,} in this conversation",
+        ]
+        if self._budget is not None:
+            yours = await self._budget.used_today(person(call.message))
+            budget = self._budget.budget(call.role)
+            of = f" of your daily budget of {budget:,}" if budget else ""
+            lines.append(f"Yours today: {yours:,}{of}")
+        lines.append(f"Queue: {stats.waiting} waiting, {stats.running} running")
+        return "\n".join(lines)
 
     async def model(self, call: CommandCall) -> str:
         providers = self._client.providers

@@ -18,6 +18,7 @@ from assistant.core.errors import ChannelError
 from assistant.core.messages import InboundMessage, MessageKind, OutboundMessage
 from assistant.core.ports import Channel
 from assistant.core.roles import Role
+from assistant.core.text import one_line
 from assistant.router.access import Access
 from assistant.store.pairing import Pairing
 
@@ -28,7 +29,6 @@ PAIRING_TEXT = (
     "Your pairing code is {code} (valid for one hour). Send it to the owner, who approves it "
     "with:\n  assistant pairing approve {channel} {code}"
 )
-BUSY_TEXT = "I cannot take new pairing requests right now. Please try again in an hour."
 _REPEAT_AFTER = 600.0  # a stranger who keeps writing is reminded of the code at most this often
 
 
@@ -84,20 +84,16 @@ class Gate:
         request, fresh = await self._pairing.request(
             chat.channel,
             sender.user_id,
-            name=sender.name or sender.username or "",
+            name=one_line(sender.name or sender.username),
             chat_id=chat.chat_id,
         )
         key = f"{chat.channel}:{sender.user_id}"
-        if request is None:
-            if self._due(f"busy:{key}", 3600):
-                await channel.send(OutboundMessage(chat, BUSY_TEXT, format="plain"))
-            return
         if fresh or self._due(f"code:{key}", _REPEAT_AFTER):
             if fresh:
                 self._due(f"code:{key}", _REPEAT_AFTER)
                 log.info("pairing.requested", channel=chat.channel, user_id=sender.user_id)
             text = PAIRING_TEXT.format(
-                name=sender.name or "there", code=request.code, channel=chat.channel
+                name=one_line(sender.name) or "there", code=request.code, channel=chat.channel
             )
             await channel.send(OutboundMessage(chat, text, format="plain"))
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,13 +35,17 @@ from assistant.core.messages import (
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, ChatIO, SubmitOutcome
 from assistant.core.roles import Permission, Role
+from assistant.core.text import clean_names
 from assistant.llm.routing import choose_model
 from assistant.router.access import Access
 from assistant.router.actions import ActionRegistry
+from assistant.router.budget import TokenBudget, person
 from assistant.router.commands import CommandCall, CommandRegistry, RouterStats, parse_command
 from assistant.router.delivery import ChatOutput, Delivery, typing
 from assistant.router.gate import Gate
+from assistant.router.limits import IntakeLimits, Refusal
 from assistant.router.media import Media
+from assistant.router.queues import ConversationQueues
 from assistant.router.stream import StreamingReply
 from assistant.router.trouble import StateTrouble
 from assistant.security.policy import Policy
@@ -86,6 +89,8 @@ class Router:
         config: Callable[[], Config],
         metrics: Metrics,
         max_concurrent: int,
+        limits: IntakeLimits,
+        budget: TokenBudget,
     ) -> None:
         self._inbox = inbox
         self._conversations = conversations
@@ -99,13 +104,11 @@ class Router:
         self._config = config
         self._metrics = metrics
         self._max_concurrent = max_concurrent
+        self._limits = limits
+        self._budget = budget
         self._channels: dict[str, Channel] = {}
-        self._queues: dict[str, deque[_Work]] = {}
-        self._idle: dict[str, asyncio.Event] = {}
-        self._running = 0
-        self._waiting = 0
+        self._queues = ConversationQueues[_Work](self._process_until_stored, metrics)
         self._accepting = False
-        self._stopping = False
         self._delivery = Delivery(inbox, metrics, self._channels)
         self._trouble = StateTrouble()
         self._turns: aiojobs.Scheduler | None = None
@@ -118,6 +121,7 @@ class Router:
         self._turns = aiojobs.Scheduler(
             limit=self._max_concurrent, pending_limit=0, close_timeout=5.0, wait_timeout=None
         )
+        self._queues.open(self._turns)
         self._immediate = aiojobs.Scheduler(
             limit=32, pending_limit=0, close_timeout=5.0, wait_timeout=None
         )
@@ -132,7 +136,7 @@ class Router:
         tb: TracebackType | None,
     ) -> None:
         self._accepting = False
-        self._stopping = True
+        self._queues.stop()
         for scheduler in (self._immediate, self._turns):
             if scheduler is not None:
                 await scheduler.close()
@@ -145,19 +149,11 @@ class Router:
         return dict(self._channels)
 
     def stats(self) -> RouterStats:
-        return RouterStats(self.started_at, self._waiting, self._running)
+        return RouterStats(self.started_at, self._queues.waiting, self._queues.running)
 
     async def wait_idle(self, chat_key: str | None = None) -> None:
         """Return once the chat (or every chat) has nothing waiting or running."""
-        while True:
-            if chat_key is not None:
-                busy = [chat_key] if chat_key in self._queues else []
-            else:
-                busy = list(self._queues)
-            if not busy:
-                return
-            event = self._idle.setdefault(busy[0], asyncio.Event())
-            await event.wait()
+        await self._queues.wait_idle(chat_key)
 
     async def recover(self) -> int:
         """Queue again what a previous run left unfinished (for the channels present)."""
@@ -168,7 +164,7 @@ class Router:
                 work.resend = entry.reply
             elif entry.side_effect:
                 work.interrupted = entry.side_effect
-            await self._enqueue(work)
+            await self._queues.put(work.message.chat.key, work)
         if entries:
             log.info("inbox.recovered", messages=len(entries))
         return len(entries)
@@ -179,14 +175,14 @@ class Router:
         Messages still waiting stay in the inbox and are processed at the next start.
         """
         self._accepting = False
-        self._stopping = True
+        self._queues.stop()
         if self._turns is None or self._immediate is None:
             return
-        running = self._running
+        running = self._queues.running
         deadline = time.monotonic() + timeout
         await self._turns.wait_and_close(timeout)
         await self._immediate.wait_and_close(max(0.1, deadline - time.monotonic()))
-        log.info("router.drained", running_at_stop=running, unfinished=self._running)
+        log.info("router.drained", running_at_stop=running, unfinished=self._queues.running)
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -194,13 +190,14 @@ class Router:
         """Record ``message`` durably and queue it. Returns once it is safe to acknowledge."""
         if not self._accepting:
             raise IntakeClosed("the assistant is shutting down; the platform will redeliver")
+        message = clean_names(message)
         chat = message.chat
         if message.kind is not MessageKind.ACTION and chat.is_group and not message.addressed:
             return SubmitOutcome.IGNORED
         role = await self._gate.role(message)
         channel = self._channels.get(chat.channel)
         if role is None:
-            if channel is not None:
+            if channel is not None and self._limits.stranger_may_write(message):
                 await self._gate.turn_away(message, channel)
             return SubmitOutcome.IGNORED
         try:
@@ -213,11 +210,15 @@ class Router:
             return SubmitOutcome.DUPLICATE
         self._metrics.received.labels(chat.channel).inc()
         work = _Work(inbox_id, message)
-        if message.kind is MessageKind.ACTION or self._is_immediate(message):
+        immediate = message.kind is MessageKind.ACTION or self._is_immediate(message)
+        queued = None if immediate else self._queues.queued(chat.key)
+        if (refusal := self._limits.refusal(message, role, queued)) is not None:
+            await self._refuse(work, refusal)
+        elif immediate:
             assert self._immediate is not None
             await self._immediate.spawn(self._process_until_stored(work))
         else:
-            await self._enqueue(work)
+            await self._queues.put(chat.key, work)
         return SubmitOutcome.ACCEPTED
 
     def _is_immediate(self, message: InboundMessage) -> bool:
@@ -225,41 +226,15 @@ class Router:
         command = self._commands.get(parsed[0]) if parsed else None
         return command is not None and command.immediate
 
-    async def _enqueue(self, work: _Work) -> None:
-        key = work.message.chat.key
-        queue = self._queues.get(key)
-        self._waiting += 1
-        self._metrics.queue_depth.set(self._waiting + self._running)
-        if queue is not None:
-            queue.append(work)  # a job for this conversation is already queued or running
+    async def _refuse(self, work: _Work, refusal: Refusal) -> None:
+        """Over a limit: recorded as done, or, once per burst, answered with the notice."""
+        if refusal.notice is None:
+            await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
             return
-        self._queues[key] = deque([work])
-        await self._spawn(key)
-
-    async def _spawn(self, key: str) -> None:
-        assert self._turns is not None
-        await self._turns.spawn(self._run_next(key))
-
-    async def _run_next(self, key: str) -> None:
-        queue = self._queues[key]
-        if self._stopping:
-            return  # left in the inbox for the next start
-        work = queue.popleft()
-        self._waiting -= 1
-        self._running += 1
-        try:
-            await self._process_until_stored(work)
-        finally:
-            self._running -= 1
-            self._metrics.queue_depth.set(self._waiting + self._running)
-            if not queue:
-                del self._queues[key]
-                idle = self._idle.pop(key, None)
-                if idle is not None:
-                    idle.set()
-            elif not self._stopping:
-                # one message per job, then back of the line: a busy chat cannot starve others
-                await self._spawn(key)
+        work.resend = refusal.notice  # delivered like a stored reply, after a restart too
+        await self._inbox.store_reply(work.inbox_id, refusal.notice)
+        assert self._immediate is not None
+        await self._immediate.spawn(self._process_until_stored(work))
 
     # --- processing -----------------------------------------------------------------------
 
@@ -369,6 +344,10 @@ class Router:
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message
         channel = self._channels[message.chat.channel]
+        if (spent := await self._budget.refusal(message, role)) is not None:
+            self._metrics.budget_refusals.labels(message.chat.channel).inc()
+            await self._delivery.deliver(work.inbox_id, work.message, spent, plain=True)
+            return
         conversation, history = await self._conversations.begin_turn(
             message.chat.key, work.inbox_id
         )
@@ -462,10 +441,12 @@ class Router:
                     status=outcome.status.value,
                     started_at=started,
                     finished_at=time.time(),
+                    sender=person(message),
                 ),
                 stored_messages(outcome),
                 reply=outcome.reply,
             )
+            self._budget.spent(person(message), outcome.usage.total)
             await self._delivery.deliver(
                 work.inbox_id, work.message, outcome.reply, stored=True, stream=stream
             )

@@ -21,6 +21,7 @@ import structlog
 
 from assistant.core.errors import ChannelError
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
+from assistant.core.text import one_line
 from assistant.security.second_factor import Check, SecondFactor
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
 from assistant.store.audit import AuditLog
@@ -61,7 +62,7 @@ def _minutes(seconds: float) -> str:
 
 def describe(record: ApprovalRecord) -> str:
     hosts = ", ".join(record.hosts)
-    who = record.requester_name or record.requester
+    who = one_line(record.requester_name) or one_line(record.requester)
     return (
         f"{who} ({record.requester.replace(':', ' ')}) wants to run on {hosts}:\n\n"
         f"{record.command}\n\nWhy it needs approval: {record.reason}"
@@ -207,7 +208,9 @@ class ApprovalService:
         status = "approved" if approve else "denied"
         if not approve and self._same(by, current.requester):
             status = "withdrawn"
-        record = await self._finish(approval_id, status, by, f"{status} by {by_name or by}")
+        record = await self._finish(
+            approval_id, status, by, f"{status} by {one_line(by_name) or by}"
+        )
         if record is None:
             latest = await self._store.get(approval_id)
             return f"Request #{approval_id} was already {latest.status if latest else 'gone'}."

@@ -1,12 +1,17 @@
-"""One archive of the whole state: ``state.db``, ``jobs.db`` and ``chroma/``.
+"""One archive of the whole state: every file and folder of the state directory (``state.db``,
+the job stores, ``chroma/``, ``known_hosts``...) except locks, scratch folders and what
+earlier restores set aside.
 
-SQLite files are copied with SQLite's online backup API, so a backup taken while the daemon
-writes is a consistent snapshot of each database; other files (the vector index) are copied
-as they are. The archive is a gzipped tar with a ``MANIFEST.json`` first.
+SQLite files (recognised by their header) are copied with SQLite's online backup API, so a
+backup taken while the daemon writes is a consistent snapshot of each database, and every
+copy must pass ``PRAGMA integrity_check``: a damaged database is never backed up silently.
+Other files are copied as they are. The archive is a gzipped tar with a ``MANIFEST.json``
+first, which lists every file.
 
 ``restore`` needs the state lock exclusively (no daemon, no chat running), checks every
-member's name and type before writing anything, checks the restored databases, and moves
-what was there before into ``pre-restore-<time>/`` instead of deleting it.
+member's name and type before writing anything (only what the manifest lists), checks the
+restored databases, and moves what was there before into ``pre-restore-<time>/`` instead of
+deleting it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import os
 import shutil
 import sqlite3
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,15 +31,16 @@ from typing import IO, Any
 
 from assistant import __version__
 from assistant.core.errors import StateError
-from assistant.store.lock import LOCK_NAME, state_lock
+from assistant.store.db import integrity_problem, is_damage, is_sqlite
+from assistant.store.lock import state_lock
 from assistant.store.schema import MIGRATIONS
+from assistant.store.scratch import IN_USE, PREFIXES, Scratch
 
-FORMAT = 1
+FORMAT = 2  # 1: only state.db, jobs.db and chroma/ (still restored)
 MANIFEST = "MANIFEST.json"
-DATABASES = ("state.db", "jobs.db")
-DIRECTORIES = ("chroma",)
-_SQLITE_SUFFIXES = (".db", ".sqlite3", ".sqlite")
 _SIDECARS = ("-wal", "-shm", "-journal")
+_SET_ASIDE = "pre-restore-"
+_DATABASE_SUFFIXES = (".db", ".sqlite3", ".sqlite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +65,8 @@ def create_backup(state_dir: Path, out: IO[bytes]) -> BackupSummary:
             f"there is no state to back up: {state_dir / 'state.db'} does not exist; check "
             "[assistant] state_dir"
         )
-    with state_lock(state_dir), _scratch(state_dir, ".backup-") as scratch:
-        names: list[str] = []
-        for name in DATABASES:
-            if (state_dir / name).is_file():
-                _copy_database(state_dir / name, scratch / name)
-                names.append(name)
-        for folder in DIRECTORIES:
-            if (state_dir / folder).is_dir():
-                names.extend(_copy_tree(state_dir / folder, scratch / folder, state_dir))
+    with state_lock(state_dir), Scratch(state_dir, ".backup-") as scratch:
+        names = _copy_tree(state_dir, scratch, state_dir)
         schema = _schema_version(scratch / "state.db")
         manifest = {
             "format": FORMAT,
@@ -94,7 +92,7 @@ def create_backup(state_dir: Path, out: IO[bytes]) -> BackupSummary:
 def restore_backup(state_dir: Path, archive: IO[bytes]) -> RestoreSummary:
     """Replace the state in ``state_dir`` by the archive's; refuses while anything runs."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with state_lock(state_dir, exclusive=True), _scratch(state_dir, ".restore-") as scratch:
+    with state_lock(state_dir, exclusive=True), Scratch(state_dir, ".restore-") as scratch:
         try:
             with tarfile.open(fileobj=archive, mode="r:gz") as tar:
                 manifest = _extract(tar, scratch)
@@ -102,16 +100,15 @@ def restore_backup(state_dir: Path, archive: IO[bytes]) -> RestoreSummary:
             raise StateError(f"not a readable assistant backup ({exc})") from None
         _check_restored(scratch, manifest)
         aside: Path | None = None
-        names = [*(d + s for d in DATABASES for s in ("", *_SIDECARS)), *DIRECTORIES]
-        old = [state_dir / n for n in names if (state_dir / n).exists()]
+        old = [path for path in state_dir.iterdir() if is_state(path.name)]
         if old:
-            aside = state_dir / time.strftime("pre-restore-%Y%m%dT%H%M%S")
+            aside = state_dir / time.strftime(f"{_SET_ASIDE}%Y%m%dT%H%M%S")
             aside.mkdir(mode=0o700)
             for path in old:
                 path.rename(aside / path.name)
-        for name in (*DATABASES, *DIRECTORIES):
-            if (scratch / name).exists():
-                (scratch / name).rename(state_dir / name)
+        for path in scratch.iterdir():
+            if path.name != IN_USE:
+                path.rename(state_dir / path.name)
     return RestoreSummary(
         files=list(manifest["files"]),
         created=str(manifest.get("created", "?")),
@@ -123,29 +120,18 @@ def restore_backup(state_dir: Path, archive: IO[bytes]) -> RestoreSummary:
 # --- helpers -------------------------------------------------------------------------------
 
 
-class _scratch:
-    """A private temporary folder inside the state directory (same file system, same owner)."""
-
-    def __init__(self, parent: Path, prefix: str) -> None:
-        self._parent, self._prefix = parent, prefix
-        self._path: Path | None = None
-
-    def __enter__(self) -> Path:
-        try:
-            self._path = Path(tempfile.mkdtemp(prefix=self._prefix, dir=self._parent))
-        except OSError as exc:
-            raise StateError(
-                f"cannot write in the state directory {self._parent} ({exc.strerror}); run as "
-                "root or as the service user"
-            ) from None
-        return self._path
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._path is not None:
-            shutil.rmtree(self._path, ignore_errors=True)
+def is_state(name: str) -> bool:
+    """Whether a top-level entry of the state directory is state (backed up, and replaced by
+    a restore): not a lock, a scratch folder or what an earlier restore set aside."""
+    return not (
+        name.endswith(".lock")
+        or name.startswith((*PREFIXES, _SET_ASIDE))
+        or name == "lost+found"  # a state directory that is a file system of its own
+    )
 
 
-def _copy_database(source: Path, target: Path) -> None:
+def _copy_database(source: Path, target: Path, name: str) -> None:
+    """A consistent copy of a live database, refused unless SQLite finds the copy sound."""
     try:
         src = sqlite3.connect(source, timeout=30)
         try:
@@ -153,30 +139,42 @@ def _copy_database(source: Path, target: Path) -> None:
             try:
                 src.backup(dst)
                 dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                problem = integrity_problem(dst)
             finally:
                 dst.close()
         finally:
             src.close()
-    except sqlite3.Error as exc:
-        raise StateError(f"cannot copy {source}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise StateError(f"cannot copy {source}: {exc}") from exc
+        problem = str(exc)
+    if problem is not None:
+        raise StateError(
+            f"{name} is damaged ({problem}); it was not backed up. Keep your last good backup: "
+            "restore it with `assistant restore` (docs/troubleshooting.md#damaged-state)"
+        )
 
 
 def _copy_tree(source: Path, target: Path, base: Path) -> list[str]:
     names: list[str] = []
     for folder, dirs, files in os.walk(source):
-        dirs.sort()
         here = Path(folder)
+        if here == base:
+            dirs[:] = [d for d in dirs if is_state(d)]
+            files = [f for f in files if is_state(f)]
+        dirs.sort()
         (target / here.relative_to(source)).mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name in sorted(files):
-            if name.endswith(_SIDECARS):
-                continue  # the backup API reads them through the database
+        for name in sorted(files, key=lambda n: (n != "state.db", n)):  # state.db first
             path = here / name
+            if name.endswith(_SIDECARS) or path.is_symlink() or not path.is_file():
+                continue  # sidecars: the backup API reads them through their database
             copy = target / path.relative_to(source)
-            if name.endswith(_SQLITE_SUFFIXES):
-                _copy_database(path, copy)
+            relative = str(path.relative_to(base))
+            if is_sqlite(path):
+                _copy_database(path, copy, relative)
             else:
                 shutil.copyfile(path, copy)
-            names.append(str(path.relative_to(base)))
+            names.append(relative)
     return names
 
 
@@ -198,14 +196,12 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def _members(tar: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, PurePosixPath]]:
     for member in tar:
         path = PurePosixPath(member.name)
-        allowed = path.parts and (
-            member.name in (MANIFEST, *DATABASES) or path.parts[0] in DIRECTORIES
-        )
         if (
-            not allowed
+            not path.parts
             or path.is_absolute()
             or ".." in path.parts
-            or LOCK_NAME in path.parts
+            or not is_state(path.parts[0])
+            or path.parts[-1] == IN_USE
             or not (member.isfile() or member.isdir())
         ):
             raise ValueError(f"unexpected member {member.name!r}")
@@ -224,6 +220,10 @@ def _extract(tar: tarfile.TarFile, target: Path) -> dict[str, Any]:
             if not isinstance(manifest, dict) or manifest.get("program") != "assistant":
                 raise ValueError("its manifest is not an assistant manifest")
             continue
+        if manifest is None:
+            raise ValueError(f"{MANIFEST} is missing (it comes first)")
+        if member.name not in manifest.get("files", []):
+            raise ValueError(f"unexpected member {member.name!r}")
         dest = target.joinpath(*path.parts)
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -235,7 +235,7 @@ def _extract(tar: tarfile.TarFile, target: Path) -> dict[str, Any]:
 
 
 def _check_restored(folder: Path, manifest: dict[str, Any]) -> None:
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (1, FORMAT):
         raise StateError(
             f"this backup has format {manifest.get('format')!r}; this program reads format "
             f"{FORMAT}: restore it with the version that made it ({manifest.get('version')})"
@@ -251,14 +251,15 @@ def _check_restored(folder: Path, manifest: dict[str, Any]) -> None:
     missing = [n for n in manifest.get("files", []) if not (folder / n).exists()]
     if missing:
         raise StateError(f"the backup is incomplete: {', '.join(missing)} missing")
-    for name in DATABASES:
-        if (folder / name).is_file():
-            conn = sqlite3.connect(folder / name)
+    for name in manifest.get("files", []):
+        path = folder / name
+        if path.is_file() and (is_sqlite(path) or path.suffix in _DATABASE_SUFFIXES):
+            conn = sqlite3.connect(path)
             try:
-                result = conn.execute("PRAGMA quick_check").fetchone()[0]
+                result = integrity_problem(conn, quick=True)
             except sqlite3.Error as exc:
                 result = str(exc)
             finally:
                 conn.close()
-            if result != "ok":
+            if result is not None:
                 raise StateError(f"{name} in the backup is damaged ({result})")

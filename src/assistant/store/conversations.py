@@ -44,6 +44,7 @@ class TurnRecord:
     status: str
     started_at: float
     finished_at: float
+    sender: str | None = None  # "channel:user_id" of the person the turn was for
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -195,7 +196,7 @@ class Conversations:
                 conn.execute(
                     "INSERT OR REPLACE INTO turns (turn_id, conversation_id, chat_key, inbox_id, "
                     "provider, prompt_tokens, completion_tokens, steps, status, started_at, "
-                    "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "finished_at, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         turn.turn_id,
                         turn.conversation_id,
@@ -208,6 +209,7 @@ class Conversations:
                         turn.status,
                         turn.started_at,
                         turn.finished_at,
+                        turn.sender,
                     ),
                 )
                 if turn.inbox_id is not None and reply is not None:
@@ -222,6 +224,15 @@ class Conversations:
             (since,),
         )
         return int(row["n"]) if row else 0
+
+    async def tokens_by_sender(self, since: float) -> dict[str, int]:
+        """Tokens of the turns started since ``since``, per person ("channel:user_id")."""
+        rows = await self._db.fetchall(
+            "SELECT sender, sum(prompt_tokens + completion_tokens) AS n FROM turns "
+            "WHERE started_at >= ? AND sender IS NOT NULL GROUP BY sender",
+            (since,),
+        )
+        return {row["sender"]: int(row["n"]) for row in rows}
 
     async def tokens_in(self, conversation_id: int) -> int:
         row = await self._db.fetchone(

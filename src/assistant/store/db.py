@@ -45,6 +45,41 @@ def prepare_state_dir(path: Path) -> None:
         )
 
 
+def is_sqlite(path: Path) -> bool:
+    """Whether ``path`` starts like an SQLite database."""
+    try:
+        with path.open("rb") as file:
+            return file.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def integrity_problem(conn: sqlite3.Connection, *, quick: bool = False) -> str | None:
+    """What SQLite's ``integrity_check`` (or the faster ``quick_check``, which skips
+    comparing indexes with their tables) finds wrong with the database; None: nothing."""
+    pragma = "quick_check" if quick else "integrity_check"
+    rows = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}(5)").fetchall()]
+    if rows == ["ok"]:
+        return None
+    lines = [line for row in rows for line in row.splitlines() if not line.startswith("***")]
+    return "; ".join(lines) or "unknown damage"
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because the file is damaged or not a database at all."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def damaged(path: Path, problem: str) -> StateError:
+    return StateError(
+        f"the state database {path} is damaged ({problem[:300]}); the assistant will not run on "
+        "it. Restore the last good backup: sudo systemctl stop assistant; sudo assistant restore "
+        "BACKUP.tar.gz (the damaged files are moved aside, not deleted; see "
+        "docs/troubleshooting.md#damaged-state)"
+    )
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
@@ -59,9 +94,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Database:
     """An open SQLite database. Enter it once; it refuses reuse after closing."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0, check: bool = False) -> None:
+        """``check``: run ``PRAGMA quick_check`` on open and refuse a damaged database."""
         self.path = path
         self._busy_timeout = busy_timeout
+        self._check = check
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -132,8 +169,13 @@ class Database:
             # only an OS crash or power cut can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            if self._check and (problem := integrity_problem(conn, quick=True)) is not None:
+                conn.close()
+                raise damaged(self.path, problem)
             migrate(conn)
         except sqlite3.Error as exc:
+            if is_damage(exc):
+                raise damaged(self.path, str(exc)) from exc
             raise StateError(
                 f"cannot open state database {self.path}: {exc}; check that the state "
                 "directory is writable and the disk is not full"

@@ -1,20 +1,27 @@
 """Pairing: a stranger gets a short code; the owner approves it and the stranger is in.
 
-Codes are 8 characters from an alphabet without 0/O/1/I, expire after an hour, and at most
-three are pending per channel. A stranger who writes again gets the same code.
+Codes are 8 characters from an alphabet without 0/O/1/I and expire after an hour. Limits are
+per stranger: one pending code each (a stranger who writes again gets the same code), so a
+few strangers cannot block pairing for everyone else. Only to bound the table, a channel keeps
+at most ``max_pending`` requests: past that the oldest one is dropped (its person gets a new
+code by writing again).
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-import time
 from dataclasses import dataclass
 
+import structlog
+
 from assistant.core.errors import NotFound
+from assistant.core.ports import Clock, SystemClock
 from assistant.core.roles import Role
 from assistant.store.db import Database, transaction
 from assistant.store.users import grant_role, record_change
+
+log = structlog.get_logger(__name__)
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -40,21 +47,26 @@ def _request(row: sqlite3.Row) -> PairingRequest:
 
 
 class Pairing:
-    def __init__(self, db: Database, *, ttl: float = 3600.0, max_pending: int = 3) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ttl: float = 3600.0,
+        max_pending: int = 100,
+        clock: Clock | None = None,
+    ) -> None:
         self._db = db
         self.ttl = ttl
         self.max_pending = max_pending
+        self._clock = clock or SystemClock()
 
     async def request(
         self, channel: str, user_id: str, *, name: str, chat_id: str
-    ) -> tuple[PairingRequest | None, bool]:
-        """The stranger's pending code (created if needed) and whether it is new.
+    ) -> tuple[PairingRequest, bool]:
+        """The stranger's pending code (created if needed) and whether it is new."""
+        now = self._clock.time()
 
-        (None, False) when the channel already has ``max_pending`` other pending requests.
-        """
-        now = time.time()
-
-        def run(conn: sqlite3.Connection) -> tuple[PairingRequest | None, bool]:
+        def run(conn: sqlite3.Connection) -> tuple[PairingRequest, bool]:
             with transaction(conn):
                 conn.execute("DELETE FROM pairing WHERE expires_at <= ?", (now,))
                 row = conn.execute(
@@ -62,11 +74,13 @@ class Pairing:
                 ).fetchone()
                 if row is not None:
                     return _request(row), False
-                pending = conn.execute(
-                    "SELECT count(*) FROM pairing WHERE channel = ?", (channel,)
-                ).fetchone()[0]
-                if pending >= self.max_pending:
-                    return None, False
+                evicted = conn.execute(
+                    "DELETE FROM pairing WHERE code IN (SELECT code FROM pairing WHERE channel = ? "
+                    "ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+                    (channel, self.max_pending - 1),
+                ).rowcount
+                if evicted:
+                    log.warning("pairing.evicted", channel=channel, requests=evicted)
                 code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
                 conn.execute(
                     "INSERT INTO pairing (code, channel, user_id, name, chat_id, created_at, "
@@ -82,7 +96,7 @@ class Pairing:
         rows = await self._db.fetchall(
             "SELECT * FROM pairing WHERE expires_at > ? AND (? IS NULL OR channel = ?) "
             "ORDER BY created_at",
-            (time.time(), channel, channel),
+            (self._clock.time(), channel, channel),
         )
         return [_request(r) for r in rows]
 
@@ -94,7 +108,7 @@ class Pairing:
             with transaction(conn):
                 row = conn.execute(
                     "SELECT * FROM pairing WHERE code = ? AND channel = ? AND expires_at > ?",
-                    (wanted, channel, time.time()),
+                    (wanted, channel, self._clock.time()),
                 ).fetchone()
                 if row is None:
                     raise NotFound(

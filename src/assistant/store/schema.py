@@ -171,7 +171,7 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX seen_events_at ON seen_events (seen_at);
     """,
-    # 12: approvers' second factor (TOTP): one secret per person, and the last time step used
+    # 6: approvers' second factor (TOTP): one secret per person, and the last time step used
     """
     CREATE TABLE totp (
         principal TEXT PRIMARY KEY,
@@ -179,5 +179,10 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL,
         last_step INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
+    """,
+    # 7: whose turn it was (daily token budgets per person); message age (retention)
+    """
+    ALTER TABLE turns ADD COLUMN sender TEXT;
+    CREATE INDEX messages_created ON messages (created_at);
     """,
 ]
