@@ -43,11 +43,13 @@ from assistant.router.commands import CommandCall, CommandRegistry, RouterStats,
 from assistant.router.delivery import ChatOutput, Delivery, typing
 from assistant.router.gate import Gate
 from assistant.router.media import Media
+from assistant.router.reply_log import ReplyLog
 from assistant.router.stream import StreamingReply
 from assistant.router.trouble import StateTrouble
 from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations, TurnRecord
-from assistant.store.inbox import Inbox, InboxStatus
+from assistant.store.deliveries import DeliveryLog
+from assistant.store.inbox import Duplicate, Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +64,9 @@ INTERRUPTED = (
 class _Work:
     inbox_id: int
     message: InboundMessage
+    record: ReplyLog  # how far the reply's delivery got
     resend: str | None = None  # recovered: deliver this stored reply, do not re-run
+    plain: bool = False  # the stored reply is plain text
     interrupted: str | None = None  # recovered: a side effect had started; tell the user
 
 
@@ -75,6 +79,7 @@ class Router:
         self,
         *,
         inbox: Inbox,
+        deliveries: DeliveryLog,
         conversations: Conversations,
         access: Access,
         gate: Gate,
@@ -88,6 +93,7 @@ class Router:
         max_concurrent: int,
     ) -> None:
         self._inbox = inbox
+        self._deliveries = deliveries
         self._conversations = conversations
         self._access = access
         self._gate = gate
@@ -106,7 +112,7 @@ class Router:
         self._waiting = 0
         self._accepting = False
         self._stopping = False
-        self._delivery = Delivery(inbox, metrics, self._channels)
+        self._delivery = Delivery(inbox, deliveries, metrics, self._channels)
         self._trouble = StateTrouble()
         self._turns: aiojobs.Scheduler | None = None
         self._immediate: aiojobs.Scheduler | None = None
@@ -162,8 +168,10 @@ class Router:
     async def recover(self) -> int:
         """Queue again what a previous run left unfinished (for the channels present)."""
         entries = await self._inbox.unfinished(list(self._channels))
+        parts = await self._deliveries.parts([entry.id for entry in entries])
         for entry in entries:
-            work = _Work(entry.id, entry.message)
+            record = self._delivery.record(entry.id, entry.message.chat, parts.get(entry.id))
+            work = _Work(entry.id, entry.message, record, plain=entry.plain)
             if entry.status is InboxStatus.REPLYING and entry.reply is not None:
                 work.resend = entry.reply
             elif entry.side_effect:
@@ -209,10 +217,10 @@ class Router:
             # not recorded, so not acknowledged: the platform delivers it again
             await self._trouble.refused(f"{chat.channel}:{message.platform_id}", channel, chat)
             raise
-        if inbox_id is None:
+        if isinstance(inbox_id, Duplicate):  # logged by the inbox
             return SubmitOutcome.DUPLICATE
         self._metrics.received.labels(chat.channel).inc()
-        work = _Work(inbox_id, message)
+        work = _Work(inbox_id, message, self._delivery.record(inbox_id, chat))
         if message.kind is MessageKind.ACTION or self._is_immediate(message):
             assert self._immediate is not None
             await self._immediate.spawn(self._process_until_stored(work))
@@ -284,9 +292,8 @@ class Router:
             except Exception:  # the error boundary of a turn: log once, apologise once
                 log.exception("turn.failed")
                 with contextlib.suppress(Exception):
-                    await self._delivery.deliver(
-                        work.inbox_id, work.message, APOLOGY.format(turn_id=turn_id), plain=True
-                    )
+                    apology = APOLOGY.format(turn_id=turn_id)
+                    await self._delivery.deliver(work.record, message, apology, plain=True)
                 # never again: a message that crashes its turn must not crash every restart
                 with contextlib.suppress(Exception):
                     await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
@@ -296,12 +303,14 @@ class Router:
     async def _handle(self, work: _Work, turn_id: str) -> None:
         message = work.message
         if work.resend is not None:
-            await self._delivery.deliver(work.inbox_id, work.message, work.resend)
+            await self._delivery.deliver(
+                work.record, message, work.resend, plain=work.plain, store=False
+            )
             return
         if work.interrupted is not None:
             text = message.text if len(message.text) <= 80 else message.text[:77] + "…"
             note = INTERRUPTED.format(text=text, what=work.interrupted)
-            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
+            await self._delivery.deliver(work.record, message, note, plain=True)
             return
         role = await self._gate.role(message)
         if role is None:  # revoked while queued
@@ -341,7 +350,7 @@ class Router:
                 mark_side_effect=mark_side_effect,
             )
             reply = await command.handler(call)
-        await self._delivery.deliver(work.inbox_id, work.message, reply)
+        await self._delivery.deliver(work.record, work.message, reply)
 
     def _io(self, chat: ChatRef) -> ChatIO | None:
         channel = self._channels.get(chat.channel)
@@ -359,12 +368,12 @@ class Router:
         if not self._policy.allows(role, Permission.SCHEDULE):
             job = meta.get("job", "?")
             note = f"Scheduled job {job} was skipped: your role no longer allows scheduled work."
-            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
+            await self._delivery.deliver(work.record, work.message, note, plain=True)
             return
         if meta.get("run") == "turn":
             await self._turn(work, role, turn_id)
         else:
-            await self._delivery.deliver(work.inbox_id, work.message, work.message.text, plain=True)
+            await self._delivery.deliver(work.record, work.message, work.message.text, plain=True)
 
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message
@@ -388,33 +397,18 @@ class Router:
         except ChannelError as exc:
             log.warning("media.fetch_failed", error=str(exc))
             await self._delivery.deliver(
-                work.inbox_id, work.message, "I could not download that file; please send it again."
+                work.record, message, "I could not download that file; please send it again."
             )
             return
         if prepared.refusal is not None:
-            await self._delivery.deliver(work.inbox_id, work.message, prepared.refusal, plain=True)
+            await self._delivery.deliver(work.record, message, prepared.refusal, plain=True)
             return
 
         async def mark_side_effect(what: str) -> None:
             await self._inbox.mark_side_effect(work.inbox_id, what)
 
-        streaming = (
-            provider is not None
-            and provider.stream
-            and channel.features.stream
-            and channel.features.edit
-        )
-        reply_to = message.message_id if message.chat.is_group else None
-        stream = (
-            StreamingReply(
-                channel,
-                message.chat,
-                reply_to=reply_to,
-                interval=3.0 if message.chat.is_group else 1.0,
-            )
-            if streaming
-            else None
-        )
+        streaming = provider is not None and provider.stream
+        stream = StreamingReply.for_reply(channel, message, work.record) if streaming else None
         started = time.time()
         async with (
             typing(self._channels.get(message.chat.channel), message.chat),
@@ -447,7 +441,7 @@ class Router:
                 completion_tokens=outcome.usage.completion_tokens,
             )
             if outcome.status is TurnStatus.NO_MODEL:
-                await self._delivery.deliver(work.inbox_id, work.message, outcome.reply, plain=True)
+                await self._delivery.deliver(work.record, message, outcome.reply, plain=True)
                 return
             await self._conversations.commit_turn(
                 TurnRecord(
@@ -466,8 +460,9 @@ class Router:
                 stored_messages(outcome),
                 reply=outcome.reply,
             )
+            work.record.forget()  # the commit stored the reply (see ``forget_parts``)
             await self._delivery.deliver(
-                work.inbox_id, work.message, outcome.reply, stored=True, stream=stream
+                work.record, message, outcome.reply, store=False, stream=stream
             )
 
     # --- output ---------------------------------------------------------------------------
