@@ -451,17 +451,18 @@ class FakeFeishu:
         self,
         http: aiohttp.ClientSession,
         url: str,
-        payload: dict[str, Any],
+        payload: Any,
         *,
+        raw: str | None = None,
         encrypted: bool = True,
         signed: bool = True,
         timestamp: int | None = None,
         tamper: bool = False,
         key: str | None = None,
     ) -> tuple[int, Any]:
-        """Deliver ``payload`` the way Feishu posts to a request URL."""
+        """Deliver ``payload`` (or ``raw`` JSON text) the way Feishu posts to a request URL."""
         key = key or self.encrypt_key
-        text = json.dumps(payload)
+        text = raw if raw is not None else json.dumps(payload)
         body = json.dumps({"encrypt": encrypt(text, key)}) if encrypted else text
         raw = body.encode()
         headers = {"Content-Type": "application/json"}

@@ -290,6 +290,12 @@ class FakeBotAPI:
     def next_update_id(self) -> int:
         return next(self._update_ids)
 
+    def shown(self, chat_id: int, text: str) -> Sent:
+        """A message the bot sent earlier (say, before a crash), now in the chat."""
+        sent = Sent(chat_id, next(self._ids), text, None, None, None, None)
+        self.sent.append(sent)
+        return sent
+
     def history(self, chat_id: int) -> list[Sent]:
         """The bot's messages in one chat, in order, as the user sees them."""
         return [s for s in self.sent if s.chat_id == chat_id]

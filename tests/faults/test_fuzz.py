@@ -1,8 +1,11 @@
 """Property-based fuzzing of Telegram updates through the real adapter (parse), the router,
 the turn and the renderer, against the fake Bot API (which validates what is sent back).
 
-Properties, for any batch of updates shaped like the Bot API's (valid, odd or broken):
-- every update is confirmed (nothing crashes the poller, nothing gets it stuck);
+Properties, for any batch of updates shaped like the Bot API's (valid, odd or broken, or
+poisoned: a lone surrogate in any string, a value nested 100,000 deep, a number of 5,000
+digits, a value of the wrong type):
+- every update is confirmed (nothing crashes the poller, nothing gets it stuck: what cannot
+  be parsed or recorded is dead-lettered);
 - nobody who may not talk to the assistant gets anything but the pairing code or a refusal,
   and their text never reaches the model;
 - nothing is logged at error level, no turn fails, no task dies with an unhandled exception,
@@ -31,6 +34,8 @@ from tests.fakes.telegram import FakeBotAPI
 from tests.faults.fuzzing import (
     fuzz_settings,
     maybe_junk,
+    poison_json,
+    poisoned,
     run_quietly,
     start_daemon,
     stop_daemon,
@@ -183,7 +188,7 @@ update_body = st.one_of(
     st.tuples(st.just("callback_query"), maybe_junk(callback())),
     st.tuples(st.sampled_from(["edited_message", "channel_post", "my_chat_member"]), message()),
     st.tuples(st.just("poll"), st.just({"id": "p"})),
-)
+).flatmap(lambda kb: poisoned({kb[0]: kb[1]}))  # {kind: body}, one time in three poisoned
 
 
 # --- the daemon, in-process on a loop of its own ----------------------------------------------
@@ -230,12 +235,12 @@ class World:
         await self.bot.stop()
         await self.model.close()
 
-    async def feed(self, bodies: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    async def feed(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Push the updates; wait until all are confirmed and their work is done."""
         last = 0
-        for kind, body in bodies:
+        for body in bodies:
             last = next(self.ids)
-            await self.bot.push_raw({"update_id": last, kind: body})
+            await self.bot.push_json(f'{{"update_id": {last}, ' + poison_json(body)[1:])
         await self.bot.wait_for(lambda: self.bot.confirmed_offset > last, timeout=30)
         assert self.daemon.services is not None
         await asyncio.wait_for(self.daemon.services.router.wait_idle(), 30)
@@ -251,11 +256,12 @@ def allowed(chat: Any, sender: Any) -> bool:
     return chat.get("id") == GROUP
 
 
-def stranger_texts(bodies: list[tuple[str, Any]]) -> set[str]:
+def stranger_texts(bodies: list[dict[str, Any]]) -> set[str]:
     """Texts of messages whose sender may not talk in that chat (and that no one who may
     talk there also sent, quoted or forwarded in this batch)."""
     theirs, ours = set(), []
-    for kind, body in bodies:
+    for update in bodies:
+        ((kind, body),) = update.items()
         if kind != "message" or not isinstance(body, dict):
             continue
         sender = body.get("from", {}).get("id") if isinstance(body.get("from"), dict) else None

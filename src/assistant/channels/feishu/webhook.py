@@ -42,16 +42,16 @@ class Poison:
     error: BaseException
 
 
-def _parse(text: bytes | str, *, signed: bool, what: str) -> Any:
-    """The JSON value, or why not: ``Rejected`` (not JSON), ``Poison`` (JSON we cannot take)."""
+def _parse(text: bytes | str, *, signed: bool, not_json: Rejected) -> Any:
+    """The JSON value, or why not: ``not_json``, or ``Poison`` (JSON we cannot take)."""
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return Rejected(400, f"{what} is not JSON")
+        return not_json
     except (ValueError, RecursionError) as exc:
         if signed:
             return Poison(text, exc)
-        return Rejected(400, f"{what} is JSON this parser cannot take ({type(exc).__name__})")
+        return Rejected(400, f"JSON this parser cannot take ({type(exc).__name__}), unsigned")
 
 
 def _token_of(payload: Mapping[str, Any]) -> Any:
@@ -85,7 +85,7 @@ def open_request(
         if not signature_valid(timestamp, nonce, encrypt_key, body, given):
             return Rejected(401, "wrong signature")
         signed = True
-    payload = _parse(body, signed=signed, what="body")
+    payload = _parse(body, signed=signed, not_json=Rejected(400, "body is not JSON"))
     if isinstance(payload, Rejected | Poison):
         return payload
     if not isinstance(payload, dict):
@@ -97,16 +97,15 @@ def open_request(
             plain = decrypt(str(payload["encrypt"]), encrypt_key)
         except (DecryptError, ValueError):
             return Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
-        payload = _parse(plain, signed=signed, what="decrypted body")
-        if isinstance(payload, Rejected):
-            return Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
-        if isinstance(payload, Poison):
+        wrong_key = Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
+        payload = _parse(plain, signed=signed, not_json=wrong_key)
+        if isinstance(payload, Rejected | Poison):
             return payload
         if not isinstance(payload, dict):
             return Rejected(400, "decrypted body is not a JSON object")
     token = _token_of(payload)
     if not isinstance(token, str) or not hmac.compare_digest(
-        token.encode(), verification_token.encode()
+        token.encode("utf-8", "surrogatepass"), verification_token.encode()
     ):
         return Rejected(401, "wrong or missing verification token")
     if payload.get("type") == "url_verification":

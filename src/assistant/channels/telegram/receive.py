@@ -62,6 +62,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _only_update(raw: bytes) -> bytes:
+    """The one update in a getUpdates answer (``{"ok":true,"result":[UPDATE]}``), as sent."""
+    start = raw.find(b"[", raw.find(b'"result"')) + 1
+    end = raw.rstrip().rfind(b"]")
+    return raw[start:end].strip() if 0 < start < end else raw
+
+
 def _read_json(raw: bytes) -> Any:
     """Parse a body; ``JSONDecodeError``/``UnicodeDecodeError`` when it is not JSON at all,
     other ``ValueError``/``RecursionError`` when it is JSON this parser cannot take."""
@@ -186,7 +193,9 @@ class Receiver:
                 "getUpdates answered with an update that cannot be read and has no update_id"
             )
         update_id = int(found.group(1))
-        await self._quarantine.hold(exc.raw, exc.error, source="polling", ref=str(update_id))
+        await self._quarantine.hold(
+            _only_update(exc.raw), exc.error, source="polling", ref=str(update_id)
+        )
         return update_id + 1
 
     async def _receive_all(
@@ -258,8 +267,9 @@ class Receiver:
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         assert self._config.webhook_secret is not None
         expected = self._config.webhook_secret.get_secret_value().encode()
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-        if not hmac.compare_digest(given, expected):
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        given_bytes = given.encode("utf-8", "surrogatepass")  # raw bytes may decode oddly
+        if not hmac.compare_digest(given_bytes, expected):
             log.warning("telegram.webhook_rejected", remote=request.remote)
             return web.Response(status=401, text="wrong or missing secret token")
         if self.on_message is None or self.me is None:
