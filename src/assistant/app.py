@@ -38,6 +38,7 @@ from assistant.services import (
     start_services,
     transcriber,
 )
+from assistant.store.dead_letters import KEEP as DEAD_LETTERS_KEPT
 from assistant.store.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -284,9 +285,14 @@ class Daemon:
         if not takers:
             return
         letters = DeadLetters(services.db)
+        trimmed_at = -float(_MAINTENANCE_EVERY)
         while True:
             try:
                 await redeliver_requested(letters, takers, self.redactor)
+                if time.monotonic() - trimmed_at >= _MAINTENANCE_EVERY:
+                    trimmed_at = time.monotonic()
+                    if dropped := await letters.trim(DEAD_LETTERS_KEPT):
+                        log.info("inbox.dead_letters_trimmed", dropped=dropped)
             except StateError as exc:  # the database refuses for now; the requests stay
                 log.warning("inbox.dead_letter_check_failed", error=str(exc))
             await asyncio.sleep(DEAD_LETTER_CHECK)

@@ -16,6 +16,8 @@ from assistant.channels.quarantine import MAX_PAYLOAD, Quarantine, describe, pri
 from assistant.channels.telegram.receive import _UPDATE_ID, _only_update
 from assistant.core.messages import Attachment, ChatRef, InboundMessage, Sender
 from assistant.core.redact import Redactor
+from assistant.store.db import Database
+from assistant.store.dead_letters import DeadLetters
 from assistant.store.inbox import inbox_key, same_content
 from tests.unit.test_feishu_parse_render import KEY, TOKEN, check, signed
 
@@ -167,3 +169,16 @@ def test_the_inbox_key_names_the_bot():
 )
 def test_a_redelivery_is_the_same_message_a_reused_id_is_not(changes, same):
     assert same_content(message(), message(**changes)) is same
+
+
+async def test_only_the_newest_dead_letters_are_kept(tmp_path):
+
+    async with Database(tmp_path / "s.db") as db:
+        letters = DeadLetters(db)
+        for n in range(5):
+            await letters.add(
+                channel="telegram", bot="1", source="polling", ref=str(n), payload="{}", error="e"
+            )
+        assert await letters.trim(3) == 2
+        assert [x.ref for x in await letters.all()] == ["2", "3", "4"]
+        assert await letters.trim(3) == 0

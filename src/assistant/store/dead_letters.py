@@ -3,7 +3,7 @@
 A channel that fails on one update or event stores it here (the payload redacted, and why),
 acknowledges it to the platform and goes on. ``assistant inbox dead-letters`` lists them;
 ``--retry`` asks the running daemon to take one again (it looks every few seconds, and at
-start), ``--drop`` deletes one.
+start), ``--drop`` deletes one. The daemon keeps the newest ``KEEP`` (hourly).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from assistant.store.db import Database, transaction
+
+KEEP = 10_000
 
 _COLUMNS = (
     "id, channel, bot, source, ref, payload, error, attempts, created_at, updated_at, "
@@ -111,6 +113,15 @@ class DeadLetters:
             "UPDATE dead_letters SET attempts = attempts + 1, error = ?, updated_at = ? "
             "WHERE id = ?",
             (error, time.time(), letter_id),
+        )
+
+    async def trim(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` letters (a source of poison must not fill the
+        disk); returns how many went."""
+        return await self._db.execute(
+            "DELETE FROM dead_letters WHERE id <= "
+            "(SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (keep,),
         )
 
     async def count(self) -> int:
