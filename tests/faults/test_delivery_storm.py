@@ -3,8 +3,9 @@ part twice, as each user sees their chat (the fake Bot API's history, edits incl
 
 Every reply streams (Telegram ``stream = true``: a preview message edited as the model
 writes), and every third is longer than one Telegram message, so it arrives in two parts.
-The daemon is stopped at random points — while previews are on screen, right after the first
-part of a split reply, after some messages went out — restarted each time on the same state.
+The daemon is stopped three times, in a random order: while previews are on screen, right
+after the first part of a split reply, after some messages went out (the last stop a SIGTERM,
+the others SIGKILL), and restarted each time on the same state.
 
 At the end each user message must have exactly its reply's parts on screen, each once, and
 no message left showing a cut-off preview. The one exception is the part a stop caught in
@@ -38,9 +39,9 @@ from tests.faults.daemon import (
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
-USERS = 6
-MESSAGES = 36
-STOPS = 4  # the last one a SIGTERM
+USERS = 4
+MESSAGES = 16
+KINDS = ("preview", "between-parts", "sends")  # one stop at each, in a random order
 
 
 def reply_for(text: str) -> str:
@@ -57,9 +58,10 @@ def owner_of(sent: Sent, texts: list[str]) -> str:
     return tag
 
 
-async def stop_point(rng: random.Random, bot: FakeBotAPI, parts: dict[str, list[str]]) -> str:
-    """Wait for a randomly chosen moment; returns which."""
-    kind = rng.choice(["preview", "between-parts", "sends"])
+async def stop_point(
+    kind: str, rng: random.Random, bot: FakeBotAPI, parts: dict[str, list[str]]
+) -> None:
+    """Wait for a moment of this kind (chosen at random among those)."""
     if kind == "preview":  # a preview is on screen and being edited
         edits = len(bot.edits) + rng.randint(1, 4)
         await bot.wait_for(lambda: len(bot.edits) >= edits, timeout=60)
@@ -68,9 +70,8 @@ async def stop_point(rng: random.Random, bot: FakeBotAPI, parts: dict[str, list[
         seen = sum(1 for s in bot.sent if s.text in firsts)
         await bot.wait_for(lambda: sum(1 for s in bot.sent if s.text in firsts) > seen, timeout=60)
     else:
-        sends = len(bot.sent) + rng.randint(1, 8)
+        sends = len(bot.sent) + rng.randint(1, 6)
         await bot.wait_for(lambda: len(bot.sent) >= sends, timeout=60)
-    return kind
 
 
 async def test_streamed_and_split_replies_survive_sigkill_and_sigterm(
@@ -87,7 +88,7 @@ async def test_streamed_and_split_replies_survive_sigkill_and_sigterm(
             return Reply(text="Earlier: long replies.")
         text = reply_for(asked)
         chunk = 40 if len(text) < 1000 else 900
-        return Reply(text=text, chunk=chunk, pause=0.12)
+        return Reply(text=text, chunk=chunk, pause=0.08)
 
     model.responder = respond
     bot_api.send_delay = 0.03  # a window between the parts of a split reply
@@ -104,18 +105,19 @@ async def test_streamed_and_split_replies_survive_sigkill_and_sigterm(
         state = Path(config["assistant"]["state_dir"])
         texts = [f"u{OWNER + n % USERS + 1}#{n}" for n in range(MESSAGES)]
         parts = {t: [p.text for p in render_parts(reply_for(t), "markdown")] for t in texts}
-        waves = [texts[i :: STOPS + 1] for i in range(STOPS + 1)]
+        kinds = rng.sample(KINDS, len(KINDS))
+        stops = len(kinds)
+        waves = [texts[i :: stops + 1] for i in range(stops + 1)]
         allowed: Counter[tuple[str, int]] = Counter()  # (text, part) caught in flight
-        kinds = []
         for wave, batch in enumerate(waves):
             for text in batch:
                 user = int(text.split("#")[0][1:])
                 await bot_api.user_message(user, user, text)
             await proc.start()
-            if wave == STOPS:
+            if wave == stops:
                 break
-            kinds.append(await stop_point(rng, bot_api, parts))
-            if wave == STOPS - 1:
+            await stop_point(kinds[wave], rng, bot_api, parts)
+            if wave == stops - 1:
                 proc.signal(signal.SIGTERM)
                 assert await proc.process.wait() == 0  # type: ignore[union-attr]
             else:
@@ -155,5 +157,5 @@ async def test_streamed_and_split_replies_survive_sigkill_and_sigterm(
     print(f"stops at {kinds}; {repeats} repeats, {sum(allowed.values())} parts in flight")
     assert problems == [], f"seed {seed}, stops {kinds}: {problems}"
     assert unfinished(state) == 0
-    assert any(len(s.versions) > 2 for s in bot_api.sent)  # previews were edited in place
+    assert any(len(s.versions) > 1 for s in bot_api.sent)  # previews were edited in place
     assert proc.errors() == [], proc.errors()
