@@ -15,7 +15,9 @@ of 5,000 digits, a value of the wrong type. Properties, for any batch:
   model;
 - nothing is logged at error level, no turn fails, no task dies with an unhandled exception.
 
-The daemon runs in-process (one per module) on a loop of its own, like test_fuzz.py.
+The same events as long-connection frames are each acknowledged with 200, and the owner is
+still answered after every batch. The daemon runs in-process (one per module and way of
+receiving) on a loop of its own, like test_fuzz.py.
 """
 
 from __future__ import annotations
@@ -448,7 +450,43 @@ def pressed_by_stranger(event: dict[str, Any]) -> bool:
     return not allowed(operator, "group" if value.get("chat") == "group" else "p2p", chat)
 
 
+class LongConnectionWorld(World):
+    """The daemon receiving over the long connection instead of the webhook."""
+
+    async def start(self) -> World:
+        self.fake = await FakeFeishu().start()
+        self.fake.names.update({OWNER: "Ann", USER: "Bob", GUEST: "Gus", STRANGER: "Sam"})
+        self.model = await FakeModel().start()
+        ws = {"mode": "websocket", "heartbeat_timeout": 30}
+        config = feishu_config(self.directory, self.model, self.fake, feishu=ws)
+        self.daemon, self.task = await start_daemon(
+            config, self.directory, COMPONENT, self.unhandled
+        )
+        self.http = aiohttp.ClientSession()
+        await self.fake.ws.wait_connected()
+        return self
+
+    async def push(self, events: list[Any]) -> list[int]:
+        """Each event as a frame; the codes of their acknowledgements. Then check that the
+        owner is still answered."""
+        codes = []
+        for event in events:
+            posted = self.fill(event)
+            raw = posted.text if isinstance(posted, Raw) else json.dumps(posted)
+            frame = await self.fake.ws.push_raw(raw.encode())
+            codes.append((await self.fake.ws.wait_ack(frame))["code"])
+        assert self.daemon.services is not None
+        await self.daemon.services.router.wait_idle()
+        canary = f"canary {next(self.canaries)}"
+        ok = self.fake.message_event(chat_id=OWNER_CHAT, sender=OWNER, text=canary)
+        assert (await self.fake.ws.wait_ack(await self.fake.ws.push(ok)))["code"] == 200
+        await self.fake.wait_for(lambda: any(s.text == f"echo: {canary}" for s in self.fake.sent))
+        await self.daemon.services.router.wait_idle()
+        return codes
+
+
 world = world_fixture(World, "fuzz-feishu")
+ws_world = world_fixture(LongConnectionWorld, "fuzz-feishu-ws")
 
 
 @fuzz_settings(max_examples=200)
@@ -478,3 +516,18 @@ def test_fuzzed_events_never_crash_leak_or_answer_strangers(world, events):
     authentic = [e for e, status, _ in w.posted if status == 200 and isinstance(e, dict)]
     for text in stranger_texts(authentic):
         assert text not in seen_by_model, text
+
+
+@fuzz_settings(max_examples=25)
+@given(events=st.lists(payloads, min_size=1, max_size=4))
+def test_fuzzed_events_over_the_long_connection_are_acknowledged(ws_world, events):
+    """The same events as long-connection frames: every one is acknowledged with 200 (taken,
+    skipped, or dead-lettered) and the owner is still answered after them."""
+    loop, w = ws_world
+    codes: list[int] = []
+
+    async def push() -> None:
+        codes.extend(await w.push(events))
+
+    run_quietly(loop, push, w.unhandled)
+    assert codes == [200] * len(events)
