@@ -20,11 +20,12 @@ import structlog
 
 from assistant import __version__
 from assistant.channels.console import ConsoleChannel
+from assistant.channels.quarantine import redeliver_requested
 from assistant.components import CONSOLE_JOBS_STORE
 from assistant.config import Config, load_config, secret_values
-from assistant.core.errors import ConfigError
+from assistant.core.errors import ConfigError, StateError
 from assistant.core.health import ComponentState, Health
-from assistant.core.ports import Channel
+from assistant.core.ports import Channel, Redeliverable
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
@@ -39,6 +40,8 @@ from assistant.services import (
     transcriber,
 )
 from assistant.store.db import prepare_state_dir
+from assistant.store.dead_letters import KEEP as DEAD_LETTERS_KEPT
+from assistant.store.dead_letters import DeadLetters
 from assistant.store.lock import daemon_lock
 from assistant.store.retention import prune
 
@@ -47,6 +50,7 @@ log = structlog.get_logger(__name__)
 INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redelivery dedupe
 _MAINTENANCE_EVERY = 3600
 _PRUNE_EVERY = 24 * 3600  # [limits] retention: at start, then daily
+DEAD_LETTER_CHECK = 5.0  # seconds between looks for dead letters an operator wants retried
 
 # Parts of the config a running daemon applies on SIGHUP: whole sections, or single fields.
 _LIVE_SECTIONS = {"access", "limits", "models", "routing", "agent", "speech", "ssh"}
@@ -215,6 +219,9 @@ class Daemon:
             ]
             tasks.append(tg.create_task(self._reload_loop(), name="reload"))
             tasks.append(tg.create_task(self._maintenance(services), name="maintenance"))
+            tasks.append(
+                tg.create_task(self._redeliveries(services, channels), name="dead-letters")
+            )
             if self.notifier.watchdog_interval is not None:
                 tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
             await self._stop.wait()
@@ -288,6 +295,26 @@ class Daemon:
                 )
                 log.info("state.pruned", **asdict(pruned))
             await asyncio.sleep(_MAINTENANCE_EVERY)
+
+    async def _redeliveries(self, services: Services, channels: list[Channel]) -> None:
+        """Dead letters whose retry was asked for (``assistant inbox dead-letters --retry``)."""
+        takers: dict[str, Redeliverable] = {
+            channel.name: channel for channel in channels if isinstance(channel, Redeliverable)
+        }
+        if not takers:
+            return
+        letters = DeadLetters(services.db)
+        trimmed_at = -float(_MAINTENANCE_EVERY)
+        while True:
+            try:
+                await redeliver_requested(letters, takers, self.redactor)
+                if time.monotonic() - trimmed_at >= _MAINTENANCE_EVERY:
+                    trimmed_at = time.monotonic()
+                    if dropped := await letters.trim(DEAD_LETTERS_KEPT):
+                        log.info("inbox.dead_letters_trimmed", dropped=dropped)
+            except StateError as exc:  # the database refuses for now; the requests stay
+                log.warning("inbox.dead_letter_check_failed", error=str(exc))
+            await asyncio.sleep(DEAD_LETTER_CHECK)
 
     def status(self) -> dict[str, Any]:
         services = self.services

@@ -269,6 +269,27 @@ def cmd_jobs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return asyncio.run(jobs_command(config, args, sys.stdout))
 
 
+def cmd_inbox(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from assistant.ops.inbox import dead_letters_command
+
+    with _admin(args, env) as config:
+        return asyncio.run(dead_letters_command(config, args, sys.stdout))
+
+
+def _add_inbox(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    inbox = command("inbox", cmd_inbox, "the inbox: input the channels could not take")
+    actions = inbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    letters = actions.add_parser(
+        "dead-letters",
+        help="list updates and events that could not be parsed or recorded; retry or drop one",
+    )
+    act = letters.add_mutually_exclusive_group()
+    act.add_argument("--retry", type=int, metavar="ID", help="have the running assistant retry it")
+    act.add_argument("--drop", type=int, metavar="ID", help="delete it")
+    letters.add_argument("--json", action="store_true", help="print the list as JSON")
+    _config_option(letters)
+
+
 def _add_memory(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
     memory = command(
         "memory",
@@ -404,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_commands.add_commands(command)
     _add_memory(command)
     _add_jobs(command)
+    _add_inbox(command)
     return parser
 
 

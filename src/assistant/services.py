@@ -48,6 +48,8 @@ from assistant.security.policy import Policy
 from assistant.store.audit import AuditLog
 from assistant.store.conversations import Conversations
 from assistant.store.db import Database, prepare_state_dir
+from assistant.store.dead_letters import DeadLetters
+from assistant.store.deliveries import DeliveryLog
 from assistant.store.inbox import Inbox
 from assistant.store.lock import state_lock
 from assistant.store.pairing import Pairing
@@ -173,6 +175,7 @@ async def build_services(
     )
     router = Router(
         inbox=inbox,
+        deliveries=DeliveryLog(db),
         conversations=conversations,
         access=access,
         gate=Gate(access, pairing, live.get),
@@ -284,8 +287,9 @@ def make_channel(
 ) -> ManagedChannel:
     """One platform adapter (not yet opened); its SDK is imported only here.
 
-    ``db`` is needed to receive (Feishu remembers event ids there), not to send.
+    ``db`` is needed to receive (event ids Feishu sent, dead letters), not to send.
     """
+    dead_letters = DeadLetters(db) if db is not None else None
     if name == "telegram":
         from assistant.channels.telegram.adapter import TelegramChannel
 
@@ -295,6 +299,7 @@ def make_channel(
             health=health,
             redactor=redactor,
             commands=commands or [],
+            dead_letters=dead_letters,
         )
     if name == "feishu":
         # lark-oapi itself is imported only by the long connection's thread, when it starts
@@ -307,6 +312,7 @@ def make_channel(
             health=health,
             redactor=redactor,
             seen=SeenEvents(db) if db is not None else None,
+            dead_letters=dead_letters,
         )
     raise ConfigError([f"unknown channel {name!r}; known: telegram, feishu"])
 

@@ -32,14 +32,22 @@ class RecordingChannel:
     async def run(self, on_message: InboundHandler) -> None:
         await asyncio.Event().wait()
 
-    async def send(self, message: OutboundMessage) -> list[SentMessage]:
+    async def send(self, message: OutboundMessage, *, parts=None) -> list[SentMessage]:
+        done = parts.delivered(0) if parts is not None else None
+        if done is not None:
+            return [done]
         if self.fail_sends:
             self.fail_sends -= 1
             raise ChannelUnavailable("send failed (injected)")
+        if parts is not None:
+            await parts.sending(0, of=1)
         self.sent.append(message)
         async with self._changed:
             self._changed.notify_all()
-        return [SentMessage(message.chat, str(len(self.sent)))]
+        sent = SentMessage(message.chat, str(len(self.sent)))
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
+        return [sent]
 
     async def edit(
         self,
@@ -48,8 +56,11 @@ class RecordingChannel:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         format: str = "markdown",
+        parts=None,
     ) -> list[SentMessage]:
         self.edits.append((sent, text))
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
         return [sent]
 
     async def typing(self, chat: ChatRef) -> None:

@@ -7,7 +7,8 @@ connection (tests/fakes/feishu_ws.py), webhook delivery (plain or encrypted, sig
 and injectable failures (any ``code`` with any HTTP status, a number of times).
 
 Tests build events with ``message_event``/``action_event`` and read what the bot did from
-``sent`` and ``edits``.
+``sent`` (each message with ``versions``: its text as sent, then after each edit) and
+``edits``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class Sent:
     reply_to: str | None = None
     in_thread: bool = False
     at: float = field(default_factory=time.monotonic)
+    versions: list[str] = field(default_factory=list)  # the text as sent, then each edit
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            self.versions.append(self.text)
 
     @property
     def text(self) -> str:
@@ -308,6 +314,7 @@ class FakeFeishu:
         if content is None:
             return self._body(230001, problem)
         sent.content = content
+        sent.versions.append(sent.text)
         self.edits.append(
             {"message_id": sent.message_id, "content": content, "at": time.monotonic()}
         )
@@ -326,6 +333,7 @@ class FakeFeishu:
         if content is None:
             return self._body(230001, problem)
         sent.content = content
+        sent.versions.append(sent.text)
         self.edits.append({"message_id": sent.message_id, "content": content})
         await self.notify()
         return self._body(data={})
@@ -443,17 +451,18 @@ class FakeFeishu:
         self,
         http: aiohttp.ClientSession,
         url: str,
-        payload: dict[str, Any],
+        payload: Any,
         *,
+        raw: str | None = None,
         encrypted: bool = True,
         signed: bool = True,
         timestamp: int | None = None,
         tamper: bool = False,
         key: str | None = None,
     ) -> tuple[int, Any]:
-        """Deliver ``payload`` the way Feishu posts to a request URL."""
+        """Deliver ``payload`` (or ``raw`` JSON text) the way Feishu posts to a request URL."""
         key = key or self.encrypt_key
-        text = json.dumps(payload)
+        text = raw if raw is not None else json.dumps(payload)
         body = json.dumps({"encrypt": encrypt(text, key)}) if encrypted else text
         raw = body.encode()
         headers = {"Content-Type": "application/json"}

@@ -161,8 +161,11 @@ class FakeLongConnection:
     async def push(self, payload: dict[str, Any], *, parts: int = 1, drop: bool = False) -> str:
         """Deliver an event (now, or when a connection opens); ``drop`` closes the connection
         right after sending it, before the client can acknowledge."""
+        return await self.push_raw(json.dumps(payload).encode(), parts=parts, drop=drop)
+
+    async def push_raw(self, raw: bytes, *, parts: int = 1, drop: bool = False) -> str:
+        """``push`` for a payload given as bytes (what json.dumps would not write)."""
         message_id = uuid.uuid4().hex
-        raw = json.dumps(payload).encode()
         self.pending[message_id] = (raw, parts)
         ws = self._current
         if ws is not None and not self.silent:

@@ -33,6 +33,7 @@ class Reply:
     chunk: int = 4  # characters per SSE delta
     pause: float = 0.0  # seconds between streamed deltas (OpenAI wire format)
     hold: asyncio.Event | None = None  # answer only once this is set
+    stall: asyncio.Event | None = None  # streamed: the first delta, then wait for this
 
 
 @dataclass
@@ -241,6 +242,8 @@ class FakeModel:
         text = behaviour.text
         for i in range(0, len(text), behaviour.chunk):
             await chunk({"content": text[i : i + behaviour.chunk]})
+            if behaviour.stall is not None and i == 0:
+                await behaviour.stall.wait()
             if behaviour.pause:
                 await asyncio.sleep(behaviour.pause)
         for index, (name, args) in enumerate(behaviour.tool_calls):

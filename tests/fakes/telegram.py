@@ -7,8 +7,11 @@ setWebhook/deleteWebhook/getWebhookInfo, getFile and file download — plus inje
 the whole API (``begin_outage``: 502s, 429s with ``retry_after``, or requests that hang until
 it ends; ``refuse_connections``: nothing listens on the port).
 
-Tests create users' messages with ``user_message``/``press``/``photo``... and read what the
-bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``. ``available_at`` records
+Tests create users' messages with ``user_message``/``press``/``photo``... (or ``push_json``:
+an update as raw JSON text, for what ``json.dumps`` would refuse to write) and read what the
+bot did from ``sent``, ``edits``, ``actions``, ``callback_answers``; ``history(chat_id)`` is a
+chat as its user sees it: the bot's messages in order, each with every text it showed
+(``versions``: as sent, then after each edit). ``available_at`` records
 when each update became available to getUpdates (``time.monotonic()``), and ``on_sent``
 callbacks see every message as it is sent: the benchmarks measure latency between the two.
 """
@@ -96,6 +99,11 @@ class Sent:
     reply_to: int | None
     thread_id: int | None
     at: float = field(default_factory=time.monotonic)
+    versions: list[str] = field(default_factory=list)  # the text as sent, then each edit
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            self.versions.append(self.text)
 
 
 @dataclass
@@ -127,6 +135,7 @@ class FakeBotAPI:
         self.failures: dict[str, deque[Failure]] = {}
         self.blocked_chats: set[int] = set()
         self.hang_get_updates = False
+        self.send_delay = 0.0  # seconds sendMessage takes before it answers
         self.outage: str | None = None  # "5xx", "429" or "hang": every method, until ended
         self.outage_retry_after = 5
         self._outage_over = asyncio.Event()
@@ -271,6 +280,26 @@ class FakeBotAPI:
         self.updates.append(update)
         await self._notify()
 
+    async def push_json(self, text: str) -> int:
+        """An update written as raw JSON (deep nesting, numbers json.dumps would not write);
+        it must begin with ``{"update_id": N``. Returns N."""
+        update_id = int(text.split(":", 1)[1].split(",", 1)[0])
+        await self.push_raw({"update_id": update_id, "raw": text})
+        return update_id
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    def shown(self, chat_id: int, text: str) -> Sent:
+        """A message the bot sent earlier (say, before a crash), now in the chat."""
+        sent = Sent(chat_id, next(self._ids), text, None, None, None, None)
+        self.sent.append(sent)
+        return sent
+
+    def history(self, chat_id: int) -> list[Sent]:
+        """The bot's messages in one chat, in order, as the user sees them."""
+        return [s for s in self.sent if s.chat_id == chat_id]
+
     def add_file(self, data: bytes, path: str) -> str:
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = (path, data)
@@ -366,7 +395,13 @@ class FakeBotAPI:
                     break
         self.get_updates_completed += 1
         await self._notify()
-        return self._ok(self.updates[: int(params.get("limit") or 100)])
+        batch = self.updates[: int(params.get("limit") or 100)]
+        if not any("raw" in u for u in batch):
+            return self._ok(batch)
+        items = ",".join(u["raw"] if "raw" in u else json.dumps(u) for u in batch)
+        return web.Response(
+            text=f'{{"ok":true,"result":[{items}]}}', content_type="application/json"
+        )
 
     def _message_result(self, sent: Sent) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -393,6 +428,8 @@ class FakeBotAPI:
         return None, plain
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> web.Response:
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         chat_id = int(params["chat_id"])
         if chat_id in self.blocked_chats:
             return self._error(403, "Forbidden: bot was blocked by the user")
@@ -432,6 +469,7 @@ class FakeBotAPI:
                 "content and reply markup are exactly the same",
             )
         target.text = text
+        target.versions.append(text)
         target.parse_mode = params.get("parse_mode")
         target.reply_markup = params.get("reply_markup")
         self.edits.append(params)
@@ -501,16 +539,18 @@ class FakeBotAPI:
     async def deliver_webhook(
         self,
         session,
-        update: dict[str, Any],
+        update: dict[str, Any] | str,
         *,  # type: ignore[no-untyped-def]
         secret: str | None = None,
     ) -> int:
-        """POST one update to the registered webhook, as Telegram does; returns the status."""
-        headers = {}
+        """POST one update (or raw JSON text) to the registered webhook, as Telegram does;
+        returns the status."""
+        headers = {"Content-Type": "application/json"}
         token = self.webhook.get("secret_token") if secret is None else secret
         if token:
             headers["X-Telegram-Bot-Api-Secret-Token"] = token
-        async with session.post(self.webhook["url"], json=update, headers=headers) as response:
+        body = update if isinstance(update, str) else json.dumps(update)
+        async with session.post(self.webhook["url"], data=body, headers=headers) as response:
             return int(response.status)
 
 

@@ -31,6 +31,27 @@ def unfinished(state: Path) -> int:
         return int(db.execute("SELECT count(*) FROM inbox WHERE status <> 'done'").fetchone()[0])
 
 
+def in_flight(state: Path) -> list[tuple[str, int]]:
+    """(message text, part index) of each part of a reply whose send had begun but was not
+    acknowledged: the delivery log's word on what a crash may have cut (read-only)."""
+    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT i.payload, d.part FROM deliveries d JOIN inbox i ON i.id = d.inbox_id "
+            "WHERE d.state = 'sending'"
+        ).fetchall()
+    return [(json.loads(payload)["text"], part) for payload, part in rows]
+
+
+def previews(state: Path) -> set[str]:
+    """Texts of the messages whose streamed reply is on screen as a preview, on record."""
+    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT i.payload FROM deliveries d JOIN inbox i ON i.id = d.inbox_id "
+            "WHERE d.state = 'preview'"
+        ).fetchall()
+    return {json.loads(payload)["text"] for (payload,) in rows}
+
+
 async def wait_until_finished(state: Path, timeout: float = 60.0) -> None:
     """Poll the inbox until nothing is left."""
     async with asyncio.timeout(timeout):

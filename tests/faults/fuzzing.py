@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,78 @@ junk = st.one_of(
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
 )
+
+
+# --- poison: what no parser or database should be trusted to take -----------------------------
+
+DEEP, BIG = "@deep@", "@bignum@"  # placeholders that ``poison_json`` writes out
+DEPTH = 100_000
+surrogates = st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=2)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _paths(item, (*path, index))
+    return out
+
+
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = value[step]
+    return value
+
+
+@st.composite
+def poisoned(draw: st.DrawFn, value: Any) -> Any:
+    """``value`` (JSON-like) with, one time in three, one poison somewhere: a lone surrogate
+    in a string (or as one), a value nested ``DEPTH`` deep, a number of 5,000 digits, or a
+    value of the wrong type. Deep and big come out as placeholders: see ``poison_json``."""
+    kind = draw(
+        st.sampled_from(["none", "none", "none", "none", "surrogate", "deep", "big", "type"])
+    )
+    if kind == "none":
+        return value
+    paths = [p for p in _paths(value) if p]  # not the whole value: it must stay an object
+    if not paths or not isinstance(value, dict):
+        return value
+    path = draw(st.sampled_from(paths))
+    if kind == "surrogate":
+        old = _get(value, path)
+        bad = draw(surrogates)
+        new: Any = (
+            (old[: len(old) // 2] + bad + old[len(old) // 2 :]) if isinstance(old, str) else bad
+        )
+    else:
+        new = {"deep": DEEP, "big": BIG}.get(kind) or draw(junk)
+    out = json.loads(json.dumps(value))  # a copy
+    holder = _get(out, path[:-1])
+    holder[path[-1]] = new
+    return out
+
+
+def poison_json(value: Any) -> str:
+    """JSON text of ``value`` with the deep and big placeholders written out."""
+    return write_out(json.dumps(value))
+
+
+def write_out(text: str) -> str:
+    """JSON text with the deep and big placeholders written out."""
+    text = text.replace(json.dumps(DEEP), "[" * DEPTH + "]" * DEPTH)
+    return text.replace(json.dumps(BIG), "1" + "0" * 5000)
+
+
+def unreadable(text: str) -> bool:
+    """Whether JSON text is more than the parser takes (nested too deep, a number too big)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return True
+    return False
 
 
 def maybe_junk(strategy: st.SearchStrategy[Any], one_in: int = 10) -> st.SearchStrategy[Any]:

@@ -5,15 +5,19 @@ token), the adapter (parse), the router, the turn and the renderer, against the 
 Events are shaped like Feishu's schema 2.0 ``im.message.receive_v1`` (every message type,
 content as a JSON string that is sometimes not JSON, mentions) and ``card.action.trigger``,
 with junk mixed in: missing fields, wrong types, huge strings, unknown event types, other
-schemas. Properties, for any batch:
+schemas; and poisoned: a lone surrogate in any string, a value nested 100,000 deep, a number
+of 5,000 digits, a value of the wrong type. Properties, for any batch:
 - the webhook always answers (200 to an authentic event, 401 without the token, 400 to a body
-  that is not an object), never 5xx, and the daemon keeps serving (the owner is answered);
+  that is not an object, 200 to a signed body too deep or big to parse: it is dead-lettered),
+  never 5xx, and the daemon keeps serving (the owner is answered);
 - nobody who may not talk to the assistant gets anything but the pairing code or a refusal,
   a stranger's button press gets no toast but the refusal, and their text never reaches the
   model;
 - nothing is logged at error level, no turn fails, no task dies with an unhandled exception.
 
-The daemon runs in-process (one per module) on a loop of its own, like test_fuzz.py.
+The same events as long-connection frames are each acknowledged with 200, and the owner is
+still answered after every batch. The daemon runs in-process (one per module and way of
+receiving) on a loop of its own, like test_fuzz.py.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import contextlib
 import itertools
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +42,14 @@ from tests.faults.fuzzing import (
     fuzz_settings,
     junk,
     maybe_junk,
+    poisoned,
     run_quietly,
     start_daemon,
     stop_daemon,
     strings,
+    unreadable,
     world_fixture,
+    write_out,
 )
 from tests.integration.feishu_support import (
     COMPONENT,
@@ -297,10 +305,17 @@ def junk_event() -> st.SearchStrategy[Any]:
 
 payloads = st.one_of(
     message_event(), message_event(), message_event(), action_event(), junk_event()
-)
+).flatmap(lambda event: poisoned(event) if isinstance(event, dict) else st.just(event))
 
 
 # --- the daemon, in-process on a loop of its own ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An event as JSON text: poison that ``json.loads`` would not take."""
+
+    text: str
 
 
 class World:
@@ -335,7 +350,8 @@ class World:
         self.posted = []
         for event in events:
             posted = self.fill(event)
-            status, body = await self.fake.post_webhook(self.http, self.url, posted)
+            raw = posted.text if isinstance(posted, Raw) else None
+            status, body = await self.fake.post_webhook(self.http, self.url, posted, raw=raw)
             self.posted.append((posted, status, body))
         assert self.daemon.services is not None
         await self.daemon.services.router.wait_idle()
@@ -346,12 +362,16 @@ class World:
         await self.daemon.services.router.wait_idle()
 
     def fill(self, event: Any) -> Any:
-        """The event with its placeholders filled in."""
+        """The event with its placeholders filled in (JSON text when it is poison that the
+        parser cannot take)."""
         text = json.dumps(event).replace(TOKEN, self.fake.verification_token)
         text = text.replace(HUGE, "word " * 32_000)
         text = text.replace(FRESH_EVENT, uuid.uuid4().hex)
         message_id = f"om_{uuid.uuid4().hex}"
-        filled = json.loads(text.replace(FRESH_MESSAGE, message_id))
+        text = write_out(text.replace(FRESH_MESSAGE, message_id))
+        if unreadable(text):
+            return Raw(text)
+        filled = json.loads(text)
         _, _, chat_id, _ = message_parts(filled) if isinstance(filled, dict) else (0, 0, 0, 0)
         if FRESH_MESSAGE in text and isinstance(chat_id, str):
             # Feishu knows the message: a reply quotes it in its chat, its files download
@@ -362,8 +382,11 @@ class World:
 
 
 def expected_status(event: Any, token: str) -> int:
-    """The webhook's answer: 400 to a body that is not an object, 401 without the right
-    verification token (where the webhook looks for it), otherwise 200."""
+    """The webhook's answer: 200 to (signed) JSON the parser cannot take, 400 to a body that
+    is not an object, 401 without the right verification token (where the webhook looks for
+    it), otherwise 200."""
+    if isinstance(event, Raw):
+        return 200
     if not isinstance(event, dict):
         return 400
     head = event.get("header")
@@ -427,7 +450,43 @@ def pressed_by_stranger(event: dict[str, Any]) -> bool:
     return not allowed(operator, "group" if value.get("chat") == "group" else "p2p", chat)
 
 
+class LongConnectionWorld(World):
+    """The daemon receiving over the long connection instead of the webhook."""
+
+    async def start(self) -> World:
+        self.fake = await FakeFeishu().start()
+        self.fake.names.update({OWNER: "Ann", USER: "Bob", GUEST: "Gus", STRANGER: "Sam"})
+        self.model = await FakeModel().start()
+        ws = {"mode": "websocket", "heartbeat_timeout": 30}
+        config = feishu_config(self.directory, self.model, self.fake, feishu=ws, limits=NO_LIMITS)
+        self.daemon, self.task = await start_daemon(
+            config, self.directory, COMPONENT, self.unhandled
+        )
+        self.http = aiohttp.ClientSession()
+        await self.fake.ws.wait_connected()
+        return self
+
+    async def push(self, events: list[Any]) -> list[int]:
+        """Each event as a frame; the codes of their acknowledgements. Then check that the
+        owner is still answered."""
+        codes = []
+        for event in events:
+            posted = self.fill(event)
+            raw = posted.text if isinstance(posted, Raw) else json.dumps(posted)
+            frame = await self.fake.ws.push_raw(raw.encode())
+            codes.append((await self.fake.ws.wait_ack(frame))["code"])
+        assert self.daemon.services is not None
+        await self.daemon.services.router.wait_idle()
+        canary = f"canary {next(self.canaries)}"
+        ok = self.fake.message_event(chat_id=OWNER_CHAT, sender=OWNER, text=canary)
+        assert (await self.fake.ws.wait_ack(await self.fake.ws.push(ok)))["code"] == 200
+        await self.fake.wait_for(lambda: any(s.text == f"echo: {canary}" for s in self.fake.sent))
+        await self.daemon.services.router.wait_idle()
+        return codes
+
+
 world = world_fixture(World, "fuzz-feishu")
+ws_world = world_fixture(LongConnectionWorld, "fuzz-feishu-ws")
 
 
 @fuzz_settings(max_examples=200)
@@ -442,7 +501,9 @@ def test_fuzzed_events_never_crash_leak_or_answer_strangers(world, events):
         assert status == expected_status(posted, token), (status, body, posted)
         if status == 200:
             assert isinstance(body, dict), body
-        if status == 200 and pressed_by_stranger(posted):  # refused, or nothing at all
+        if isinstance(posted, Raw):
+            assert body == {}, body  # dead-lettered
+        elif status == 200 and pressed_by_stranger(posted):  # refused, or nothing at all
             assert body == {} or body["toast"]["content"] == REFUSED, body
     for sent in w.fake.sent[sent_before:]:
         if sent.chat_id in (STRANGER_CHAT, GUEST_CHAT):  # a private chat: the door only
@@ -452,6 +513,21 @@ def test_fuzzed_events_never_crash_leak_or_answer_strangers(world, events):
     seen_by_model = " ".join(
         last_user_text(request) for request in w.model.requests[requests_before:]
     )
-    authentic = [e for e, status, _ in w.posted if status == 200]
+    authentic = [e for e, status, _ in w.posted if status == 200 and isinstance(e, dict)]
     for text in stranger_texts(authentic):
         assert text not in seen_by_model, text
+
+
+@fuzz_settings(max_examples=25)
+@given(events=st.lists(payloads, min_size=1, max_size=4))
+def test_fuzzed_events_over_the_long_connection_are_acknowledged(ws_world, events):
+    """The same events as long-connection frames: every one is acknowledged with 200 (taken,
+    skipped, or dead-lettered) and the owner is still answered after them."""
+    loop, w = ws_world
+    codes: list[int] = []
+
+    async def push() -> None:
+        codes.extend(await w.push(events))
+
+    run_quietly(loop, push, w.unhandled)
+    assert codes == [200] * len(events)

@@ -53,7 +53,8 @@ async def test_events_arrive_and_are_acknowledged_after_the_inbox(
     acked = asyncio.get_running_loop().time()
     await blocker
     assert ack["code"] == 200 and acked - held >= 0.45
-    assert await services.inbox.seen("feishu", event["event"]["message"]["message_id"])
+    message_id = event["event"]["message"]["message_id"]
+    assert await services.inbox.seen("feishu", message_id, bot=feishu.app_id)
     sent = await feishu.wait_sent(1)
     assert sent[0].text == "echo: over the socket"
     readyz = f"http://127.0.0.1:{running.daemon.gateway.port}/readyz"

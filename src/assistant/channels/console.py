@@ -20,7 +20,7 @@ from assistant.core.messages import (
     Sender,
     SentMessage,
 )
-from assistant.core.ports import ChannelFeatures, InboundHandler
+from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink
 
 NAME = "console"
 CHAT = ChatRef(NAME, "local")
@@ -96,7 +96,14 @@ class ConsoleChannel:
                 return
             yield item
 
-    async def send(self, message: OutboundMessage) -> list[SentMessage]:
+    async def send(
+        self, message: OutboundMessage, *, parts: PartSink | None = None
+    ) -> list[SentMessage]:
+        done = parts.delivered(0) if parts is not None else None
+        if done is not None:
+            return [done]
+        if parts is not None:
+            await parts.sending(0, of=1)
         prefix = "\rassistant> " if self._interactive else ""
         self._write(f"{prefix}{message.text}")
         for row in message.buttons:
@@ -104,7 +111,10 @@ class ConsoleChannel:
         if self._interactive:
             self._write("you> ", end="")
         self._sent += 1
-        return [SentMessage(message.chat, str(self._sent))]
+        sent = SentMessage(message.chat, str(self._sent))
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
+        return [sent]
 
     async def edit(
         self,
@@ -113,8 +123,11 @@ class ConsoleChannel:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         format: Literal["markdown", "plain"] = "markdown",
+        parts: PartSink | None = None,
     ) -> list[SentMessage]:
         self._write(text)
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
         return [sent]
 
     async def typing(self, chat: ChatRef) -> None:

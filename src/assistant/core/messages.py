@@ -58,7 +58,7 @@ class InboundMessage:
     chat: ChatRef
     sender: Sender
     text: str
-    platform_id: str  # unique within the channel: the dedupe key
+    platform_id: str  # unique for the bot within the channel: with ``bot``, the dedupe key
     kind: MessageKind = MessageKind.CHAT
     message_id: str | None = None  # the platform's id of this message (reply target)
     attachments: tuple[Attachment, ...] = ()
@@ -69,6 +69,9 @@ class InboundMessage:
     # Facts that are not message text: an adapter's (a callback query id), or a scheduled
     # firing's: "job" (the job id) and "run": "notice" (deliver ``text``) or "turn" (a prompt).
     meta: Mapping[str, str] = field(default_factory=dict)
+    # The bot that received it (Telegram bot id, Feishu app id): a new token, or a Bot API
+    # server whose update ids start again, must not collide with what an earlier bot received.
+    bot: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from assistant.core.messages import (
     Attachment,
@@ -47,6 +47,23 @@ class ChannelFeatures:
 Buttons = tuple[tuple[Button, ...], ...]
 
 
+class PartSink(Protocol):
+    """The delivery log of one reply, as the channel sends the reply's ``of`` parts.
+
+    For each part, in order: ``delivered(i)`` is the message of a part already acknowledged
+    (skip it); otherwise ``sending(i)`` just before a new message is sent for it, and
+    ``sent(i, message)`` the moment the platform acknowledged it (sent, or edited in place).
+    A crash between the two leaves part ``i`` marked as in flight: the only part that may then
+    appear twice.
+    """
+
+    def delivered(self, index: int) -> SentMessage | None: ...
+
+    async def sending(self, index: int, *, of: int) -> None: ...
+
+    async def sent(self, index: int, message: SentMessage, *, of: int) -> None: ...
+
+
 class Channel(Protocol):
     """A chat platform adapter.
 
@@ -59,7 +76,9 @@ class Channel(Protocol):
     ``send`` splits long text as the platform requires; ``edit`` replaces a sent message's
     text (and sends any overflow as new messages); both raise ``ChannelUnavailable`` for
     transient failures and return normally when the platform refused for good (e.g. the user
-    blocked the bot), which they log.
+    blocked the bot), which they log. Given ``parts``, they record each part in it as it is
+    acknowledged and skip the parts it says were delivered (``edit``: part 0 is the edited
+    message).
     """
 
     @property
@@ -70,7 +89,9 @@ class Channel(Protocol):
 
     async def run(self, on_message: InboundHandler) -> None: ...
 
-    async def send(self, message: OutboundMessage) -> list[SentMessage]: ...
+    async def send(
+        self, message: OutboundMessage, *, parts: PartSink | None = None
+    ) -> list[SentMessage]: ...
 
     async def edit(
         self,
@@ -79,6 +100,7 @@ class Channel(Protocol):
         *,
         buttons: Buttons = (),
         format: Literal["markdown", "plain"] = "markdown",
+        parts: PartSink | None = None,
     ) -> list[SentMessage]: ...
 
     async def typing(self, chat: ChatRef) -> None: ...
@@ -119,6 +141,16 @@ class WebhookSource(Protocol):
     """An adapter that receives through HTTP routes on the gateway."""
 
     def routes(self) -> list[tuple[str, str, WebhookHandler]]: ...
+
+
+@runtime_checkable
+class Redeliverable(Protocol):
+    """An adapter that takes a dead letter again (``assistant inbox dead-letters --retry``)."""
+
+    async def redeliver(self, payload: str) -> None:
+        """Parse and submit ``payload`` (as stored) as if it had just arrived; raises what
+        went wrong instead of dead-lettering it again."""
+        ...
 
 
 class Recaller(Protocol):

@@ -1,19 +1,23 @@
-"""Replies leave here: sent with retries, then the inbox entry is marked done."""
+"""Replies leave here: sent part by part with retries, each part recorded in the delivery log
+when the platform acknowledged it; the last one marks the inbox entry done."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
+from typing import Literal
 
 import structlog
 
 from assistant.core.backoff import Backoff
-from assistant.core.errors import ChannelError, ChannelUnavailable, StateError
+from assistant.core.errors import ChannelError, ChannelUnavailable
 from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel
+from assistant.router.reply_log import ReplyLog, persist
 from assistant.router.stream import StreamingReply
+from assistant.store.deliveries import DeliveryLog, PartRecord
 from assistant.store.inbox import Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
@@ -23,37 +27,56 @@ _RETRY_CAP = 15.0  # seconds between attempts at most, while the platform is unr
 
 
 class Delivery:
-    def __init__(self, inbox: Inbox, metrics: Metrics, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        deliveries: DeliveryLog,
+        metrics: Metrics,
+        channels: Mapping[str, Channel],
+    ) -> None:
         self._inbox = inbox
+        self._deliveries = deliveries
         self._metrics = metrics
         self._channels = channels
 
+    def record(
+        self, inbox_id: int, chat: ChatRef, parts: Mapping[int, PartRecord] | None = None
+    ) -> ReplyLog:
+        """The delivery record of an entry's reply (``parts``: what a previous run left)."""
+        return ReplyLog(self._deliveries, inbox_id, chat, parts)
+
     async def deliver(
         self,
-        inbox_id: int,
+        record: ReplyLog,
         message: InboundMessage,
         text: str,
         *,
         plain: bool = False,
-        stored: bool = False,
+        store: bool = True,
         stream: StreamingReply | None = None,
     ) -> None:
-        """Send the reply to ``message``, then mark it done.
+        """Send the reply to ``message``, part by part as ``record`` says, then mark it done.
 
-        The reply is stored first (unless the turn's commit already did). While the platform
-        is unreachable (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with
-        backoff for as long as it takes; a shutdown cancels the wait and the next start
-        delivers the stored reply. Other channel errors get a few attempts.
+        ``store``: store the reply first (else the turn's commit did, or a previous run, and
+        ``record`` says how far its delivery got). A streamed preview on screen is edited into
+        the text instead of being left behind. While the platform is unreachable
+        (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with backoff for as
+        long as it takes; a shutdown cancels the wait and the next start resumes the reply at
+        its first part not acknowledged. Other channel errors get a few attempts.
         """
         channel = self._channels.get(message.chat.channel)
         if channel is None:
             raise ChannelError(f"no channel named {message.chat.channel!r} is running")
-        if not stored:
-            await self._inbox.store_reply(inbox_id, text)
+        if store:
+            await self._inbox.store_reply(record.inbox_id, text, plain=plain)
+            record.forget()
+        if stream is not None:
+            await stream.stop()
+        fmt: Literal["markdown", "plain"] = "plain" if plain else "markdown"
         outbound = OutboundMessage(
             chat=message.chat,
             text=text,
-            format="plain" if plain else "markdown",
+            format=fmt,
             reply_to=message.message_id if message.chat.is_group else None,
         )
         backoff = Backoff(0.5, _RETRY_CAP)
@@ -61,10 +84,11 @@ class Delivery:
         while True:
             attempt += 1
             try:
-                if not (
-                    stream is not None and attempt == 1 and await stream.finish(text, plain=plain)
-                ):
-                    await channel.send(outbound)
+                preview = record.preview
+                if preview is not None and record.delivered(0) is None:
+                    await channel.edit(preview, text, format=fmt, parts=record)
+                else:
+                    await channel.send(outbound, parts=record)
                 break
             except ChannelError as exc:
                 outage = exc if isinstance(exc, ChannelUnavailable) else None
@@ -78,21 +102,12 @@ class Delivery:
                     "reply.retry", error=str(exc), attempt=attempt, retry_in=round(delay, 1)
                 )
                 await asyncio.sleep(delay)
-        await self._mark_done(inbox_id)
+        if not record.finished:  # a part refused for good: the rest is not coming either
+            await persist(
+                lambda: self._inbox.set_status(record.inbox_id, InboxStatus.DONE),
+                "inbox.mark_done_failed",
+            )
         self._metrics.answered.labels(message.chat.channel).inc()
-
-    async def _mark_done(self, inbox_id: int) -> None:
-        """Record the delivery; retried while the state database refuses writes (disk full),
-        since a reply sent but not recorded would be sent again after a restart."""
-        backoff = Backoff(0.5, _RETRY_CAP)
-        while True:
-            try:
-                await self._inbox.set_status(inbox_id, InboxStatus.DONE)
-                return
-            except StateError as exc:
-                delay = backoff.next_delay()
-                log.error("inbox.mark_done_failed", error=str(exc), retry_in=round(delay, 1))
-                await asyncio.sleep(delay)
 
 
 @contextlib.asynccontextmanager

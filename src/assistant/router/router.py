@@ -46,11 +46,13 @@ from assistant.router.gate import Gate
 from assistant.router.limits import IntakeLimits, Refusal
 from assistant.router.media import Media
 from assistant.router.queues import ConversationQueues
+from assistant.router.reply_log import ReplyLog
 from assistant.router.stream import StreamingReply
 from assistant.router.trouble import StateTrouble
 from assistant.security.policy import Policy
 from assistant.store.conversations import Conversations, TurnRecord
-from assistant.store.inbox import Inbox, InboxStatus
+from assistant.store.deliveries import DeliveryLog
+from assistant.store.inbox import Duplicate, Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +67,9 @@ INTERRUPTED = (
 class _Work:
     inbox_id: int
     message: InboundMessage
+    record: ReplyLog  # how far the reply's delivery got
     resend: str | None = None  # recovered: deliver this stored reply, do not re-run
+    plain: bool = False  # the stored reply is plain text
     interrupted: str | None = None  # recovered: a side effect had started; tell the user
 
 
@@ -78,6 +82,7 @@ class Router:
         self,
         *,
         inbox: Inbox,
+        deliveries: DeliveryLog,
         conversations: Conversations,
         access: Access,
         gate: Gate,
@@ -93,6 +98,7 @@ class Router:
         budget: TokenBudget,
     ) -> None:
         self._inbox = inbox
+        self._deliveries = deliveries
         self._conversations = conversations
         self._access = access
         self._gate = gate
@@ -109,7 +115,7 @@ class Router:
         self._channels: dict[str, Channel] = {}
         self._queues = ConversationQueues[_Work](self._process_until_stored, metrics)
         self._accepting = False
-        self._delivery = Delivery(inbox, metrics, self._channels)
+        self._delivery = Delivery(inbox, deliveries, metrics, self._channels)
         self._trouble = StateTrouble()
         self._turns: aiojobs.Scheduler | None = None
         self._immediate: aiojobs.Scheduler | None = None
@@ -158,8 +164,10 @@ class Router:
     async def recover(self) -> int:
         """Queue again what a previous run left unfinished (for the channels present)."""
         entries = await self._inbox.unfinished(list(self._channels))
+        parts = await self._deliveries.parts([entry.id for entry in entries])
         for entry in entries:
-            work = _Work(entry.id, entry.message)
+            record = self._delivery.record(entry.id, entry.message.chat, parts.get(entry.id))
+            work = _Work(entry.id, entry.message, record, plain=entry.plain)
             if entry.status is InboxStatus.REPLYING and entry.reply is not None:
                 work.resend = entry.reply
             elif entry.side_effect:
@@ -206,10 +214,10 @@ class Router:
             # not recorded, so not acknowledged: the platform delivers it again
             await self._trouble.refused(f"{chat.channel}:{message.platform_id}", channel, chat)
             raise
-        if inbox_id is None:
+        if isinstance(inbox_id, Duplicate):  # logged by the inbox
             return SubmitOutcome.DUPLICATE
         self._metrics.received.labels(chat.channel).inc()
-        work = _Work(inbox_id, message)
+        work = _Work(inbox_id, message, self._delivery.record(inbox_id, chat))
         immediate = message.kind is MessageKind.ACTION or self._is_immediate(message)
         queued = None if immediate else self._queues.queued(chat.key)
         if (refusal := self._limits.refusal(message, role, queued)) is not None:
@@ -232,7 +240,8 @@ class Router:
             await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
             return
         work.resend = refusal.notice  # delivered like a stored reply, after a restart too
-        await self._inbox.store_reply(work.inbox_id, refusal.notice)
+        work.plain = True
+        await self._inbox.store_reply(work.inbox_id, refusal.notice, plain=True)
         assert self._immediate is not None
         await self._immediate.spawn(self._process_until_stored(work))
 
@@ -259,9 +268,8 @@ class Router:
             except Exception:  # the error boundary of a turn: log once, apologise once
                 log.exception("turn.failed")
                 with contextlib.suppress(Exception):
-                    await self._delivery.deliver(
-                        work.inbox_id, work.message, APOLOGY.format(turn_id=turn_id), plain=True
-                    )
+                    apology = APOLOGY.format(turn_id=turn_id)
+                    await self._delivery.deliver(work.record, message, apology, plain=True)
                 # never again: a message that crashes its turn must not crash every restart
                 with contextlib.suppress(Exception):
                     await self._inbox.set_status(work.inbox_id, InboxStatus.DONE)
@@ -271,12 +279,14 @@ class Router:
     async def _handle(self, work: _Work, turn_id: str) -> None:
         message = work.message
         if work.resend is not None:
-            await self._delivery.deliver(work.inbox_id, work.message, work.resend)
+            await self._delivery.deliver(
+                work.record, message, work.resend, plain=work.plain, store=False
+            )
             return
         if work.interrupted is not None:
             text = message.text if len(message.text) <= 80 else message.text[:77] + "…"
             note = INTERRUPTED.format(text=text, what=work.interrupted)
-            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
+            await self._delivery.deliver(work.record, message, note, plain=True)
             return
         role = await self._gate.role(message)
         if role is None:  # revoked while queued
@@ -316,7 +326,7 @@ class Router:
                 mark_side_effect=mark_side_effect,
             )
             reply = await command.handler(call)
-        await self._delivery.deliver(work.inbox_id, work.message, reply)
+        await self._delivery.deliver(work.record, work.message, reply)
 
     def _io(self, chat: ChatRef) -> ChatIO | None:
         channel = self._channels.get(chat.channel)
@@ -334,19 +344,19 @@ class Router:
         if not self._policy.allows(role, Permission.SCHEDULE):
             job = meta.get("job", "?")
             note = f"Scheduled job {job} was skipped: your role no longer allows scheduled work."
-            await self._delivery.deliver(work.inbox_id, work.message, note, plain=True)
+            await self._delivery.deliver(work.record, work.message, note, plain=True)
             return
         if meta.get("run") == "turn":
             await self._turn(work, role, turn_id)
         else:
-            await self._delivery.deliver(work.inbox_id, work.message, work.message.text, plain=True)
+            await self._delivery.deliver(work.record, work.message, work.message.text, plain=True)
 
     async def _turn(self, work: _Work, role: Role, turn_id: str) -> None:
         message = work.message
         channel = self._channels[message.chat.channel]
         if (spent := await self._budget.refusal(message, role)) is not None:
             self._metrics.budget_refusals.labels(message.chat.channel).inc()
-            await self._delivery.deliver(work.inbox_id, work.message, spent, plain=True)
+            await self._delivery.deliver(work.record, work.message, spent, plain=True)
             return
         conversation, history = await self._conversations.begin_turn(
             message.chat.key, work.inbox_id
@@ -367,33 +377,18 @@ class Router:
         except ChannelError as exc:
             log.warning("media.fetch_failed", error=str(exc))
             await self._delivery.deliver(
-                work.inbox_id, work.message, "I could not download that file; please send it again."
+                work.record, message, "I could not download that file; please send it again."
             )
             return
         if prepared.refusal is not None:
-            await self._delivery.deliver(work.inbox_id, work.message, prepared.refusal, plain=True)
+            await self._delivery.deliver(work.record, message, prepared.refusal, plain=True)
             return
 
         async def mark_side_effect(what: str) -> None:
             await self._inbox.mark_side_effect(work.inbox_id, what)
 
-        streaming = (
-            provider is not None
-            and provider.stream
-            and channel.features.stream
-            and channel.features.edit
-        )
-        reply_to = message.message_id if message.chat.is_group else None
-        stream = (
-            StreamingReply(
-                channel,
-                message.chat,
-                reply_to=reply_to,
-                interval=3.0 if message.chat.is_group else 1.0,
-            )
-            if streaming
-            else None
-        )
+        streaming = provider is not None and provider.stream
+        stream = StreamingReply.for_reply(channel, message, work.record) if streaming else None
         started = time.time()
         async with (
             typing(self._channels.get(message.chat.channel), message.chat),
@@ -426,7 +421,7 @@ class Router:
                 completion_tokens=outcome.usage.completion_tokens,
             )
             if outcome.status is TurnStatus.NO_MODEL:
-                await self._delivery.deliver(work.inbox_id, work.message, outcome.reply, plain=True)
+                await self._delivery.deliver(work.record, message, outcome.reply, plain=True)
                 return
             await self._conversations.commit_turn(
                 TurnRecord(
@@ -447,8 +442,9 @@ class Router:
                 reply=outcome.reply,
             )
             self._budget.spent(person(message), outcome.usage.total)
+            work.record.forget()  # the commit stored the reply (see ``forget_parts``)
             await self._delivery.deliver(
-                work.inbox_id, work.message, outcome.reply, stored=True, stream=stream
+                work.record, message, outcome.reply, store=False, stream=stream
             )
 
     # --- output ---------------------------------------------------------------------------

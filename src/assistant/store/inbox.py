@@ -1,7 +1,13 @@
 """The durable inbox: every inbound message is recorded before the platform is acknowledged.
 
-received → processing → replying → done. A redelivered (channel, platform id) is ignored.
-On start, whatever is not done is picked up again; see ``Router.recover``.
+received → processing → replying → done. A redelivered (channel, bot, platform id) is ignored.
+On start, whatever is not done is picked up again; see ``Router.recover``. What of a reply the
+platform has acknowledged is in the delivery log (``store.deliveries``).
+
+The dedupe key is the platform id qualified by the bot that received it (``bot:id``), so that
+a new bot token or a Bot API server whose ids start again is not mistaken for a redelivery.
+Rows recorded before the bot was kept (``bot`` NULL) still count as seen for any bot of their
+channel until they are purged.
 """
 
 from __future__ import annotations
@@ -12,10 +18,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+import structlog
 from pydantic import TypeAdapter
 
 from assistant.core.messages import InboundMessage
 from assistant.store.db import Database
+from assistant.store.deliveries import forget_parts
+
+log = structlog.get_logger(__name__)
 
 _MESSAGE: TypeAdapter[InboundMessage] = TypeAdapter(InboundMessage)
 
@@ -34,6 +44,33 @@ class InboxEntry:
     status: InboxStatus
     side_effect: str | None
     reply: str | None
+    plain: bool = False  # the stored reply is plain text (not Markdown)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """``record`` found the message already recorded (entry ``inbox_id``); ``same``: with the
+    same content (a redelivery), else another message under a reused id."""
+
+    inbox_id: int
+    same: bool
+
+
+def inbox_key(platform_id: str, bot: str) -> str:
+    return f"{bot}:{platform_id}" if bot else platform_id
+
+
+def same_content(a: InboundMessage, b: InboundMessage) -> bool:
+    """Whether two messages under one id say the same (what a redelivery repeats; names and
+    adapter facts may differ between deliveries)."""
+    return (
+        a.kind == b.kind
+        and a.chat == b.chat
+        and a.sender.user_id == b.sender.user_id
+        and a.text == b.text
+        and a.message_id == b.message_id
+        and [x.ref for x in a.attachments] == [x.ref for x in b.attachments]
+    )
 
 
 def encode_message(message: InboundMessage) -> str:
@@ -52,36 +89,75 @@ def set_processing(conn: sqlite3.Connection, inbox_id: int) -> None:
     )
 
 
-def set_replying(conn: sqlite3.Connection, inbox_id: int, reply: str) -> None:
+def set_replying(
+    conn: sqlite3.Connection, inbox_id: int, reply: str, *, plain: bool = False
+) -> None:
     """Store the reply to deliver; for use inside a caller's transaction."""
     conn.execute(
-        "UPDATE inbox SET status = 'replying', reply = ?, updated_at = ? WHERE id = ?",
-        (reply, time.time(), inbox_id),
+        "UPDATE inbox SET status = 'replying', reply = ?, reply_format = ?, updated_at = ? "
+        "WHERE id = ?",
+        (reply, "plain" if plain else "markdown", time.time(), inbox_id),
     )
+    forget_parts(conn, inbox_id)
+
+
+def _duplicate(row: sqlite3.Row, message: InboundMessage) -> Duplicate:
+    return Duplicate(row["id"], same_content(decode_message(row["payload"]), message))
 
 
 class Inbox:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._legacy: bool | None = None  # may rows without a bot still be here?
 
-    async def record(self, message: InboundMessage) -> int | None:
-        """Record a message durably. Returns its inbox id, or None for a redelivery."""
+    async def record(self, message: InboundMessage) -> int | Duplicate:
+        """Record a message durably. Returns its inbox id, or what it duplicates."""
         payload = encode_message(message)
         now = time.time()
+        channel = message.chat.channel
+        key = inbox_key(message.platform_id, message.bot)
 
-        def insert(conn: sqlite3.Connection) -> int | None:
+        def insert(conn: sqlite3.Connection) -> int | Duplicate:
+            if self._legacy is None:
+                self._legacy = (
+                    conn.execute("SELECT 1 FROM inbox WHERE bot IS NULL LIMIT 1").fetchone()
+                    is not None
+                )
+            if self._legacy and message.bot:
+                row = conn.execute(
+                    "SELECT id, payload FROM inbox "
+                    "WHERE channel = ? AND platform_id = ? AND bot IS NULL",
+                    (channel, message.platform_id),
+                ).fetchone()
+                if row is not None:
+                    return _duplicate(row, message)
             cur = conn.execute(
-                "INSERT OR IGNORE INTO inbox (channel, platform_id, chat_key, payload, "
-                "received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (message.chat.channel, message.platform_id, message.chat.key, payload, now, now),
+                "INSERT OR IGNORE INTO inbox (channel, platform_id, bot, chat_key, payload, "
+                "received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (channel, key, message.bot, message.chat.key, payload, now, now),
             )
-            return cur.lastrowid if cur.rowcount else None
+            if cur.rowcount:
+                assert cur.lastrowid is not None
+                return cur.lastrowid
+            row = conn.execute(
+                "SELECT id, payload FROM inbox WHERE channel = ? AND platform_id = ?",
+                (channel, key),
+            ).fetchone()
+            return _duplicate(row, message)
 
-        return await self._db.call(insert)
+        recorded = await self._db.call(insert)
+        if isinstance(recorded, Duplicate):
+            ids = {"channel": channel, "bot": message.bot, "platform_id": message.platform_id}
+            if recorded.same:
+                log.debug("inbox.duplicate", **ids)
+            else:  # a reused id (a new bot? a Bot API server that started over?): not answered
+                log.warning("inbox.duplicate_differs", inbox_id=recorded.inbox_id, **ids)
+        return recorded
 
-    async def seen(self, channel: str, platform_id: str) -> bool:
+    async def seen(self, channel: str, platform_id: str, bot: str = "") -> bool:
         row = await self._db.fetchone(
-            "SELECT 1 FROM inbox WHERE channel = ? AND platform_id = ?", (channel, platform_id)
+            "SELECT 1 FROM inbox WHERE channel = ? AND platform_id = ?",
+            (channel, inbox_key(platform_id, bot)),
         )
         return row is not None
 
@@ -99,15 +175,15 @@ class Inbox:
             (description, time.time(), inbox_id),
         )
 
-    async def store_reply(self, inbox_id: int, reply: str) -> None:
-        await self._db.call(set_replying, inbox_id, reply)
+    async def store_reply(self, inbox_id: int, reply: str, *, plain: bool = False) -> None:
+        await self._db.call(set_replying, inbox_id, reply, plain=plain)
 
     async def unfinished(self, channels: Collection[str]) -> list[InboxEntry]:
         if not channels:
             return []
         marks = ",".join("?" * len(channels))  # placeholders only; values are bound
         query = (
-            "SELECT id, payload, status, side_effect, reply FROM inbox "  # noqa: S608
+            "SELECT id, payload, status, side_effect, reply, reply_format FROM inbox "  # noqa: S608
             f"WHERE status <> 'done' AND channel IN ({marks}) ORDER BY id"
         )
         rows = await self._db.fetchall(query, tuple(channels))
@@ -118,6 +194,7 @@ class Inbox:
                 status=InboxStatus(row["status"]),
                 side_effect=row["side_effect"],
                 reply=row["reply"],
+                plain=row["reply_format"] == "plain",
             )
             for row in rows
         ]

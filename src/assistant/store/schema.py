@@ -185,4 +185,35 @@ MIGRATIONS: list[str] = [
     ALTER TABLE turns ADD COLUMN sender TEXT;
     CREATE INDEX messages_created ON messages (created_at);
     """,
+    # 8: the delivery log (each part of a reply, recorded when the platform acknowledges it),
+    # dead letters (input that could not be parsed or recorded), the bot in the inbox identity
+    # (NULL: recorded before it was kept) and the format of the stored reply
+    """
+    ALTER TABLE inbox ADD COLUMN bot TEXT;
+    ALTER TABLE inbox ADD COLUMN reply_format TEXT;
+
+    CREATE TABLE deliveries (
+        inbox_id INTEGER NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+        part INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        message_id TEXT,
+        at REAL NOT NULL,
+        PRIMARY KEY (inbox_id, part)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        bot TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL,
+        ref TEXT,
+        payload TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        retry_requested_at REAL
+    );
+    CREATE INDEX dead_letters_retry ON dead_letters (id) WHERE retry_requested_at IS NOT NULL;
+    """,
 ]

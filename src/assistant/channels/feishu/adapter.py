@@ -2,11 +2,12 @@
 own Open API client.
 
 Every event, whichever way it came, goes through ``handle_payload``: a repeated event id is
-acknowledged at once; the event is parsed (malformed or unknown ones are logged and
-acknowledged: Feishu would redeliver them for hours); the message goes to ``on_message`` (the
-router's ``submit``, which records it in the inbox) and only then is the event id remembered
-and the event acknowledged. A crash in between means Feishu delivers it again, and the inbox
-(keyed by message id) and the event log (keyed by event id) drop the repeat.
+acknowledged at once; the event is parsed (unknown types are logged and acknowledged); the
+message goes to ``on_message`` (the router's ``submit``, which records it in the inbox) and
+only then is the event id remembered and the event acknowledged. A crash in between means
+Feishu delivers it again, and the inbox (keyed by app and message id) and the event log (keyed
+by event id) drop the repeat. An event that raises anything while it is parsed or recorded is
+dead-lettered and acknowledged (``channels.quarantine``): Feishu would redeliver it for hours.
 
 A button press (``card.action.trigger``) is answered by the response to the callback itself.
 The response is held until ``submit`` returned and, if the press was accepted, a moment more
@@ -45,8 +46,10 @@ from assistant.channels.feishu.render import (
     render_message,
     text_payloads,
 )
-from assistant.channels.feishu.webhook import Rejected, open_request
+from assistant.channels.feishu.webhook import Poison, Rejected, open_request
 from assistant.channels.feishu.ws_thread import LongConnection
+from assistant.channels.parts import send_parts
+from assistant.channels.quarantine import Quarantine
 from assistant.config import FeishuSection
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
 from assistant.core.health import ComponentState, Health
@@ -59,8 +62,15 @@ from assistant.core.messages import (
     OutboundMessage,
     SentMessage,
 )
-from assistant.core.ports import ChannelFeatures, InboundHandler, SubmitOutcome, WebhookHandler
+from assistant.core.ports import (
+    ChannelFeatures,
+    InboundHandler,
+    PartSink,
+    SubmitOutcome,
+    WebhookHandler,
+)
 from assistant.core.redact import Redactor
+from assistant.store.dead_letters import DeadLetters
 from assistant.store.seen import SeenEvents
 
 log = structlog.get_logger(__name__)
@@ -71,6 +81,7 @@ SEEN_RETENTION = 7 * 24 * 3600  # Feishu redelivers for about 7 hours; keep a we
 _PURGE_EVERY = 3600.0
 ANSWER_WAIT = 1.2  # seconds a press's response waits for the action's answer (Feishu: 3 s)
 _KNOWN_EVENTS = {MESSAGE_EVENT, ACTION_EVENT}
+_PASS = (IntakeClosed, StateError)  # not acknowledged: Feishu delivers the event again
 
 
 def _now() -> str:
@@ -92,6 +103,7 @@ class FeishuChannel:
         health: Health,
         redactor: Redactor,
         seen: SeenEvents | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         assert config.app_id is not None
         assert config.app_secret is not None
@@ -99,6 +111,8 @@ class FeishuChannel:
         self._health = health
         self._redactor = redactor
         self._seen = seen
+        self._quarantine = Quarantine(NAME, dead_letters, redactor)
+        self._quarantine.bot = config.app_id
         self.api = FeishuAPI(
             session,
             base_url=config.base_url,
@@ -146,7 +160,8 @@ class FeishuChannel:
     async def run(self, on_message: InboundHandler) -> None:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")
         info = await self.api.bot_info()
-        self._bot = BotIdentity(str(info["open_id"]), str(info.get("app_name") or ""))
+        app_id = self._config.app_id or ""
+        self._bot = BotIdentity(str(info["open_id"]), str(info.get("app_name") or ""), app_id)
         self._health.note(COMPONENT, bot=self._bot.name, mode=self._config.mode)
         await self._purge()
         self._on_message = on_message
@@ -186,54 +201,61 @@ class FeishuChannel:
 
     async def handle_frame(self, payload: bytes) -> tuple[int, bytes | None]:
         """An event from the long connection → (status for the ack, response body)."""
+        source = "long-connection"
         try:
-            data = json.loads(payload)
-        except ValueError:
-            log.warning("feishu.bad_event", error="not JSON")
-            return 200, None
-        if not isinstance(data, dict):
-            log.warning("feishu.bad_event", error="not a JSON object")
-            return 200, None
-        try:
-            response = await self.handle_payload(data)
-        except (IntakeClosed, StateError) as exc:
+            try:
+                data = json.loads(payload)
+            except (ValueError, RecursionError) as exc:
+                await self._quarantine.hold(payload, exc, source=source)
+                return 200, None
+            if not isinstance(data, dict):
+                await self._quarantine.hold(payload, "not a JSON object", source=source)
+                return 200, None
+            response = await self.handle_payload(data, source=source)
+        except _PASS as exc:
             log.warning("feishu.event_deferred", error=str(exc))
             return 503, None
         return 200, json.dumps(response).encode() if response else None
 
-    async def handle_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def handle_payload(self, payload: dict[str, Any], *, source: str) -> dict[str, Any]:
         """Handle one decrypted, verified event; the body to answer it with.
 
-        Raises ``IntakeClosed``/``StateError`` when it must not be acknowledged (yet).
+        Raises ``IntakeClosed``/``StateError`` when it must not be acknowledged (yet); anything
+        else that goes wrong dead-letters the event.
         """
+        try:
+            return await self._handle(payload)
+        except _PASS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - quarantine, never wedge
+            header = payload.get("header")
+            ref = header.get("event_id") if isinstance(header, dict) else None
+            await self._quarantine.hold(
+                payload, exc, source=source, ref=ref if isinstance(ref, str) else None
+            )
+            return {}
+
+    async def redeliver(self, payload: str) -> None:
+        data = json.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError("an event must be a JSON object")
+        await self._handle(data)
+
+    async def _handle(self, payload: dict[str, Any]) -> dict[str, Any]:
         on_message, bot = self._on_message, self._bot
         if on_message is None or bot is None:
             raise IntakeClosed("the Feishu channel is not receiving yet")
-        try:
-            env = envelope(payload)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("feishu.bad_event", error=f"{type(exc).__name__}: {exc}")
-            return {}
+        env = envelope(payload)
         if self._seen is not None and await self._seen.seen(NAME, env.event_id):
-            log.info("feishu.duplicate_event", event_id=env.event_id, event_type=env.event_type)
+            log.debug("feishu.duplicate_event", event_id=env.event_id, event_type=env.event_type)
             return {}
-        try:
-            message = parse_event(env, bot)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning(
-                "feishu.bad_event",
-                event_id=env.event_id,
-                event_type=env.event_type,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            message = None
-        else:
-            unknown = env.event_type not in _KNOWN_EVENTS | self._ignored_types
-            if message is None and unknown:  # once per type: no log flood
-                self._ignored_types.add(env.event_type)
-                log.info("feishu.event_ignored", event_type=env.event_type)
-            elif message is None:
-                log.debug("feishu.skipped", event_id=env.event_id, event_type=env.event_type)
+        message = parse_event(env, bot)
+        unknown = env.event_type not in _KNOWN_EVENTS | self._ignored_types
+        if message is None and unknown:  # once per type: no log flood
+            self._ignored_types.add(env.event_type)
+            log.info("feishu.event_ignored", event_type=env.event_type)
+        elif message is None:
+            log.debug("feishu.skipped", event_id=env.event_id, event_type=env.event_type)
         response: dict[str, Any] = {}
         if message is not None:
             message = await self._with_name(message)
@@ -290,19 +312,24 @@ class FeishuChannel:
         if isinstance(opened, Rejected):
             log.warning("feishu.webhook_rejected", reason=opened.reason, remote=request.remote)
             return web.json_response({"msg": "rejected"}, status=opened.status)
-        if opened.get("type") == "url_verification":
-            log.info("feishu.url_verified")
-            return web.json_response({"challenge": opened.get("challenge")})
         try:
-            response = await self.handle_payload(opened)
-        except (IntakeClosed, StateError) as exc:
+            if isinstance(opened, Poison):  # signed by Feishu, but not for this parser
+                await self._quarantine.hold(opened.raw, opened.error, source="webhook")
+                return web.json_response({})
+            if opened.get("type") == "url_verification":
+                log.info("feishu.url_verified")
+                return web.json_response({"challenge": opened.get("challenge")})
+            response = await self.handle_payload(opened, source="webhook")
+        except _PASS as exc:
             log.warning("feishu.webhook_deferred", error=str(exc))
             return web.json_response({"msg": "try again later"}, status=503)
         return web.json_response(response)
 
     # --- sending --------------------------------------------------------------------------
 
-    async def send(self, message: OutboundMessage) -> list[SentMessage]:
+    async def send(
+        self, message: OutboundMessage, *, parts: PartSink | None = None
+    ) -> list[SentMessage]:
         chat = message.chat
         payloads = render_message(
             message.text,
@@ -312,23 +339,32 @@ class FeishuChannel:
             thread=chat.thread_id,
             prefer_cards=self._config.stream,
         )
-        return await self._send_all(chat, payloads, reply_to=message.reply_to)
+        return await self._send_all(chat, payloads, reply_to=message.reply_to, sink=parts)
 
     async def _send_all(
-        self, chat: ChatRef, payloads: list[Payload], *, reply_to: str | None
+        self,
+        chat: ChatRef,
+        payloads: list[Payload],
+        *,
+        reply_to: str | None,
+        sink: PartSink | None,
+        first: int = 0,
     ) -> list[SentMessage]:
-        sent: list[SentMessage] = []
-        for index, payload in enumerate(payloads):
+        """Send ``payloads[first:]``, each recorded in ``sink``; stop at one refused."""
+
+        async def send_one(index: int) -> SentMessage | None:
+            payload = payloads[index]
             # in a thread every part stays in it; elsewhere only the first part quotes
             target = reply_to if index == 0 or chat.thread_id else None
             message_id = await self._post(chat, payload, target)
             if message_id is None:
-                break
+                return None
             self._kinds[message_id] = payload.msg_type
             while len(self._kinds) > 2000:
                 self._kinds.popitem(last=False)
-            sent.append(SentMessage(chat, message_id))
-        return sent
+            return SentMessage(chat, message_id)
+
+        return await send_parts(len(payloads), send_one, sink, first=first)
 
     async def _post(self, chat: ChatRef, payload: Payload, reply_to: str | None) -> str | None:
         """Send one message; None when Feishu refused it for good (logged)."""
@@ -352,6 +388,7 @@ class FeishuChannel:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         format: Literal["markdown", "plain"] = "markdown",
+        parts: PartSink | None = None,
     ) -> list[SentMessage]:
         chat = sent.chat
         is_text = self._kinds.get(sent.message_id) == "text"
@@ -361,7 +398,7 @@ class FeishuChannel:
             payloads = card_payloads(
                 text, format, buttons, group=chat.is_group, thread=chat.thread_id
             )
-        first, rest = payloads[0], payloads[1:]
+        first = payloads[0]
         try:
             if is_text and first.msg_type == "text":
                 await self.api.update_text(sent.message_id, first.content)
@@ -371,8 +408,11 @@ class FeishuChannel:
                 raise FeishuRefused("a text message cannot become a card", None)
         except FeishuRefused as exc:  # too old, deleted, not ours: show the text anew
             log.warning("feishu.edit_refused", code=exc.code, error=str(exc))
-            return await self._send_all(chat, payloads, reply_to=None)
-        return [sent, *await self._send_all(chat, rest, reply_to=None)]
+            return await self._send_all(chat, payloads, reply_to=None, sink=parts)
+        if parts is not None:
+            await parts.sent(0, sent, of=len(payloads))
+        more = await self._send_all(chat, payloads, reply_to=None, sink=parts, first=1)
+        return [sent, *more]
 
     async def typing(self, chat: ChatRef) -> None:
         return None  # Feishu has no typing indicator for bots

@@ -27,6 +27,7 @@ MAX_TEXT = 150_000  # Feishu caps a message body at 150 KB: beyond this is not r
 class BotIdentity:
     open_id: str
     name: str = ""
+    app_id: str = ""  # the app the bot belongs to: part of an inbound message's identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def parse_event(env: Envelope, bot: BotIdentity) -> InboundMessage | None:
     if env.event_type == MESSAGE_EVENT:
         return parse_message(env.event_id, env.event, bot)
     if env.event_type == ACTION_EVENT:
-        return parse_action(env.event_id, env.event)
+        return parse_action(env.event_id, env.event, bot)
     return None
 
 
@@ -233,6 +234,7 @@ def parse_message(
         attachments=tuple(attachments),
         addressed=not is_group or mentioned,
         meta={"event_id": event_id},
+        bot=bot.app_id,
         **extra,
     )
 
@@ -240,7 +242,9 @@ def parse_message(
 # --- button presses ----------------------------------------------------------------------------
 
 
-def parse_action(event_id: str, event: Mapping[str, Any]) -> InboundMessage | None:
+def parse_action(
+    event_id: str, event: Mapping[str, Any], bot: BotIdentity
+) -> InboundMessage | None:
     """A press of one of our card buttons; its value carries our action id and the chat kind."""
     open_id = _text((event.get("operator") or {}).get("open_id"))
     value = (event.get("action") or {}).get("value")
@@ -261,4 +265,5 @@ def parse_action(event_id: str, event: Mapping[str, Any]) -> InboundMessage | No
         kind=MessageKind.ACTION,
         message_id=str(context["open_message_id"]) if context.get("open_message_id") else None,
         meta={"event_id": event_id},
+        bot=bot.app_id,
     )

@@ -7,6 +7,10 @@ later). The body is then decrypted and its verification token compared, also in 
 time. The ``url_verification`` challenge is answered after the token check alone (Feishu may
 send it unsigned). Every failure of authentication is the same 401, so that the answer tells
 an attacker nothing about which check failed.
+
+A body that is not JSON (or not an object) is a 400. One that is JSON but more than our parser
+takes (nested too deep, a number too large) is ``Poison`` when Feishu's signature vouches for
+it (the adapter dead-letters it and answers 200), else a 400: nobody can tell who sent it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,26 @@ class Rejected:
     reason: str  # for our log, never for the caller
 
 
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """A signed request whose JSON this parser cannot take."""
+
+    raw: bytes | str
+    error: BaseException
+
+
+def _parse(text: bytes | str, *, signed: bool, not_json: Rejected) -> Any:
+    """The JSON value, or why not: ``not_json``, or ``Poison`` (JSON we cannot take)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return not_json
+    except (ValueError, RecursionError) as exc:
+        if signed:
+            return Poison(text, exc)
+        return Rejected(400, f"JSON this parser cannot take ({type(exc).__name__}), unsigned")
+
+
 def _token_of(payload: Mapping[str, Any]) -> Any:
     header = payload.get("header")
     if isinstance(header, Mapping) and "token" in header:
@@ -45,8 +69,8 @@ def open_request(
     encrypt_key: str | None,
     window: float,
     now: float,
-) -> dict[str, Any] | Rejected:
-    """The verified, decrypted payload; or why it is refused."""
+) -> dict[str, Any] | Rejected | Poison:
+    """The verified, decrypted payload; or why it is refused; or what cannot be read."""
     signed = False
     timestamp, nonce, given = headers.get(TIMESTAMP), headers.get(NONCE), headers.get(SIGNATURE)
     if encrypt_key and given is not None:
@@ -61,24 +85,27 @@ def open_request(
         if not signature_valid(timestamp, nonce, encrypt_key, body, given):
             return Rejected(401, "wrong signature")
         signed = True
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return Rejected(400, "body is not JSON")
+    payload = _parse(body, signed=signed, not_json=Rejected(400, "body is not JSON"))
+    if isinstance(payload, Rejected | Poison):
+        return payload
     if not isinstance(payload, dict):
         return Rejected(400, "body is not a JSON object")
     if "encrypt" in payload:
         if not encrypt_key:
             return Rejected(401, "the body is encrypted; set [feishu] encrypt_key")
         try:
-            payload = json.loads(decrypt(str(payload["encrypt"]), encrypt_key))
+            plain = decrypt(str(payload["encrypt"]), encrypt_key)
         except (DecryptError, ValueError):
             return Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
+        wrong_key = Rejected(401, "the body does not decrypt with [feishu] encrypt_key")
+        payload = _parse(plain, signed=signed, not_json=wrong_key)
+        if isinstance(payload, Rejected | Poison):
+            return payload
         if not isinstance(payload, dict):
             return Rejected(400, "decrypted body is not a JSON object")
     token = _token_of(payload)
     if not isinstance(token, str) or not hmac.compare_digest(
-        token.encode(), verification_token.encode()
+        token.encode("utf-8", "surrogatepass"), verification_token.encode()
     ):
         return Rejected(401, "wrong or missing verification token")
     if payload.get("type") == "url_verification":

@@ -1,10 +1,5 @@
-"""The Telegram adapter: receive by long polling (or webhook), send with aiogram.
-
-Receiving does not use aiogram's Dispatcher: it advances the getUpdates offset while handlers
-still run and swallows handler errors, which would confirm an update before it is in our inbox.
-Our poller asks for raw updates, hands each to ``on_message`` (which records it durably) and
-only then moves the offset past it; the next getUpdates call confirms it. A crash in between
-means Telegram sends the update again, and the inbox ignores the repeat.
+"""The Telegram adapter: receive by long polling (or webhook, see ``receive``), send with
+aiogram.
 
 The calls on every reply's path (sendMessage, editMessageText, sendChatAction) are plain JSON
 requests (``FastCalls``): aiogram's forms and models cost more than the requests themselves.
@@ -15,9 +10,7 @@ middleware that honours 429 ``retry_after``.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -29,29 +22,22 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BotCommand
 from aiogram.utils.token import TokenValidationError
-from aiohttp import web
 
+from assistant.channels.parts import send_parts
+from assistant.channels.quarantine import Quarantine
 from assistant.channels.telegram.api import (
     AUTH_HINT,
     FastCalls,
     HonourRetryAfter,
-    RetryLater,
     SendLimits,
     TelegramRefused,
     translate_errors,
 )
-from assistant.channels.telegram.parse import BotIdentity, parse_update
+from assistant.channels.telegram.parse import BotIdentity
+from assistant.channels.telegram.receive import ALLOWED_UPDATES, COMPONENT, Receiver
 from assistant.channels.telegram.render import Part, inline_keyboard, render_parts
 from assistant.config import TelegramSection
-from assistant.core.backoff import Backoff
-from assistant.core.errors import (
-    ChannelAuthError,
-    ChannelError,
-    ChannelUnavailable,
-    ConfigError,
-    IntakeClosed,
-    StateError,
-)
+from assistant.core.errors import ChannelError, ChannelUnavailable, ConfigError
 from assistant.core.health import ComponentState, Health
 from assistant.core.messages import (
     Attachment,
@@ -61,14 +47,13 @@ from assistant.core.messages import (
     OutboundMessage,
     SentMessage,
 )
-from assistant.core.ports import ChannelFeatures, InboundHandler, WebhookHandler
+from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink, WebhookHandler
 from assistant.core.redact import Redactor
+from assistant.store.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
 
 NAME = "telegram"
-COMPONENT = "channel.telegram"
-ALLOWED_UPDATES = ["message", "callback_query"]
 NO_PREVIEW = {"is_disabled": True}
 T = TypeVar("T")
 
@@ -82,18 +67,26 @@ class TelegramChannel:
         health: Health,
         redactor: Redactor,
         commands: Sequence[tuple[str, str]] = (),
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         assert config.token is not None
         self._config = config
         self._token = config.token.get_secret_value()
-        self._session = session
         self._health = health
         self._redactor = redactor
         self._commands = list(commands)
         self._bot: Bot | None = None
-        self._me: BotIdentity | None = None
-        self._on_message: InboundHandler | None = None
         self._limits = SendLimits(config.rate_limit, config.group_rate_limit)
+        self._quarantine = Quarantine(NAME, dead_letters, redactor)
+        self._receiver = Receiver(
+            config,
+            session=session,
+            token=self._token,
+            health=health,
+            redactor=redactor,
+            quarantine=self._quarantine,
+            delete_webhook=lambda: self._api(self.bot.delete_webhook(drop_pending_updates=False)),
+        )
         self.calls = FastCalls(session, config.api_base, self._token, redactor)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -137,21 +130,26 @@ class TelegramChannel:
     def routes(self) -> list[tuple[str, str, WebhookHandler]]:
         if self._config.mode != "webhook":
             return []
-        return [("POST", self._config.webhook_path, self._webhook)]
+        return [("POST", self._config.webhook_path, self._receiver.webhook)]
 
     async def run(self, on_message: InboundHandler) -> None:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")
         me = await self._api(self.bot.get_me())
-        self._me = BotIdentity(me.id, me.username or "")
-        self._health.note(COMPONENT, bot=f"@{self._me.username}", mode=self._config.mode)
+        identity = BotIdentity(me.id, me.username or "")
+        self._quarantine.bot = str(identity.id)
+        self._health.note(COMPONENT, bot=f"@{identity.username}", mode=self._config.mode)
         await self._set_commands()
-        if self._config.mode == "webhook":
-            await self._serve_webhook(on_message)
-        else:
-            await self._api(self.bot.delete_webhook(drop_pending_updates=False))
-            # connected: ready now, not when the first long poll returns (up to poll_timeout)
-            self._health.set(COMPONENT, ComponentState.READY)
-            await self._poll(on_message)
+        self._receiver.me, self._receiver.on_message = identity, on_message
+        try:
+            if self._config.mode == "webhook":
+                await self._serve_webhook()
+            else:
+                await self._api(self.bot.delete_webhook(drop_pending_updates=False))
+                # connected: ready now, not when the first long poll returns (up to poll_timeout)
+                self._health.set(COMPONENT, ComponentState.READY)
+                await self._receiver.poll()
+        finally:
+            self._receiver.on_message = None
 
     async def _set_commands(self) -> None:
         if not self._commands:
@@ -164,129 +162,7 @@ class TelegramChannel:
         except ChannelUnavailable as exc:  # the menu is a nicety; polling matters more
             log.warning("telegram.commands_not_set", error=self._redactor.text(str(exc)))
 
-    # --- receiving: long polling ----------------------------------------------------------
-
-    async def _poll(self, on_message: InboundHandler) -> None:
-        loop = asyncio.get_running_loop()
-        offset: int | None = None
-        backoff = Backoff(1.0, 30.0)
-        watchdog_s = self._config.watchdog
-        try:
-            async with asyncio.timeout(watchdog_s) as watchdog:
-                while True:
-                    try:
-                        updates = await self._get_updates(offset)
-                    except ChannelUnavailable as exc:
-                        delay = backoff.next_delay()
-                        if isinstance(exc, RetryLater):
-                            delay = max(delay, exc.retry_after)
-                        detail = self._redactor.text(str(exc))
-                        self._health.set(
-                            COMPONENT, ComponentState.DOWN, f"{detail}; retrying in {delay:.0f}s"
-                        )
-                        log.warning("telegram.poll_failed", error=detail, retry_in=round(delay, 1))
-                        # the watchdog is for a poller that hangs, not one that waits on purpose
-                        watchdog.reschedule(loop.time() + watchdog_s + delay)
-                        await asyncio.sleep(delay)
-                        continue
-                    watchdog.reschedule(loop.time() + watchdog_s)
-                    self._health.note(COMPONENT, last_poll=_now())
-                    offset, refused = await self._receive_all(updates, offset, on_message)
-                    if refused is not None:  # not recorded: poll again from that update
-                        delay = backoff.next_delay()
-                        detail = f"cannot record new messages ({refused}); retrying in {delay:.0f}s"
-                        self._health.set(COMPONENT, ComponentState.DOWN, detail)
-                        log.error("telegram.intake_refused", error=str(refused), retry_in=delay)
-                        watchdog.reschedule(loop.time() + watchdog_s + delay)
-                        await asyncio.sleep(delay)
-                        continue
-                    backoff.reset()
-                    self._health.set(COMPONENT, ComponentState.READY)
-        except TimeoutError:
-            raise ChannelUnavailable(
-                f"no getUpdates call completed in {watchdog_s:g}s; restarting polling"
-            ) from None
-
-    async def _receive_all(
-        self, updates: list[Any], offset: int | None, on_message: InboundHandler
-    ) -> tuple[int | None, StateError | None]:
-        """Submit each update in order. Returns the offset that confirms those recorded, and
-        the error that stopped it at one that could not be (which is then not confirmed)."""
-        for update in updates:
-            update_id = update.get("update_id") if isinstance(update, dict) else None
-            if not isinstance(update_id, int):
-                log.warning("telegram.bad_update", error="no update_id")
-                continue
-            try:
-                await self._receive(update, on_message)
-            except StateError as exc:
-                return offset, exc
-            offset = update_id + 1
-        return offset, None
-
-    async def _get_updates(self, offset: int | None) -> list[Any]:
-        payload: dict[str, Any] = {
-            "timeout": self._config.poll_timeout,
-            "allowed_updates": ALLOWED_UPDATES,
-        }
-        if offset is not None:
-            payload["offset"] = offset
-        url = f"{self._config.api_base}/bot{self._token}/getUpdates"
-        timeout = aiohttp.ClientTimeout(total=self._config.poll_timeout + 15)
-        try:
-            async with self._session.post(url, json=payload, timeout=timeout) as response:
-                status = response.status
-                body = await response.json(content_type=None)
-        except TimeoutError:
-            raise ChannelUnavailable("getUpdates timed out") from None
-        except aiohttp.ClientError as exc:
-            raise ChannelUnavailable(f"getUpdates failed ({type(exc).__name__})") from None
-        except ValueError:
-            raise ChannelUnavailable(f"getUpdates answered HTTP {status} without JSON") from None
-        if status == 200 and isinstance(body, dict) and body.get("ok"):
-            result = body.get("result")
-            return result if isinstance(result, list) else []
-        description = str(body.get("description", "")) if isinstance(body, dict) else ""
-        if status in (401, 404):
-            raise ChannelAuthError(f"Telegram rejected the bot token (HTTP {status}); {AUTH_HINT}")
-        if status == 409:
-            if "webhook" in description.lower():
-                await self._api(self.bot.delete_webhook(drop_pending_updates=False))
-                raise ChannelUnavailable("a webhook was set; deleted it to poll instead")
-            raise ChannelUnavailable(
-                "another process is polling this bot (409 Conflict); stop it: one bot token, "
-                "one running assistant"
-            )
-        if status == 429:
-            params = body.get("parameters") if isinstance(body, dict) else None
-            retry = float((params or {}).get("retry_after") or 5)
-            raise RetryLater("getUpdates rate limited (429)", retry)
-        raise ChannelUnavailable(f"getUpdates answered HTTP {status} {description}".strip())
-
-    async def _receive(self, update: dict[str, Any], on_message: InboundHandler) -> None:
-        """Parse and submit one update; intake and state errors propagate (no ack)."""
-        assert self._me is not None
-        try:
-            message = parse_update(update, self._me)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning(
-                "telegram.bad_update",
-                update_id=update.get("update_id"),
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            return
-        if message is None:
-            log.debug(
-                "telegram.skipped",
-                update_id=update.get("update_id"),
-                kinds=sorted(k for k in update if k != "update_id"),
-            )
-            return
-        await on_message(message)
-
-    # --- receiving: webhook ---------------------------------------------------------------
-
-    async def _serve_webhook(self, on_message: InboundHandler) -> None:
+    async def _serve_webhook(self) -> None:
         assert self._config.webhook_url is not None
         assert self._config.webhook_secret is not None
         url = self._config.webhook_url.rstrip("/") + self._config.webhook_path
@@ -298,55 +174,45 @@ class TelegramChannel:
                 drop_pending_updates=False,
             )
         )
-        self._on_message = on_message
         self._health.set(COMPONENT, ComponentState.READY, f"webhook {url}")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self._on_message = None
+        await asyncio.Event().wait()
 
-    async def _webhook(self, request: web.Request) -> web.StreamResponse:
-        assert self._config.webhook_secret is not None
-        expected = self._config.webhook_secret.get_secret_value().encode()
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-        if not hmac.compare_digest(given, expected):
-            log.warning("telegram.webhook_rejected", remote=request.remote)
-            return web.Response(status=401, text="wrong or missing secret token")
-        on_message = self._on_message
-        if on_message is None or self._me is None:
-            return web.Response(status=503, text="not ready")
-        try:
-            update = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="invalid JSON")
-        if not isinstance(update, dict):
-            return web.Response(status=400, text="an update must be a JSON object")
-        try:
-            await self._receive(update, on_message)
-        except (IntakeClosed, StateError) as exc:
-            log.warning("telegram.webhook_deferred", error=str(exc))
-            return web.Response(status=503, text="try again later")
-        self._health.note(COMPONENT, last_update=_now())
-        return web.Response(status=200)
+    async def redeliver(self, payload: str) -> None:
+        await self._receiver.redeliver(payload)
 
     # --- sending --------------------------------------------------------------------------
 
-    async def send(self, message: OutboundMessage) -> list[SentMessage]:
-        parts = render_parts(message.text, message.format)
+    async def send(
+        self, message: OutboundMessage, *, parts: PartSink | None = None
+    ) -> list[SentMessage]:
+        rendered = render_parts(message.text, message.format)
         markup = inline_keyboard(message.buttons)
-        sent: list[SentMessage] = []
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            result = await self._send_part(
-                message.chat,
-                part,
-                reply_to=message.reply_to if index == 0 else None,
-                markup=markup if last else None,
+        return await self._send_parts(
+            message.chat, rendered, markup, reply_to=message.reply_to, sink=parts
+        )
+
+    async def _send_parts(
+        self,
+        chat: ChatRef,
+        rendered: list[Part],
+        markup: dict[str, Any] | None,
+        *,
+        reply_to: str | None,
+        sink: PartSink | None,
+        first: int = 0,
+    ) -> list[SentMessage]:
+        """Send ``rendered[first:]``, each recorded in ``sink``; stop at one refused."""
+        last = len(rendered) - 1
+
+        def send_one(index: int) -> Awaitable[SentMessage | None]:
+            return self._send_part(
+                chat,
+                rendered[index],
+                reply_to=reply_to if index == 0 else None,
+                markup=markup if index == last else None,
             )
-            if result is None:
-                break
-            sent.append(result)
-        return sent
+
+        return await send_parts(len(rendered), send_one, sink, first=first)
 
     async def _send_part(
         self,
@@ -401,10 +267,11 @@ class TelegramChannel:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         format: Literal["markdown", "plain"] = "markdown",
+        parts: PartSink | None = None,
     ) -> list[SentMessage]:
-        parts = render_parts(text, format)
+        rendered = render_parts(text, format)
         markup = inline_keyboard(buttons)
-        first = parts[0]
+        first = rendered[0]
         payload: dict[str, Any] = {
             "chat_id": int(sent.chat.chat_id),
             "message_id": int(sent.message_id),
@@ -413,7 +280,7 @@ class TelegramChannel:
         }
         if first.parse_mode:
             payload["parse_mode"] = first.parse_mode
-        if markup and len(parts) == 1:
+        if markup and len(rendered) == 1:
             payload["reply_markup"] = markup
         for _ in range(2):
             try:
@@ -432,19 +299,17 @@ class TelegramChannel:
                     continue
                 if "not found" in problem or "can't be edited" in problem:
                     return await self.send(
-                        OutboundMessage(sent.chat, text, format=format, buttons=buttons)
+                        OutboundMessage(sent.chat, text, format=format, buttons=buttons),
+                        parts=parts,
                     )
                 log.error("telegram.edit_refused", error=exc.message)
                 return [sent]
-        result = [sent]
-        for index, part in enumerate(parts[1:], start=2):
-            more = await self._send_part(
-                sent.chat, part, reply_to=None, markup=markup if index == len(parts) else None
-            )
-            if more is None:
-                break
-            result.append(more)
-        return result
+        if parts is not None:
+            await parts.sent(0, sent, of=len(rendered))
+        more = await self._send_parts(
+            sent.chat, rendered, markup, reply_to=None, sink=parts, first=1
+        )
+        return [sent, *more]
 
     async def typing(self, chat: ChatRef) -> None:
         payload: dict[str, Any] = {"chat_id": int(chat.chat_id), "action": "typing"}
@@ -492,7 +357,3 @@ class TelegramChannel:
 
     async def _throttle(self, chat: ChatRef) -> None:
         await self._limits.wait(chat)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

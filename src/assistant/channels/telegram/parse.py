@@ -190,10 +190,13 @@ def parse_message(
         reply_to_text=reply_text,
         forwarded_from=_forwarded_from(message),
         addressed=addressed,
+        bot=str(bot.id),
     )
 
 
-def parse_callback(update_id: int, query: Mapping[str, Any]) -> InboundMessage | None:
+def parse_callback(
+    update_id: int, query: Mapping[str, Any], bot: BotIdentity
+) -> InboundMessage | None:
     user = query["from"]
     data = query.get("data")
     if not isinstance(data, str) or not data:
@@ -213,6 +216,7 @@ def parse_callback(update_id: int, query: Mapping[str, Any]) -> InboundMessage |
         kind=MessageKind.ACTION,
         message_id=message_id,
         meta={"callback_id": str(query["id"])},
+        bot=str(bot.id),
     )
 
 
@@ -221,5 +225,5 @@ def parse_update(update: Mapping[str, Any], bot: BotIdentity) -> InboundMessage 
     if isinstance(update.get("message"), Mapping):
         return parse_message(update_id, update["message"], bot)
     if isinstance(update.get("callback_query"), Mapping):
-        return parse_callback(update_id, update["callback_query"])
+        return parse_callback(update_id, update["callback_query"], bot)
     return None
