@@ -17,10 +17,10 @@ import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import aiohttp
 import psutil
 
-from assistant.components import build_memory
+from assistant import features
+from assistant.app import assemble
 from assistant.config import parse_config
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, Sender
@@ -33,14 +33,19 @@ TOPICS = ["server", "backup", "birthday", "meeting", "password", "deploy", "tea"
 async def main(memories: int) -> dict[str, float]:
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as state:
-        config = parse_config(f'[assistant]\nstate_dir = "{state}"\n', {})
+        config = parse_config(f'[assistant]\nstate_dir = "{state}"\n[memory]\nenabled = true\n', {})
         rss_before = process.memory_info().rss
         started = time.perf_counter()
         async with AsyncExitStack() as stack:
-            session = await stack.enter_async_context(aiohttp.ClientSession())
-            health = Health()
-            memory = await build_memory(stack, config, health=health, session=session)
-            assert memory is not None
+            assembly = await assemble(
+                stack,
+                config,
+                health=Health(),
+                redactor=Redactor(),
+                modules=[features.module("memory")],
+            )
+            await assembly.start()  # opens the store and loads the embedder
+            memory = assembly.part("memory")
             opened = time.perf_counter() - started
             chat, sender = ChatRef("telegram", "1"), Sender("1")
             await memory.recall(chat, sender, "warm up")  # waits for the embedder

@@ -158,20 +158,18 @@ def table(out: dict[str, Any]) -> str:
             row(
                 "idle RSS, Telegram only",
                 f"{f['idle_telegram_mb']} MB",
-                "≤ 200 MB",
-                f["idle_telegram_mb"] <= 200,
+                "≤ 180 MB",
+                f["idle_telegram_mb"] <= 180,
             ),
             row(
                 "idle RSS, Telegram + Feishu + memory + scheduler + SSH",
                 f"{f['idle_everything_mb']} MB",
-                "≤ 300 MB",
-                f["idle_everything_mb"] <= 300,
+                "≤ 350 MB",
+                f["idle_everything_mb"] <= 350,
             ),
             row(
                 "idle RSS, the same with Feishu by webhook and a remote embedder",
                 f"{f['idle_everything_lean_mb']} MB",
-                "≤ 300 MB",
-                f["idle_everything_lean_mb"] <= 300,
             ),
             row(
                 f"RSS after {f['soak']['messages']} messages",
@@ -183,21 +181,32 @@ def table(out: dict[str, Any]) -> str:
         for name, mb in f["idle_parts_mb"].items():
             part = name.removeprefix("telegram_").replace("_", " ")
             rows.append(row(f"  idle RSS, Telegram + {part}", f"{mb} MB"))
+        start_tg, lean = f["start_telegram"], f["start_everything_lean"]
         rows += [
-            row("cold start to /readyz, Telegram only", f"{f['start_telegram']['ready_s']} s"),
             row(
-                "cold start to /readyz, everything on",
-                f"{start_all['ready_s']} s",
-                "≤ 5 s",
-                start_all["ready_s"] <= 5,
+                "first reply after exec, Telegram only",
+                f"{start_tg['first_reply_s']} s",
+                "≤ 3 s",
+                start_tg["first_reply_s"] <= 3,
             ),
-            row("  … until memory (embedder) ready", f"{start_all.get('memory_ready_s')} s"),
-            row("  … until Feishu connected", f"{start_all.get('feishu_connected_s')} s"),
+            row("  … /readyz ready", f"{start_tg['ready_s']} s"),
             row(
-                "cold start, Feishu by webhook and a remote embedder",
-                f"{f['start_everything_lean']['ready_s']} s",
+                "first reply after exec, everything on",
+                f"{start_all['first_reply_s']} s",
                 "≤ 5 s",
-                f["start_everything_lean"]["ready_s"] <= 5,
+                start_all["first_reply_s"] <= 5,
+            ),
+            row("  … /readyz ready (channels serving)", f"{start_all['ready_s']} s"),
+            row(
+                "  … fully ready (embedder loaded)",
+                f"{start_all.get('memory_ready_s')} s",
+                "≤ 12 s",
+                (start_all.get("memory_ready_s") or 0) <= 12,
+            ),
+            row("  … Feishu connected", f"{start_all.get('feishu_connected_s')} s"),
+            row(
+                "first reply, Feishu by webhook and a remote embedder",
+                f"{lean['first_reply_s']} s (ready {lean['ready_s']} s)",
             ),
         ]
     k = out.get("tokens")

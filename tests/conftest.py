@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from assistant.app import Services, build_services, start_services
+from assistant.app import Assembly, assemble
 from assistant.config import Config, parse_config
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, InboundMessage, Sender
@@ -105,15 +105,25 @@ def make_config(tmp_path: Path, fake_model: FakeModel) -> ConfigFactory:
 
 
 class Harness:
-    """The real services (store, agent, router) around a recording channel."""
+    """The real kernel and the enabled features (store, agent, router, memory, scheduler…)
+    around a recording channel."""
 
     def __init__(
-        self, stack: AsyncExitStack, services: Services, channel: RecordingChannel
+        self, stack: AsyncExitStack, assembly: Assembly, channel: RecordingChannel
     ) -> None:
         self.stack = stack
-        self.services = services
+        self.assembly = assembly
+        self.services = assembly.ctx
         self.channel = channel
         self._ids = itertools.count(1)
+
+    @property
+    def memory(self):  # type: ignore[no-untyped-def]
+        return self.assembly.part("memory")
+
+    @property
+    def scheduler(self):  # type: ignore[no-untyped-def]
+        return self.assembly.part("scheduler")
 
     @property
     def router(self):  # type: ignore[no-untyped-def]
@@ -171,19 +181,28 @@ async def start_harness() -> AsyncIterator[HarnessFactory]:
     started: list[Harness] = []
 
     async def start(
-        config: Config, *, recover: bool = True, embedder: LocalEmbedder | None = None
+        config: Config,
+        *,
+        recover: bool = True,
+        embedder: LocalEmbedder | None = None,
+        extra: Any = (),
     ) -> Harness:
         """``recover``: finish what the inbox holds and start firing scheduled jobs."""
         stack = AsyncExitStack()
-        services = await build_services(
-            stack, config, health=Health(), redactor=Redactor(), embedder=embedder
-        )
         channel = RecordingChannel("telegram")
-        services.router.add_channel(channel)
-        harness = Harness(stack, services, channel)
+        assembly = await assemble(
+            stack,
+            config,
+            health=Health(),
+            redactor=Redactor(),
+            channels=[channel],
+            extra=extra,
+            options={"embedder": embedder} if embedder is not None else None,
+        )
+        harness = Harness(stack, assembly, channel)
         started.append(harness)
         if recover:
-            await start_services(services)
+            await assembly.start()
         return harness
 
     yield start

@@ -11,32 +11,29 @@ import getpass
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
 
+from assistant import features
 from assistant.config import Config, secret_values
 from assistant.core.errors import AssistantError, ChannelError, NotFound
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, OutboundMessage
 from assistant.core.redact import Redactor
 from assistant.core.roles import Role
-from assistant.router.admin import welcome_text
-from assistant.services import make_channel
 from assistant.store.audit import AuditLog, AuditRecord
 from assistant.store.db import Database, prepare_state_dir
-from assistant.store.pairing import Pairing, PairingRequest
 from assistant.store.totp import TotpRecord, TotpStore
 from assistant.store.users import AccessChange, Users
 
 if TYPE_CHECKING:
-    from assistant.ssh.trust import HostKey
+    pass
 
 log = structlog.get_logger(__name__)
 
-CHANNELS = ("telegram", "feishu")
+CHANNELS = features.channel_names()
 
 
 def actor() -> str:
@@ -64,38 +61,15 @@ def _check_channel(channel: str) -> None:
         raise NotFound(f"unknown channel {channel!r}; use one of: {', '.join(CHANNELS)}")
 
 
-async def pairing_list(config: Config) -> list[PairingRequest]:
-    async with open_state(config) as db:
-        return await Pairing(db).pending()
-
-
-async def pairing_approve(
-    config: Config, channel: str, code: str, role: Role
-) -> tuple[PairingRequest, str | None]:
-    """Approve; returns the request and, if telling the person failed, why."""
-    _check_channel(channel)
-    async with open_state(config) as db:
-        request = await Pairing(db).approve(channel, code, role, by=actor())
-    problem = await notify(config, ChatRef(channel, request.chat_id), welcome_text(role))
-    return request, problem
-
-
-async def pairing_revoke(config: Config, channel: str, code: str) -> PairingRequest:
-    _check_channel(channel)
-    async with open_state(config) as db:
-        return await Pairing(db).revoke(channel, code, by=actor())
-
-
 async def notify(config: Config, chat: ChatRef, text: str) -> str | None:
     """Send one message through the channel's API; the reason on failure, else None."""
-    enabled = {"telegram": config.telegram.enabled, "feishu": config.feishu.enabled}
-    if not enabled.get(chat.channel):
+    if chat.channel not in CHANNELS or not features.module(chat.channel).enabled(config):
         return f"[{chat.channel}] is not enabled in the config"
     redactor = Redactor(secret_values(config))
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        channel = make_channel(
-            chat.channel, config, session=session, health=Health(), redactor=redactor
+        channel = features.module(chat.channel).channel(  # type: ignore[attr-defined]
+            config, session=session, health=Health(), redactor=redactor
         )
         try:
             await stack.enter_async_context(channel)
@@ -180,36 +154,6 @@ async def audit_verify(config: Config) -> tuple[int, list[str]]:
         problems = await AuditLog(db, Redactor(secret_values(config))).verify()
         row = await db.fetchone("SELECT count(*) AS n FROM audit")
         return (int(row["n"]) if row else 0), problems
-
-
-async def ssh_host_key(config: Config, name: str) -> tuple[HostKey, list[str]]:
-    """The key ``name`` presents now, and the fingerprints pinned for it so far."""
-    from assistant.services import known_hosts_path
-    from assistant.ssh.executor import SSHExecutor
-    from assistant.ssh.trust import fetch_host_key, fingerprint_of, pinned_lines
-
-    path = known_hosts_path(config)
-    async with SSHExecutor(config.ssh, known_hosts=path) as executor:
-        host = executor.host(name)
-        key = await fetch_host_key(host, executor)
-    return key, [fingerprint_of(line) for line in pinned_lines(path, host)]
-
-
-async def ssh_pin(config: Config, name: str, key: HostKey) -> Path:
-    from assistant.services import known_hosts_path
-    from assistant.ssh.trust import pin
-
-    host = config.ssh.host(name)
-    if host is None:
-        raise NotFound(f"there is no [[ssh.hosts]] entry named {name!r}")
-    path = known_hosts_path(config)
-    prepare_state_dir(path.parent)
-    pin(path, host, key)
-    async with open_state(config) as db:
-        await AuditLog(db, Redactor()).append(
-            "ssh.trust", actor(), host=name, fingerprint=key.fingerprint, algorithm=key.algorithm
-        )
-    return path
 
 
 async def totp_list(config: Config) -> list[TotpRecord]:

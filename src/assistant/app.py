@@ -1,5 +1,12 @@
-"""The composition root: config → services in one AsyncExitStack → long-lived tasks in one
-TaskGroup → signals. The only module that reads the environment and builds things."""
+"""The composition root: config → the kernel and the enabled features in one AsyncExitStack →
+long-lived tasks in one TaskGroup → signals. It wires what the features return and holds no
+logic of its own; it is the only module that reads the environment.
+
+Start-up is staged: the kernel and every feature are set up (channels open, nothing heavy is
+loaded), the previous run's unfinished messages are queued again, and the channels serve; the
+features' ``start`` work (opening the memory store, loading the embedder, firing jobs) runs
+beside them.
+"""
 
 from __future__ import annotations
 
@@ -9,106 +16,131 @@ import gc
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 import structlog
 
-from assistant import __version__
+from assistant import __version__, features, upkeep
 from assistant.channels.console import ConsoleChannel
-from assistant.channels.quarantine import redeliver_requested
-from assistant.components import CONSOLE_JOBS_STORE
 from assistant.config import Config, load_config, secret_values
-from assistant.core.errors import ConfigError, StateError
+from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
-from assistant.core.ports import Channel, Redeliverable
+from assistant.core.ports import Channel, Clock
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
+from assistant.feature import Component, Feature, changed_keys
 from assistant.gateway.server import Gateway
+from assistant.kernel import Context, FeatureModule, build_kernel, reload_kernel, wire
 from assistant.logging import setup_logging
-from assistant.router.router import Router
-from assistant.services import (
-    Services,
-    build_channels,
-    build_services,
-    start_services,
-    transcriber,
-)
 from assistant.store.db import prepare_state_dir
-from assistant.store.dead_letters import KEEP as DEAD_LETTERS_KEPT
-from assistant.store.dead_letters import DeadLetters
 from assistant.store.lock import daemon_lock
-from assistant.store.retention import prune
 
 log = structlog.get_logger(__name__)
 
-INBOX_RETENTION = 7 * 24 * 3600  # finished messages are kept a week for redelivery dedupe
-_MAINTENANCE_EVERY = 3600
-_PRUNE_EVERY = 24 * 3600  # [limits] retention: at start, then daily
-DEAD_LETTER_CHECK = 5.0  # seconds between looks for dead letters an operator wants retried
-
-# Parts of the config a running daemon applies on SIGHUP: whole sections, or single fields.
-_LIVE_SECTIONS = {"access", "limits", "models", "routing", "agent", "speech", "ssh"}
-_LIVE_FIELDS = {
-    "assistant": {"name", "timezone", "system_prompt", "drain_timeout"},
-    "gateway": {"admin_token"},
-    "memory": {
-        "recall_top_k",
-        "min_similarity",
-        "recall_tokens",
-        "dedupe_similarity",
-        "shared",
-        "summaries",
-    },
-    "scheduler": {"misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user"},
-}
+CONSOLE_JOBS_STORE = "jobs-console.db"  # `assistant chat` fires console jobs from its own
 
 
-def config_changes(old: Config, new: Config) -> tuple[list[str], list[str]]:
-    """(applied live, needs a restart): the dotted names of what differs."""
-    applied: list[str] = []
-    restart: list[str] = []
+@dataclass
+class Assembly:
+    """The kernel and the features set up on it."""
+
+    ctx: Context
+    features: list[Feature] = field(default_factory=list)
+
+    def part(self, name: str) -> Any:
+        """A part a feature named (``Feature.parts``): the memory service, the scheduler…"""
+        for feature in self.features:
+            if name in feature.parts:
+                return feature.parts[name]
+        return None
+
+    @property
+    def channels(self) -> list[Channel]:
+        return [c for f in self.features for c in f.channels]
+
+    def components(self) -> list[Component]:
+        found = upkeep.components(self.ctx, self.channels)
+        return found + [c for f in self.features for c in f.components]
+
+    async def start(self, tg: asyncio.TaskGroup | None = None) -> list[asyncio.Task[None]]:
+        """Queue again what a previous run left unfinished, then the features' start work:
+        beside the channels in ``tg`` (the tasks are returned), or here, to the end."""
+        await self.ctx.router.recover()
+        starts = [(f.name, f.start) for f in self.features if f.start is not None]
+        if tg is None:
+            for name, start in starts:
+                await _started(name, start)
+            return []
+        return [tg.create_task(_started(n, s), name=f"start.{n}") for n, s in starts]
+
+    async def reload(self, new: Config) -> tuple[list[str], list[str]]:
+        """Apply ``new``: (keys applied live, keys that need a restart)."""
+        old = self.ctx.config
+        applied = set((await reload_kernel(self.ctx, old, new)).applied)
+        for feature in self.features:
+            if feature.reload is not None:
+                applied.update((await feature.reload(old, new)).applied)
+        self.ctx.live.current = new
+        changed = config_changes(old, new)
+        return (
+            [k for k in changed if k in applied],
+            [k for k in changed if k not in applied],
+        )
+
+
+async def _started(name: str, start: Any) -> None:
+    try:
+        await start()
+    except Exception:  # one feature's start-up must not stop the others
+        log.exception("feature.start_failed", feature=name)
+
+
+def config_changes(old: Config, new: Config) -> list[str]:
+    """Dotted names of what differs: fields of table sections, whole list sections."""
+    changed: list[str] = []
     for section in type(old).model_fields:
         before, after = getattr(old, section), getattr(new, section)
         if before == after:
             continue
-        if section in _LIVE_SECTIONS:
-            applied.append(section)
-            continue
-        for field in type(before).model_fields:
-            if getattr(before, field) != getattr(after, field):
-                live = field in _LIVE_FIELDS.get(section, set())
-                (applied if live else restart).append(f"{section}.{field}")
-    return applied, restart
+        keys = changed_keys(before, after, section)
+        changed += keys or [section]
+    return changed
 
 
-def apply_config(services: Services, new: Config) -> tuple[list[str], list[str]]:
-    applied, restart = config_changes(services.config, new)
-    services.access.configure(new.access)
-    services.policy.configure(new.access.permissions)
-    services.client.configure(new.models)
-    services.agent.configure(new.assistant, new.agent)
-    services.tools.timeout = new.agent.tool_timeout
-    services.tools.max_output = new.agent.max_tool_output
-    if services.memory is not None:
-        services.memory.configure(new.memory, ZoneInfo(new.assistant.timezone))
-    if services.scheduler is not None:
-        services.scheduler.configure(new.scheduler, new.assistant.timezone)
-    services.redactor.set_literals(secret_values(new))
-    services.media.transcriber = transcriber(services.session, new, services.redactor)
-    if services.ops is not None:
-        services.ops.configure(new)
-    services.live.current = new
-    return applied, restart
+async def assemble(
+    stack: AsyncExitStack,
+    config: Config,
+    *,
+    health: Health,
+    redactor: Redactor,
+    modules: Sequence[FeatureModule] | None = None,
+    extra: Sequence[FeatureModule] = (),
+    channels: Sequence[Channel] = (),
+    clock: Clock | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Assembly:
+    """The kernel, and every feature the config enables (``modules``: these instead), plus
+    ``extra`` ones; ``channels`` are added as they are (the terminal, a test's)."""
+    ctx = await build_kernel(
+        stack, config, health=health, redactor=redactor, clock=clock, options=options
+    )
+    for channel in channels:
+        ctx.router.add_channel(channel)
+    assembly = Assembly(ctx)
+    for module in [*(features.enabled(config) if modules is None else modules), *extra]:
+        feature = await module.setup(ctx)
+        wire(ctx, feature)
+        assembly.features.append(feature)
+    return assembly
 
 
 class Daemon:
-    """``assistant run``: every enabled component until SIGTERM/SIGINT."""
+    """``assistant run``: every enabled feature until SIGTERM/SIGINT."""
 
     def __init__(
         self,
@@ -118,8 +150,10 @@ class Daemon:
         env: Mapping[str, str],
         configure_logging: bool = True,
         log_stream: TextIO | None = None,
+        extra: Sequence[FeatureModule] = (),
     ) -> None:
         self.config = config
+        self._extra = extra  # features beyond the registry's (a test's, a plugin's)
         self.config_path = config_path
         self.env = env
         self.health = Health()
@@ -128,10 +162,16 @@ class Daemon:
         self._log_stream = log_stream
         self._stop = asyncio.Event()
         self._reloads: asyncio.Queue[None] = asyncio.Queue()
-        self.services: Services | None = None
+        self.assembly: Assembly | None = None
         self.gateway: Gateway | None = None
         self.ready = asyncio.Event()
         self.notifier = Notifier(env)
+        self._started = time.monotonic()
+
+    @property
+    def services(self) -> Context | None:
+        """The kernel's services (what tests and the status page look at)."""
+        return self.assembly.ctx if self.assembly is not None else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -147,7 +187,7 @@ class Daemon:
                 redactor=self.redactor,
                 stream=self._log_stream,
             )
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         loop = asyncio.get_running_loop()
         with contextlib.ExitStack() as signals:
             for signum, handler in (
@@ -161,72 +201,88 @@ class Daemon:
             async with AsyncExitStack() as stack:
                 prepare_state_dir(self.config.assistant.state_dir)
                 await stack.enter_async_context(daemon_lock(self.config.assistant.state_dir))
-                services = await build_services(
-                    stack, self.config, health=self.health, redactor=self.redactor
+                assembly = await assemble(
+                    stack,
+                    self.config,
+                    health=self.health,
+                    redactor=self.redactor,
+                    extra=self._extra,
                 )
-                self.services = services
-                channels = await build_channels(stack, services)
+                self.assembly = assembly
+                ctx = assembly.ctx
                 if self.config.gateway.enabled:
                     gateway = Gateway(
                         self.config.gateway,
                         health=self.health,
-                        metrics=services.metrics,
+                        metrics=ctx.metrics,
                         status=self.status,
                     )
-                    for channel in channels:
-                        for method, path, handler in getattr(channel, "routes", list)():
-                            gateway.add_route(method, path, handler)
+                    for feature in assembly.features:
+                        for route in feature.routes:
+                            gateway.add_route(route.method, route.path, route.handler)
                     self.gateway = await stack.enter_async_context(gateway)
                 self.health.register("router")
-                await start_services(services)
                 self.health.set("router", ComponentState.READY)
-                # What start-up loaded (aiogram's and pydantic's models, hundreds of thousands
-                # of objects) lives as long as the process: keep it out of the garbage
-                # collector's full passes, which otherwise pause the loop for ~100 ms.
-                gc.collect()
-                gc.freeze()
                 log.info(
                     "assistant.started",
                     version=__version__,
                     seconds=round(time.monotonic() - started, 3),
                     models=[m.name for m in self.config.models],
+                    features=[f.name for f in assembly.features],
                     gateway=self.gateway.port if self.gateway else None,
                 )
-                self.ready.set()
-                self.notifier.ready(self._summary())
-                await self._serve(services, channels)
-                drain = services.config.assistant.drain_timeout
+                await self._serve(assembly)
+                drain = ctx.config.assistant.drain_timeout
                 self.notifier.stopping(f"draining turns in progress (up to {drain:g}s)")
                 self.health.set("router", ComponentState.STOPPED, "draining")
                 log.info("assistant.stopping", drain_timeout=drain)
-                await services.router.drain(drain)
+                await ctx.router.drain(drain)
         log.info("assistant.stopped")
         return 0
 
-    async def _serve(self, services: Services, channels: list[Channel]) -> None:
+    async def _serve(self, assembly: Assembly) -> None:
+        ctx = assembly.ctx
         async with asyncio.TaskGroup() as tg:
             tasks = [
                 tg.create_task(
                     supervise(
                         f"channel.{channel.name}",
-                        _runner(channel, services.router),
+                        _runner(channel, ctx),
                         health=self.health,
                         redactor=self.redactor,
                     ),
                     name=f"channel.{channel.name}",
                 )
-                for channel in channels
+                for channel in assembly.channels
+            ]
+            tasks += [
+                tg.create_task(
+                    supervise(c.name, c.run, health=self.health, redactor=self.redactor),
+                    name=c.name,
+                )
+                for c in assembly.components()
             ]
             tasks.append(tg.create_task(self._reload_loop(), name="reload"))
-            tasks.append(tg.create_task(self._maintenance(services), name="maintenance"))
-            tasks.append(
-                tg.create_task(self._redeliveries(services, channels), name="dead-letters")
-            )
             if self.notifier.watchdog_interval is not None:
                 tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
+            starting = await assembly.start(tg)
+            tasks += starting
+            tasks.append(tg.create_task(self._loaded(starting), name="loaded"))
+            self.ready.set()  # the channels serve; heavy parts may still be loading
+            self.notifier.ready(self._summary())
             await self._stop.wait()
             for task in tasks:  # stop intake; replies can still be sent while draining
                 task.cancel()
+
+    async def _loaded(self, starting: list[asyncio.Task[None]]) -> None:
+        if starting:
+            await asyncio.wait(starting)
+        # What start-up loaded (aiogram's and pydantic's models, chromadb, hundreds of
+        # thousands of objects) lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise pause the loop for ~100 ms.
+        gc.collect()
+        gc.freeze()
+        log.info("assistant.loaded", seconds=round(time.monotonic() - self._started, 3))
 
     async def _reload_loop(self) -> None:
         while True:
@@ -257,81 +313,43 @@ class Daemon:
         Returns (applied, needs restart), or None when the new file is invalid: then the
         running config stays.
         """
-        assert self.services is not None
+        assert self.assembly is not None
+        audit = self.assembly.ctx.audit
         try:
             new = load_config(self.config_path, self.env)
         except ConfigError as exc:
             log.error("config.reload_refused", problems=exc.problems, path=str(self.config_path))
-            await self.services.audit.append(
-                "config.reload_refused", "daemon", problems=exc.problems
-            )
+            await audit.append("config.reload_refused", "daemon", problems=exc.problems)
             return None
-        applied, restart = apply_config(self.services, new)
+        old = self.config
+        applied, restart = await self.assembly.reload(new)
         if self.gateway is not None:
             self.gateway.configure(new.gateway)
+            if old.gateway.admin_token != new.gateway.admin_token:
+                applied.append("gateway.admin_token")
+                restart.remove("gateway.admin_token")
         self.config = new
         log.info("config.reloaded", applied=applied, needs_restart=restart)
-        await self.services.audit.append(
-            "config.reload", "daemon", applied=applied, needs_restart=restart
-        )
+        await audit.append("config.reload", "daemon", applied=applied, needs_restart=restart)
         return applied, restart
 
-    async def _maintenance(self, services: Services) -> None:
-        inbox = services.inbox
-        pruned_at: float | None = None
-        while True:
-            now = time.time()
-            purged = await inbox.purge(now - INBOX_RETENTION)
-            if purged:
-                log.info("inbox.purged", messages=purged)
-            if pruned_at is None or now - pruned_at >= _PRUNE_EVERY:
-                pruned_at = now
-                limits = services.config.limits
-                pruned = await prune(
-                    services.db,
-                    now=now,
-                    retention_days=limits.retention_days,
-                    messages_per_conversation=limits.messages_per_conversation,
-                )
-                log.info("state.pruned", **asdict(pruned))
-            await asyncio.sleep(_MAINTENANCE_EVERY)
-
-    async def _redeliveries(self, services: Services, channels: list[Channel]) -> None:
-        """Dead letters whose retry was asked for (``assistant inbox dead-letters --retry``)."""
-        takers: dict[str, Redeliverable] = {
-            channel.name: channel for channel in channels if isinstance(channel, Redeliverable)
-        }
-        if not takers:
-            return
-        letters = DeadLetters(services.db)
-        trimmed_at = -float(_MAINTENANCE_EVERY)
-        while True:
-            try:
-                await redeliver_requested(letters, takers, self.redactor)
-                if time.monotonic() - trimmed_at >= _MAINTENANCE_EVERY:
-                    trimmed_at = time.monotonic()
-                    if dropped := await letters.trim(DEAD_LETTERS_KEPT):
-                        log.info("inbox.dead_letters_trimmed", dropped=dropped)
-            except StateError as exc:  # the database refuses for now; the requests stay
-                log.warning("inbox.dead_letter_check_failed", error=str(exc))
-            await asyncio.sleep(DEAD_LETTER_CHECK)
-
     def status(self) -> dict[str, Any]:
-        services = self.services
-        stats = services.router.stats() if services else None
+        ctx = self.services
+        stats = ctx.router.stats() if ctx else None
         return {
             "version": __version__,
             "ready": self.health.is_ready(),
             "uptime": round(time.time() - stats.started_at, 1) if stats else 0,
             "queue": {"waiting": stats.waiting, "running": stats.running} if stats else {},
             "models": [m.name for m in self.config.models],
+            "features": [f.name for f in self.assembly.features] if self.assembly else [],
             "components": self.health.snapshot(),
         }
 
 
-def _runner(channel: Channel, router: Router):  # type: ignore[no-untyped-def]
+def _runner(channel: Channel, ctx: Context):  # type: ignore[no-untyped-def]
     async def run() -> None:
-        await channel.run(router.submit)
+        await channel.run(ctx.router.submit)
 
     return run
 
@@ -350,18 +368,30 @@ async def run_chat(
         setup_logging(level="warning", fmt="console", redactor=redactor, stream=sys.stderr)
     health = Health()
     async with AsyncExitStack() as stack:
-        services = await build_services(
-            stack, config, health=health, redactor=redactor, jobs_store=CONSOLE_JOBS_STORE
-        )
-        router = services.router
+        idle: list[Callable[[str], Awaitable[None]]] = []
+
+        async def wait_idle(chat: str) -> None:
+            await idle[0](chat)
+
         console = ConsoleChannel(
-            wait_idle=router.wait_idle,
+            wait_idle=wait_idle,
             lines=[message] if message is not None else None,
             stdin=stdin,
             stdout=stdout,
         )
-        router.add_channel(console)
-        await start_services(services)
-        await console.run(router.submit)
-        await router.drain(config.assistant.drain_timeout)
+        # the terminal is the only channel here: chat platforms are the daemon's
+        modules = [m for m in features.enabled(config) if not getattr(m, "CHANNEL", False)]
+        assembly = await assemble(
+            stack,
+            config,
+            health=health,
+            redactor=redactor,
+            modules=modules,
+            channels=[console],
+            options={"jobs_store": CONSOLE_JOBS_STORE},
+        )
+        idle.append(assembly.ctx.router.wait_idle)
+        await assembly.start()
+        await console.run(assembly.ctx.router.submit)
+        await assembly.ctx.router.drain(config.assistant.drain_timeout)
     return 0

@@ -16,15 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import __version__
+from assistant import __version__, features
 from assistant.core.errors import AssistantError, ConfigError
+from assistant.core.messages import ChatRef
 from assistant.core.roles import Role
 from assistant.core.text import one_line
+from assistant.feature import CliCommand, CliContext
 
 if TYPE_CHECKING:
     from assistant.config import Config
 from assistant.ops import commands as ops_commands
-from assistant.ops import policy as policy_commands
 from assistant.ops.envfile import with_env_file
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -100,35 +101,18 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-def cmd_pairing(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant import admin
+def _feature_command(cli: CliCommand) -> Handler:
+    def handler(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+        from assistant import admin
 
-    with _admin(args, env) as config:
-        if args.action == "list":
-            pending = asyncio.run(admin.pairing_list(config))
-            if not pending:
-                print("no pairing requests are waiting")
-            for p in pending:
-                until = _when(p.expires_at)
-                name, user = one_line(p.name) or "-", one_line(p.user_id)
-                print(f"{p.channel}\t{p.code}\t{user}\t{name}\tuntil {until}")
-            return 0
-        if args.action == "approve":
-            request, problem = asyncio.run(
-                admin.pairing_approve(config, args.channel, args.code, args.role)
-            )
-            user = one_line(request.user_id)
-            who = f"{one_line(request.name) or user} ({args.channel} {user})"
-            print(f"approved {who} as {args.role.value}")
-            if problem:
-                print(f"warning: could not tell them they are in: {problem}", file=sys.stderr)
-            else:
-                print("they have been told")
-            return 0
-        request = asyncio.run(admin.pairing_revoke(config, args.channel, args.code))
-        who = one_line(request.name) or one_line(request.user_id)
-        print(f"discarded the request of {who} ({args.channel})")
-        return 0
+        with _admin(args, env) as config:
+
+            async def notify(chat: ChatRef, text: str) -> str | None:
+                return await admin.notify(config, chat, text)
+
+            return cli.run(args, CliContext(config, admin.actor(), notify))
+
+    return handler
 
 
 def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -212,63 +196,6 @@ def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 0
 
 
-def cmd_ssh(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant import admin
-
-    with _admin(args, env) as config:
-        if args.action == "hosts":
-            for host in config.ssh.hosts:
-                tags = ",".join(host.tags) or "-"
-                user = host.user or config.ssh.user
-                print(f"{host.name}\t{user}@{host.address}:{host.port}\t{tags}\t{host.jump or '-'}")
-            return 0
-        key, pinned = asyncio.run(admin.ssh_host_key(config, args.name))
-        print(f"{args.name} presents a {key.algorithm} key: {key.fingerprint}")
-        if pinned == [key.fingerprint]:
-            print("this key is already pinned; nothing to do")
-            return 0
-        if pinned:
-            print(
-                f"WARNING: this differs from the pinned key(s): {', '.join(pinned)}",
-                file=sys.stderr,
-            )
-            print(
-                "Only continue if you know why the key changed (e.g. the server was reinstalled).",
-                file=sys.stderr,
-            )
-        if not args.yes:
-            if not sys.stdin.isatty():
-                print("error: not pinned; confirm interactively or pass --yes", file=sys.stderr)
-                return 1
-            answer = input("Pin this key? Compare the fingerprint with the server's [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("not pinned")
-                return 1
-        path = asyncio.run(admin.ssh_pin(config, args.name, key))
-        print(f"pinned {args.name} in {path}")
-        return 0
-
-
-def cmd_memory(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant.ops.data import memory_command
-
-    with _admin(args, env) as config:
-        if not config.memory.enabled:
-            print(
-                "error: memory is disabled in the config ([memory] enabled = false)",
-                file=sys.stderr,
-            )
-            return 1
-        return asyncio.run(memory_command(config, args, sys.stdout))
-
-
-def cmd_jobs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant.ops.data import jobs_command
-
-    with _admin(args, env) as config:
-        return asyncio.run(jobs_command(config, args, sys.stdout))
-
-
 def cmd_inbox(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant.ops.inbox import dead_letters_command
 
@@ -288,44 +215,6 @@ def _add_inbox(command: Callable[[str, Handler, str], argparse.ArgumentParser]) 
     act.add_argument("--drop", type=int, metavar="ID", help="delete it")
     letters.add_argument("--json", action="store_true", help="print the list as JSON")
     _config_option(letters)
-
-
-def _add_memory(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
-    memory = command(
-        "memory",
-        cmd_memory,
-        "list, search, forget, export or import long-term memories (in embedded mode, while "
-        "the daemon is stopped)",
-    )
-    actions = memory.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="memories, newest first")
-    listing.add_argument("--limit", type=int, default=100)
-    search = actions.add_parser("search", help="memories closest to a query, with similarity")
-    search.add_argument("query")
-    search.add_argument("--limit", type=int, default=10)
-    forget = actions.add_parser("forget", help="delete a memory by id")
-    forget.add_argument("id")
-    export = actions.add_parser("export", help="write memories as JSON lines")
-    export.add_argument("file", nargs="?", help="file to write (default: standard output)")
-    imported = actions.add_parser("import", help="read memories from JSON lines (re-embedded)")
-    imported.add_argument("file", help="file to read, or - for standard input")
-    for sub in (listing, search, forget, export):
-        sub.add_argument("--namespace", help="only this one, e.g. user:telegram:123456789")
-    for sub in (listing, search, forget, export, imported):
-        _config_option(sub)
-
-
-def _add_jobs(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
-    jobs = command("jobs", cmd_jobs, "list, cancel or run scheduled jobs")
-    actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="active jobs")
-    listing.add_argument("--all", action="store_true", help="also finished and cancelled ones")
-    cancel = actions.add_parser("cancel", help="cancel a job")
-    cancel.add_argument("id")
-    run = actions.add_parser("run", help="run a job now (by the running assistant)")
-    run.add_argument("id")
-    for sub in (listing, cancel, run):
-        _config_option(sub)
 
 
 def _add_totp(users: Any, action: Callable[..., argparse.ArgumentParser]) -> None:
@@ -377,33 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="config file to check (same as --config)")
     command("print-config", cmd_print_config, "print the effective config, secrets masked")
 
-    pairing = command("pairing", cmd_pairing, "approve or discard strangers' pairing requests")
-    pairing_sub = pairing.add_subparsers(dest="action", required=True, metavar="ACTION")
-    action(pairing_sub, "list", "requests waiting for approval")
-    approve = action(pairing_sub, "approve", "let the person in and tell them")
-    approve.add_argument("channel", choices=["telegram", "feishu"])
-    approve.add_argument("code")
-    approve.add_argument("--role", type=_role, default=Role.USER, help="default: user")
-    revoke = action(pairing_sub, "revoke", "discard a waiting request")
-    revoke.add_argument("channel", choices=["telegram", "feishu"])
-    revoke.add_argument("code")
-
     users = command("users", cmd_users, "who may talk to the assistant, and their roles")
     users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     action(users_sub, "list", "everyone with a role (from the config or granted)")
     role = action(users_sub, "role", "grant or change a role")
-    role.add_argument("channel", choices=["telegram", "feishu"])
+    role.add_argument("channel", choices=features.channel_names())
     role.add_argument("user_id")
     role.add_argument("role", type=_role)
     gone = action(users_sub, "revoke", "take a granted role away")
-    gone.add_argument("channel", choices=["telegram", "feishu"])
+    gone.add_argument("channel", choices=features.channel_names())
     gone.add_argument("user_id")
     for name, text in (
         ("allow-group", "answer in a group chat"),
         ("remove-group", "stop answering in a group"),
     ):
         group = action(users_sub, name, text)
-        group.add_argument("channel", choices=["telegram", "feishu"])
+        group.add_argument("channel", choices=features.channel_names())
         group.add_argument("chat_id")
     audit = command("audit", cmd_audit, "the tamper-evident record of what was done")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -411,21 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
     action(audit_sub, "verify", "check the hash chain; exit 1 if a record was changed")
 
-    ssh = command("ssh", cmd_ssh, "the SSH host inventory and pinned host keys")
-    ssh_sub = ssh.add_subparsers(dest="action", required=True, metavar="ACTION")
-    action(ssh_sub, "hosts", "the hosts in the config")
-    trust = action(ssh_sub, "trust", "connect, show the host key's fingerprint, and pin it")
-    trust.add_argument("name")
-    trust.add_argument("--yes", action="store_true", help="pin without asking")
-
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     _add_totp(users_sub, action)
     ops_commands.add_commands(command)
-    policy_commands.add_commands(command)
-    _add_memory(command)
-    _add_jobs(command)
     _add_inbox(command)
+    for feature in features.NAMES:  # what each feature adds to the command line
+        for cli in getattr(features.module(feature), "CLI", ()):
+            cli.arguments(command(cli.name, _feature_command(cli), cli.help))
     return parser
 
 

@@ -56,7 +56,7 @@ async def test_sighup_broken_config_keeps_serving_valid_config_applies(tmp_path,
         proc.signal(signal.SIGHUP)
         await proc.wait_event("config.reloaded")
         assert sorted(proc.events("config.reloaded")[-1]["applied"]) == [
-            "access",
+            "access.telegram",
             "assistant.system_prompt",
         ]
         assert await ask(NEWCOMER, "am I in?") == "echo: am I in?"

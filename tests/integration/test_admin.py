@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from assistant.config import load_config
-from assistant.ops.data import jobs_command, memory_command
+from assistant.features.memory.cli import memory_command
+from assistant.features.scheduler.cli import jobs_command
 from tests.conftest import USER
 from tests.integration.test_cli import run_cli
 from tests.integration.test_daemon import write_config
@@ -98,7 +99,7 @@ async def test_jobs_cli_lists_runs_and_cancels(tmp_path, fake_model, start_harne
     out = io.StringIO()
     assert await jobs_command(config, argparse.Namespace(action="run", id=jid), out) == 0
     assert "will run within 30 seconds" in out.getvalue()
-    await h.services.scheduler.tick()  # what the running engine does every 30 seconds
+    await h.scheduler.tick()  # what the running engine does every 30 seconds
     await h.channel.wait_sent(2)
     assert h.channel.texts()[1] == "⏰ Reminder: stretch"  # on request: not "late"
     out = io.StringIO()

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistant.core.roles import Permission
-from assistant.tools.base import ToolContext, ToolResult
+from assistant.core.tools import ToolContext, ToolResult
 from tests.fakes.model import Hang, Reply
 from tests.integration.test_daemon import write_config
 

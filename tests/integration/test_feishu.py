@@ -12,9 +12,9 @@ import time
 import aiohttp
 import tomli_w
 
+from assistant.core.commands import ActionCall, ActionResult
 from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
-from assistant.router.actions import ActionCall, ActionResult
 from tests.fakes.feishu import BOT_OPEN_ID
 from tests.fakes.model import Reply
 from tests.integration.feishu_support import (

@@ -11,9 +11,9 @@ import time
 
 import aiohttp
 
+from assistant.core.commands import ActionCall, ActionResult
 from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
-from assistant.router.actions import ActionCall, ActionResult
 from tests.integration.feishu_support import (
     GROUP,
     OWNER,

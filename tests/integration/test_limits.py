@@ -92,7 +92,7 @@ async def test_a_summary_that_ignores_max_tokens_is_cut(make_config, start_harne
     fake_model.script.extend([Reply(text=long_text), Reply(text="x" * 3_000_000), Reply("ok")])
     await h.ask("tell me a lot")
     await h.ask("and more")  # summarizes first: the "summary" is 3 MB
-    conversation = await h.services.agent._conversations.active(f"telegram:chat-{OWNER}")
+    conversation = await h.services.conversations.active(f"telegram:chat-{OWNER}")
     assert conversation.summary is not None and len(conversation.summary) < 500
     sent = fake_model.requests[-1]["messages"]
     assert len(sent[0]["content"]) < 2000  # the system prompt did not grow

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from assistant.core.messages import ChatRef, Sender
+from assistant.features.memory.cli import memory_command
 from assistant.memory.summary import SUMMARY_PROMPT
-from assistant.ops.data import memory_command
 from tests.conftest import OWNER, USER, until
 from tests.fakes.model import Reply
 
@@ -150,7 +150,7 @@ async def test_ended_conversation_is_summarized_without_delaying_new(
     fake_model.responder = summarizer
     await h.ask("my dog is called Rex", user=USER)
     assert await h.ask("/new", user=USER) == "Started a fresh conversation."
-    memory = h.services.memory
+    memory = h.memory
     assert not [r for r in await memory.records() if r.source == "summary"]  # not waited for
 
     async def summarized() -> bool:
@@ -168,7 +168,7 @@ async def test_no_summary_without_a_model(make_config, start_harness, embedder):
     await h.ask("hello", user=USER)
     await h.ask("/remember keep this", user=USER)
     await h.ask("/new", user=USER)
-    assert [r.source for r in await h.services.memory.records()] == ["remember"]
+    assert [r.source for r in await h.memory.records()] == ["remember"]
 
 
 async def test_export_import_round_trip(make_config, start_harness, tmp_path, embedder):
@@ -177,7 +177,7 @@ async def test_export_import_round_trip(make_config, start_harness, tmp_path, em
     await h.ask("/remember 我的服务器 web1 在上海机房", user=USER)
     await h.ask("/remember The backup runs nightly at 2am", user=USER)
     await h.ask("/remember Deploys happen on Thursdays", user=USER, chat="g1", group=True)
-    before = await h.services.memory.records()
+    before = await h.memory.records()
     await h.close()  # the embedded store is one process's at a time
 
     exported = tmp_path / "memories.jsonl"
@@ -204,7 +204,7 @@ async def test_export_import_round_trip(make_config, start_harness, tmp_path, em
     assert await memory_command(fresh, args, out, embedder=embedder) == 0
     assert out.getvalue() == "imported 3 memories\n"
     h2 = await start_harness(fresh, embedder=embedder)
-    after = await h2.services.memory.records()
+    after = await h2.memory.records()
     assert [(r.id, r.namespace, r.text, r.created) for r in after] == [
         (r.id, r.namespace, r.text, r.created) for r in before
     ]
@@ -235,7 +235,7 @@ QUESTIONS = [  # each asks, in the other language, about BILINGUAL[i]
 async def test_bilingual_recall_with_the_offline_embedder(make_config, start_harness, embedder):
     h = await start_harness(memory_on(make_config), embedder=embedder)
     chat, sender = ChatRef("telegram", "chat-x"), Sender("42")
-    memory = h.services.memory
+    memory = h.memory
     for text in BILINGUAL:
         await memory.remember(chat, sender, text)
     best = [(await memory.search(chat, sender, q, 1))[0].text for q in QUESTIONS]
@@ -249,8 +249,8 @@ async def test_recall_respects_the_token_budget(make_config, start_harness, embe
     h = await start_harness(memory_on(make_config, recall_tokens=40), embedder=embedder)
     chat, sender = ChatRef("telegram", "c"), Sender("7")
     for n in range(4):
-        await h.services.memory.remember(chat, sender, f"Server web{n} runs nginx and postgres {n}")
-    block = await h.services.memory.recall(chat, sender, "which servers run nginx?")
+        await h.memory.remember(chat, sender, f"Server web{n} runs nginx and postgres {n}")
+    block = await h.memory.recall(chat, sender, "which servers run nginx?")
     assert block is not None
     assert 2 <= len(block.splitlines()) < 5  # the header and what fits 40 tokens
 

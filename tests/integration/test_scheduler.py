@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from assistant.app import apply_config, start_services
 from assistant.core.messages import ChatRef, Sender
 from assistant.scheduler.types import (
     AgentJob,
@@ -57,7 +56,7 @@ async def test_reminder_fires_in_the_chat_that_created_it(make_config, start_har
         ("chat-1002", "⏰ Reminder: stretch"),
         ("g1", "⏰ Reminder: stand up"),
     ]
-    table = h.services.scheduler.table
+    table = h.scheduler.table
 
     async def done() -> bool:
         job = await table.get(first)
@@ -83,7 +82,7 @@ async def test_recurring_reminder_from_the_model_tool_until_cancelled(
     assert h.channel.texts()[1:4] == ["⏰ Reminder: drink"] * 3
     assert f"{jid} ⏰ drink — every 0.2s; next " in await h.ask("/jobs", user=USER)
     assert await h.ask(f"/cancel {jid}", user=USER) == f"Cancelled job {jid}: ⏰ drink."
-    assert jid not in await h.services.scheduler.next_runs()  # nothing left to fire
+    assert jid not in await h.scheduler.next_runs()  # nothing left to fire
     assert "No scheduled jobs" in await h.ask("/jobs", user=USER)
 
 
@@ -105,14 +104,14 @@ async def test_agent_job_runs_as_a_turn_with_the_creators_current_role(
     assert "schedule" in {t["function"]["name"] for t in fake_model.requests[2]["tools"]}
 
     # the creator loses the schedule permission before the next job runs: it is skipped
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     later = At(time=datetime.now(UTC) + timedelta(seconds=0.3))
     await scheduler.create(HERE, CREATOR, later, AgentJob(prompt="summarize again"))
     revoked = make_config(
         scheduler={"enabled": True, "min_interval": 0.1},
         access={**GROUPS, "permissions": {"user": ["chat", "memory"]}},
     )
-    apply_config(h.services, revoked)
+    await h.assembly.reload(revoked)
     sent = await h.channel.wait_sent(3)
     assert sent[2].text.endswith("was skipped: your role no longer allows scheduled work.")
     assert len(fake_model.requests) == 3  # no turn ran
@@ -128,7 +127,7 @@ async def test_monitoring_alerts_only_on_a_change_of_state(make_config, start_ha
 
     monkeypatch.setattr(psutil, "virtual_memory", virtual_memory)
     h = await start_harness(scheduler_on(make_config, check_cooldown=0))
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     job, _ = await scheduler.create(
         HERE, CREATOR, Every(seconds=0.1), MetricCheck(metric="memory", threshold=50)
     )
@@ -155,13 +154,13 @@ async def test_check_cooldown_and_state_survive_a_restart(make_config, start_har
     monkeypatch.setattr(psutil, "virtual_memory", virtual_memory)
     config = scheduler_on(make_config, check_cooldown=3600)
     h = await start_harness(config)
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     job, _ = await scheduler.create(
         HERE, CREATOR, Every(seconds=0.1), MetricCheck(metric="memory", threshold=50)
     )
 
     async def ran(harness, n: int) -> bool:
-        found = await harness.services.scheduler.table.get(job.id)
+        found = await harness.scheduler.table.get(job.id)
         return found is not None and found.runs >= n
 
     await until(lambda: ran(h, 6))
@@ -173,14 +172,14 @@ async def test_check_cooldown_and_state_survive_a_restart(make_config, start_har
     h2 = await start_harness(config)  # still failing after a restart: no second alert
     await until(lambda: ran(h2, 9))
     assert h2.channel.texts() == []
-    assert (await h2.services.scheduler.table.get(job.id)).check_state == "alert"
+    assert (await h2.scheduler.table.get(job.id)).check_state == "alert"
 
 
 async def test_due_during_downtime_fires_late_within_grace_and_is_missed_beyond(
     make_config, start_harness
 ):
     h = await start_harness(scheduler_on(make_config), recover=False)  # not firing yet
-    table = h.services.scheduler.table
+    table = h.scheduler.table
     now = time.time()
     for jid, ago, task in (
         ("aaaaaa", 600, Reminder(text="water the plants")),
@@ -190,7 +189,7 @@ async def test_due_during_downtime_fires_late_within_grace_and_is_missed_beyond(
         due = datetime.fromtimestamp(now - ago, UTC)
         job = Job(jid, HERE, CREATOR, "UTC", At(time=due), task, created_at=now - ago - 60)
         assert await table.insert(job)
-    await start_services(h.services)
+    await h.assembly.start()
     await h.channel.wait_sent(3)
     at = {
         jid: datetime.fromtimestamp(now - ago, UTC).strftime("%Y-%m-%d %H:%M")
@@ -209,9 +208,7 @@ async def test_jobs_persist_across_a_restart(make_config, start_harness, tmp_pat
     config = scheduler_on(make_config)
     h = await start_harness(config)
     jid = job_id(await h.ask("/remind 0.6s stretch", user=USER))
-    every, _ = await h.services.scheduler.create(
-        HERE, CREATOR, Every(seconds=0.2), Reminder(text="tick")
-    )
+    every, _ = await h.scheduler.create(HERE, CREATOR, Every(seconds=0.2), Reminder(text="tick"))
     await h.close()
     closed = time.time()
     stored = sqlite3.connect(tmp_path / "state" / "jobs.db")
@@ -243,7 +240,7 @@ async def _scheduled_messages(h):
 
 async def test_a_firing_is_delivered_once_and_never_after_cancel(make_config, start_harness):
     h = await start_harness(scheduler_on(make_config))
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     job, _ = await scheduler.create(HERE, CREATOR, Every(seconds=3600), Reminder(text="once"))
     due = time.time() - 1
     await scheduler.fire(job.id, due)
@@ -259,7 +256,7 @@ async def test_a_firing_is_delivered_once_and_never_after_cancel(make_config, st
 
 async def test_daily_job_runs_once_in_the_hour_that_repeats_at_dst_end(make_config, start_harness):
     h = await start_harness(scheduler_on(make_config, misfire_grace=10**9))
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     job, _ = await scheduler.create(
         HERE, CREATOR, Cron(expr="30 2 * * *"), Reminder(text="nightly"), "Europe/Berlin"
     )
@@ -305,7 +302,7 @@ async def test_only_the_creator_or_an_admin_cancels(make_config, start_harness):
 
 async def test_refusals_are_clear(make_config, start_harness, fake_model):
     h = await start_harness(scheduler_on(make_config, min_interval=60, max_jobs_per_user=1))
-    scheduler = h.services.scheduler
+    scheduler = h.scheduler
     check = CommandCheck(host="web1", command="systemctl is-active nginx")
     for schedule, task, message in (
         (Every(seconds=60), check, "no SSH hosts are configured"),

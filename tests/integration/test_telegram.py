@@ -13,9 +13,9 @@ import tomli_w
 
 from assistant.app import Daemon
 from assistant.config import parse_config
+from assistant.core.commands import ActionCall, ActionResult
 from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
-from assistant.router.actions import ActionCall, ActionResult
 from tests.fakes.model import FakeModel, Reply
 from tests.fakes.telegram import FakeBotAPI
 from tests.helpers import Running, running_daemons

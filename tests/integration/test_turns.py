@@ -229,7 +229,7 @@ async def test_history_over_budget_is_summarized_and_stored(make_config, start_h
     turn_request = fake_model.requests[-1]
     assert "User sent two long messages" in turn_request["messages"][0]["content"]
     assert len(json.dumps(turn_request["messages"])) < 4000
-    conversation = await h.services.router._conversations.active("telegram:chat-1001")
+    conversation = await h.services.conversations.active("telegram:chat-1001")
     assert conversation.summary == "User sent two long messages of repeated words."
     # the next turn reuses the stored summary and does not summarize again
     await h.ask("another")

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from assistant.features.memory.cli import MemoryImportError, export_line, parse_import
 from assistant.memory.service import RECALL_HEADER, format_recall
 from assistant.memory.store import MemoryRecord, collection_name
-from assistant.ops.data import MemoryImportError, export_line, parse_import
 
 
 def record(text: str, rid: str = "0a1b2c3d", **kw) -> MemoryRecord:

@@ -18,11 +18,11 @@ from assistant.agent.prompt import (
 )
 from assistant.config import parse_config
 from assistant.core.backoff import Backoff
+from assistant.core.commands import parse_command
 from assistant.core.health import ComponentState, Health
 from assistant.core.roles import Permission, Role
 from assistant.llm.routing import choose_model
 from assistant.llm.types import ChatMessage, ToolCall
-from assistant.router.commands import parse_command
 from assistant.security.policy import Policy
 from assistant.store.conversations import StoredMessage
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.metrics import Metrics
 from assistant.core.roles import DEFAULT_PERMISSIONS, Permission, Role
-from assistant.tools.base import ToolContext, ToolResult
+from assistant.core.tools import ToolContext, ToolResult
 from assistant.tools.registry import ToolRegistry, truncate_middle
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
 

@@ -26,11 +26,11 @@ from assistant.core.messages import ChatRef, Sender
 from assistant.core.ports import ChatIO, Recaller
 from assistant.core.roles import Role
 from assistant.core.text import clip_tokens, estimate_tokens
+from assistant.core.tools import ToolContext
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ImagePart, ModelRequest, TextCallback, Usage
 from assistant.security.policy import Policy
-from assistant.store.conversations import Conversation, Conversations, StoredMessage
-from assistant.tools.base import ToolContext
+from assistant.store.conversations import Conversation, StoredMessage
 from assistant.tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,13 @@ class TurnOutcome:
     usage: Usage = field(default_factory=Usage)
     provider: str | None = None
     steps: int = 0
+    summary: Summary | None = None  # a new summary of older history, for the turn's owner to store
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    text: str
+    upto: int  # the id of the last message it covers
 
 
 def _same_call_key(name: str, arguments: str) -> tuple[str, str]:
@@ -117,7 +124,6 @@ class Agent:
         client: ModelClient,
         tools: ToolRegistry,
         policy: Policy,
-        conversations: Conversations,
         assistant: AssistantSection,
         settings: AgentSection,
         recall: Recaller | None = None,
@@ -125,7 +131,6 @@ class Agent:
         self._client = client
         self._tools = tools
         self._policy = policy
-        self._conversations = conversations
         self._recall = recall
         self.configure(assistant, settings)
 
@@ -143,10 +148,11 @@ class Agent:
         conversation: Conversation,
         request: TurnRequest,
         *,
-        history: list[StoredMessage] | None = None,
+        history: list[StoredMessage],
     ) -> TurnOutcome:
-        """One turn. ``history``: the conversation's stored history when the caller already
-        read it (``Conversations.begin_turn``); read here otherwise."""
+        """One turn over ``history`` (the conversation's stored messages). Nothing is
+        written: the outcome carries the messages to append and, when older history was
+        summarized, the new summary (``TurnRunner`` stores both)."""
         settings = self._settings
         deadline = time.monotonic() + settings.turn_timeout
         user = prompt.user_message(
@@ -163,7 +169,7 @@ class Agent:
             async with asyncio.timeout_at(_loop_time(deadline)) as timeout:
                 clock.timeout = timeout
                 window, summary = await self._history(
-                    conversation, request.model, deadline, history
+                    conversation, request.model, deadline, history, outcome
                 )
                 memories = None
                 if self._recall is not None:
@@ -284,28 +290,27 @@ class Agent:
         conversation: Conversation,
         model: str | None,
         deadline: float,
-        stored: list[StoredMessage] | None,
+        stored: list[StoredMessage],
+        outcome: TurnOutcome,
     ) -> tuple[list[ChatMessage], str | None]:
-        if stored is None:
-            stored = await self._conversations.history(conversation)
         cap = self._settings.summary_tokens
         summary = clip_tokens(conversation.summary, cap) if conversation.summary else None
         budget = self._settings.history_tokens
         if sum(m.tokens for m in stored) > budget:
             older, stored = prompt.split_history(stored, budget * 2 // 3)
             if older:
-                summary = await self._summarize(conversation, summary, older, model, deadline)
+                summary = await self._summarize(summary, older, model, deadline)
+                outcome.summary = Summary(summary or "", older[-1].id)
         return [prompt.from_stored(m) for m in stored], summary
 
     async def _summarize(
         self,
-        conversation: Conversation,
         earlier: str | None,
         older: list[StoredMessage],
         model: str | None,
         deadline: float,
     ) -> str | None:
-        """A new summary of ``earlier`` (the summary so far) and ``older``, stored, within
+        """A new summary of ``earlier`` (the summary so far) and ``older``, within
         ``summary_tokens`` whatever the model returns: it is sent with every turn."""
         cap = self._settings.summary_tokens
         previous = f"Earlier summary:\n{earlier}\n\n" if earlier else ""
@@ -323,10 +328,8 @@ class Agent:
         except (ModelUnavailable, ModelRequestError) as exc:
             # Without a summary the older messages are simply left out of the window.
             log.warning("history.summary_failed", error=str(exc))
-            await self._conversations.set_summary(conversation.id, earlier or "", older[-1].id)
             return earlier
         summary = clip_tokens(reply.text.strip(), cap)
-        await self._conversations.set_summary(conversation.id, summary, older[-1].id)
         log.info("history.summarized", messages=len(older), chars=len(summary))
         return summary
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
@@ -36,6 +38,11 @@ class Config(Section):
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
+
+    @property
+    def known_hosts(self) -> Path:
+        """The pinned SSH host keys: ``[ssh] known_hosts``, or in the state directory."""
+        return self.ssh.known_hosts or self.assistant.state_dir / "known_hosts"
 
     @model_validator(mode="after")
     def _model_references(self) -> Config:

@@ -116,8 +116,10 @@ class ChannelAccess(Section):
 
 
 def _account(item: str) -> None:
+    """``channel:user_id`` for a channel that has an allowlist here (or the console)."""
     channel, _, user = item.partition(":")
-    if channel not in ("telegram", "feishu", "console") or not user:
+    channels = [n for n, f in AccessSection.model_fields.items() if f.annotation is ChannelAccess]
+    if channel not in [*channels, "console"] or not user:
         raise ValueError(f"{item!r} is not 'telegram:USER_ID' or 'feishu:OPEN_ID'")
 
 

@@ -7,6 +7,7 @@ chats use one ``shared`` namespace instead, which groups also read. Nothing else
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterable
@@ -54,22 +55,55 @@ def format_recall(records: Iterable[MemoryRecord], budget: int, zone: ZoneInfo) 
 
 
 class MemoryService:
+    """Memory for the people of one assistant. It may be built before its store and embedder
+    are open (``attach`` them when they are, or ``failed``): calls made meanwhile wait for them
+    — a /remember or a memory tool up to ``wait`` seconds, a turn's recall only
+    ``recall_wait`` (the turn goes on without memories, and says so in the log)."""
+
     def __init__(
         self,
         *,
-        store: MemoryStore,
-        embedder: Embedder,
         settings: MemorySection,
         zone: ZoneInfo,
+        store: MemoryStore | None = None,
+        embedder: Embedder | None = None,
         conversations: Conversations | None = None,
         client: ModelClient | None = None,
+        wait: float = 20.0,
+        recall_wait: float = 1.5,
     ) -> None:
-        self._store = store
-        self._embedder = embedder
+        self._store: MemoryStore | None = None
+        self._embedder: Embedder | None = None
+        self._loaded = asyncio.Event()
+        self._failure = ""
+        self._wait = wait
+        self._recall_wait = recall_wait
         self._conversations = conversations
         self._client = client
         self._jobs: aiojobs.Scheduler | None = None
         self.configure(settings, zone)
+        if store is not None and embedder is not None:
+            self.attach(store, embedder)
+
+    def attach(self, store: MemoryStore, embedder: Embedder) -> None:
+        self._store, self._embedder = store, embedder
+        self._loaded.set()
+
+    def failed(self, why: str) -> None:
+        self._failure = why
+        self._loaded.set()
+
+    async def _parts(self, wait: float | None = None) -> tuple[MemoryStore, Embedder]:
+        """The store and the embedder, once open; ``MemoryUnavailable`` while still loading
+        after ``wait`` seconds, or when opening failed."""
+        if not self._loaded.is_set():
+            try:
+                await asyncio.wait_for(self._loaded.wait(), wait or self._wait)
+            except TimeoutError:
+                raise MemoryUnavailable("memory is still loading; try again in a moment") from None
+        if self._store is None or self._embedder is None:
+            raise MemoryUnavailable(self._failure or "memory is not available")
+        return self._store, self._embedder
 
     def configure(self, settings: MemorySection, zone: ZoneInfo) -> None:
         self._settings = settings
@@ -121,23 +155,25 @@ class MemoryService:
         return await self.add(record)
 
     async def add(self, record: MemoryRecord, *, dedupe: bool = True) -> tuple[MemoryRecord, bool]:
-        vector = (await self._embedder.embed([record.text]))[0]
+        store, embedder = await self._parts()
+        vector = (await embedder.embed([record.text]))[0]
         merged = False
         if dedupe:
-            nearest = await self._store.query(record.namespace, vector, 1)
+            nearest = await store.query(record.namespace, vector, 1)
             if nearest and (nearest[0].score or 0.0) >= self._settings.dedupe_similarity:
                 record = replace(record, id=nearest[0].id)
                 merged = True
-        await self._store.upsert([replace(record, score=None)], [vector])
+        await store.upsert([replace(record, score=None)], [vector])
         log.info("memory.stored", id=record.id, source=record.source, merged=merged)
         return record, merged
 
     async def add_many(self, records: list[MemoryRecord], batch: int = 32) -> int:
         """Store records as they are (ids kept, no merging): the import path."""
+        store, embedder = await self._parts()
         for start in range(0, len(records), batch):
             chunk = records[start : start + batch]
-            vectors = await self._embedder.embed([r.text for r in chunk])
-            await self._store.upsert([replace(r, score=None) for r in chunk], vectors)
+            vectors = await embedder.embed([r.text for r in chunk])
+            await store.upsert([replace(r, score=None) for r in chunk], vectors)
         return len(records)
 
     # --- reading ------------------------------------------------------------------------------
@@ -148,6 +184,7 @@ class MemoryService:
             return None
         started = time.perf_counter()
         try:
+            await self._parts(self._recall_wait)
             found = await self._search(
                 self.read_namespaces(chat, sender), text, settings.recall_top_k
             )
@@ -188,14 +225,16 @@ class MemoryService:
     # --- administration (the command line): every namespace --------------------------------
 
     async def namespaces(self) -> list[str]:
-        return await self._store.namespaces()
+        store, _ = await self._parts()
+        return await store.namespaces()
 
     async def records(self, namespaces: Iterable[str] | None = None) -> list[MemoryRecord]:
         """Every record of ``namespaces`` (default: all), newest first."""
         chosen = list(namespaces) if namespaces is not None else await self.namespaces()
+        store, _ = await self._parts()
         out: list[MemoryRecord] = []
         for namespace in chosen:
-            out.extend(await self._store.get(namespace))
+            out.extend(await store.get(namespace))
         return sorted(out, key=lambda r: r.created, reverse=True)
 
     async def search_in(
@@ -213,17 +252,19 @@ class MemoryService:
     async def _search(self, namespaces: list[str], text: str, k: int) -> list[MemoryRecord]:
         if not namespaces or k <= 0:
             return []
-        vector = (await self._embedder.embed([text]))[0]
+        store, embedder = await self._parts()
+        vector = (await embedder.embed([text]))[0]
         found: list[MemoryRecord] = []
         for namespace in namespaces:
-            found.extend(await self._store.query(namespace, vector, k))
+            found.extend(await store.query(namespace, vector, k))
         found.sort(key=lambda r: r.score or 0.0, reverse=True)
         return found[:k]
 
     async def _forget(self, namespaces: list[str], memory_id: str) -> MemoryRecord | None:
+        store, _ = await self._parts()
         for namespace in namespaces:
-            existing = await self._store.get(namespace, [memory_id])
-            if existing and await self._store.delete(namespace, [memory_id]):
+            existing = await store.get(namespace, [memory_id])
+            if existing and await store.delete(namespace, [memory_id]):
                 log.info("memory.forgotten", id=memory_id)
                 return existing[0]
         return None

@@ -153,11 +153,10 @@ async def check_ssh(ctx: Context) -> list[Finding]:
         return skipped_without_config("ssh")
     if not config.ssh.enabled or not config.ssh.hosts:
         return [Finding("ssh", Status.SKIP, "no [[ssh.hosts]] configured")]
-    from assistant.services import known_hosts_path
     from assistant.ssh.executor import SSHExecutor
     from assistant.ssh.trust import pinned_lines
 
-    path = known_hosts_path(config)
+    path = config.known_hosts
     findings: list[Finding] = []
     async with SSHExecutor(config.ssh, known_hosts=path) as executor:
         for host in config.ssh.hosts:

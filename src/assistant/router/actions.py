@@ -6,11 +6,9 @@ handler; the router answers every press (a toast) and edits the message to show 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
 import structlog
 
+from assistant.core.commands import Action, ActionCall, ActionHandler, ActionResult
 from assistant.core.errors import ChannelError
 from assistant.core.messages import InboundMessage, SentMessage
 from assistant.core.ports import Channel
@@ -18,30 +16,6 @@ from assistant.core.roles import Permission, Role
 from assistant.security.policy import Policy
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionCall:
-    message: InboundMessage  # kind ACTION; text is the full action id
-    role: Role
-    argument: str  # the part after "prefix:"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    toast: str = ""  # shown to the presser
-    alert: bool = False  # as a dialog instead of a toast
-    edit_text: str | None = None  # new text for the message that carried the buttons
-
-
-ActionHandler = Callable[[ActionCall], Awaitable[ActionResult]]
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    prefix: str
-    permission: Permission
-    handler: ActionHandler
 
 
 class ActionRegistry:

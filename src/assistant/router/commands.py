@@ -3,63 +3,20 @@ by prompt injection."""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.config import Config
-from assistant.core.messages import InboundMessage
-from assistant.core.ports import ChatIO, ConversationArchive
-from assistant.core.roles import Permission, Role
+from assistant.core.commands import Command, CommandCall
+from assistant.core.roles import Permission
+from assistant.feature import ARCHIVE, CANCELLER, HOST_STATUS, JOB_CANCELLER, Ports
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
 from assistant.router.budget import TokenBudget, person
 from assistant.store.conversations import Conversations
-
-_NAME = re.compile(r"[a-z0-9_]{1,32}")
-_COMMAND = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)
-
-
-async def _no_side_effect(what: str) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class CommandCall:
-    message: InboundMessage
-    role: Role
-    permissions: frozenset[Permission]
-    args: str
-    io: ChatIO | None = None
-    mark_side_effect: Callable[[str], Awaitable[None]] = _no_side_effect
-
-
-CommandHandler = Callable[[CommandCall], Awaitable[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    name: str
-    summary: str
-    permission: Permission
-    handler: CommandHandler
-    usage: str = ""
-    aliases: tuple[str, ...] = ()
-    immediate: bool = False  # run at once, not behind the chat's queued messages
-
-
-def parse_command(text: str) -> tuple[str, str] | None:
-    """``/name@bot args`` → (name, args); None when the text is not a command."""
-    match = _COMMAND.match(text)
-    if match is None:
-        return None
-    name = match.group(1).split("@", 1)[0].lower()
-    if not _NAME.fullmatch(name):
-        return None
-    return name, (match.group(2) or "").strip()
 
 
 class CommandRegistry:
@@ -101,7 +58,9 @@ def _duration(seconds: float) -> str:
 
 
 class BuiltinCommands:
-    """/help, /new (/reset), /status and /model."""
+    """/help, /new (/reset), /status, /model and /cancel: every assistant has them. What they
+    reach in features (the memory archive, a server's status, running work, jobs) is found
+    through ``ports`` when used, so a feature that is off simply is not there."""
 
     def __init__(
         self,
@@ -111,7 +70,7 @@ class BuiltinCommands:
         client: ModelClient,
         config: Callable[[], Config],
         stats: Callable[[], RouterStats],
-        archive: ConversationArchive | None = None,
+        ports: Ports,
         budget: TokenBudget | None = None,
     ) -> None:
         self._registry = registry
@@ -120,9 +79,10 @@ class BuiltinCommands:
         self._client = client
         self._config = config
         self._stats = stats
-        self.host_status: CommandHandler | None = None  # /status HOST, when SSH is set up
-        self._archive = archive
-        for command in (
+        self._ports = ports
+
+    def commands(self) -> list[Command]:
+        return [
             Command("help", "what I can do", Permission.CHAT, self.help),
             Command(
                 "new", "start a fresh conversation", Permission.CHAT, self.new, aliases=("reset",)
@@ -135,9 +95,26 @@ class BuiltinCommands:
                 self.model,
                 usage="/model [name|auto]",
             ),
-        ):
-            registry.register(command)
-        self.cancel = CancelCommand(registry)
+            Command(
+                "cancel",
+                "stop what runs in this chat; /cancel ID cancels a scheduled job",
+                Permission.CHAT,
+                self.cancel,
+                usage="/cancel [ID]",
+                immediate=True,
+            ),
+        ]
+
+    async def cancel(self, call: CommandCall) -> str:
+        if call.args.strip():
+            jobs = self._ports.get(JOB_CANCELLER)
+            if jobs is None:
+                return "Scheduled jobs are not enabled, so there is nothing to cancel by id."
+            if Permission.SCHEDULE not in call.permissions:
+                return "Your role may not manage scheduled jobs."
+            return await jobs.cancel_job(call)
+        done = [text for c in self._ports.all(CANCELLER) if (text := await c.cancel(call))]
+        return "\n".join(done) if done else "Nothing is running in this chat."
 
     async def help(self, call: CommandCall) -> str:
         config = self._config()
@@ -152,14 +129,16 @@ class BuiltinCommands:
 
     async def new(self, call: CommandCall) -> str:
         ended, _ = await self._conversations.start_new(call.message.chat.key)
-        if ended is not None and self._archive is not None:
+        archive = self._ports.get(ARCHIVE)
+        if ended is not None and archive is not None:
             message = call.message
-            await self._archive.conversation_ended(ended.id, message.chat, message.sender)
+            await archive.conversation_ended(ended.id, message.chat, message.sender)
         return "Started a fresh conversation." if ended else "This is already a fresh conversation."
 
     async def status(self, call: CommandCall) -> str:
-        if call.args and self.host_status is not None:
-            return await self.host_status(call)
+        host_status = self._ports.get(HOST_STATUS)
+        if call.args and host_status is not None:
+            return await host_status.host_status(call)
         config = self._config()
         zone = ZoneInfo(config.assistant.timezone)
         midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -217,36 +196,3 @@ class BuiltinCommands:
             return f"There is no model named {wanted!r}. Known: {names}."
         await self._conversations.set_model(conversation.id, wanted)
         return f"This chat now uses {wanted}."
-
-
-class CancelCommand:
-    """/cancel: stops the command running in this chat; /cancel ID cancels a scheduled job.
-
-    One command, two owners: the SSH side and the scheduler fill in their handler when they
-    are configured; each handler checks its own permission.
-    """
-
-    def __init__(self, registry: CommandRegistry) -> None:
-        self.running: CommandHandler | None = None
-        self.job: CommandHandler | None = None
-        registry.register(
-            Command(
-                "cancel",
-                "stop what runs in this chat; /cancel ID cancels a scheduled job",
-                Permission.CHAT,
-                self.handle,
-                usage="/cancel [ID]",
-                immediate=True,
-            )
-        )
-
-    async def handle(self, call: CommandCall) -> str:
-        if call.args.strip():
-            if self.job is None:
-                return "Scheduled jobs are not enabled, so there is nothing to cancel by id."
-            if Permission.SCHEDULE not in call.permissions:
-                return "Your role may not manage scheduled jobs."
-            return await self.job(call)
-        if self.running is None or Permission.EXEC_READONLY not in call.permissions:
-            return "Nothing is running in this chat."
-        return await self.running(call)

@@ -161,20 +161,25 @@ class Conversations:
 
         return await self._db.call(run)
 
-    async def set_summary(self, conversation_id: int, summary: str, upto: int) -> None:
-        await self._db.execute(
-            "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
-            (summary, upto, conversation_id),
-        )
-
     async def commit_turn(
-        self, turn: TurnRecord, messages: list[StoredMessage], *, reply: str | None
+        self,
+        turn: TurnRecord,
+        messages: list[StoredMessage],
+        *,
+        reply: str | None,
+        summary: tuple[str, int] | None = None,
     ) -> None:
-        """Store a finished turn atomically: its messages, its usage, and (when it came from
-        the inbox) the reply to deliver."""
+        """Store a finished turn atomically: its messages, its usage, the conversation's new
+        summary (text, id of the last message it covers), and (when it came from the inbox)
+        the reply to deliver."""
 
         def run(conn: sqlite3.Connection) -> None:
             with transaction(conn):
+                if summary is not None:
+                    conn.execute(
+                        "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
+                        (summary[0], summary[1], turn.conversation_id),
+                    )
                 conn.executemany(
                     "INSERT INTO messages (conversation_id, turn_id, role, content, tool_calls, "
                     "tool_call_id, name, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from assistant.core.errors import MemoryUnavailable, ToolError
 from assistant.core.roles import Permission
+from assistant.core.tools import ToolContext, ToolResult
 from assistant.memory.service import MemoryService
 from assistant.memory.store import MemoryRecord
-from assistant.tools.base import ToolContext, ToolResult
 
 
 def describe(record: MemoryRecord, ctx: ToolContext) -> str:

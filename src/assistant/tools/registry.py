@@ -21,8 +21,8 @@ from assistant.core.errors import PolicyDenied, ToolError
 from assistant.core.metrics import Metrics
 from assistant.core.redact import Redactor
 from assistant.core.roles import Permission
+from assistant.core.tools import Tool, ToolContext, ToolResult
 from assistant.llm.types import ToolSpec
-from assistant.tools.base import Tool, ToolContext, ToolResult
 
 log = structlog.get_logger(__name__)
 

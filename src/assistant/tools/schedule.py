@@ -28,7 +28,7 @@ from assistant.scheduler.types import (
 
 if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is enabled
     from assistant.scheduler.service import SchedulerService
-from assistant.tools.base import ToolContext, ToolResult
+from assistant.core.tools import ToolContext, ToolResult
 
 
 class ScheduleParams(BaseModel):

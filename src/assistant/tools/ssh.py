@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from assistant.core.roles import Permission
-from assistant.tools.base import ToolContext, ToolResult
+from assistant.core.tools import ToolContext, ToolResult
 from assistant.tools.exec import STATUS_COMMAND, ExecRequest, ExecService
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from assistant.core.errors import ToolError
 from assistant.core.roles import Permission
-from assistant.tools.base import ToolContext, ToolResult
+from assistant.core.tools import ToolContext, ToolResult
 
 
 class CurrentTimeParams(BaseModel):

@@ -10,7 +10,7 @@ middleware that honours 429 ``retry_after``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -66,7 +66,7 @@ class TelegramChannel:
         session: aiohttp.ClientSession,
         health: Health,
         redactor: Redactor,
-        commands: Sequence[tuple[str, str]] = (),
+        commands: Callable[[], Sequence[tuple[str, str]]] = list,
         dead_letters: DeadLetters | None = None,
     ) -> None:
         assert config.token is not None
@@ -74,7 +74,7 @@ class TelegramChannel:
         self._token = config.token.get_secret_value()
         self._health = health
         self._redactor = redactor
-        self._commands = list(commands)
+        self._commands = commands  # the command menu, read when the bot starts
         self._bot: Bot | None = None
         self._limits = SendLimits(config.rate_limit, config.group_rate_limit)
         self._quarantine = Quarantine(NAME, dead_letters, redactor)
@@ -152,11 +152,10 @@ class TelegramChannel:
             self._receiver.on_message = None
 
     async def _set_commands(self) -> None:
-        if not self._commands:
+        menu = self._commands()
+        if not menu:
             return
-        commands = [
-            BotCommand(command=name, description=text[:256]) for name, text in self._commands
-        ]
+        commands = [BotCommand(command=name, description=text[:256]) for name, text in menu]
         try:
             await self._api(self.bot.set_my_commands(commands=commands))
         except ChannelUnavailable as exc:  # the menu is a nicety; polling matters more

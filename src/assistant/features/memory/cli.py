@@ -1,9 +1,11 @@
-"""``assistant memory …`` and ``assistant jobs …``: administration from the command line,
-against the state directory of the config, whether or not the daemon runs (with the limits
-each says)."""
+"""``assistant memory list|search|forget|export|import``: long-term memory from the command
+line, against the state directory of the config (in embedded mode only while the daemon is
+stopped: one process at a time)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -12,7 +14,7 @@ import time
 import typing
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -20,11 +22,11 @@ import aiohttp
 
 from assistant.config import Config
 from assistant.core.errors import AssistantError
-from assistant.core.text import one_line
+from assistant.feature import CliCommand, CliContext, config_option
 from assistant.memory.embedder import Embedder
 from assistant.memory.service import MemoryService
 from assistant.memory.store import MemoryRecord
-from assistant.store.db import Database, prepare_state_dir
+from assistant.store.db import prepare_state_dir
 
 EXPORT_FIELDS = ("id", "namespace", "text", "owner", "channel", "chat", "created", "source")
 
@@ -150,42 +152,35 @@ def _stream(path: str | None, mode: str) -> AbstractContextManager[TextIO]:
     return typing.cast(TextIO, open(path, mode, encoding="utf-8"))
 
 
-async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
-    from assistant.scheduler.engine import next_fire
-    from assistant.scheduler.jobs import JobTable
-    from assistant.scheduler.types import describe_next, describe_schedule, describe_task
+def _arguments(memory: argparse.ArgumentParser) -> None:
+    actions = memory.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="memories, newest first")
+    listing.add_argument("--limit", type=int, default=100)
+    search = actions.add_parser("search", help="memories closest to a query, with similarity")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10)
+    forget = actions.add_parser("forget", help="delete a memory by id")
+    forget.add_argument("id")
+    export = actions.add_parser("export", help="write memories as JSON lines")
+    export.add_argument("file", nargs="?", help="file to write (default: standard output)")
+    imported = actions.add_parser("import", help="read memories from JSON lines (re-embedded)")
+    imported.add_argument("file", help="file to read, or - for standard input")
+    for sub in (listing, search, forget, export):
+        sub.add_argument("--namespace", help="only this one, e.g. user:telegram:123456789")
+    for sub in (listing, search, forget, export, imported):
+        config_option(sub)
 
-    prepare_state_dir(config.assistant.state_dir)
-    async with Database(config.assistant.state_dir / "state.db") as db:
-        table = JobTable(db)
-        if args.action == "list":
-            now = datetime.now(UTC)
-            jobs = await table.find(status=None if args.all else "active")
-            for job in jobs:
-                when = next_fire(job.schedule, ZoneInfo(job.timezone), now)
-                status = "" if job.status == "active" else f"[{job.status}] "
-                print(
-                    f"{job.id}  {job.chat.channel}:{job.chat.chat_id}  by {job.sender.user_id}  "
-                    f"{status}{one_line(describe_task(job.task), 200)} — "
-                    f"{describe_schedule(job.schedule, job.timezone)}; "
-                    f"{describe_next(when if job.status == 'active' else None, job.timezone)}; "
-                    f"ran {job.runs}x",
-                    file=out,
-                )
-            print(f"({len(jobs)} jobs)", file=sys.stderr)
-            return 0
-        found = await table.get(args.id)
-        if found is None or found.status != "active":
-            print(f"error: there is no active job {args.id!r}", file=sys.stderr)
-            return 1
-        if args.action == "cancel":
-            await table.finish(found.id, "cancelled")
-            print(f"cancelled job {found.id}: {describe_task(found.task)}", file=out)
-        else:
-            await table.request_run(found.id)
-            print(
-                f"job {found.id} will run within 30 seconds if the assistant serving "
-                f"{found.chat.channel} is running, else when it starts",
-                file=out,
-            )
-    return 0
+
+def _run(args: argparse.Namespace, cli: CliContext) -> int:
+    if not cli.config.memory.enabled:
+        raise AssistantError("memory is disabled in the config ([memory] enabled = false)")
+    return asyncio.run(memory_command(cli.config, args, sys.stdout))
+
+
+MEMORY = CliCommand(
+    "memory",
+    "list, search, forget, export or import long-term memories (in embedded mode, while the "
+    "daemon is stopped)",
+    _arguments,
+    _run,
+)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.core.errors import AssistantError, NotFound
 from assistant.core.roles import Role
+from assistant.feature import CliContext, config_option
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -22,14 +23,10 @@ if TYPE_CHECKING:
     from assistant.security.commands import Decision
     from assistant.security.isolated import IsolatedPolicy
 
-AddCommand = Callable[..., argparse.ArgumentParser]
-Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
-
 EXIT = {"allow": 0, "ask": 3, "deny": 4}
 
 
-def add_commands(command: AddCommand, users: argparse.ArgumentParser | None = None) -> None:
-    policy = command("policy", cmd_policy, "test commands against the command policy")
+def arguments(policy: argparse.ArgumentParser) -> None:
     actions = policy.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
@@ -44,10 +41,9 @@ def add_commands(command: AddCommand, users: argparse.ArgumentParser | None = No
         metavar="FILE",
         help='JSON lines in ({"command": …, "role"?: …, "host"?: …}), JSON lines out; - for stdin',
     )
-    check.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    config_option(check)
     check.add_argument("words", nargs="*", metavar="COMMAND", help="after --, the command")
-    listing = actions.add_parser("list", help="the built-in read-only commands and their flags")
-    listing.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    config_option(actions.add_parser("list", help="the built-in read-only commands and flags"))
 
 
 def _role(value: str) -> Role:
@@ -118,11 +114,10 @@ def check_lines(config: Config, lines: Iterable[str], out: TextIO) -> int:
     return status
 
 
-def cmd_policy(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant.config import find_config_path, load_config
+def run(args: argparse.Namespace, cli: CliContext) -> int:
     from assistant.security import readonly
 
-    config = load_config(find_config_path(getattr(args, "config", None), env), env)
+    config = cli.config
     if args.action == "list":
         for line in readonly.summaries():
             print(line)

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from assistant.core.commands import Command, CommandCall
 from assistant.core.roles import Permission
-from assistant.router.commands import CancelCommand, Command, CommandCall, CommandRegistry
 from assistant.scheduler.parse import USAGE, parse_when
 from assistant.scheduler.types import (
     JobRefused,
@@ -24,17 +24,12 @@ if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is
 
 
 class JobCommands:
-    def __init__(
-        self,
-        *,
-        registry: CommandRegistry,
-        cancel: CancelCommand,
-        scheduler: SchedulerService,
-        timezone: Callable[[], str],
-    ) -> None:
+    def __init__(self, *, scheduler: SchedulerService, timezone: Callable[[], str]) -> None:
         self._scheduler = scheduler
         self._timezone = timezone
-        for command in (
+
+    def commands(self) -> list[Command]:
+        return [
             Command(
                 "remind",
                 "remind you at a time, once or repeatedly",
@@ -48,9 +43,7 @@ class JobCommands:
                 Permission.SCHEDULE,
                 self.jobs,
             ),
-        ):
-            registry.register(command)
-        cancel.job = self.cancel
+        ]
 
     async def remind(self, call: CommandCall) -> str:
         if not call.args:
@@ -83,7 +76,8 @@ class JobCommands:
             )
         return "\n".join(lines)
 
-    async def cancel(self, call: CommandCall) -> str:
+    async def cancel_job(self, call: CommandCall) -> str:
+        """``/cancel ID`` (the ``JobCanceller`` port)."""
         job_id = call.args.strip()
         if not job_id:
             return "Usage: /cancel ID — /jobs lists the ids."

@@ -1,4 +1,5 @@
-"""The Tool contract and the per-call context a tool receives."""
+"""The Tool contract and the per-call context a tool receives: what a feature adds for the
+model."""
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """Server commands typed by a person — no model, no tokens, no prompt injection:
-/run HOST COMMAND, /hosts, /status HOST, /cancel, /approve ID, /deny ID; and the buttons
-(Approve/Deny on approval requests, Cancel on a running command)."""
+/run HOST COMMAND, /hosts, /approve ID, /deny ID; the buttons (Approve/Deny on approval
+requests, Cancel on a running command); and what /status HOST and /cancel reach here."""
 
 from __future__ import annotations
 
+from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.roles import Permission
-from assistant.router.actions import ActionCall, ActionRegistry, ActionResult
-from assistant.router.commands import BuiltinCommands, Command, CommandCall, CommandRegistry
 from assistant.security.approvals import PREFIX as APPROVAL_PREFIX
 from assistant.security.approvals import ApprovalService
 from assistant.security.policy import Policy
@@ -19,20 +18,19 @@ def _actor(call: CommandCall | ActionCall) -> str:
 
 
 class OpsCommands:
-    def __init__(
-        self,
-        *,
-        registry: CommandRegistry,
-        actions: ActionRegistry,
-        builtin: BuiltinCommands,
-        service: ExecService,
-        approvals: ApprovalService,
-        policy: Policy,
-    ) -> None:
+    def __init__(self, *, service: ExecService, approvals: ApprovalService, policy: Policy) -> None:
         self._service = service
         self._approvals = approvals
         self._policy = policy
-        for command in (
+
+    def actions(self) -> list[Action]:
+        return [
+            Action(APPROVAL_PREFIX, Permission.APPROVE, self.decide_button),
+            Action(CANCEL_PREFIX, Permission.EXEC_READONLY, self.cancel_button),
+        ]
+
+    def commands(self) -> list[Command]:
+        return [
             Command(
                 "run",
                 "run a command on a server",
@@ -57,12 +55,7 @@ class OpsCommands:
                 usage="/deny ID",
                 immediate=True,
             ),
-        ):
-            registry.register(command)
-        builtin.host_status = self.host_status
-        builtin.cancel.running = self.cancel
-        actions.register(APPROVAL_PREFIX, Permission.APPROVE, self.decide_button)
-        actions.register(CANCEL_PREFIX, Permission.EXEC_READONLY, self.cancel_button)
+        ]
 
     async def run(self, call: CommandCall) -> str:
         host, _, command = call.args.partition(" ")
@@ -102,10 +95,13 @@ class OpsCommands:
         )
         return report.text
 
-    async def cancel(self, call: CommandCall) -> str:
+    async def cancel(self, call: CommandCall) -> str | None:
+        """``/cancel``: the commands running in this chat, and the approvals they wait for."""
+        if Permission.EXEC_READONLY not in call.permissions:
+            return None
         if self._service.cancel_chat(call.message.chat.key, _actor(call)):
             return "Cancelling the running command."
-        return "Nothing is running in this chat."
+        return None
 
     async def approve(self, call: CommandCall) -> str:
         return await self._decide_typed(call, approve=True)

@@ -6,23 +6,23 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import MemoryUnavailable
 from assistant.core.roles import Permission
 from assistant.memory.service import MemoryService
 from assistant.memory.store import MemoryRecord
-from assistant.router.commands import Command, CommandCall, CommandRegistry
 
 _SHOWN = 20
 _TEXT_CHARS = 200
 
 
 class MemoryCommands:
-    def __init__(
-        self, *, registry: CommandRegistry, memory: MemoryService, timezone: Callable[[], str]
-    ) -> None:
+    def __init__(self, *, memory: MemoryService, timezone: Callable[[], str]) -> None:
         self._memory = memory
         self._timezone = timezone
-        for command in (
+
+    def commands(self) -> list[Command]:
+        return [
             Command(
                 "remember",
                 "keep a fact for later conversations",
@@ -40,8 +40,7 @@ class MemoryCommands:
             Command(
                 "forget", "delete a memory", Permission.MEMORY, self.forget, usage="/forget ID"
             ),
-        ):
-            registry.register(command)
+        ]
 
     def _line(self, record: MemoryRecord) -> str:
         day = datetime.fromtimestamp(record.created, ZoneInfo(self._timezone())).strftime(

@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import ChannelError, NotFound
 from assistant.core.messages import ChatRef, SentMessage
 from assistant.core.roles import Permission, Role
 from assistant.core.text import one_line
-from assistant.router.commands import Command, CommandCall, CommandRegistry
 from assistant.store.pairing import Pairing
 
 log = structlog.get_logger(__name__)
@@ -30,10 +30,12 @@ def welcome_text(role: Role) -> str:
 
 
 class PairingCommands:
-    def __init__(self, *, registry: CommandRegistry, pairing: Pairing, notify: Notify) -> None:
+    def __init__(self, *, pairing: Pairing, notify: Notify) -> None:
         self._pairing = pairing
         self._notify = notify
-        registry.register(
+
+    def commands(self) -> list[Command]:
+        return [
             Command(
                 "pair",
                 "approve a pairing code (no code: list pending requests)",
@@ -41,7 +43,7 @@ class PairingCommands:
                 self.pair,
                 usage="/pair [CODE [role]]",
             )
-        )
+        ]
 
     async def pair(self, call: CommandCall) -> str:
         channel = call.message.chat.channel

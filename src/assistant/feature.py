@@ -1,0 +1,152 @@
+"""The feature contract: what a feature package adds to the assistant, as a value.
+
+A feature (a chat platform, SSH, memory, the scheduler, pairing, …) is a package under
+``assistant.features`` with one entry point, ``async def setup(ctx) -> Feature``. It builds
+what it needs from the ``Context`` it is given (registering every teardown on ``ctx.stack``,
+right where it sets something up) and returns a ``Feature``: the slash commands, button
+actions, model tools, gateway routes, chat channels and long-running components it adds, what
+it does once the channels serve (``start``), and how it applies a reloaded config
+(``reload``). The composition root collects these values and wires them; it holds no logic of
+its own. Features never import each other: they meet through the ports in ``core.ports``,
+offered and found through ``Ports``.
+
+The command line is declared the same way, without starting anything: a feature module's
+``CLI`` is a sequence of ``CliCommand``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from assistant.core.commands import Action, Canceller, Command, HostStatus, JobCanceller
+from assistant.core.messages import ChatRef
+from assistant.core.ports import (
+    Channel,
+    CommandRunner,
+    ConversationArchive,
+    Recaller,
+    WebhookHandler,
+)
+from assistant.core.tools import Tool
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An HTTP route on the gateway (a webhook): served without the admin token."""
+
+    method: str
+    path: str
+    handler: WebhookHandler
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A long-running task the root runs in its TaskGroup, restarted with backoff when it
+    fails; its state shows on ``/readyz`` under ``name``."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """What a feature did with a reloaded config: the dotted keys it applied live. Anything
+    else that changed needs a restart, and the root says so."""
+
+    applied: tuple[str, ...] = ()
+
+
+Reload = Callable[["Config", "Config"], Awaitable[Reloaded]]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    commands: Sequence[Command] = ()
+    actions: Sequence[Action] = ()
+    tools: Sequence[Tool[Any]] = ()
+    routes: Sequence[Route] = ()
+    channels: Sequence[Channel] = ()  # opened in setup (on ctx.stack); served by the root
+    components: Sequence[Component] = ()
+    start: Callable[[], Awaitable[None]] | None = None  # once the channels serve
+    reload: Reload | None = None
+    parts: Mapping[str, object] = field(default_factory=dict)  # named, for inspection
+
+
+@dataclass(frozen=True, slots=True)
+class CliContext:
+    """What a feature's command line gets from the root: the loaded config, who runs it (for
+    audit records), and a way to tell a person something through their chat channel."""
+
+    config: Config
+    actor: str  # "cli:USER"
+    notify: Callable[[ChatRef, str], Awaitable[str | None]]  # why it failed, or None
+
+
+@dataclass(frozen=True, slots=True)
+class CliCommand:
+    """An ``assistant NAME …`` subcommand. ``arguments`` adds its arguments and actions (give
+    each action ``config_option``); ``run`` returns the exit status (raise ``AssistantError``
+    for a one-line error)."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, CliContext], int]
+
+
+def config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--config`` after an action too (``assistant jobs list --config PATH``)."""
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    return parser
+
+
+class Port(Generic[T]):
+    """The key under which features offer an implementation of one ``core.ports`` protocol."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Port({self.name!r})"
+
+
+@dataclass
+class Ports:
+    """Where features offer implementations of ports to each other: ``provide(RECALLER,
+    memory)`` in one feature, ``get(RECALLER)`` in another (or in the kernel). A port may have
+    several providers (``all``)."""
+
+    _provided: dict[Port[Any], list[Any]] = field(default_factory=dict)
+
+    def provide(self, port: Port[T], implementation: T) -> None:
+        self._provided.setdefault(port, []).append(implementation)
+
+    def get(self, port: Port[T]) -> T | None:
+        found = self._provided.get(port)
+        return cast(T, found[0]) if found else None
+
+    def all(self, port: Port[T]) -> list[T]:
+        return [cast(T, p) for p in self._provided.get(port, ())]
+
+
+RECALLER: Port[Recaller] = Port("recaller")  # long-term memory for the prompt
+ARCHIVE: Port[ConversationArchive] = Port("archive")  # told when /new ends a conversation
+COMMAND_RUNNER: Port[CommandRunner] = Port("command-runner")  # monitoring checks over SSH
+HOST_STATUS: Port[HostStatus] = Port("host-status")  # /status HOST
+CANCELLER: Port[Canceller] = Port("canceller")  # /cancel
+JOB_CANCELLER: Port[JobCanceller] = Port("job-canceller")  # /cancel ID
+
+
+def changed_keys(old: object, new: object, prefix: str) -> list[str]:
+    """The dotted names of the fields that differ between two config sections."""
+    fields: Iterable[str] = getattr(type(old), "model_fields", ())
+    return [f"{prefix}.{name}" for name in fields if getattr(old, name) != getattr(new, name)]

@@ -1,0 +1,105 @@
+"""Reminders, scheduled requests and monitoring checks (/remind, /jobs, /cancel ID, and the
+schedule and jobs tools). Jobs fire through the router like messages, as their creator.
+
+Jobs start firing in ``start``, once the channels serve and the previous run's unfinished
+messages are queued again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assistant.feature import COMMAND_RUNNER, JOB_CANCELLER, Feature, Ports, Reloaded
+from assistant.feature import changed_keys as _changed_keys
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.core.ports import CommandOutcome
+    from assistant.kernel import Context
+
+NAME = "scheduler"
+JOBS_STORE = "jobs.db"  # the daemon's APScheduler store (option "jobs_store": another)
+# what a running assistant applies on reload; the rest of [scheduler] needs a restart
+LIVE = ("misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user")
+
+
+def enabled(config: Config) -> bool:
+    return config.scheduler.enabled
+
+
+class _Runner:
+    """Checks' commands through whatever feature runs commands on servers (SSH), if any."""
+
+    def __init__(self, ports: Ports) -> None:
+        self._ports = ports
+
+    def hosts(self) -> list[str]:
+        runner = self._ports.get(COMMAND_RUNNER)
+        return runner.hosts() if runner is not None else []
+
+    async def refusal(self, host: str, command: str, actor: str) -> str | None:
+        runner = self._ports.get(COMMAND_RUNNER)
+        if runner is None:
+            return "no servers are configured ([[ssh.hosts]])"
+        return await runner.refusal(host, command, actor)
+
+    async def run(self, host: str, command: str, *, timeout: float, actor: str) -> CommandOutcome:
+        runner = self._ports.get(COMMAND_RUNNER)
+        assert runner is not None, "refusal() said yes"
+        return await runner.run(host, command, timeout=timeout, actor=actor)
+
+
+async def setup(ctx: Context) -> Feature:
+    from assistant.core.health import ComponentState
+    from assistant.features.scheduler.commands import JobCommands
+    from assistant.scheduler.service import SchedulerService
+    from assistant.tools.schedule import JobsTool, ScheduleTool
+
+    config = ctx.config
+    router = ctx.router
+    ctx.health.register(NAME, required=False)
+    # entered after the router: it stops firing before the router closes
+    scheduler = await ctx.stack.enter_async_context(
+        SchedulerService(
+            db=ctx.db,
+            store_path=ctx.state_dir / ctx.options.get("jobs_store", JOBS_STORE),
+            submit=router.submit,
+            channels=lambda: router.channels.keys(),
+            settings=config.scheduler,
+            timezone=config.assistant.timezone,
+            check_timeout=config.agent.tool_timeout,
+            runner=_Runner(ctx.ports),
+        )
+    )
+    people = JobCommands(scheduler=scheduler, timezone=ctx.timezone)
+    ctx.ports.provide(JOB_CANCELLER, people)
+
+    async def start() -> None:
+        if await scheduler.start():
+            ctx.health.set(NAME, ComponentState.READY)
+        else:
+            ctx.health.set(
+                NAME, ComponentState.DEGRADED, "another assistant process runs these jobs"
+            )
+
+    async def reload(old: Config, new: Config) -> Reloaded:
+        scheduler.configure(new.scheduler, new.assistant.timezone)
+        keys = _changed_keys(old.scheduler, new.scheduler, NAME)
+        return Reloaded(tuple(k for k in keys if k.split(".", 1)[1] in LIVE))
+
+    return Feature(
+        NAME,
+        commands=people.commands(),
+        tools=(ScheduleTool(scheduler), JobsTool(scheduler)),
+        start=start,
+        reload=reload,
+        parts={"scheduler": scheduler},
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name == "CLI":  # the command line, imported only by the command line
+        from assistant.features.scheduler.cli import JOBS
+
+        return (JOBS,)
+    raise AttributeError(name)

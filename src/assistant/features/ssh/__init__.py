@@ -1,0 +1,109 @@
+"""SSH: commands on the owner's servers under the command policy, with approvals and audit.
+
+Adds the model's tools (run_command, list_hosts, host_status), the people's commands (/run,
+/hosts, /approve, /deny) and buttons (Approve/Deny, Cancel), and offers what /status HOST and
+/cancel reach and what monitoring checks run commands with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assistant.feature import (
+    CANCELLER,
+    COMMAND_RUNNER,
+    HOST_STATUS,
+    Feature,
+    Reloaded,
+    changed_keys,
+)
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.kernel import Context
+
+NAME = "ssh"
+
+
+def enabled(config: Config) -> bool:
+    return config.ssh.enabled and bool(config.ssh.hosts)
+
+
+async def setup(ctx: Context) -> Feature:
+    from assistant.core.messages import ChatRef, SentMessage
+    from assistant.core.ports import Buttons
+    from assistant.features.ssh.commands import OpsCommands
+    from assistant.features.ssh.runner import CheckRunner
+    from assistant.security.approvals import ApprovalService
+    from assistant.security.isolated import IsolatedPolicy
+    from assistant.security.second_factor import SecondFactor
+    from assistant.ssh.executor import SSHExecutor
+    from assistant.store.approvals import ApprovalStore
+    from assistant.store.totp import TotpStore
+    from assistant.tools.exec import ExecService
+    from assistant.tools.ssh import HostStatusTool, ListHostsTool, RunCommandTool
+
+    live, router = ctx.live, ctx.router
+    executor = await ctx.stack.enter_async_context(
+        SSHExecutor(live.current.ssh, known_hosts=live.current.known_hosts)
+    )
+    judge = IsolatedPolicy(live.current.ssh)
+    ctx.stack.callback(judge.close)
+
+    async def approvers() -> list[ChatRef]:
+        return await ctx.access.approver_chats(set(router.channels))
+
+    async def send(chat: ChatRef, text: str, buttons: Buttons) -> list[SentMessage]:
+        return await router.notify(chat, text, buttons=buttons, plain=True)
+
+    async def edit(sent: SentMessage, text: str) -> None:
+        await router.edit(sent, text, plain=True)
+
+    approvals = ApprovalService(
+        ApprovalStore(ctx.db),
+        ctx.audit,
+        approvers=approvers,
+        send=send,
+        edit=edit,
+        timeout=lambda: live.current.ssh.approval_timeout,
+        second_factor=SecondFactor(TotpStore(ctx.db)),
+        person=lambda account: live.current.access.person(account),
+    )
+    service = ExecService(
+        executor=executor,
+        policy=judge,
+        approvals=approvals,
+        audit=ctx.audit,
+        redactor=ctx.redactor,
+        progress_interval=lambda: live.current.ssh.progress_interval,
+    )
+    people = OpsCommands(service=service, approvals=approvals, policy=ctx.policy)
+    ctx.ports.provide(HOST_STATUS, people)
+    ctx.ports.provide(CANCELLER, people)
+    ctx.ports.provide(COMMAND_RUNNER, CheckRunner(service, judge, ctx.access, ctx.policy))
+
+    async def start() -> None:
+        await approvals.expire_leftovers()  # their turns ended with the previous run
+
+    async def reload(old: Config, new: Config) -> Reloaded:
+        judge.configure(new.ssh)
+        executor.configure(new.ssh)
+        return Reloaded(tuple(changed_keys(old.ssh, new.ssh, "ssh")))
+
+    return Feature(
+        NAME,
+        commands=people.commands(),
+        actions=people.actions(),
+        tools=(RunCommandTool(service), ListHostsTool(service), HostStatusTool(service)),
+        start=start,
+        reload=reload,
+        parts={"exec": service, "approvals": approvals},
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name == "CLI":  # the command line, imported only by the command line
+        from assistant.features.ssh.cli import POLICY, SSH
+
+        return (SSH, POLICY)
+    raise AttributeError(name)
