@@ -26,6 +26,7 @@ from assistant.feature import CliCommand, CliContext
 if TYPE_CHECKING:
     from assistant.config import Config
 from assistant.ops import commands as ops_commands
+from assistant.ops import init as ops_init
 from assistant.ops.envfile import with_env_file
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -241,16 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="A self-hosted personal AI assistant for Telegram and Feishu.",
     )
     parser.add_argument("--version", action="version", version=f"assistant {__version__}")
+    config_help = (
+        "config file (default: $ASSISTANT_CONFIG, then ./assistant.toml if it exists, then "
+        "/etc/assistant/config.toml)"
+    )
+    # before the command (`assistant --config X doctor`) or after it: both work
+    parser.add_argument("--config", metavar="PATH", default=None, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    config_help = "config file (default: $ASSISTANT_CONFIG, then /etc/assistant/config.toml)"
     # nested actions accept --config too; SUPPRESS keeps them from erasing the outer value
     nested = argparse.ArgumentParser(add_help=False)
     nested.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
 
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", metavar="PATH", help=config_help)
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
         p.set_defaults(func=handler)
         return p
 
@@ -293,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     _add_totp(users_sub, action)
     ops_commands.add_commands(command)
+    ops_init.add_command(command)
     _add_inbox(command)
     for feature in features.NAMES:  # what each feature adds to the command line
         for cli in getattr(features.module(feature), "CLI", ()):
@@ -301,8 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from assistant.config import find_config_path
+
     args = build_parser().parse_args(argv)
-    env = with_env_file(os.environ)  # what systemd gives the service, for `sudo assistant ...`
+    # what systemd gives the service, for `sudo assistant ...`; or the env file beside a local
+    # config (`assistant init` writes both)
+    config = getattr(args, "path", None) or args.config
+    env = with_env_file(os.environ, find_config_path(config, os.environ))
     try:
         code: int = args.func(args, env)
     except ConfigError as exc:

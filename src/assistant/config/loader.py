@@ -29,12 +29,18 @@ ENV_FILE_HINT = "/etc/assistant/assistant.env"
 _ENV_REF = re.compile(r"\$(\$)|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+LOCAL_NAME = "assistant.toml"  # what `assistant init` writes in a checkout
+
+
 def find_config_path(explicit: str | Path | None, env: Mapping[str, str]) -> Path:
-    """``--config PATH``, then ``$ASSISTANT_CONFIG``, then /etc/assistant/config.toml."""
+    """``--config PATH``, then ``$ASSISTANT_CONFIG``, then ``./assistant.toml`` when it
+    exists (written by ``assistant init``), then /etc/assistant/config.toml."""
     if explicit:
         return Path(explicit)
     if env.get("ASSISTANT_CONFIG"):
         return Path(env["ASSISTANT_CONFIG"])
+    if Path(LOCAL_NAME).is_file():
+        return Path(LOCAL_NAME)
     return DEFAULT_PATH
 
 
@@ -44,8 +50,9 @@ def load_config(path: Path, env: Mapping[str, str]) -> Config:
     except FileNotFoundError:
         raise ConfigError(
             [
-                f"{path}: config file not found; copy config/assistant.example.toml there, "
-                "or pass --config PATH or set ASSISTANT_CONFIG"
+                f"{path}: config file not found; run `assistant init` to write a local "
+                "one here, copy config/assistant.example.toml there, or pass --config PATH "
+                "or set ASSISTANT_CONFIG"
             ]
         ) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -82,7 +82,7 @@ async def _doctor(path: Path, env: Mapping[str, str]) -> list[Finding]:
     async with aiohttp.ClientSession(
         trust_env=True, headers={"User-Agent": f"assistant/{__version__} doctor"}
     ) as session:
-        ctx = Context(config_path=path, env=env, env_file=env_file_path(env), session=session)
+        ctx = Context(config_path=path, env=env, env_file=env_file_path(env, path), session=session)
         try:
             ctx.config = load_config(path, env)
         except ConfigError as exc:

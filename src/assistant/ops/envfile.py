@@ -19,9 +19,15 @@ from assistant.config import ENV_FILE_HINT
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
-def env_file_path(environ: Mapping[str, str]) -> Path | None:
-    value = environ.get("ASSISTANT_ENV_FILE", ENV_FILE_HINT)
-    return Path(value) if value else None
+def env_file_path(environ: Mapping[str, str], config: Path | None = None) -> Path | None:
+    """``$ASSISTANT_ENV_FILE``; else ``assistant.env`` beside a config file other than the
+    installed one (``assistant init`` writes both); else /etc/assistant/assistant.env."""
+    if "ASSISTANT_ENV_FILE" in environ:
+        value = environ["ASSISTANT_ENV_FILE"]
+        return Path(value) if value else None
+    if config is not None and config.resolve().parent != Path(ENV_FILE_HINT).parent:
+        return config.resolve().parent / "assistant.env"
+    return Path(ENV_FILE_HINT)
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -44,10 +50,10 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-def with_env_file(environ: Mapping[str, str]) -> dict[str, str]:
+def with_env_file(environ: Mapping[str, str], config: Path | None = None) -> dict[str, str]:
     """The environment, completed from the secrets file when this user may read it."""
     env = dict(environ)
-    path = env_file_path(environ)
+    path = env_file_path(environ, config)
     if path is None:
         return env
     try:
