@@ -27,13 +27,14 @@ import structlog
 from assistant import __version__, features, upkeep
 from assistant.channels.console import ConsoleChannel
 from assistant.config import Config, load_config, secret_values
+from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
 from assistant.core.ports import Channel, Clock
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
-from assistant.feature import Component, Feature, changed_keys
+from assistant.feature import Component, Feature, Unconfigured, changed_keys
 from assistant.gateway.server import Gateway
 from assistant.kernel import Context, FeatureModule, build_kernel, reload_kernel, wire
 from assistant.logging import setup_logging
@@ -132,11 +133,33 @@ async def assemble(
     for channel in channels:
         ctx.router.add_channel(channel)
     assembly = Assembly(ctx)
-    for module in [*(features.enabled(config) if modules is None else modules), *extra]:
+    chosen = features.enabled(config) if modules is None else list(modules)
+    for module in [*chosen, *extra]:
         feature = await module.setup(ctx)
         wire(ctx, feature)
         assembly.features.append(feature)
+    for module in features.disabled(config):
+        if module not in chosen:
+            offer = getattr(module, "UNCONFIGURED", None)
+            if offer is not None:
+                for command in unconfigured_commands(offer):
+                    ctx.commands.register(command)
     return assembly
+
+
+def unconfigured_commands(offer: Unconfigured) -> list[Command]:
+    """Commands that answer how to set their feature up (instead of "Unknown command")."""
+
+    def answer(name: str) -> Callable[[CommandCall], Awaitable[str]]:
+        async def reply(call: CommandCall) -> str:
+            return f"/{name}: {offer.hint}."
+
+        return reply
+
+    return [
+        Command(name, offer.hint, permission, answer(name), setup_hint=offer.hint)
+        for name, permission in offer.commands
+    ]
 
 
 class Daemon:
@@ -167,6 +190,36 @@ class Daemon:
         self.ready = asyncio.Event()
         self.notifier = Notifier(env)
         self._started = time.monotonic()
+
+    def _say_what_is_missing(self, assembly: Assembly) -> None:
+        """One line for each thing a new install still lacks, and what to do about it."""
+        config, where = self.config, str(self.config_path)
+        if not assembly.channels:
+            log.warning(
+                "config.no_channel",
+                fix=f"nobody can reach the assistant: set [telegram] or [feishu] enabled = true "
+                f"in {where} with its token; meanwhile `assistant chat` talks to it here",
+            )
+        if not config.models:
+            log.warning(
+                "config.no_model",
+                fix=f"chat answers with a hint until a [[models]] entry is added to {where}",
+            )
+        if not config.access.owners:
+            log.warning(
+                "config.no_owner",
+                fix=f'nobody is owner: add your account (e.g. "telegram:123456789") to '
+                f"[access] owners in {where}, or approve your pairing code with "
+                "`assistant pairing approve CHANNEL CODE`",
+            )
+
+    def _no_model_hint(self) -> str:
+        from assistant.agent.loop import APPLY_DAEMON, APPLY_SYSTEMD, no_model_hint
+
+        under_systemd = bool(self.env.get("INVOCATION_ID"))  # systemd sets it for a unit
+        return no_model_hint(
+            str(self.config_path), APPLY_SYSTEMD if under_systemd else APPLY_DAEMON
+        )
 
     @property
     def services(self) -> Context | None:
@@ -207,6 +260,7 @@ class Daemon:
                     health=self.health,
                     redactor=self.redactor,
                     extra=self._extra,
+                    options={"no_model_hint": self._no_model_hint()},
                 )
                 self.assembly = assembly
                 ctx = assembly.ctx
@@ -231,6 +285,7 @@ class Daemon:
                     features=[f.name for f in assembly.features],
                     gateway=self.gateway.port if self.gateway else None,
                 )
+                self._say_what_is_missing(assembly)
                 await self._serve(assembly)
                 drain = ctx.config.assistant.drain_timeout
                 self.notifier.stopping(f"draining turns in progress (up to {drain:g}s)")
@@ -361,11 +416,15 @@ async def run_chat(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     configure_logging: bool = True,
+    config_path: Path | None = None,
 ) -> int:
     """``assistant chat``: a conversation in the terminal through the same router and state."""
+    from assistant.agent.loop import APPLY_CHAT, no_model_hint
+
     redactor = Redactor(secret_values(config))
-    if configure_logging:
-        setup_logging(level="warning", fmt="console", redactor=redactor, stream=sys.stderr)
+    if configure_logging:  # warnings only, on stderr; in the configured format
+        fmt = "console" if config.logging.format == "auto" else config.logging.format
+        setup_logging(level="warning", fmt=fmt, redactor=redactor, stream=sys.stderr)
     health = Health()
     async with AsyncExitStack() as stack:
         idle: list[Callable[[str], Awaitable[None]]] = []
@@ -388,7 +447,10 @@ async def run_chat(
             redactor=redactor,
             modules=modules,
             channels=[console],
-            options={"jobs_store": CONSOLE_JOBS_STORE},
+            options={
+                "jobs_store": CONSOLE_JOBS_STORE,
+                "no_model_hint": no_model_hint(str(config_path or "the config file"), APPLY_CHAT),
+            },
         )
         idle.append(assembly.ctx.router.wait_idle)
         await assembly.start()

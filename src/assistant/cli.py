@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from assistant import __version__, features
 from assistant.core.errors import AssistantError, ConfigError
+from assistant.core.listing import json_option, print_list, row
 from assistant.core.messages import ChatRef
 from assistant.core.roles import Role
-from assistant.core.text import one_line
 from assistant.feature import CliCommand, CliContext
 
 if TYPE_CHECKING:
@@ -68,9 +68,9 @@ def cmd_chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from assistant.app import run_chat
     from assistant.ops.envfile import as_owner
 
-    _, config = _load(args, env)
+    path, config = _load(args, env)
     with as_owner(config.assistant.state_dir):  # `sudo assistant chat` writes as the service
-        return asyncio.run(run_chat(config, message=args.message))
+        return asyncio.run(run_chat(config, message=args.message, config_path=path))
 
 
 def cmd_check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -121,9 +121,22 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     with _admin(args, env) as config:
         if args.action == "list":
-            for row in asyncio.run(admin.users_list(config)):
-                name, user = one_line(row.name) or "-", one_line(row.user_id)
-                print(f"{row.channel}\t{user}\t{row.role.value}\t{name}\t{row.source}")
+            users = [
+                {
+                    "channel": u.channel,
+                    "user_id": u.user_id,
+                    "role": u.role.value,
+                    "name": u.name,
+                    "source": u.source,
+                }
+                for u in asyncio.run(admin.users_list(config))
+            ]
+            print_list(
+                users,
+                line=lambda u: row(u["channel"], u["user_id"], u["role"], u["name"], u["source"]),
+                empty="nobody has a role yet: add owners to [access] in the config",
+                as_json=args.json,
+            )
         elif args.action == "role":
             asyncio.run(admin.users_role(config, args.channel, args.user_id, args.role))
             print(f"{args.channel} user {args.user_id} is now {args.role.value}")
@@ -139,12 +152,25 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             asyncio.run(admin.groups_remove(config, args.channel, args.chat_id))
             print(f"{args.channel} group {args.chat_id} is no longer allowed")
         else:
-            for change in asyncio.run(admin.access_history(config, args.n)):
-                role = f" {change.role}" if change.role else ""
-                print(
-                    f"{_when(change.at)}\t{one_line(change.actor)}\t{change.action}\t"
-                    f"{change.channel} {one_line(change.subject)}{role}"
-                )
+            changes = [
+                {
+                    "at": _when(c.at),
+                    "actor": c.actor,
+                    "action": c.action,
+                    "channel": c.channel,
+                    "subject": c.subject,
+                    "role": c.role,
+                }
+                for c in asyncio.run(admin.access_history(config, args.n))
+            ]
+            print_list(
+                changes,
+                line=lambda c: row(
+                    c["at"], c["actor"], c["action"], c["channel"], c["subject"], c["role"]
+                ),
+                empty="no grants or revocations yet",
+                as_json=args.json,
+            )
         return 0
 
 
@@ -152,11 +178,16 @@ def _totp(config: Config, args: argparse.Namespace) -> int:
     from assistant import admin
 
     if args.totp_action == "list":
-        records = asyncio.run(admin.totp_list(config))
-        for record in records:
-            print(f"{record.principal}\tsince {_when(record.created_at)}")
-        if not records:
-            print("nobody has an authenticator set up")
+        records = [
+            {"person": r.principal, "since": _when(r.created_at)}
+            for r in asyncio.run(admin.totp_list(config))
+        ]
+        print_list(
+            records,
+            line=lambda r: row(r["person"], f"since {r['since']}"),
+            empty="nobody has an authenticator set up",
+            as_json=args.json,
+        )
         return 0
     if args.totp_action == "remove":
         asyncio.run(admin.totp_remove(config, args.channel, args.user_id))
@@ -179,10 +210,28 @@ def cmd_audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     with _admin(args, env) as config:
         if args.action == "tail":
-            for record in asyncio.run(admin.audit_tail(config, args.n)):
-                data = json.dumps(record.data, ensure_ascii=False, sort_keys=True)
-                actor = one_line(record.actor)
-                print(f"{record.id}\t{_when(record.at)}\t{record.kind}\t{actor}\t{data}")
+            records = [
+                {
+                    "id": r.id,
+                    "at": _when(r.at),
+                    "kind": r.kind,
+                    "actor": r.actor,
+                    "data": r.data,
+                }
+                for r in asyncio.run(admin.audit_tail(config, args.n))
+            ]
+            print_list(
+                records,
+                line=lambda r: row(
+                    r["id"],
+                    r["at"],
+                    r["kind"],
+                    r["actor"],
+                    json.dumps(r["data"], ensure_ascii=False, sort_keys=True),
+                ),
+                empty="the audit log is empty",
+                as_json=args.json,
+            )
             return 0
         count, problems = asyncio.run(admin.audit_verify(config))
         for problem in problems:
@@ -226,7 +275,7 @@ def _add_totp(users: Any, action: Callable[..., argparse.ArgumentParser]) -> Non
     for sub in (add, remove):
         sub.add_argument("channel")
         sub.add_argument("user_id")
-    listing = actions.add_parser("list", help="who has a secret")
+    listing = json_option(actions.add_parser("list", help="who has a secret"))
     for sub in (add, remove, listing):
         _config_option(sub)
 
@@ -274,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = command("users", cmd_users, "who may talk to the assistant, and their roles")
     users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
-    action(users_sub, "list", "everyone with a role (from the config or granted)")
+    json_option(action(users_sub, "list", "everyone with a role (from the config or granted)"))
     role = action(users_sub, "role", "grant or change a role")
     role.add_argument("channel", choices=features.channel_names())
     role.add_argument("user_id")
@@ -293,10 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     tail = action(audit_sub, "tail", "the latest records")
     tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    json_option(tail)
     action(audit_sub, "verify", "check the hash chain; exit 1 if a record was changed")
 
     history = action(users_sub, "history", "recent grants and revocations")
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
+    json_option(history)
     _add_totp(users_sub, action)
     ops_commands.add_commands(command)
     ops_init.add_command(command)

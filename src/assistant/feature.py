@@ -30,6 +30,7 @@ from assistant.core.ports import (
     Recaller,
     WebhookHandler,
 )
+from assistant.core.roles import Permission
 from assistant.core.tools import Tool
 
 if TYPE_CHECKING:
@@ -79,6 +80,16 @@ class Feature:
     start: Callable[[], Awaitable[None]] | None = None  # once the channels serve
     reload: Reload | None = None
     parts: Mapping[str, object] = field(default_factory=dict)  # named, for inspection
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfigured:
+    """What a feature's module offers while the config does not enable it: its slash commands
+    (name, permission) answer ``hint``, one line saying how to set the feature up, and /help
+    lists them under "Not set up yet"."""
+
+    commands: Sequence[tuple[str, Permission]]
+    hint: str
 
 
 @dataclass(frozen=True, slots=True)

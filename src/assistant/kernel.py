@@ -165,6 +165,7 @@ async def build_kernel(
         assistant=config.assistant,
         settings=config.agent,
         recall=_Recall(ports),
+        no_model=(options or {}).get("no_model_hint"),
     )
     inbox = Inbox(db)
     commands = CommandRegistry()

@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+TRANSCRIBABLE = {"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"}
+
 
 @dataclass
 class Reply:
@@ -157,6 +159,18 @@ class FakeModel:
                 {"error": {"message": "file and model are required"}}, status=400
             )
         data = upload.file.read()  # type: ignore[union-attr]
+        extension = str(upload.filename).rsplit(".", 1)[-1].lower()  # type: ignore[union-attr]
+        if extension not in TRANSCRIBABLE:  # what OpenAI answers, e.g. for "voice.opus"
+            return web.json_response(
+                {
+                    "error": {
+                        "message": f"Unsupported file format {extension}",
+                        "type": "invalid_request_error",
+                        "param": "file",
+                    }
+                },
+                status=400,
+            )
         self.uploads.append(
             {"model": form["model"], "filename": upload.filename, "size": len(data)}  # type: ignore[union-attr]
         )

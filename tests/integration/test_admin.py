@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import subprocess
 import sys
 
@@ -93,8 +94,10 @@ async def test_jobs_cli_lists_runs_and_cancels(tmp_path, fake_model, start_harne
     listed = run_cli("jobs", "list", "--config", str(path))
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith(
-        f"{jid}  telegram:chat-{USER}  by {USER}  ⏰ stretch — once at "
+        f"{jid}\ttelegram:chat-{USER}\tby {USER}\tactive\t⏰ stretch — once at "
     )
+    as_json = json.loads(run_cli("jobs", "list", "--json", "--config", str(path)).stdout)
+    assert [(j["id"], j["status"], j["runs"]) for j in as_json] == [(jid, "active", 0)]
     config = load_config(path, {})
     out = io.StringIO()
     assert await jobs_command(config, argparse.Namespace(action="run", id=jid), out) == 0
@@ -109,5 +112,5 @@ async def test_jobs_cli_lists_runs_and_cancels(tmp_path, fake_model, start_harne
     out = io.StringIO()
     assert await jobs_command(config, argparse.Namespace(action="list", all=True), out) == 0
     assert (
-        "[cancelled] ⏰ stretch" in out.getvalue() and "no further runs; ran 1x" in out.getvalue()
+        "\tcancelled\t⏰ stretch" in out.getvalue() and "no further runs; ran 1x" in out.getvalue()
     )

@@ -24,7 +24,7 @@ async def test_status_shows_uptime_model_tokens_and_queue(make_config, start_har
     assert lines[1] == "Model: m0 (fake-0, default)"
     assert lines[2] == "Tokens: 350 today · 120 in this conversation"
     assert lines[3] == "Yours today: 350"  # no budget configured
-    assert lines[4] == "Queue: 0 waiting, 1 running"  # the /status turn itself
+    assert lines[4] == "Queue: 0 waiting, 0 running"  # not counting the /status itself
     assert len(fake_model.requests) == 2  # commands never reach the model
 
 

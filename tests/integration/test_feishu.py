@@ -17,6 +17,7 @@ from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
 from tests.fakes.feishu import BOT_OPEN_ID
 from tests.fakes.model import Reply
+from tests.helpers import pdf_bytes
 from tests.integration.feishu_support import (
     GROUP,
     GUEST,
@@ -404,3 +405,46 @@ async def test_a_person_is_reached_by_open_id(tmp_path, fake_model, feishu, run_
     await running.daemon.services.router.notify(ChatRef("feishu", OWNER), "approval needed")
     sent = await feishu.wait_sent(1)
     assert (sent[0].chat_id, sent[0].text) == (OWNER, "approval needed")
+
+
+async def test_voice_and_pdf_like_telegram(tmp_path, fake_model, feishu, run_daemon):
+    """A Feishu voice note (Opus in Ogg) is transcribed under a name the endpoint takes (the
+    fake refuses ".opus" as OpenAI does); a PDF's text layer reaches the model."""
+    config = feishu_config(
+        tmp_path,
+        fake_model,
+        feishu,
+        speech={"base_url": fake_model.base_url, "model": "whisper-test"},
+    )
+    running = await run_daemon(config)
+    voice = feishu.message_event(
+        chat_id=OWNER_CHAT,
+        sender=OWNER,
+        msg_type="audio",
+        content={"file_key": "file_v3_voice", "duration": 2000},
+    )
+    ogg = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead"
+    feishu.add_file(voice["event"]["message"]["message_id"], "file_v3_voice", ogg, "audio/opus")
+    document = feishu.message_event(
+        chat_id=OWNER_CHAT,
+        sender=OWNER,
+        msg_type="file",
+        content={"file_key": "file_v3_pdf", "file_name": "report.pdf"},
+    )
+    feishu.add_file(
+        document["event"]["message"]["message_id"],
+        "file_v3_pdf",
+        pdf_bytes("Quarterly uptime 99.9"),
+        "application/pdf",
+    )
+    async with aiohttp.ClientSession() as http:
+        for event in (voice, document):
+            await feishu.post_webhook(http, running.url, event)
+            await fake_model.wait_requests(len(fake_model.requests) + 1)
+    await feishu.wait_sent(2)
+    assert fake_model.uploads == [
+        {"model": "whisper-test", "filename": "voice.ogg", "size": len(ogg)}
+    ]
+    spoken, pdf = (r["messages"][-1]["content"] for r in fake_model.requests)
+    assert spoken == "[voice message] please check the disk"
+    assert pdf.startswith("[Attached file: report.pdf]") and "Quarterly uptime 99.9" in pdf

@@ -318,6 +318,6 @@ async def test_server_mode_uses_the_same_code_path(
     args = argparse.Namespace(action="list", limit=10, namespace=None)
     out = io.StringIO()
     assert await memory_command(config, args, out, embedder=embedder) == 0
-    assert out.getvalue().startswith(f"{mid}  user:telegram:{USER}  ")
+    assert out.getvalue().startswith(f"{mid}\tuser:telegram:{USER}\t")
     assert h.services.health.snapshot()["memory"]["state"] == "ready"
     assert not (config.assistant.state_dir / "chroma").exists()

@@ -18,7 +18,7 @@ from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
 from tests.fakes.model import FakeModel, Reply
 from tests.fakes.telegram import FakeBotAPI
-from tests.helpers import Running, running_daemons
+from tests.helpers import Running, pdf_bytes, running_daemons
 
 OWNER = 1001
 USER = 1002
@@ -230,37 +230,16 @@ async def test_photo_without_vision_gets_a_clear_reply(tmp_path, fake_model, bot
     assert fake_model.requests == []
 
 
-def _pdf(text: str) -> bytes:
-    """A one-page PDF with ``text`` in a text layer."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
 @pytest.mark.parametrize(
     ("name", "mime", "data", "expected"),
     [
         ("notes.txt", "text/plain", b"line one\nline two", "line one\nline two"),
-        ("report.pdf", "application/pdf", _pdf("Quarterly uptime 99.9"), "Quarterly uptime 99.9"),
+        (
+            "report.pdf",
+            "application/pdf",
+            pdf_bytes("Quarterly uptime 99.9"),
+            "Quarterly uptime 99.9",
+        ),
     ],
 )
 async def test_documents_are_read(

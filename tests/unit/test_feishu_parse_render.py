@@ -210,8 +210,8 @@ def test_post_is_flattened_to_markdown(wrapped):
             "audio",
             {"file_key": "file_v2_a1", "duration": 2000},
             "voice",
-            "voice.opus",
-            "audio/opus",
+            "voice.ogg",
+            "audio/ogg",
         ),
     ],
 )

@@ -37,9 +37,18 @@ log = structlog.get_logger(__name__)
 
 NO_MODEL_HINT = (
     "No model is configured yet, so I can only run commands (try /help). To chat, add a "
-    "[[models]] section to the config file (see config/assistant.example.toml) and reload "
-    "with `systemctl reload assistant`."
+    "[[models]] section to {where} (its comments list presets), then {apply}."
 )
+# how a changed config takes effect, by where the assistant runs (kernel option "apply")
+APPLY_SYSTEMD = "reload with `systemctl reload assistant`"
+APPLY_DAEMON = "restart `assistant run` (or send it SIGHUP)"
+APPLY_CHAT = "start `assistant chat` again"
+
+
+def no_model_hint(where: str = "the config file", apply: str = APPLY_SYSTEMD) -> str:
+    return NO_MODEL_HINT.format(where=where, apply=apply)
+
+
 _SUMMARY_PROMPT = (
     "Summarize the conversation below for your own later reference, in at most {words} words, "
     "in the language it is written in. Keep names, facts, numbers, decisions and open "
@@ -127,8 +136,10 @@ class Agent:
         assistant: AssistantSection,
         settings: AgentSection,
         recall: Recaller | None = None,
+        no_model: str | None = None,
     ) -> None:
         self._client = client
+        self._no_model = no_model or no_model_hint()
         self._tools = tools
         self._policy = policy
         self._recall = recall
@@ -162,7 +173,7 @@ class Agent:
             forwarded_from=request.forwarded_from,
         )
         if not self._client.providers:
-            return TurnOutcome(NO_MODEL_HINT, TurnStatus.NO_MODEL)
+            return TurnOutcome(self._no_model, TurnStatus.NO_MODEL)
         outcome = TurnOutcome("", TurnStatus.OK, messages=[user])
         clock = _Deadline(deadline)
         try:
@@ -190,7 +201,7 @@ class Agent:
                 f"stopped (turn {request.turn_id})."
             )
         except NoModelConfigured:
-            outcome.status, outcome.reply = TurnStatus.NO_MODEL, NO_MODEL_HINT
+            outcome.status, outcome.reply = TurnStatus.NO_MODEL, self._no_model
         except ModelRequestError as exc:
             outcome.status = TurnStatus.MODEL_ERROR
             outcome.reply = f"The model could not answer: {exc}."

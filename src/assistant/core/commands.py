@@ -46,6 +46,9 @@ class Command:
     usage: str = ""
     aliases: tuple[str, ...] = ()
     immediate: bool = False  # run at once, not behind the chat's queued messages
+    listed: bool = True  # in /help and the platforms' command menus (/start is not)
+    # the feature behind it is not set up: this one line (how to set it up) is the answer
+    setup_hint: str = ""
 
 
 def parse_command(text: str) -> tuple[str, str] | None:

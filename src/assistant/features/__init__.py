@@ -26,6 +26,11 @@ def enabled(config: Config, names: tuple[str, ...] = NAMES) -> list[FeatureModul
     return [m for m in (module(n) for n in names) if m.enabled(config)]
 
 
+def disabled(config: Config, names: tuple[str, ...] = NAMES) -> list[FeatureModule]:
+    """The feature modules ``config`` leaves off."""
+    return [m for m in (module(n) for n in names) if not m.enabled(config)]
+
+
 def channel_names() -> tuple[str, ...]:
     """The chat platforms there are features for (for command-line choices)."""
     return tuple(n for n in NAMES if getattr(module(n), "CHANNEL", False))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from assistant.config import Config
 from assistant.core.commands import Command, CommandCall
 from assistant.core.roles import Permission
+from assistant.core.text import one_line
 from assistant.feature import ARCHIVE, CANCELLER, HOST_STATUS, JOB_CANCELLER, Ports
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
@@ -35,7 +36,15 @@ class CommandRegistry:
         return self._lookup.get(name)
 
     def visible(self, permissions: frozenset[Permission]) -> list[Command]:
-        return [c for c in self._commands.values() if c.permission in permissions]
+        return [c for c in self.menu() if c.permission in permissions]
+
+    def unconfigured(self, permissions: frozenset[Permission]) -> list[Command]:
+        """Commands of features that are not set up, that this role could use once they are."""
+        return [c for c in self._commands.values() if c.setup_hint and c.permission in permissions]
+
+    def menu(self) -> list[Command]:
+        """What the platforms' command menus and /help list: working, listed commands."""
+        return [c for c in self._commands.values() if c.listed and not c.setup_hint]
 
     def all(self) -> list[Command]:
         return list(self._commands.values())
@@ -85,6 +94,9 @@ class BuiltinCommands:
         return [
             Command("help", "what I can do", Permission.CHAT, self.help),
             Command(
+                "start", "a greeting and what I can do", Permission.CHAT, self.start, listed=False
+            ),
+            Command(
                 "new", "start a fresh conversation", Permission.CHAT, self.new, aliases=("reset",)
             ),
             Command("status", "uptime, model, tokens, queue", Permission.CHAT, self.status),
@@ -123,9 +135,21 @@ class BuiltinCommands:
             usage = command.usage or f"/{command.name}"
             alias = f" (or /{', /'.join(command.aliases)})" if command.aliases else ""
             lines.append(f"{usage}{alias} — {command.summary}")
+        hints: dict[str, list[str]] = {}
+        for command in self._registry.unconfigured(call.permissions):
+            hints.setdefault(command.setup_hint, []).append(command.usage or f"/{command.name}")
+        if hints:
+            lines.append("Not set up yet:")
+            lines += [f"{', '.join(names)} — {hint}" for hint, names in hints.items()]
         if not self._client.providers:
             lines.append("No model is configured yet, so only commands work.")
         return "\n".join(lines)
+
+    async def start(self, call: CommandCall) -> str:
+        """Every Telegram user's first message: a greeting, then /help."""
+        name = one_line(call.message.sender.name)[:64]
+        hello = f"Hello{', ' + name if name else ''}! "
+        return hello + await self.help(call)
 
     async def new(self, call: CommandCall) -> str:
         ended, _ = await self._conversations.start_new(call.message.chat.key)
@@ -169,7 +193,8 @@ class BuiltinCommands:
             budget = self._budget.budget(call.role)
             of = f" of your daily budget of {budget:,}" if budget else ""
             lines.append(f"Yours today: {yours:,}{of}")
-        lines.append(f"Queue: {stats.waiting} waiting, {stats.running} running")
+        running = max(stats.running - 1, 0)  # not this /status itself (it runs in its queue)
+        lines.append(f"Queue: {stats.waiting} waiting, {running} running")
         return "\n".join(lines)
 
     async def model(self, call: CommandCall) -> str:

@@ -20,7 +20,7 @@ class Policy:
         table = dict(DEFAULT_PERMISSIONS)
         for role, permissions in overrides.items():
             if role is not Role.OWNER:
-                table[role] = frozenset(permissions)
+                table[role] = implied(frozenset(permissions))
         self._table = table
 
     def permissions(self, role: Role) -> frozenset[Permission]:
@@ -28,3 +28,11 @@ class Policy:
 
     def allows(self, role: Role, permission: Permission) -> bool:
         return permission in self._table.get(role, frozenset())
+
+
+def implied(permissions: frozenset[Permission]) -> frozenset[Permission]:
+    """``exec`` (any command, asking when the policy cannot allow it) includes
+    ``exec.readonly`` (only what the policy allows outright): /run and /hosts need the latter."""
+    if Permission.EXEC in permissions:
+        return permissions | {Permission.EXEC_READONLY}
+    return permissions

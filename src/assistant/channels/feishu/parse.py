@@ -185,7 +185,8 @@ def _content(
         return "", [Attachment("document", ref, name=name, mime_type=mime)]
     if kind == "audio":
         ref = f"{message_id}/{_text(content.get('file_key'))}"
-        return "", [Attachment("voice", ref, name="voice.opus", mime_type="audio/opus")]
+        # Feishu's audio is Opus in an Ogg container: named .ogg, transcription takes it
+        return "", [Attachment("voice", ref, name="voice.ogg", mime_type="audio/ogg")]
     return None  # stickers, videos, shared chats, cards, ...: nothing we answer
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from assistant.feature import ARCHIVE, RECALLER, Feature, Reloaded, changed_keys
+from assistant.core.roles import Permission
+from assistant.feature import ARCHIVE, RECALLER, Feature, Reloaded, Unconfigured, changed_keys
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 NAME = "memory"
+
+UNCONFIGURED = Unconfigured(
+    commands=(
+        ("remember", Permission.MEMORY),
+        ("memory", Permission.MEMORY),
+        ("forget", Permission.MEMORY),
+    ),
+    hint="memory is off: set [memory] enabled = true in the config and restart the assistant "
+    "(docs/memory.md)",
+)
 # what a running assistant applies on reload; the rest of [memory] needs a restart
 LIVE = (
     "recall_top_k",

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import typing
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any, TextIO
@@ -22,6 +22,7 @@ import aiohttp
 
 from assistant.config import Config
 from assistant.core.errors import AssistantError
+from assistant.core.listing import json_option, print_list, row
 from assistant.feature import CliCommand, CliContext, config_option
 from assistant.memory.embedder import Embedder
 from assistant.memory.service import MemoryService
@@ -67,11 +68,24 @@ async def open_memory(
         )
 
 
-def _row(record: MemoryRecord, zone: ZoneInfo) -> str:
+def _item(record: MemoryRecord, zone: ZoneInfo) -> dict[str, Any]:
     day = datetime.fromtimestamp(record.created, zone).strftime("%Y-%m-%d %H:%M")
-    score = f"  {record.score:.2f}" if record.score is not None else ""
-    text = " ".join(record.text.split())
-    return f"{record.id}  {record.namespace}  {day}  {record.source}{score}  {text}"
+    item: dict[str, Any] = {
+        "id": record.id,
+        "namespace": record.namespace,
+        "created": day,
+        "source": record.source,
+        "text": record.text,
+    }
+    if record.score is not None:
+        item["score"] = round(record.score, 4)
+    return item
+
+
+def _line(item: Mapping[str, Any]) -> str:
+    score = f"{item['score']:.2f}" if "score" in item else ""
+    fields = [item["id"], item["namespace"], item["created"], item["source"]]
+    return row(*fields, *([score] if score else []), item["text"])
 
 
 def export_line(record: MemoryRecord) -> str:
@@ -117,14 +131,18 @@ async def memory_command(
     zone = ZoneInfo(config.assistant.timezone)
     namespaces = [args.namespace] if getattr(args, "namespace", None) else None
     async with open_memory(config, embedder) as memory:
-        if args.action == "list":
-            records = await memory.records(namespaces)
-            for record in records[: args.limit]:
-                print(_row(record, zone), file=out)
-            print(f"({len(records)} memories)", file=sys.stderr)
-        elif args.action == "search":
-            for record in await memory.search_in(args.query, namespaces, args.limit):
-                print(_row(record, zone), file=out)
+        if args.action in ("list", "search"):
+            if args.action == "list":
+                records = (await memory.records(namespaces))[: args.limit]
+            else:
+                records = await memory.search_in(args.query, namespaces, args.limit)
+            print_list(
+                [_item(record, zone) for record in records],
+                line=_line,
+                empty="no memories" if args.action == "list" else "no memory matches",
+                as_json=getattr(args, "json", False),
+                out=out,
+            )
         elif args.action == "forget":
             gone = await memory.forget_in(args.id, namespaces)
             if gone is None:
@@ -154,9 +172,11 @@ def _stream(path: str | None, mode: str) -> AbstractContextManager[TextIO]:
 
 def _arguments(memory: argparse.ArgumentParser) -> None:
     actions = memory.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="memories, newest first")
+    listing = json_option(actions.add_parser("list", help="memories, newest first"))
     listing.add_argument("--limit", type=int, default=100)
-    search = actions.add_parser("search", help="memories closest to a query, with similarity")
+    search = json_option(
+        actions.add_parser("search", help="memories closest to a query, with similarity")
+    )
     search.add_argument("query")
     search.add_argument("--limit", type=int, default=10)
     forget = actions.add_parser("forget", help="delete a memory by id")

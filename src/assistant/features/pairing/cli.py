@@ -12,6 +12,7 @@ from datetime import datetime
 
 from assistant.config import Config
 from assistant.core.errors import NotFound
+from assistant.core.listing import json_option, print_list, row
 from assistant.core.messages import ChatRef
 from assistant.core.roles import Role
 from assistant.core.text import one_line
@@ -31,7 +32,7 @@ def role(value: str) -> Role:
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    config_option(actions.add_parser("list", help="requests waiting for approval"))
+    json_option(config_option(actions.add_parser("list", help="requests waiting for approval")))
     approve = config_option(actions.add_parser("approve", help="let the person in and tell them"))
     approve.add_argument("channel")
     approve.add_argument("code")
@@ -57,11 +58,24 @@ async def _run(args: argparse.Namespace, cli: CliContext) -> int:
     if args.action == "list":
         async with _pairing(config) as pairing:
             pending = await pairing.pending()
-        if not pending:
-            print("no pairing requests are waiting")
-        for p in pending:
-            name, user = one_line(p.name) or "-", one_line(p.user_id)
-            print(f"{p.channel}\t{p.code}\t{user}\t{name}\tuntil {_when(p.expires_at)}")
+        requests = [
+            {
+                "channel": p.channel,
+                "code": p.code,
+                "user_id": p.user_id,
+                "name": p.name,
+                "until": _when(p.expires_at),
+            }
+            for p in pending
+        ]
+        print_list(
+            requests,
+            line=lambda r: row(
+                r["channel"], r["code"], r["user_id"], r["name"], f"until {r['until']}"
+            ),
+            empty="no pairing requests are waiting",
+            as_json=args.json,
+        )
         return 0
     channel = args.channel
     known = channel_names()

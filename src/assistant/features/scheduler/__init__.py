@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.feature import COMMAND_RUNNER, JOB_CANCELLER, Feature, Ports, Reloaded
+from assistant.core.roles import Permission
+from assistant.feature import (
+    COMMAND_RUNNER,
+    JOB_CANCELLER,
+    Feature,
+    Ports,
+    Reloaded,
+    Unconfigured,
+)
 from assistant.feature import changed_keys as _changed_keys
 
 if TYPE_CHECKING:
@@ -18,6 +26,12 @@ if TYPE_CHECKING:
     from assistant.kernel import Context
 
 NAME = "scheduler"
+
+UNCONFIGURED = Unconfigured(
+    commands=(("remind", Permission.SCHEDULE), ("jobs", Permission.SCHEDULE)),
+    hint="reminders and jobs are off: set [scheduler] enabled = true in the config and restart "
+    "the assistant (docs/jobs.md)",
+)
 JOBS_STORE = "jobs.db"  # the daemon's APScheduler store (option "jobs_store": another)
 # what a running assistant applies on reload; the rest of [scheduler] needs a restart
 LIVE = ("misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user")

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from assistant.config import Config
+from assistant.core.listing import json_option, print_list, row
 from assistant.core.text import one_line
 from assistant.feature import CliCommand, CliContext, config_option
 from assistant.store.db import Database, prepare_state_dir
@@ -27,18 +28,36 @@ async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
         if args.action == "list":
             now = datetime.now(UTC)
             jobs = await table.find(status=None if args.all else "active")
+            items = []
             for job in jobs:
                 when = next_fire(job.schedule, ZoneInfo(job.timezone), now)
-                status = "" if job.status == "active" else f"[{job.status}] "
-                print(
-                    f"{job.id}  {job.chat.channel}:{job.chat.chat_id}  by {job.sender.user_id}  "
-                    f"{status}{one_line(describe_task(job.task), 200)} — "
-                    f"{describe_schedule(job.schedule, job.timezone)}; "
-                    f"{describe_next(when if job.status == 'active' else None, job.timezone)}; "
-                    f"ran {job.runs}x",
-                    file=out,
+                active = job.status == "active"
+                items.append(
+                    {
+                        "id": job.id,
+                        "chat": f"{job.chat.channel}:{job.chat.chat_id}",
+                        "by": job.sender.user_id,
+                        "status": job.status,
+                        "task": describe_task(job.task),
+                        "schedule": describe_schedule(job.schedule, job.timezone),
+                        "next": describe_next(when if active else None, job.timezone),
+                        "next_at": when.isoformat() if when and active else None,
+                        "runs": job.runs,
+                    }
                 )
-            print(f"({len(jobs)} jobs)", file=sys.stderr)
+            print_list(
+                items,
+                line=lambda j: row(
+                    j["id"],
+                    j["chat"],
+                    f"by {j['by']}",
+                    j["status"],
+                    f"{one_line(j['task'], 200)} — {j['schedule']}; {j['next']}; ran {j['runs']}x",
+                ),
+                empty="no jobs" if args.all else "no active jobs (--all shows finished ones)",
+                as_json=getattr(args, "json", False),
+                out=out,
+            )
             return 0
         found = await table.get(args.id)
         if found is None or found.status != "active":
@@ -59,7 +78,7 @@ async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
 
 def _arguments(jobs: argparse.ArgumentParser) -> None:
     actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="active jobs")
+    listing = json_option(actions.add_parser("list", help="active jobs"))
     listing.add_argument("--all", action="store_true", help="also finished and cancelled ones")
     cancel = actions.add_parser("cancel", help="cancel a job")
     cancel.add_argument("id")

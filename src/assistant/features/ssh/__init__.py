@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistant.core.roles import Permission
 from assistant.feature import (
     CANCELLER,
     COMMAND_RUNNER,
     HOST_STATUS,
     Feature,
     Reloaded,
+    Unconfigured,
     changed_keys,
 )
 
@@ -23,6 +25,17 @@ if TYPE_CHECKING:
     from assistant.kernel import Context
 
 NAME = "ssh"
+
+UNCONFIGURED = Unconfigured(
+    commands=(
+        ("run", Permission.EXEC_READONLY),
+        ("hosts", Permission.EXEC_READONLY),
+        ("approve", Permission.APPROVE),
+        ("deny", Permission.APPROVE),
+    ),
+    hint="no servers yet: add a [[ssh.hosts]] entry (name, address, user) to the config and "
+    "restart the assistant (docs/ssh.md)",
+)
 
 
 def enabled(config: Config) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from assistant.config import Config
 from assistant.core.errors import NotFound
+from assistant.core.listing import json_option, print_list, row
 from assistant.feature import CliCommand, CliContext, config_option
 from assistant.features.ssh import policy_cli
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    config_option(actions.add_parser("hosts", help="the hosts in the config"))
+    json_option(config_option(actions.add_parser("hosts", help="the hosts in the config")))
     trust = config_option(
         actions.add_parser("trust", help="connect, show the host key's fingerprint, and pin it")
     )
@@ -64,10 +65,25 @@ async def pin_key(cli: CliContext, name: str, key: HostKey) -> Path:
 def _run(args: argparse.Namespace, cli: CliContext) -> int:
     config = cli.config
     if args.action == "hosts":
-        for host in config.ssh.hosts:
-            tags = ",".join(host.tags) or "-"
-            user = host.user or config.ssh.user
-            print(f"{host.name}\t{user}@{host.address}:{host.port}\t{tags}\t{host.jump or '-'}")
+        hosts = [
+            {
+                "name": host.name,
+                "user": host.user or config.ssh.user,
+                "address": host.address,
+                "port": host.port,
+                "tags": list(host.tags),
+                "jump": host.jump,
+            }
+            for host in config.ssh.hosts
+        ]
+        print_list(
+            hosts,
+            line=lambda h: row(
+                h["name"], f"{h['user']}@{h['address']}:{h['port']}", ",".join(h["tags"]), h["jump"]
+            ),
+            empty="no hosts: add a [[ssh.hosts]] entry to the config (docs/ssh.md)",
+            as_json=args.json,
+        )
         return 0
     key, pinned = asyncio.run(host_key(config, args.name))
     print(f"{args.name} presents a {key.algorithm} key: {key.fingerprint}")

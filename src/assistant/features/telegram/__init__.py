@@ -40,7 +40,7 @@ def channel(
     from assistant.store.dead_letters import DeadLetters
 
     def menu() -> list[tuple[str, str]]:
-        return [(c.name, c.summary) for c in ctx.commands.all()] if ctx is not None else []
+        return [(c.name, c.summary) for c in ctx.commands.menu()] if ctx is not None else []
 
     return TelegramChannel(
         config.telegram,
