@@ -141,6 +141,7 @@ class Harness:
         group: bool = False,
         addressed: bool = True,
         platform_id: str | None = None,
+        language: str | None = None,
     ) -> InboundMessage:
         n = next(self._ids)
         return InboundMessage(
@@ -150,6 +151,7 @@ class Harness:
             platform_id=platform_id or f"m{n}-{id(self)}",
             message_id=str(n),
             addressed=addressed,
+            meta={"language": language} if language else {},
         )
 
     async def say(self, text: str, **kwargs: Any) -> SubmitOutcome:

@@ -30,6 +30,7 @@ from assistant.config import Config, load_config, secret_values
 from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import ConfigError
 from assistant.core.health import ComponentState, Health
+from assistant.core.i18n import tr
 from assistant.core.ports import Channel, Clock
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
@@ -152,7 +153,7 @@ def unconfigured_commands(offer: Unconfigured) -> list[Command]:
 
     def answer(name: str) -> Callable[[CommandCall], Awaitable[str]]:
         async def reply(call: CommandCall) -> str:
-            return f"/{name}: {offer.hint}."
+            return f"/{name}: {tr(offer.hint)}."
 
         return reply
 
@@ -213,13 +214,11 @@ class Daemon:
                 "`assistant pairing approve CHANNEL CODE`",
             )
 
-    def _no_model_hint(self) -> str:
-        from assistant.agent.loop import APPLY_DAEMON, APPLY_SYSTEMD, no_model_hint
+    def _no_model_hint(self) -> tuple[str, str]:
+        from assistant.agent.loop import APPLY_DAEMON, APPLY_SYSTEMD
 
         under_systemd = bool(self.env.get("INVOCATION_ID"))  # systemd sets it for a unit
-        return no_model_hint(
-            str(self.config_path), APPLY_SYSTEMD if under_systemd else APPLY_DAEMON
-        )
+        return str(self.config_path), APPLY_SYSTEMD if under_systemd else APPLY_DAEMON
 
     @property
     def services(self) -> Context | None:
@@ -419,7 +418,7 @@ async def run_chat(
     config_path: Path | None = None,
 ) -> int:
     """``assistant chat``: a conversation in the terminal through the same router and state."""
-    from assistant.agent.loop import APPLY_CHAT, no_model_hint
+    from assistant.agent.loop import APPLY_CHAT
 
     redactor = Redactor(secret_values(config))
     if configure_logging:  # warnings only, on stderr; in the configured format
@@ -449,7 +448,7 @@ async def run_chat(
             channels=[console],
             options={
                 "jobs_store": CONSOLE_JOBS_STORE,
-                "no_model_hint": no_model_hint(str(config_path or "the config file"), APPLY_CHAT),
+                "no_model_hint": (str(config_path or ""), APPLY_CHAT),
             },
         )
         idle.append(assembly.ctx.router.wait_idle)

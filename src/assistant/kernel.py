@@ -37,6 +37,7 @@ from assistant.router.budget import TokenBudget
 from assistant.router.commands import BuiltinCommands, CommandRegistry
 from assistant.router.gate import Gate
 from assistant.router.limits import IntakeLimits
+from assistant.router.locale import Locales
 from assistant.router.media import Media
 from assistant.router.router import Router
 from assistant.security.policy import Policy
@@ -47,6 +48,7 @@ from assistant.store.deliveries import DeliveryLog
 from assistant.store.inbox import Inbox
 from assistant.store.lock import state_lock
 from assistant.store.pairing import Pairing
+from assistant.store.people import People
 from assistant.store.scratch import remove_stale
 from assistant.store.users import Users
 from assistant.tools.registry import ToolRegistry
@@ -80,6 +82,7 @@ class Context:
     media: Media
     pairing: Pairing
     budget: TokenBudget
+    locales: Locales
     ports: Ports
     options: Mapping[str, Any] = field(default_factory=dict)  # test seams (e.g. an embedder)
 
@@ -177,6 +180,8 @@ async def build_kernel(
         max_bytes=20 * 1024 * 1024,
         max_document_chars=20_000,
     )
+    people = People(db)
+    locales = Locales(people, live.get)
     router = Router(
         inbox=inbox,
         deliveries=DeliveryLog(db),
@@ -193,6 +198,7 @@ async def build_kernel(
         max_concurrent=config.assistant.max_concurrent_turns,
         limits=IntakeLimits(live.get, metrics, clock),
         budget=budget,
+        locales=locales,
     )
     builtin = BuiltinCommands(
         registry=commands,
@@ -202,6 +208,7 @@ async def build_kernel(
         stats=router.stats,
         ports=ports,
         budget=budget,
+        people=people,
     )
     for command in builtin.commands():
         commands.register(command)
@@ -229,6 +236,7 @@ async def build_kernel(
         media=media,
         pairing=pairing,
         budget=budget,
+        locales=locales,
         ports=ports,
         options=dict(options or {}),
     )

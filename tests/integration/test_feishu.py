@@ -146,8 +146,10 @@ async def test_pairing_and_cli_approval(tmp_path, fake_model, feishu, run_daemon
     async with aiohttp.ClientSession() as http:
         await feishu.post_webhook(http, running.url, hello)
         sent = await feishu.wait_sent(1)
-        assert sent[0].chat_id == STRANGER_CHAT and sent[0].text.startswith("Hi Sam!")
-        code = sent[0].text.split("pairing code is ")[1][:8]
+        assert sent[0].chat_id == STRANGER_CHAT and sent[0].text.startswith(
+            "你好，Sam！"
+        )  # Feishu: Chinese
+        code = sent[0].text.split("pairing approve feishu ")[1][:8]
         assert "assistant pairing approve feishu " + code in sent[0].text
         assert fake_model.requests == []
         cli = await asyncio.create_subprocess_exec(

@@ -8,6 +8,7 @@ import io
 
 import structlog
 
+from assistant.agent.loop import no_model_hint
 from assistant.app import run_chat
 from assistant.config import load_config
 from assistant.core.roles import Permission, Role
@@ -96,7 +97,7 @@ async def test_the_no_model_hint_says_what_applies_where_it_runs(tmp_path, fake_
     ):
         daemon, task = await start_daemon(path, env)
         assert daemon.services is not None
-        assert expected in daemon.services.agent._no_model
+        assert expected in no_model_hint(*daemon.services.agent.no_model)
         daemon.stop()
         await asyncio.wait_for(task, 10)
 

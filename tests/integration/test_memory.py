@@ -32,7 +32,7 @@ def system_prompt(fake_model, index: int = -1) -> str:
 
 
 def memory_id(reply: str) -> str:
-    found = re.search(r"\(([0-9a-f]{8})\)", reply)
+    found = re.search(r"[(（]([0-9a-f]{8})[)）]", reply)
     assert found, reply
     return found.group(1)
 

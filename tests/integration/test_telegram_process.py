@@ -127,7 +127,7 @@ async def test_cli_pairing_approval_while_the_daemon_runs(tmp_path, fake_model, 
         code_, out, err = await cli("users", "revoke", "telegram", "7000")
         assert code_ == 0
         code_, out, err = await cli("users", "history")
-        assert "pairing.approve\ttelegram 7000 guest" in out and "access.revoke" in out
+        assert "pairing.approve\ttelegram\t7000\tguest" in out and "access.revoke" in out
         before = len(bot_api.sent)
         await bot_api.user_message(7000, 7000, "still in?")
         await bot_api.wait_sent(before + 1, timeout=30)

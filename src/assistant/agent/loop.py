@@ -22,6 +22,7 @@ import structlog
 from assistant.agent import prompt
 from assistant.config import AgentSection, AssistantSection
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.ports import ChatIO, Recaller
 from assistant.core.roles import Role
@@ -35,18 +36,20 @@ from assistant.tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
-NO_MODEL_HINT = (
+NO_MODEL_HINT = N_(
     "No model is configured yet, so I can only run commands (try /help). To chat, add a "
     "[[models]] section to {where} (its comments list presets), then {apply}."
 )
 # how a changed config takes effect, by where the assistant runs (kernel option "apply")
-APPLY_SYSTEMD = "reload with `systemctl reload assistant`"
-APPLY_DAEMON = "restart `assistant run` (or send it SIGHUP)"
-APPLY_CHAT = "start `assistant chat` again"
+APPLY_SYSTEMD = N_("reload with `systemctl reload assistant`")
+APPLY_DAEMON = N_("restart `assistant run` (or send it SIGHUP)")
+APPLY_CHAT = N_("start `assistant chat` again")
 
 
-def no_model_hint(where: str = "the config file", apply: str = APPLY_SYSTEMD) -> str:
-    return NO_MODEL_HINT.format(where=where, apply=apply)
+def no_model_hint(where: str = "", apply: str = APPLY_SYSTEMD) -> str:
+    """The hint in the current language; ``where``: the config file (default: "the config
+    file"), ``apply``: one of the APPLY_ texts."""
+    return tr(NO_MODEL_HINT).format(where=where or tr("the config file"), apply=tr(apply))
 
 
 _SUMMARY_PROMPT = (
@@ -136,10 +139,10 @@ class Agent:
         assistant: AssistantSection,
         settings: AgentSection,
         recall: Recaller | None = None,
-        no_model: str | None = None,
+        no_model: tuple[str, str] | None = None,
     ) -> None:
         self._client = client
-        self._no_model = no_model or no_model_hint()
+        self.no_model = no_model or ("", APPLY_SYSTEMD)  # (config file, how it applies)
         self._tools = tools
         self._policy = policy
         self._recall = recall
@@ -173,7 +176,7 @@ class Agent:
             forwarded_from=request.forwarded_from,
         )
         if not self._client.providers:
-            return TurnOutcome(self._no_model, TurnStatus.NO_MODEL)
+            return TurnOutcome(no_model_hint(*self.no_model), TurnStatus.NO_MODEL)
         outcome = TurnOutcome("", TurnStatus.OK, messages=[user])
         clock = _Deadline(deadline)
         try:
@@ -201,7 +204,7 @@ class Agent:
                 f"stopped (turn {request.turn_id})."
             )
         except NoModelConfigured:
-            outcome.status, outcome.reply = TurnStatus.NO_MODEL, self._no_model
+            outcome.status, outcome.reply = TurnStatus.NO_MODEL, no_model_hint(*self.no_model)
         except ModelRequestError as exc:
             outcome.status = TurnStatus.MODEL_ERROR
             outcome.reply = f"The model could not answer: {exc}."

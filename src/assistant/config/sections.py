@@ -21,10 +21,22 @@ DEFAULT_SYSTEM_PROMPT = (
 class AssistantSection(Section):
     name: str = Field("Assistant", min_length=1, max_length=64)
     timezone: str = "UTC"
+    # the language of fixed replies for people whose language nothing tells: en or zh_CN
+    language: str = "en"
     state_dir: Path = Path("/var/lib/assistant")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     drain_timeout: float = Field(10.0, gt=0, le=600)
     max_concurrent_turns: int = Field(128, ge=1, le=1000)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from assistant.core.i18n import LOCALES, normalize
+
+        found = normalize(value)
+        if found is None:
+            raise ValueError(f"no catalog for {value!r}; use one of: {', '.join(LOCALES)}")
+        return found
 
     @field_validator("timezone")
     @classmethod

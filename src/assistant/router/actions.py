@@ -10,6 +10,7 @@ import structlog
 
 from assistant.core.commands import Action, ActionCall, ActionHandler, ActionResult
 from assistant.core.errors import ChannelError
+from assistant.core.i18n import tr
 from assistant.core.messages import InboundMessage, SentMessage
 from assistant.core.ports import Channel
 from assistant.core.roles import Permission, Role
@@ -40,9 +41,11 @@ class ActionRegistry:
         """Run the button press ``message`` as ``role`` and answer it in ``channel``."""
         resolved = self.resolve(message.text)
         if resolved is None:
-            result = ActionResult(toast="This button is no longer valid.")
+            result = ActionResult(toast=tr("This button is no longer valid."))
         elif not policy.allows(role, resolved[0].permission):
-            result = ActionResult(toast=f"Your role ({role.value}) may not do this.", alert=True)
+            result = ActionResult(
+                toast=tr("Your role ({role}) may not do this.").format(role=role.value), alert=True
+            )
         else:
             action, argument = resolved
             log.info("action.run", action=action.prefix)

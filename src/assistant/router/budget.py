@@ -14,13 +14,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.config import Config
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import InboundMessage
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Clock
 from assistant.core.roles import Role
 from assistant.store.conversations import Conversations
 
-SPENT = (
+SPENT = N_(
     "You have used today's token budget ({used:,} of {budget:,} tokens). It renews at "
     "midnight ({zone}); commands still work until then."
 )
@@ -66,7 +67,7 @@ class TokenBudget:
         if used < budget:
             return None
         zone = self._config().assistant.timezone
-        return SPENT.format(used=used, budget=budget, zone=zone)
+        return tr(SPENT).format(used=used, budget=budget, zone=zone)
 
     def spent(self, who: str, tokens: int) -> None:
         """Count a finished turn's tokens (after it was committed)."""

@@ -10,7 +10,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.config import Config
+from assistant.core import i18n
 from assistant.core.commands import Command, CommandCall
+from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.core.text import one_line
 from assistant.feature import ARCHIVE, CANCELLER, HOST_STATUS, JOB_CANCELLER, Ports
@@ -18,6 +20,7 @@ from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
 from assistant.router.budget import TokenBudget, person
 from assistant.store.conversations import Conversations
+from assistant.store.people import People
 
 
 class CommandRegistry:
@@ -81,8 +84,10 @@ class BuiltinCommands:
         stats: Callable[[], RouterStats],
         ports: Ports,
         budget: TokenBudget | None = None,
+        people: People | None = None,
     ) -> None:
         self._registry = registry
+        self._people = people
         self._budget = budget
         self._conversations = conversations
         self._client = client
@@ -92,28 +97,50 @@ class BuiltinCommands:
 
     def commands(self) -> list[Command]:
         return [
-            Command("help", "what I can do", Permission.CHAT, self.help),
+            Command("help", N_("what I can do"), Permission.CHAT, self.help),
             Command(
-                "start", "a greeting and what I can do", Permission.CHAT, self.start, listed=False
+                "start",
+                N_("a greeting and what I can do"),
+                Permission.CHAT,
+                self.start,
+                listed=False,
             ),
             Command(
-                "new", "start a fresh conversation", Permission.CHAT, self.new, aliases=("reset",)
+                "new",
+                N_("start a fresh conversation"),
+                Permission.CHAT,
+                self.new,
+                aliases=("reset",),
             ),
-            Command("status", "uptime, model, tokens, queue", Permission.CHAT, self.status),
+            Command("status", N_("uptime, model, tokens, queue"), Permission.CHAT, self.status),
             Command(
                 "model",
-                "list models or switch this chat's model",
+                N_("list models or switch this chat's model"),
                 Permission.CHAT,
                 self.model,
                 usage="/model [name|auto]",
             ),
             Command(
                 "cancel",
-                "stop what runs in this chat; /cancel ID cancels a scheduled job",
+                N_("stop what runs in this chat; /cancel ID cancels a scheduled job"),
                 Permission.CHAT,
                 self.cancel,
                 usage="/cancel [ID]",
                 immediate=True,
+            ),
+            Command(
+                "lang",
+                N_("the language of my fixed replies: zh or en"),
+                Permission.CHAT,
+                self.lang,
+                usage="/lang [zh|en|auto]",
+            ),
+            Command(
+                "tz",
+                N_("your time zone for reminders and dates"),
+                Permission.CHAT,
+                self.tz,
+                usage="/tz [Area/City|auto]",
             ),
         ]
 
@@ -121,34 +148,42 @@ class BuiltinCommands:
         if call.args.strip():
             jobs = self._ports.get(JOB_CANCELLER)
             if jobs is None:
-                return "Scheduled jobs are not enabled, so there is nothing to cancel by id."
+                return tr("Scheduled jobs are not enabled, so there is nothing to cancel by id.")
             if Permission.SCHEDULE not in call.permissions:
-                return "Your role may not manage scheduled jobs."
+                return tr("Your role may not manage scheduled jobs.")
             return await jobs.cancel_job(call)
         done = [text for c in self._ports.all(CANCELLER) if (text := await c.cancel(call))]
-        return "\n".join(done) if done else "Nothing is running in this chat."
+        return "\n".join(done) if done else tr("Nothing is running in this chat.")
 
     async def help(self, call: CommandCall) -> str:
         config = self._config()
-        lines = [f"{config.assistant.name}: write to me in plain words, or use a command:"]
+        lines = [
+            tr("{name}: write to me in plain words, or use a command:").format(
+                name=config.assistant.name
+            )
+        ]
         for command in self._registry.visible(call.permissions):
             usage = command.usage or f"/{command.name}"
-            alias = f" (or /{', /'.join(command.aliases)})" if command.aliases else ""
-            lines.append(f"{usage}{alias} — {command.summary}")
+            alias = (
+                tr(" (or /{aliases})").format(aliases=", /".join(command.aliases))
+                if command.aliases
+                else ""
+            )
+            lines.append(f"{usage}{alias} — {tr(command.summary)}")
         hints: dict[str, list[str]] = {}
         for command in self._registry.unconfigured(call.permissions):
             hints.setdefault(command.setup_hint, []).append(command.usage or f"/{command.name}")
         if hints:
-            lines.append("Not set up yet:")
-            lines += [f"{', '.join(names)} — {hint}" for hint, names in hints.items()]
+            lines.append(tr("Not set up yet:"))
+            lines += [f"{', '.join(names)} — {tr(hint)}" for hint, names in hints.items()]
         if not self._client.providers:
-            lines.append("No model is configured yet, so only commands work.")
+            lines.append(tr("No model is configured yet, so only commands work."))
         return "\n".join(lines)
 
     async def start(self, call: CommandCall) -> str:
         """Every Telegram user's first message: a greeting, then /help."""
         name = one_line(call.message.sender.name)[:64]
-        hello = f"Hello{', ' + name if name else ''}! "
+        hello = tr("Hello, {name}! ").format(name=name) if name else tr("Hello! ")
         return hello + await self.help(call)
 
     async def new(self, call: CommandCall) -> str:
@@ -157,14 +192,16 @@ class BuiltinCommands:
         if ended is not None and archive is not None:
             message = call.message
             await archive.conversation_ended(ended.id, message.chat, message.sender)
-        return "Started a fresh conversation." if ended else "This is already a fresh conversation."
+        if ended:
+            return tr("Started a fresh conversation.")
+        return tr("This is already a fresh conversation.")
 
     async def status(self, call: CommandCall) -> str:
         host_status = self._ports.get(HOST_STATUS)
         if call.args and host_status is not None:
             return await host_status.host_status(call)
         config = self._config()
-        zone = ZoneInfo(config.assistant.timezone)
+        zone = ZoneInfo(i18n.current_zone(config.assistant.timezone))
         midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         conversation = await self._conversations.active(call.message.chat.key)
         today = await self._conversations.tokens_since(midnight.timestamp())
@@ -179,45 +216,147 @@ class BuiltinCommands:
         )
         provider = self._client.get(model) if model else None
         if provider is None:
-            model_line = "Model: none configured"
+            model_line = tr("Model: none configured")
         else:
-            how = "chosen for this chat" if conversation.model == provider.name else "default"
-            model_line = f"Model: {provider.name} ({provider.model}, {how})"
+            how = (
+                tr("chosen for this chat") if conversation.model == provider.name else tr("default")
+            )
+            model_line = tr("Model: {name} ({model}, {how})").format(
+                name=provider.name, model=provider.model, how=how
+            )
         lines = [
-            f"{config.assistant.name} — up {_duration(time.time() - stats.started_at)}",
+            tr("{name} — up {uptime}").format(
+                name=config.assistant.name, uptime=_duration(time.time() - stats.started_at)
+            ),
             model_line,
-            f"Tokens: {today:,} today · {here:,} in this conversation",
+            tr("Tokens: {today:,} today · {here:,} in this conversation").format(
+                today=today, here=here
+            ),
         ]
         if self._budget is not None:
             yours = await self._budget.used_today(person(call.message))
             budget = self._budget.budget(call.role)
-            of = f" of your daily budget of {budget:,}" if budget else ""
-            lines.append(f"Yours today: {yours:,}{of}")
+            if budget:
+                lines.append(
+                    tr("Yours today: {used:,} of your daily budget of {budget:,}").format(
+                        used=yours, budget=budget
+                    )
+                )
+            else:
+                lines.append(tr("Yours today: {used:,}").format(used=yours))
         running = max(stats.running - 1, 0)  # not this /status itself (it runs in its queue)
-        lines.append(f"Queue: {stats.waiting} waiting, {running} running")
+        lines.append(
+            tr("Queue: {waiting} waiting, {running} running").format(
+                waiting=stats.waiting, running=running
+            )
+        )
         return "\n".join(lines)
 
     async def model(self, call: CommandCall) -> str:
         providers = self._client.providers
         if not providers:
-            return "No model is configured. Add a [[models]] section to the config file."
+            return tr("No model is configured. Add a [[models]] section to the config file.")
         conversation = await self._conversations.active(call.message.chat.key)
         wanted = call.args.strip()
         if not wanted:
             current = conversation.model or providers[0].name
-            lines = ["Models (use /model NAME to switch, /model auto for the default):"]
+            lines = [tr("Models (use /model NAME to switch, /model auto for the default):")]
             for p in providers:
                 mark = "•" if p.name == current else " "
-                vision = ", sees images" if p.vision else ""
-                lines.append(f"{mark} {p.name} — {p.model} via {p.api}{vision}")
+                vision = tr(", sees images") if p.vision else ""
+                lines.append(
+                    tr("{mark} {name} — {model} via {api}{vision}").format(
+                        mark=mark, name=p.name, model=p.model, api=p.api, vision=vision
+                    )
+                )
             return "\n".join(lines)
         if Permission.MODEL not in call.permissions:
-            return "Your role may not switch models."
+            return tr("Your role may not switch models.")
         if wanted in ("auto", "default"):
             await self._conversations.set_model(conversation.id, None)
-            return "This chat uses the default model again."
+            return tr("This chat uses the default model again.")
         if self._client.get(wanted) is None:
             names = ", ".join(p.name for p in providers)
-            return f"There is no model named {wanted!r}. Known: {names}."
+            return tr("There is no model named {wanted!r}. Known: {names}.").format(
+                wanted=wanted, names=names
+            )
         await self._conversations.set_model(conversation.id, wanted)
-        return f"This chat now uses {wanted}."
+        return tr("This chat now uses {wanted}.").format(wanted=wanted)
+
+    async def lang(self, call: CommandCall) -> str:
+        """/lang zh|en|auto: the person's language for fixed replies, stored."""
+        wanted = call.args.strip().lower()
+        if self._people is None:
+            return tr("Languages cannot be chosen here.")
+        person = f"{call.message.chat.channel}:{call.message.sender.user_id}"
+        if not wanted:
+            chosen = (await self._people.get(person)).language
+            return tr(
+                "I answer you in {language} ({how}). /lang zh, /lang en or /lang auto."
+            ).format(
+                language=LANGUAGE_NAMES[i18n.current()],
+                how=tr("your choice") if chosen else tr("from your app or your writing"),
+            )
+        if wanted in ("auto", "default"):
+            await self._people.set_language(person, None)
+            i18n.set_locale(self._config().assistant.language)
+            return tr("I follow your app's language again.")
+        locale = i18n.normalize(wanted)
+        if locale is None:
+            return tr("I speak {choices}: /lang zh or /lang en.").format(
+                choices=", ".join(LANGUAGE_NAMES.values())
+            )
+        await self._people.set_language(person, locale)
+        i18n.set_locale(locale)  # this answer already in it
+        return tr("From now on I answer you in {language}.").format(language=LANGUAGE_NAMES[locale])
+
+    async def tz(self, call: CommandCall) -> str:
+        """/tz Area/City|auto: the person's time zone, stored."""
+        wanted = call.args.strip()
+        default = self._config().assistant.timezone
+        if self._people is None:
+            return tr("Time zones cannot be chosen here.")
+        person = f"{call.message.chat.channel}:{call.message.sender.user_id}"
+        if not wanted:
+            zone = i18n.current_zone(default)
+            now = datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+            return tr(
+                "Your time zone is {zone} (now {now}). Change it with /tz Area/City, "
+                "e.g. /tz Asia/Shanghai."
+            ).format(zone=zone, now=now)
+        if wanted.lower() in ("auto", "default"):
+            await self._people.set_timezone(person, None)
+            return tr("Back to the assistant's time zone, {zone}.").format(zone=default)
+        zone_name = _zone_name(wanted)
+        if zone_name is None:
+            return tr(
+                "I do not know the time zone {zone!r}; use a name such as Asia/Shanghai, "
+                "Europe/Berlin or UTC."
+            ).format(zone=wanted)
+        await self._people.set_timezone(person, zone_name)
+        i18n.set_zone(zone_name)
+        now = datetime.now(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M")
+        return tr(
+            "Your time zone is now {zone} (it is {now} there). Reminders and dates use it."
+        ).format(zone=zone_name, now=now)
+
+
+LANGUAGE_NAMES = {"en": "English", "zh_CN": "中文"}
+
+
+def _zone_name(text: str) -> str | None:
+    """An IANA zone name as typed ("asia/shanghai" too); None when there is none such."""
+    import zoneinfo
+
+    if not text or "\x00" in text or ".." in text or len(text) > 64:
+        return None
+    candidates = [text, "/".join(part[:1].upper() + part[1:] for part in text.split("/"))]
+    if text.upper() == "UTC":
+        candidates.insert(0, "UTC")
+    for candidate in candidates:
+        try:
+            zoneinfo.ZoneInfo(candidate)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            continue
+        return candidate
+    return None

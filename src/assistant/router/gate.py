@@ -15,6 +15,7 @@ import structlog
 
 from assistant.config import Config
 from assistant.core.errors import ChannelError
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import InboundMessage, MessageKind, OutboundMessage
 from assistant.core.ports import Channel
 from assistant.core.roles import Role
@@ -24,7 +25,7 @@ from assistant.store.pairing import Pairing
 
 log = structlog.get_logger(__name__)
 
-PAIRING_TEXT = (
+PAIRING_TEXT = N_(
     "Hi {name}! I only talk to people my owner has approved.\n"
     "Your pairing code is {code} (valid for one hour). Send it to the owner, who approves it "
     "with:\n  assistant pairing approve {channel} {code}"
@@ -58,7 +59,9 @@ class Gate:
         log.info("access.refused", channel=chat.channel, chat_id=chat.chat_id, user_id=user)
         try:
             if message.kind is MessageKind.ACTION:
-                await channel.answer_action(message, "You are not allowed to do that.", alert=True)
+                await channel.answer_action(
+                    message, tr("You are not allowed to do that."), alert=True
+                )
             elif chat.is_group:
                 if self._access.configured_role(chat.channel, user) is Role.OWNER and self._due(
                     f"group:{chat.key}", 3600
@@ -66,8 +69,10 @@ class Gate:
                     await channel.send(
                         OutboundMessage(
                             chat,
-                            "This group is not on my allowlist. To let me answer here, run:\n"
-                            f"  assistant users allow-group {chat.channel} {chat.chat_id}",
+                            tr(
+                                "This group is not on my allowlist. To let me answer here, run:\n"
+                                "  assistant users allow-group {channel} {chat}"
+                            ).format(channel=chat.channel, chat=chat.chat_id),
                             format="plain",
                         )
                     )
@@ -92,8 +97,8 @@ class Gate:
             if fresh:
                 self._due(f"code:{key}", _REPEAT_AFTER)
                 log.info("pairing.requested", channel=chat.channel, user_id=sender.user_id)
-            text = PAIRING_TEXT.format(
-                name=one_line(sender.name) or "there", code=request.code, channel=chat.channel
+            text = tr(PAIRING_TEXT).format(
+                name=one_line(sender.name) or tr("there"), code=request.code, channel=chat.channel
             )
             await channel.send(OutboundMessage(chat, text, format="plain"))
 

@@ -15,17 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.config import Config
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import InboundMessage, MessageKind
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Clock
 from assistant.core.roles import Role
 
-RATE_NOTICE = (
+RATE_NOTICE = N_(
     "You are sending messages faster than I can take them (at most {limit} a minute), so I "
     "skipped this one and will skip the next ones for a while. In a minute, send again what "
     "still needs an answer."
 )
-QUEUE_NOTICE = (
+QUEUE_NOTICE = N_(
     "{waiting} messages in this chat are still waiting for an answer, so I skipped this one "
     "and will skip more until I have caught up. Please wait for my replies, then send again "
     "what still needs one."
@@ -96,10 +97,10 @@ class IntakeLimits:
         person = _person(message)
         per_minute = limits.per_minute(role)
         if not self._window.hit(person, per_minute):
-            return self._refuse(message, f"rate:{person}", RATE_NOTICE.format(limit=per_minute))
+            return self._refuse(message, f"rate:{person}", tr(RATE_NOTICE).format(limit=per_minute))
         self._bursts.pop(f"rate:{person}", None)
         if queued is not None and queued >= limits.queue_per_conversation:
-            notice = QUEUE_NOTICE.format(waiting=queued)
+            notice = tr(QUEUE_NOTICE).format(waiting=queued)
             return self._refuse(message, f"queue:{message.chat.key}", notice)
         self._bursts.pop(f"queue:{message.chat.key}", None)
         return None

@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 import structlog
 
 from assistant.core.errors import ChannelError, ModelError
+from assistant.core.i18n import tr
 from assistant.core.messages import Attachment, InboundMessage
 from assistant.core.ports import Channel
 from assistant.llm.transcribe import Transcriber
@@ -137,16 +138,19 @@ class Media:
             if attachment.size is not None and attachment.size > max_bytes:
                 return Prepared(
                     text,
-                    refusal=f"That file is {_size_mb(attachment.size)}; I accept up to "
-                    f"{_size_mb(max_bytes)}.",
+                    refusal=tr("That file is {size}; I accept up to {limit}.").format(
+                        size=_size_mb(attachment.size), limit=_size_mb(max_bytes)
+                    ),
                 )
             if attachment.kind == "image":
                 if not vision:
                     which = f" ({model_name})" if model_name else ""
                     return Prepared(
                         text,
-                        refusal=f"The current model{which} cannot look at images. Switch to one "
-                        "that can with /model, or describe the picture in words.",
+                        refusal=tr(
+                            "The current model{which} cannot look at images. Switch to one "
+                            "that can with /model, or describe the picture in words."
+                        ).format(which=which),
                     )
                 data = await self._fetch(channel, attachment, max_bytes)
                 images.append(ImagePart(data, attachment.mime_type or "image/jpeg"))
@@ -177,25 +181,37 @@ class Media:
     ) -> str | Prepared:
         pdf = _is_pdf(attachment)
         if not pdf and not _is_text(attachment):
-            kind = attachment.mime_type or "this kind of file"
+            kind = attachment.mime_type or tr("this kind of file")
             return Prepared(
                 "",
-                refusal=f"I can read text files and PDFs; {attachment.name} ({kind}) is neither.",
+                refusal=tr("I can read text files and PDFs; {name} ({kind}) is neither.").format(
+                    name=attachment.name, kind=kind
+                ),
             )
         data = await self._fetch(channel, attachment, max_bytes)
         if pdf:
             try:
                 content = await asyncio.to_thread(extract_pdf, data)
             except ValueError as exc:
-                return Prepared("", refusal=f"I could not read {attachment.name}: {exc}.")
+                return Prepared(
+                    "",
+                    refusal=tr("I could not read {name}: {error}.").format(
+                        name=attachment.name, error=exc
+                    ),
+                )
             if not content:
                 return Prepared(
-                    "", refusal=f"{attachment.name} has no text layer (a scan?); I cannot read it."
+                    "",
+                    refusal=tr("{name} has no text layer (a scan?); I cannot read it.").format(
+                        name=attachment.name
+                    ),
                 )
         else:
             decoded = _decode(data)
             if decoded is None:
-                return Prepared("", refusal=f"{attachment.name} does not look like text.")
+                return Prepared(
+                    "", refusal=tr("{name} does not look like text.").format(name=attachment.name)
+                )
             content = decoded
         cut = ""
         if len(content) > limit:
@@ -209,8 +225,10 @@ class Media:
         if self.transcriber is None:
             return Prepared(
                 "",
-                refusal="I cannot listen to voice messages yet: the owner can add a [speech] "
-                "section (an OpenAI-compatible transcription endpoint) to the config.",
+                refusal=tr(
+                    "I cannot listen to voice messages yet: the owner can add a [speech] "
+                    "section (an OpenAI-compatible transcription endpoint) to the config."
+                ),
             )
         data = await self._fetch(channel, attachment, max_bytes)
         try:
@@ -219,7 +237,7 @@ class Media:
             )
         except ModelError as exc:
             log.warning("media.transcription_failed", error=str(exc))
-            return Prepared("", refusal="Sorry, I could not transcribe that voice message.")
+            return Prepared("", refusal=tr("Sorry, I could not transcribe that voice message."))
         if not spoken:
-            return Prepared("", refusal="I could not make out any words in that voice message.")
+            return Prepared("", refusal=tr("I could not make out any words in that voice message."))
         return spoken

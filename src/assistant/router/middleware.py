@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from assistant.core.errors import StateError
+from assistant.core.i18n import N_, tr
 from assistant.core.metrics import Metrics
 from assistant.router.delivery import Delivery
 from assistant.router.work import Work, new_turn_id
@@ -21,7 +22,7 @@ from assistant.store.inbox import Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
 
-APOLOGY = "Sorry, something went wrong on my side (turn {turn_id}). The details are in the log."
+APOLOGY = N_("Sorry, something went wrong on my side (turn {turn_id}). The details are in the log.")
 
 Handler = Callable[[Work], Awaitable[None]]
 Middleware = Callable[[Handler, Work], Awaitable[None]]
@@ -77,7 +78,7 @@ def error_boundary(delivery: Delivery, inbox: Inbox) -> Middleware:
         except Exception:  # the error boundary of a turn
             log.exception("turn.failed")
             with contextlib.suppress(Exception):
-                apology = APOLOGY.format(turn_id=work.turn_id)
+                apology = tr(APOLOGY).format(turn_id=work.turn_id)
                 await delivery.deliver(work.record, work.message, apology, plain=True)
             with contextlib.suppress(Exception):
                 await inbox.set_status(work.inbox_id, InboxStatus.DONE)

@@ -24,8 +24,10 @@ import structlog
 
 from assistant.agent.loop import Agent
 from assistant.config import Config
+from assistant.core import i18n
 from assistant.core.commands import CommandCall, parse_command
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import (
     Button,
     ChatRef,
@@ -45,6 +47,7 @@ from assistant.router.commands import CommandRegistry, RouterStats
 from assistant.router.delivery import ChatOutput, Delivery
 from assistant.router.gate import Gate
 from assistant.router.limits import IntakeLimits, Refusal
+from assistant.router.locale import Locales, localize
 from assistant.router.media import Media
 from assistant.router.middleware import bind_log, compose, error_boundary, measure
 from assistant.router.queues import ConversationQueues
@@ -58,7 +61,7 @@ from assistant.store.inbox import Duplicate, Inbox, InboxStatus
 
 log = structlog.get_logger(__name__)
 
-INTERRUPTED = (
+INTERRUPTED = N_(
     "Your message «{text}» was interrupted by a restart while it was running {what}. "
     "It was not run again; ask again if you still need it."
 )
@@ -83,8 +86,10 @@ class Router:
         max_concurrent: int,
         limits: IntakeLimits,
         budget: TokenBudget,
+        locales: Locales,
     ) -> None:
         self._inbox = inbox
+        self._locales = locales
         self._deliveries = deliveries
         self._access = access
         self._gate = gate
@@ -113,7 +118,8 @@ class Router:
             io=self._io,
         )
         self._pipeline = compose(
-            [bind_log, measure(metrics), error_boundary(self._delivery, inbox)], self._handle
+            [bind_log, localize(locales), measure(metrics), error_boundary(self._delivery, inbox)],
+            self._handle,
         )
         self._turns: aiojobs.Scheduler | None = None
         self._immediate: aiojobs.Scheduler | None = None
@@ -204,7 +210,8 @@ class Router:
         channel = self._channels.get(chat.channel)
         if role is None:
             if channel is not None and self._limits.stranger_may_write(message):
-                await self._gate.turn_away(message, channel)
+                with i18n.using(self._locales.for_stranger(message)):
+                    await self._gate.turn_away(message, channel)
             return SubmitOutcome.IGNORED
         try:
             inbox_id = await self._inbox.record(message)
@@ -218,7 +225,9 @@ class Router:
         work = Work(inbox_id, message, self._delivery.record(inbox_id, chat))
         immediate = message.kind is MessageKind.ACTION or self._is_immediate(message)
         queued = None if immediate else self._queues.queued(chat.key)
-        if (refusal := self._limits.refusal(message, role, queued)) is not None:
+        with i18n.using(await self._locales.locale_of(message)):
+            refusal = self._limits.refusal(message, role, queued)
+        if refusal is not None:
             await self._refuse(work, refusal)
         elif immediate:
             assert self._immediate is not None
@@ -258,7 +267,7 @@ class Router:
             return
         if work.interrupted is not None:
             text = message.text if len(message.text) <= 80 else message.text[:77] + "…"
-            note = INTERRUPTED.format(text=text, what=work.interrupted)
+            note = tr(INTERRUPTED).format(text=text, what=work.interrupted)
             await self._delivery.deliver(work.record, message, note, plain=True)
             return
         role = await self._gate.role(message)
@@ -281,9 +290,11 @@ class Router:
         permissions = self._policy.permissions(role)
         command = self._commands.get(name)
         if command is None:
-            reply = f"Unknown command /{name}. Try /help."
+            reply = tr("Unknown command /{name}. Try /help.").format(name=name)
         elif command.permission not in permissions:
-            reply = f"/{name} is not available to your role ({role.value})."
+            reply = tr("/{name} is not available to your role ({role}).").format(
+                name=name, role=role.value
+            )
         else:
             log.info("command.run", command=command.name)
 
@@ -316,7 +327,9 @@ class Router:
         meta = work.message.meta
         if not self._policy.allows(role, Permission.SCHEDULE):
             job = meta.get("job", "?")
-            note = f"Scheduled job {job} was skipped: your role no longer allows scheduled work."
+            note = tr(
+                "Scheduled job {job} was skipped: your role no longer allows scheduled work."
+            ).format(job=job)
             await self._delivery.deliver(work.record, work.message, note, plain=True)
             return
         if meta.get("run") == "turn":

@@ -17,6 +17,7 @@ import structlog
 from assistant.agent.loop import Agent, TurnRequest, TurnStatus, stored_messages
 from assistant.config import Config
 from assistant.core.errors import ChannelError
+from assistant.core.i18n import tr
 from assistant.core.messages import ChatRef
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, ChatIO
@@ -87,7 +88,7 @@ class TurnRunner:
         except ChannelError as exc:
             log.warning("media.fetch_failed", error=str(exc))
             await self._delivery.deliver(
-                work.record, message, "I could not download that file; please send it again."
+                work.record, message, tr("I could not download that file; please send it again.")
             )
             return
         if prepared.refusal is not None:

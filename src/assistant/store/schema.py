@@ -216,4 +216,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dead_letters_retry ON dead_letters (id) WHERE retry_requested_at IS NOT NULL;
     """,
+    # 9: each person's language and time zone (/lang, /tz); NULL: not chosen
+    """
+    CREATE TABLE person_settings (
+        person TEXT PRIMARY KEY,
+        language TEXT,
+        timezone TEXT,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -161,7 +161,13 @@ class FeishuChannel:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")
         info = await self.api.bot_info()
         app_id = self._config.app_id or ""
-        self._bot = BotIdentity(str(info["open_id"]), str(info.get("app_name") or ""), app_id)
+        self._bot = BotIdentity(
+            str(info["open_id"]),
+            str(info.get("app_name") or ""),
+            app_id,
+            # Lark (larksuite.com) is international; Feishu and private deployments are Chinese
+            language=None if "lark" in self._config.domain.lower() else "zh_CN",
+        )
         self._health.note(COMPONENT, bot=self._bot.name, mode=self._config.mode)
         await self._purge()
         self._on_message = on_message

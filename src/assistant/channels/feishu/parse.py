@@ -28,6 +28,9 @@ class BotIdentity:
     open_id: str
     name: str = ""
     app_id: str = ""  # the app the bot belongs to: part of an inbound message's identity
+    # Feishu's events say nothing of the sender's language; Feishu (China) tenants write
+    # Chinese, Lark's are international: the region is the platform's hint
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +237,7 @@ def parse_message(
         message_id=message_id,
         attachments=tuple(attachments),
         addressed=not is_group or mentioned,
-        meta={"event_id": event_id},
+        meta={"event_id": event_id, **({"language": bot.language} if bot.language else {})},
         bot=bot.app_id,
         **extra,
     )

@@ -191,6 +191,7 @@ def parse_message(
         forwarded_from=_forwarded_from(message),
         addressed=addressed,
         bot=str(bot.id),
+        meta=_language(user),
     )
 
 
@@ -215,9 +216,15 @@ def parse_callback(
         platform_id=str(update_id),
         kind=MessageKind.ACTION,
         message_id=message_id,
-        meta={"callback_id": str(query["id"])},
+        meta={"callback_id": str(query["id"]), **_language(user)},
         bot=str(bot.id),
     )
+
+
+def _language(user: Mapping[str, Any]) -> dict[str, str]:
+    """The sender's Telegram app language (IETF tag), the platform's hint for replies."""
+    code = user.get("language_code")
+    return {"language": code[:35]} if isinstance(code, str) and code else {}
 
 
 def parse_update(update: Mapping[str, Any], bot: BotIdentity) -> InboundMessage | None:

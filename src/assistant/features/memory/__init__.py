@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from assistant.core.i18n import N_
 from assistant.core.roles import Permission
 from assistant.feature import ARCHIVE, RECALLER, Feature, Reloaded, Unconfigured, changed_keys
 
@@ -32,8 +33,10 @@ UNCONFIGURED = Unconfigured(
         ("memory", Permission.MEMORY),
         ("forget", Permission.MEMORY),
     ),
-    hint="memory is off: set [memory] enabled = true in the config and restart the assistant "
-    "(docs/memory.md)",
+    hint=N_(
+        "memory is off: set [memory] enabled = true in the config and restart the assistant "
+        "(docs/memory.md)",
+    ),
 )
 # what a running assistant applies on reload; the rest of [memory] needs a restart
 LIVE = (

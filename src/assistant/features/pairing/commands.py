@@ -8,6 +8,7 @@ import structlog
 
 from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import ChannelError, NotFound
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, SentMessage
 from assistant.core.roles import Permission, Role
 from assistant.core.text import one_line
@@ -15,7 +16,7 @@ from assistant.store.pairing import Pairing
 
 log = structlog.get_logger(__name__)
 
-WELCOME = (
+WELCOME = N_(
     "You're in! The owner approved you (role: {role}). Write to me any time; /help lists "
     "what I can do."
 )
@@ -26,7 +27,7 @@ Notify = Callable[[ChatRef, str], Awaitable[list[SentMessage]]]
 
 
 def welcome_text(role: Role) -> str:
-    return WELCOME.format(role=role.value)
+    return tr(WELCOME).format(role=role.value)
 
 
 class PairingCommands:
@@ -38,7 +39,7 @@ class PairingCommands:
         return [
             Command(
                 "pair",
-                "approve a pairing code (no code: list pending requests)",
+                N_("approve a pairing code (no code: list pending requests)"),
                 Permission.ADMIN,
                 self.pair,
                 usage="/pair [CODE [role]]",
@@ -51,31 +52,42 @@ class PairingCommands:
         if not args:
             pending = await self._pairing.pending(channel)
             if not pending:
-                return "No pairing requests are waiting."
-            lines = ["Waiting for approval (/pair CODE [role]):"]
+                return tr("No pairing requests are waiting.")
+            lines = [tr("Waiting for approval (/pair CODE [role]):")]
             lines += [
-                f"{p.code} — {one_line(p.name) or 'unknown'} ({channel} {one_line(p.user_id)})"
+                f"{p.code} — {one_line(p.name) or tr('unknown')} ({channel} {one_line(p.user_id)})"
                 for p in pending[-_LISTED:]
             ]
             if len(pending) > _LISTED:
-                lines.append(f"… and {len(pending) - _LISTED} older (assistant pairing list)")
+                lines.append(
+                    tr("… and {count} older (assistant pairing list)").format(
+                        count=len(pending) - _LISTED
+                    )
+                )
             return "\n".join(lines)
         try:
             role = Role(args[1].lower()) if len(args) > 1 else Role.USER
         except ValueError:
-            return f"Unknown role {args[1]!r}; use owner, admin, user or guest."
+            return tr("Unknown role {role!r}; use owner, admin, user or guest.").format(
+                role=args[1]
+            )
         if role is Role.OWNER and call.role is not Role.OWNER:
-            return "Only an owner can make someone an owner."
+            return tr("Only an owner can make someone an owner.")
         by = f"{channel}:{call.message.sender.user_id}"
         try:
             request = await self._pairing.approve(channel, args[0], role, by=by)
-        except NotFound as exc:
-            return str(exc).capitalize() + "."
+        except NotFound:
+            return tr(
+                "No pending {channel} pairing request with code {code}; it may have expired "
+                "(codes last an hour): ask the person to write to the bot again."
+            ).format(channel=channel, code=args[0].upper())
         log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
-        who = f"{one_line(request.name) or 'someone'} ({channel} {one_line(request.user_id)})"
+        who = f"{one_line(request.name) or tr('someone')} ({channel} {one_line(request.user_id)})"
         try:
             await self._notify(ChatRef(channel, request.chat_id), welcome_text(role))
         except ChannelError as exc:
             log.warning("pairing.notify_failed", error=str(exc))
-            return f"Approved {who} as {role.value}, but I could not tell them: {exc}"
-        return f"Approved {who} as {role.value}. They have been told."
+            return tr("Approved {who} as {role}, but I could not tell them: {error}").format(
+                who=who, role=role.value, error=exc
+            )
+        return tr("Approved {who} as {role}. They have been told.").format(who=who, role=role.value)

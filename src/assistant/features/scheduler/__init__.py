@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistant.core.i18n import N_
 from assistant.core.roles import Permission
 from assistant.feature import (
     COMMAND_RUNNER,
@@ -29,8 +30,10 @@ NAME = "scheduler"
 
 UNCONFIGURED = Unconfigured(
     commands=(("remind", Permission.SCHEDULE), ("jobs", Permission.SCHEDULE)),
-    hint="reminders and jobs are off: set [scheduler] enabled = true in the config and restart "
-    "the assistant (docs/jobs.md)",
+    hint=N_(
+        "reminders and jobs are off: set [scheduler] enabled = true in the config and restart "
+        "the assistant (docs/jobs.md)",
+    ),
 )
 JOBS_STORE = "jobs.db"  # the daemon's APScheduler store (option "jobs_store": another)
 # what a running assistant applies on reload; the rest of [scheduler] needs a restart

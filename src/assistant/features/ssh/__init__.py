@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistant.core.i18n import N_
 from assistant.core.roles import Permission
 from assistant.feature import (
     CANCELLER,
@@ -33,8 +34,10 @@ UNCONFIGURED = Unconfigured(
         ("approve", Permission.APPROVE),
         ("deny", Permission.APPROVE),
     ),
-    hint="no servers yet: add a [[ssh.hosts]] entry (name, address, user) to the config and "
-    "restart the assistant (docs/ssh.md)",
+    hint=N_(
+        "no servers yet: add a [[ssh.hosts]] entry (name, address, user) to the config and "
+        "restart the assistant (docs/ssh.md)",
+    ),
 )
 
 

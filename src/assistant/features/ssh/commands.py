@@ -5,6 +5,7 @@ requests, Cancel on a running command); and what /status HOST and /cancel reach 
 from __future__ import annotations
 
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
+from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.security.approvals import PREFIX as APPROVAL_PREFIX
 from assistant.security.approvals import ApprovalService
@@ -33,15 +34,15 @@ class OpsCommands:
         return [
             Command(
                 "run",
-                "run a command on a server",
+                N_("run a command on a server"),
                 Permission.EXEC_READONLY,
                 self.run,
                 usage="/run HOST COMMAND",
             ),
-            Command("hosts", "the servers I can reach", Permission.EXEC_READONLY, self.hosts),
+            Command("hosts", N_("the servers I can reach"), Permission.EXEC_READONLY, self.hosts),
             Command(
                 "approve",
-                "approve a request",
+                N_("approve a request"),
                 Permission.APPROVE,
                 self.approve,
                 usage="/approve ID [CODE]",
@@ -49,7 +50,7 @@ class OpsCommands:
             ),
             Command(
                 "deny",
-                "deny a request",
+                N_("deny a request"),
                 Permission.APPROVE,
                 self.deny,
                 usage="/deny ID",
@@ -60,7 +61,9 @@ class OpsCommands:
     async def run(self, call: CommandCall) -> str:
         host, _, command = call.args.partition(" ")
         if not host or not command.strip():
-            return "Usage: /run HOST COMMAND (for example: /run web1 df -h). /hosts lists hosts."
+            return tr(
+                "Usage: /run HOST COMMAND (for example: /run web1 df -h). /hosts lists hosts."
+            )
         await call.mark_side_effect(f"/run on {host}")
         report = await self._service.execute(
             ExecRequest(
@@ -81,7 +84,7 @@ class OpsCommands:
 
     async def host_status(self, call: CommandCall) -> str:
         if Permission.EXEC_READONLY not in call.permissions:
-            return "Your role may not look at servers."
+            return tr("Your role may not look at servers.")
         report = await self._service.execute(
             ExecRequest(
                 hosts=call.args.strip(),
@@ -100,7 +103,7 @@ class OpsCommands:
         if Permission.EXEC_READONLY not in call.permissions:
             return None
         if self._service.cancel_chat(call.message.chat.key, _actor(call)):
-            return "Cancelling the running command."
+            return tr("Cancelling the running command.")
         return None
 
     async def approve(self, call: CommandCall) -> str:
@@ -113,7 +116,9 @@ class OpsCommands:
         number, _, code = call.args.strip().partition(" ")
         number = number.lstrip("#")
         if not number.isdigit():
-            return f"Usage: /{'approve' if approve else 'deny'} ID (the number in the request)."
+            return tr("Usage: /{command} ID (the number in the request).").format(
+                command="approve" if approve else "deny"
+            )
         return await self._approvals.decide(
             int(number),
             approve,
@@ -125,7 +130,7 @@ class OpsCommands:
     async def decide_button(self, call: ActionCall) -> ActionResult:
         number, _, answer = call.argument.partition(":")
         if not number.isdigit() or answer not in ("y", "n"):
-            return ActionResult(toast="This button is not valid.")
+            return ActionResult(toast=tr("This button is not valid."))
         toast = await self._approvals.decide(
             int(number), answer == "y", by=_actor(call), by_name=call.message.sender.name
         )
