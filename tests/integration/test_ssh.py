@@ -162,6 +162,25 @@ async def test_jump_host(sshd, known_hosts):
     assert result.ok and result.output == "through\n"
 
 
+async def test_trust_fetches_a_key_through_the_pooled_jump_host(sshd, known_hosts):
+    from assistant.ssh.trust import fetch_host_key
+
+    hosts = [
+        {"name": "bastion", "address": "127.0.0.1", "port": sshd.port},
+        {"name": "inner", "address": "127.0.0.1", "port": sshd.port, "jump": "bastion"},
+    ]
+    config = ssh_config(sshd, hosts=hosts)
+    async with SSHExecutor(config, known_hosts=known_hosts) as executor:
+        key = await fetch_host_key(config.host("inner"), executor)
+        bastion = await executor.connection("bastion")
+        assert await executor.connection("bastion") is bastion  # the pool's, shared
+        assert not bastion.is_closed()
+        with pytest.raises(ToolError, match="no host named 'nowhere'"):
+            await executor.connection("nowhere")
+    assert key.line == sshd.known_hosts_line
+    assert key.fingerprint.startswith("SHA256:")
+
+
 def test_trust_pins_and_detects_a_changed_key(sshd, tmp_path):
     path = tmp_path / "known_hosts"
     config = tmp_path / "config.toml"
