@@ -15,8 +15,9 @@ import pytest
 
 from assistant.config import load_config
 from assistant.core.errors import ConfigError
-from assistant.ops.checks import CHECKS
-from assistant.ops.doctor import Context, Finding, Status, render_text, run_checks
+from assistant.feature import Check, CheckContext, Finding, Status
+from assistant.ops.checks import all_checks
+from assistant.ops.doctor import render_text, run_checks
 from tests.fakes.model import Fail
 from tests.helpers import free_port
 from tests.integration.test_daemon import start_daemon, write_config
@@ -44,14 +45,16 @@ def setup(tmp_path, fake_model):
 async def doctor(config: Path, env_file: Path | None, **overrides) -> dict[str, Finding]:
     env = {"MODEL_KEY": "sk-doctor-0123456789"}
     async with aiohttp.ClientSession() as session:
-        ctx = Context(config_path=config, env=env, env_file=env_file, session=session, timeout=5)
+        ctx = CheckContext(
+            config_path=config, env=env, env_file=env_file, session=session, timeout=5
+        )
         for key, value in overrides.items():
             setattr(ctx, key, value)
         try:
             ctx.config = load_config(config, env)
         except ConfigError as exc:
             ctx.config_problems = exc.problems
-        findings = await run_checks(ctx, CHECKS)
+        findings = await run_checks(ctx, all_checks())
     text = render_text(findings)
     assert "Traceback" not in text
     for f in findings:  # every failure tells what to do
@@ -271,12 +274,12 @@ async def test_daemon_up_but_not_ready(setup):
 async def test_a_crashing_check_is_a_failure_not_a_traceback(setup):
     config, env_file, _ = setup
 
-    async def check_broken(ctx: Context) -> list[Finding]:
+    async def check_broken(ctx: CheckContext) -> list[Finding]:
         raise RuntimeError("boom")
 
     async with aiohttp.ClientSession() as session:
-        ctx = Context(config_path=config, env={}, env_file=env_file, session=session)
-        findings = await run_checks(ctx, [check_broken])
+        ctx = CheckContext(config_path=config, env={}, env_file=env_file, session=session)
+        findings = await run_checks(ctx, [Check("broken", check_broken)])
     assert [(f.check, f.status, f.detail) for f in findings] == [
         ("broken", Status.FAIL, "the check itself failed (RuntimeError: boom)")
     ]

@@ -240,8 +240,8 @@ def test_trust_pins_and_detects_a_changed_key(sshd, tmp_path):
 async def test_doctor_checks_each_host(sshd, tmp_path):
     import aiohttp
 
-    from assistant.ops.checks_components import check_ssh
-    from assistant.ops.doctor import Context, Status
+    from assistant.feature import CheckContext, Status
+    from assistant.features.ssh.checks import check_ssh
 
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts_line + "\n")
@@ -264,7 +264,7 @@ async def test_doctor_checks_each_host(sshd, tmp_path):
         {},
     )
     async with aiohttp.ClientSession() as session:
-        ctx = Context(
+        ctx = CheckContext(
             config_path=tmp_path / "c.toml",
             env={},
             env_file=None,

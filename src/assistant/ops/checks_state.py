@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from assistant.ops.doctor import Context, Finding, Status, skipped_without_config
+from assistant.feature import CheckContext, Finding, Status, skipped_without_config
 from assistant.store.db import integrity_problem, is_sqlite
 from assistant.store.scratch import PREFIXES
 
@@ -16,7 +16,7 @@ _RESTORE = (
 )
 
 
-async def check_state_data(ctx: Context) -> list[Finding]:
+async def check_state_data(ctx: CheckContext) -> list[Finding]:
     name = "state data"
     if ctx.config is None:
         return skipped_without_config(name)

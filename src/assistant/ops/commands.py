@@ -19,7 +19,7 @@ from assistant.core.errors import StateError
 
 if TYPE_CHECKING:
     from assistant.config import Config
-    from assistant.ops.doctor import Finding
+    from assistant.feature import Finding
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -75,19 +75,20 @@ async def _doctor(path: Path, env: Mapping[str, str]) -> list[Finding]:
     from assistant import __version__
     from assistant.config import load_config
     from assistant.core.errors import ConfigError
-    from assistant.ops.checks import CHECKS
-    from assistant.ops.doctor import Context, run_checks
+    from assistant.feature import CheckContext
+    from assistant.ops.checks import all_checks
+    from assistant.ops.doctor import run_checks
     from assistant.ops.envfile import env_file_path
 
     async with aiohttp.ClientSession(
         trust_env=True, headers={"User-Agent": f"assistant/{__version__} doctor"}
     ) as session:
-        ctx = Context(config_path=path, env=env, env_file=env_file_path(env), session=session)
+        ctx = CheckContext(config_path=path, env=env, env_file=env_file_path(env), session=session)
         try:
             ctx.config = load_config(path, env)
         except ConfigError as exc:
             ctx.config_problems = exc.problems
-        return await run_checks(ctx, CHECKS)
+        return await run_checks(ctx, all_checks())
 
 
 def cmd_backup(args: argparse.Namespace, env: Mapping[str, str]) -> int:
