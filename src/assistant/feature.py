@@ -153,8 +153,8 @@ class CheckContext:
     session: aiohttp.ClientSession
     config: Config | None = None
     config_problems: list[str] = field(default_factory=list)
-    config_source: str = "the default"  # why this config file: "--config", "$ASSISTANT_CONFIG"
-    env_file_source: str = "the default"  # why this secrets file: "$ASSISTANT_ENV_FILE"
+    config_source: str = "given with --config"  # why this file (config.config_source)
+    env_file_source: str = "named by $ASSISTANT_ENV_FILE"  # why this one (ops.envfile)
     now: Callable[[], float] = time.time  # wall clock, replaceable to test the clock check
     timeout: float = 20.0  # seconds one network call of a check may take
     model_load_timeout: float = 120.0  # seconds a local model may take to load

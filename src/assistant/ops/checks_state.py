@@ -12,7 +12,7 @@ from assistant.store.scratch import PREFIXES
 
 _RESTORE = (
     "stop the service and restore the last good backup: sudo systemctl stop assistant; "
-    "sudo assistant restore BACKUP.tar.gz (docs/troubleshooting.md#damaged-state)"
+    "sudo assistant restore BACKUP.tar.gz ({doc}, section Damaged state)"
 )
 
 
@@ -33,7 +33,12 @@ async def check_state_data(ctx: CheckContext) -> list[Finding]:
             sound.append(relative)
         else:
             findings.append(
-                Finding(name, Status.FAIL, f"{relative} is damaged: {problem}", _RESTORE)
+                Finding(
+                    name,
+                    Status.FAIL,
+                    f"{relative} is damaged: {problem}",
+                    _RESTORE.format(doc=ctx.doc("troubleshooting.md")),
+                )
             )
     if sound:
         findings.insert(0, Finding(name, Status.OK, f"integrity_check ok: {', '.join(sound)}"))

@@ -39,7 +39,7 @@ async def run_checks(ctx: CheckContext, checks: Sequence[Check]) -> list[Finding
                 Finding(
                     check.name,
                     Status.FAIL,
-                    f"the check did not finish within {limit:.0f} s",
+                    f"the check did not finish within {limit:g} s",
                     check.timeout_fix,
                 )
             )

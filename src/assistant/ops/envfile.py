@@ -24,6 +24,13 @@ def env_file_path(environ: Mapping[str, str]) -> Path | None:
     return Path(value) if value else None
 
 
+def env_file_source(environ: Mapping[str, str]) -> str:
+    """Why ``env_file_path`` chose the file it chose, in words for a person."""
+    if "ASSISTANT_ENV_FILE" in environ:
+        return "named by $ASSISTANT_ENV_FILE"
+    return "the default: no $ASSISTANT_ENV_FILE"
+
+
 def parse_env_file(text: str) -> dict[str, str]:
     """``KEY=value`` lines; ``#``/``;`` comments; single or double quotes around a value."""
     values: dict[str, str] = {}

@@ -34,7 +34,7 @@ async def check_feishu(ctx: CheckContext) -> list[Finding]:
     try:
         bot = await api.bot_info()
     except ChannelAuthError as exc:
-        return [Finding(name, Status.FAIL, str(exc), "see docs/feishu.md, section 1")]
+        return [Finding(name, Status.FAIL, str(exc), f"see {ctx.doc('feishu.md')}, section 1")]
     except ChannelError as exc:
         return [
             Finding(

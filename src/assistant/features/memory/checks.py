@@ -4,6 +4,7 @@ the embeddings endpoint asked once)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -84,8 +85,16 @@ async def _embedder(ctx: CheckContext, config: Config) -> Finding:
     started = time.monotonic()
     local = LocalEmbedder()
     try:
-        await local.wait_loaded()
-        vectors = await local.embed(["doctor"])
+        async with asyncio.timeout(ctx.model_load_timeout):
+            await local.wait_loaded()
+            vectors = await local.embed(["doctor"])
+    except TimeoutError:  # before OSError, its base class: a slow load, not a broken one
+        return Finding(
+            name,
+            Status.FAIL,
+            f"the offline embedder was still loading its model after {ctx.model_load_timeout:g} s",
+            LOADING_FIX,
+        )
     except (AssistantError, OSError, ImportError) as exc:
         return Finding(
             name,
@@ -101,4 +110,22 @@ async def _embedder(ctx: CheckContext, config: Config) -> Finding:
     )
 
 
-CHECKS = (Check("memory", check_memory),)
+LOADING_FIX = (
+    "the model is read from disk and prepared on this machine, with no network: on a small or "
+    "busy machine the first load after an install or upgrade is slow; run the doctor again, "
+    "and if it still does not finish, look for memory (free -m) and CPU (top) taken by others"
+)
+
+# The embedded store's database is opened read-only, a Chroma server and the embeddings
+# endpoint are asked within ctx.timeout each, and the offline model may take
+# ctx.model_load_timeout to load: the check as a whole may take all of that.
+CHECKS = (
+    Check(
+        "memory",
+        check_memory,
+        timeout=300,
+        timeout_fix="neither the memory store nor the embedder answered in time (the offline "
+        "model loads with no network): run the doctor again, and if it still does not finish, "
+        "look for memory (free -m) and CPU (top) taken by others",
+    ),
+)
