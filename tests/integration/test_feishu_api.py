@@ -119,12 +119,12 @@ async def test_names_are_best_effort(api, feishu):
 
 
 async def test_doctor_checks_the_app(tmp_path, fake_model, feishu):
-    from assistant.ops.checks_components import check_feishu
-    from assistant.ops.doctor import Context, Status
+    from assistant.feature import CheckContext, Status
+    from assistant.features.feishu.checks import check_feishu
     from tests.integration.feishu_support import feishu_config
 
     async with aiohttp.ClientSession() as session:
-        ctx = Context(config_path=tmp_path / "c.toml", env={}, env_file=None, session=session)
+        ctx = CheckContext(config_path=tmp_path / "c.toml", env={}, env_file=None, session=session)
         ctx.config = feishu_config(tmp_path, fake_model, feishu)
         (ok,) = await check_feishu(ctx)
         assert ok.status is Status.OK and "bot Assistant (webhook)" in ok.detail

@@ -163,3 +163,24 @@ async def test_an_idle_kept_alive_connection_is_closed(gateways):
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await asyncio.wait_for(reader.readuntil(b"}"), 5)).startswith(b"HTTP/1.1 200")
     assert await closed_by_server((reader, writer), 5)
+
+
+async def test_a_taken_port_is_a_config_error_and_stopping_frees_the_port():
+    from assistant.core.errors import ConfigError
+
+    first, _ = await open_gateway(header_timeout=60)
+    port = first.port
+    assert port
+    kept = await asyncio.open_connection("127.0.0.1", port)  # kept alive, served
+    kept[1].write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await asyncio.wait_for(kept[0].readuntil(b"}"), 5)).startswith(b"HTTP/1.1 200")
+    with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+        await open_gateway(port=port)
+    await first.__aexit__(None, None, None)
+    assert await closed_by_server(kept, 5)  # open connections end with the gateway
+    kept[1].close()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)  # and nothing listens any more
+    again, _ = await open_gateway(port=port)  # the port is free again at once
+    assert again.port == port
+    await again.__aexit__(None, None, None)

@@ -135,6 +135,7 @@ def test_layout_and_modes(staged):
     assert (installed / "cli.py").read_text() == (ROOT / "src/assistant/cli.py").read_text()
     assert not list(staged.site_packages().glob("__editable__*"))
     assert (staged.prefix / "share/doc/assistant/operations.md").is_file()
+    assert (staged.prefix / "share/doc/assistant/assistant.example.toml").is_file()  # doctor
     assert staged.cli("--version").stdout == "assistant 0.1.0\n"
     # without options it says exactly what to fill in, and what to run next
     out = staged.output

@@ -162,6 +162,25 @@ async def test_jump_host(sshd, known_hosts):
     assert result.ok and result.output == "through\n"
 
 
+async def test_trust_fetches_a_key_through_the_pooled_jump_host(sshd, known_hosts):
+    from assistant.ssh.trust import fetch_host_key
+
+    hosts = [
+        {"name": "bastion", "address": "127.0.0.1", "port": sshd.port},
+        {"name": "inner", "address": "127.0.0.1", "port": sshd.port, "jump": "bastion"},
+    ]
+    config = ssh_config(sshd, hosts=hosts)
+    async with SSHExecutor(config, known_hosts=known_hosts) as executor:
+        key = await fetch_host_key(config.host("inner"), executor)
+        bastion = await executor.connection("bastion")
+        assert await executor.connection("bastion") is bastion  # the pool's, shared
+        assert not bastion.is_closed()
+        with pytest.raises(ToolError, match="no host named 'nowhere'"):
+            await executor.connection("nowhere")
+    assert key.line == sshd.known_hosts_line
+    assert key.fingerprint.startswith("SHA256:")
+
+
 def test_trust_pins_and_detects_a_changed_key(sshd, tmp_path):
     path = tmp_path / "known_hosts"
     config = tmp_path / "config.toml"
@@ -221,8 +240,8 @@ def test_trust_pins_and_detects_a_changed_key(sshd, tmp_path):
 async def test_doctor_checks_each_host(sshd, tmp_path):
     import aiohttp
 
-    from assistant.ops.checks_components import check_ssh
-    from assistant.ops.doctor import Context, Status
+    from assistant.feature import CheckContext, Status
+    from assistant.features.ssh.checks import check_ssh
 
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts_line + "\n")
@@ -245,7 +264,7 @@ async def test_doctor_checks_each_host(sshd, tmp_path):
         {},
     )
     async with aiohttp.ClientSession() as session:
-        ctx = Context(
+        ctx = CheckContext(
             config_path=tmp_path / "c.toml",
             env={},
             env_file=None,

@@ -10,6 +10,7 @@ from assistant.config.limits import LimitsSection, RoleLimits
 from assistant.config.loader import (
     DEFAULT_PATH,
     ENV_FILE_HINT,
+    config_source,
     find_config_path,
     load_config,
     masked_dump,
@@ -59,6 +60,7 @@ __all__ = [
     "Section",
     "SpeechSection",
     "TelegramSection",
+    "config_source",
     "find_config_path",
     "load_config",
     "masked_dump",

@@ -44,6 +44,17 @@ def find_config_path(explicit: str | Path | None, env: Mapping[str, str]) -> Pat
     return DEFAULT_PATH
 
 
+def config_source(explicit: str | Path | None, env: Mapping[str, str]) -> str:
+    """Why ``find_config_path`` chose the file it chose, in words for a person."""
+    if explicit:
+        return "given with --config"
+    if env.get("ASSISTANT_CONFIG"):
+        return "named by $ASSISTANT_CONFIG"
+    if Path(LOCAL_NAME).is_file():
+        return "./assistant.toml here (written by `assistant init`)"
+    return "the default: no --config, no $ASSISTANT_CONFIG, no ./assistant.toml"
+
+
 def load_config(path: Path, env: Mapping[str, str]) -> Config:
     try:
         text = path.read_text(encoding="utf-8")

@@ -151,10 +151,17 @@ class Guard(asyncio.Protocol):
             self._transport.close()
 
 
-class GuardedSite(web.BaseSite):
-    """``web.TCPSite`` with every connection behind a ``Guard``."""
+class GuardedListener:
+    """The gateway's listening socket, with every connection behind a ``Guard``.
 
-    __slots__ = ("_connections", "_header_timeout", "_host", "_port")
+    Public aiohttp API only: a runner's ``server`` is documented as a protocol factory
+    compatible with ``loop.create_server()``, so the listening server is ours — we know its
+    sockets (the port chosen for port 0) and set its backlog. (A ``web.BaseSite`` subclass
+    could only wrap the factory through aiohttp's private ``_server``/``_runner``/``_backlog``,
+    and ``web.SockSite`` hands the factory to asyncio unwrapped.) Close it before the runner's
+    ``cleanup()``, as the runner does with its sites: no new connections, then aiohttp closes
+    the open ones.
+    """
 
     def __init__(
         self,
@@ -166,25 +173,24 @@ class GuardedSite(web.BaseSite):
         header_timeout: float,
         backlog: int = 128,
     ) -> None:
-        super().__init__(runner, backlog=backlog)
+        self._runner = runner
         self._host, self._port = host, port
         self._connections = connections
         self._header_timeout = header_timeout
-
-    @property
-    def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
 
     @property
     def port(self) -> int:
-        sockets = getattr(self._server, "sockets", None) or []
+        sockets = self._server.sockets if self._server is not None else ()
         return int(sockets[0].getsockname()[1]) if sockets else self._port
 
     async def start(self) -> None:
-        await super().start()
-        handler = self._runner.server
-        assert handler is not None
-        factory: Callable[[], asyncio.Protocol] = handler
+        """Listen; raises ``OSError`` when the address cannot be bound."""
+        server = self._runner.server
+        if server is None:
+            raise RuntimeError("call runner.setup() before starting the listener")
+        factory: Callable[[], asyncio.Protocol] = server
         self._server = await asyncio.get_running_loop().create_server(
             lambda: Guard(factory(), self._connections, self._header_timeout),
             self._host,
@@ -192,3 +198,9 @@ class GuardedSite(web.BaseSite):
             backlog=self._backlog,
             reuse_address=True,
         )
+
+    def close(self) -> None:
+        """Stop accepting connections (those already open are the runner's to close)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None

@@ -25,7 +25,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.metrics import Metrics
 from assistant.core.ports import WebhookHandler
-from assistant.gateway.limits import Connections, GuardedSite, connection_budget
+from assistant.gateway.limits import Connections, GuardedListener, connection_budget
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +45,7 @@ class Gateway:
         self._status = status
         self._routes: list[tuple[str, str, WebhookHandler]] = []
         self._runner: web.AppRunner | None = None
+        self._listener: GuardedListener | None = None
         self.port: int | None = None
         cap, self._backlog = connection_budget(config.max_connections)
         self.connections = Connections(cap, metrics)
@@ -76,7 +77,7 @@ class Gateway:
             lingering_time=0,  # a body cut off by body_timeout is not waited for again
         )
         await runner.setup()
-        site = GuardedSite(
+        listener = GuardedListener(
             runner,
             config.host,
             config.port,
@@ -85,7 +86,7 @@ class Gateway:
             backlog=self._backlog,
         )
         try:
-            await site.start()
+            await listener.start()
         except OSError as exc:
             await runner.cleanup()
             raise ConfigError(
@@ -94,8 +95,8 @@ class Gateway:
                     f"({exc.strerror}); change [gateway] port or stop what uses it"
                 ]
             ) from None
-        self._runner = runner
-        self.port = site.port
+        self._runner, self._listener = runner, listener
+        self.port = listener.port
         log.info(
             "gateway.listening",
             host=config.host,
@@ -110,6 +111,9 @@ class Gateway:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

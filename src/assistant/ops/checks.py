@@ -1,8 +1,10 @@
-"""The doctor's checks, in the order they are shown. Each is read-only.
+"""The doctor's checks that belong to no feature: the config, the secrets file, the state, the
+models, the clock and the gateway. Each is read-only; ``all_checks`` adds the features' own
+(each feature package's ``CHECKS``), in the order they are shown.
 
-To add one (Telegram getMe, Feishu tenant token, SSH host keys, memory store, scheduler
-store): write ``async def check_NAME(ctx: Context) -> list[Finding]`` and append it to
-``CHECKS``. Use ``ctx.session`` for HTTP, ``ctx.timeout`` as the time limit, and return
+To add one: write ``async def check_NAME(ctx: CheckContext) -> list[Finding]`` and list it as a
+``Check`` in ``CHECKS`` (or in a feature's ``CHECKS``, when it belongs to one). Use
+``ctx.session`` for HTTP, ``ctx.timeout`` as the limit of one network call, and return
 ``skipped_without_config(...)`` when ``ctx.config`` is None.
 """
 
@@ -20,54 +22,79 @@ from pathlib import Path
 
 import aiohttp
 
+from assistant import features
 from assistant.config import ModelProvider, secret_values
 from assistant.core.errors import ModelError, ModelRequestError
 from assistant.core.metrics import Metrics
 from assistant.core.redact import Redactor
+from assistant.feature import Check, CheckContext, Finding, Status, skipped_without_config
 from assistant.llm.client import ModelClient
 from assistant.llm.types import ChatMessage, ModelRequest
-from assistant.ops.checks_components import (
-    check_feishu,
-    check_memory,
-    check_scheduler,
-    check_ssh,
-    check_telegram,
-)
 from assistant.ops.checks_state import check_state_data
-from assistant.ops.doctor import Check, Context, Finding, Status, skipped_without_config
 
 _MAX_SKEW = 300.0  # seconds of clock difference that break TLS, tokens and reminders
 
 
-async def check_config(ctx: Context) -> list[Finding]:
+async def check_config(ctx: CheckContext) -> list[Finding]:
+    path, why = ctx.config_path, ctx.config_source
+    if ctx.config is None and not path.exists():
+        example = ctx.doc("assistant.example.toml")
+        start = (
+            f"cp {example} {path}, then edit it"
+            if path.parent.is_dir()
+            else f"copy {example} to a place of your choice and edit it"
+        )
+        return [
+            Finding(
+                "config",
+                Status.FAIL,
+                f"{path} ({why}) does not exist",
+                f"pass --config PATH or set ASSISTANT_CONFIG to the config you use; to start "
+                f"one: {start}",
+            )
+        ]
     if ctx.config is None:
         first, *rest = ctx.config_problems or ["unknown problem"]
         more = f" (and {len(rest)} more)" if rest else ""
+        named = "" if why.startswith("the default") else f" {path}"
         return [
             Finding(
                 "config",
                 Status.FAIL,
                 f"{first}{more}",
-                f"edit {ctx.config_path}, then run: assistant check-config",
+                f"edit {path}, then run: assistant check-config{named}",
             )
         ]
     models = ", ".join(m.name for m in ctx.config.models) or "none"
-    return [Finding("config", Status.OK, f"{ctx.config_path} is valid (models: {models})")]
+    return [Finding("config", Status.OK, f"{path} ({why}) is valid (models: {models})")]
 
 
-async def check_secrets_file(ctx: Context) -> list[Finding]:
-    name, path = "secrets file", ctx.env_file
+async def check_secrets_file(ctx: CheckContext) -> list[Finding]:
+    name, path, why = "secrets file", ctx.env_file, ctx.env_file_source
     if path is None:
         return [Finding(name, Status.SKIP, "ASSISTANT_ENV_FILE is empty: no secrets file")]
     try:
         st = path.stat()
     except FileNotFoundError:
+        installed = ctx.config_path.is_file() and ctx.config_path.parent == path.parent
+        if why.startswith("the default") and not installed:
+            return [  # a checkout, a test: nothing expects the file
+                Finding(
+                    name,
+                    Status.SKIP,
+                    f"none: {path} ({why}) does not exist, and no config is beside it; secrets "
+                    "come from the environment (ASSISTANT_ENV_FILE=PATH reads a file)",
+                )
+            ]
+        create = f"sudo install -m 600 -o root -g root /dev/null {path}"
+        if not path.parent.is_dir():
+            create = f"sudo install -d -m 755 {path.parent}; {create}"
         return [
             Finding(
                 name,
                 Status.WARN,
-                f"{path} does not exist: secrets can only come from the environment",
-                f"sudo install -m 600 -o root -g root /dev/null {path}, then add NAME=value lines",
+                f"{path} ({why}) does not exist: secrets can only come from the environment",
+                f"{create}, then add NAME=value lines",
             )
         ]
     mode = stat.S_IMODE(st.st_mode)
@@ -93,7 +120,7 @@ async def check_secrets_file(ctx: Context) -> list[Finding]:
     return [Finding(name, Status.OK, f"{path} has mode {mode:04o} and belongs to root")]
 
 
-async def check_state_dir(ctx: Context) -> list[Finding]:
+async def check_state_dir(ctx: CheckContext) -> list[Finding]:
     name = "state dir"
     if ctx.config is None:
         return skipped_without_config(name)
@@ -103,7 +130,7 @@ async def check_state_dir(ctx: Context) -> list[Finding]:
     return findings
 
 
-def _state_dir(ctx: Context, path: Path) -> list[Finding]:
+def _state_dir(ctx: CheckContext, path: Path) -> list[Finding]:
     name = "state dir"
     try:
         st = path.stat()
@@ -160,7 +187,7 @@ def _state_dir(ctx: Context, path: Path) -> list[Finding]:
     return [Finding(name, Status.OK, f"{path} is writable, belongs to {owner}, mode {mode:04o}")]
 
 
-def _disk_space(ctx: Context, path: Path) -> Finding:
+def _disk_space(ctx: CheckContext, path: Path) -> Finding:
     existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(existing).free
     shown = f"{free / 1024**3:.1f} GiB free on the disk of {existing}"
@@ -172,7 +199,7 @@ def _disk_space(ctx: Context, path: Path) -> Finding:
     return Finding("disk space", Status.OK, shown)
 
 
-async def check_models(ctx: Context) -> list[Finding]:
+async def check_models(ctx: CheckContext) -> list[Finding]:
     if ctx.config is None:
         return skipped_without_config("models")
     if not ctx.config.models:
@@ -181,14 +208,14 @@ async def check_models(ctx: Context) -> list[Finding]:
                 "models",
                 Status.WARN,
                 "no [[models]] entry: chat messages are answered with a hint",
-                "add a [[models]] entry to the config (see docs/models.md)",
+                f"add a [[models]] entry to the config (see {ctx.doc('models.md')})",
             )
         ]
     redactor = Redactor(secret_values(ctx.config))
     return [await _ask(ctx, provider, redactor) for provider in ctx.config.models]
 
 
-async def _ask(ctx: Context, provider: ModelProvider, redactor: Redactor) -> Finding:
+async def _ask(ctx: CheckContext, provider: ModelProvider, redactor: Redactor) -> Finding:
     name = f"model {provider.name}"
     client = ModelClient(
         ctx.session, [provider], metrics=Metrics(), redactor=redactor, backoff_cap=1.0
@@ -219,7 +246,7 @@ async def _ask(ctx: Context, provider: ModelProvider, redactor: Redactor) -> Fin
     )
 
 
-async def check_clock(ctx: Context) -> list[Finding]:
+async def check_clock(ctx: CheckContext) -> list[Finding]:
     now = ctx.now()
     year = time.gmtime(now).tm_year
     fix = "turn on time synchronisation: sudo timedatectl set-ntp true"
@@ -241,7 +268,7 @@ async def check_clock(ctx: Context) -> list[Finding]:
     return [Finding("clock", Status.OK, f"year {year}; no server to compare with")]
 
 
-async def _server_time(ctx: Context, url: str) -> float | None:
+async def _server_time(ctx: CheckContext, url: str) -> float | None:
     try:
         async with ctx.session.head(
             url, timeout=aiohttp.ClientTimeout(total=min(ctx.timeout, 10)), allow_redirects=False
@@ -252,7 +279,7 @@ async def _server_time(ctx: Context, url: str) -> float | None:
         return None
 
 
-async def check_gateway(ctx: Context) -> list[Finding]:
+async def check_gateway(ctx: CheckContext) -> list[Finding]:
     if ctx.config is None:
         return skipped_without_config("gateway")
     gw = ctx.config.gateway
@@ -337,17 +364,28 @@ def _exists(user: str) -> bool:
     return True
 
 
+LOCAL_FIX = "the file system does not answer: look for a hung mount or a failing disk (dmesg)"
+
 CHECKS: tuple[Check, ...] = (
-    check_config,
-    check_secrets_file,
-    check_state_dir,
-    check_state_data,
-    check_models,
-    check_clock,
-    check_gateway,
-    check_telegram,
-    check_feishu,
-    check_ssh,
-    check_memory,
-    check_scheduler,
+    Check("config", check_config, timeout=10, timeout_fix=LOCAL_FIX),
+    Check("secrets file", check_secrets_file, timeout=10, timeout_fix=LOCAL_FIX),
+    Check("state dir", check_state_dir, timeout=10, timeout_fix=LOCAL_FIX),
+    Check(
+        "state data",
+        check_state_data,
+        timeout=300,
+        timeout_fix="SQLite's integrity_check reads every page: on a large state and a slow "
+        "disk that takes long; run it again when the machine is idle, and look for a "
+        "failing disk (dmesg)",
+    ),
+    Check("models", check_models),
+    Check("clock", check_clock),
+    Check("gateway", check_gateway),
 )
+
+
+def all_checks() -> tuple[Check, ...]:
+    """The checks that belong to no feature, then each feature's, in ``features.NAMES`` order
+    (a feature that is off reports itself skipped)."""
+    declared = (getattr(features.module(name), "CHECKS", ()) for name in features.NAMES)
+    return CHECKS + tuple(check for checks in declared for check in checks)

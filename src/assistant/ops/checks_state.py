@@ -6,17 +6,17 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from assistant.ops.doctor import Context, Finding, Status, skipped_without_config
+from assistant.feature import CheckContext, Finding, Status, skipped_without_config
 from assistant.store.db import integrity_problem, is_sqlite
 from assistant.store.scratch import PREFIXES
 
 _RESTORE = (
     "stop the service and restore the last good backup: sudo systemctl stop assistant; "
-    "sudo assistant restore BACKUP.tar.gz (docs/troubleshooting.md#damaged-state)"
+    "sudo assistant restore BACKUP.tar.gz ({doc}, section Damaged state)"
 )
 
 
-async def check_state_data(ctx: Context) -> list[Finding]:
+async def check_state_data(ctx: CheckContext) -> list[Finding]:
     name = "state data"
     if ctx.config is None:
         return skipped_without_config(name)
@@ -33,7 +33,12 @@ async def check_state_data(ctx: Context) -> list[Finding]:
             sound.append(relative)
         else:
             findings.append(
-                Finding(name, Status.FAIL, f"{relative} is damaged: {problem}", _RESTORE)
+                Finding(
+                    name,
+                    Status.FAIL,
+                    f"{relative} is damaged: {problem}",
+                    _RESTORE.format(doc=ctx.doc("troubleshooting.md")),
+                )
             )
     if sound:
         findings.insert(0, Finding(name, Status.OK, f"integrity_check ok: {', '.join(sound)}"))

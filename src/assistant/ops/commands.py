@@ -19,7 +19,7 @@ from assistant.core.errors import StateError
 
 if TYPE_CHECKING:
     from assistant.config import Config
-    from assistant.ops.doctor import Finding
+    from assistant.feature import Finding
 
 Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -60,34 +60,43 @@ def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Path, Confi
 
 
 def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from assistant.config import find_config_path
+    from assistant.config import config_source, find_config_path
     from assistant.ops.doctor import failed, render_json, render_text
 
     _quiet_logging()
-    findings = asyncio.run(_doctor(find_config_path(args.config, env), env))
+    path = find_config_path(args.config, env)
+    findings = asyncio.run(_doctor(path, config_source(args.config, env), env))
     print(render_json(findings) if args.json else render_text(findings))
     return 1 if failed(findings) else 0
 
 
-async def _doctor(path: Path, env: Mapping[str, str]) -> list[Finding]:
+async def _doctor(path: Path, source: str, env: Mapping[str, str]) -> list[Finding]:
     import aiohttp
 
     from assistant import __version__
     from assistant.config import load_config
     from assistant.core.errors import ConfigError
-    from assistant.ops.checks import CHECKS
-    from assistant.ops.doctor import Context, run_checks
-    from assistant.ops.envfile import env_file_path
+    from assistant.feature import CheckContext
+    from assistant.ops.checks import all_checks
+    from assistant.ops.doctor import run_checks
+    from assistant.ops.envfile import env_file_path, env_file_source
 
     async with aiohttp.ClientSession(
         trust_env=True, headers={"User-Agent": f"assistant/{__version__} doctor"}
     ) as session:
-        ctx = Context(config_path=path, env=env, env_file=env_file_path(env, path), session=session)
+        ctx = CheckContext(
+            config_path=path,
+            env=env,
+            env_file=env_file_path(env, path),
+            session=session,
+            config_source=source,
+            env_file_source=env_file_source(env, path),
+        )
         try:
             ctx.config = load_config(path, env)
         except ConfigError as exc:
             ctx.config_problems = exc.problems
-        return await run_checks(ctx, CHECKS)
+        return await run_checks(ctx, all_checks())
 
 
 def cmd_backup(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -30,6 +30,15 @@ def env_file_path(environ: Mapping[str, str], config: Path | None = None) -> Pat
     return Path(ENV_FILE_HINT)
 
 
+def env_file_source(environ: Mapping[str, str], config: Path | None = None) -> str:
+    """Why ``env_file_path`` chose the file it chose, in words for a person."""
+    if "ASSISTANT_ENV_FILE" in environ:
+        return "named by $ASSISTANT_ENV_FILE"
+    if config is not None and config.resolve().parent != Path(ENV_FILE_HINT).parent:
+        return "beside the config file (no $ASSISTANT_ENV_FILE)"
+    return "the default: no $ASSISTANT_ENV_FILE"
+
+
 def parse_env_file(text: str) -> dict[str, str]:
     """``KEY=value`` lines; ``#``/``;`` comments; single or double quotes around a value."""
     values: dict[str, str] = {}

@@ -246,6 +246,11 @@ class SSHExecutor:
             log.info("ssh.connected", host=host.name)
             return pooled.connection
 
+    async def connection(self, name: str) -> asyncssh.SSHClientConnection:
+        """The pooled connection to the host called ``name``, connecting (through its jump hosts)
+        if there is none. It stays the pool's: use it, never close it."""
+        return await self._connection(self.host(name))
+
     def _drop(self, host: SSHHost) -> None:
         pooled = self._pool.get(host.name)
         if pooled is not None and pooled.connection is not None:

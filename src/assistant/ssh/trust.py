@@ -28,7 +28,7 @@ async def fetch_host_key(host: SSHHost, executor: SSHExecutor) -> HostKey:
     """The key the server presents now (through its jump host, which must be pinned)."""
     tunnel = None
     if host.jump is not None:
-        tunnel = await executor._connection(executor.host(host.jump))
+        tunnel = await executor.connection(host.jump)
     try:
         key = await asyncssh.get_server_host_key(
             host.address, host.port, tunnel=tunnel or (), config=None

@@ -65,6 +65,21 @@ def integrity_problem(conn: sqlite3.Connection, *, quick: bool = False) -> str |
     return "; ".join(lines) or "unknown damage"
 
 
+def read_only_count(database: Path, query: str) -> int | None:
+    """The count ``query`` selects, from ``database`` opened read-only; None when it cannot
+    be read (missing, locked past 5 s, damaged, another schema)."""
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        return int(conn.execute(query).fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def is_damage(exc: sqlite3.Error) -> bool:
     """Whether SQLite refused because the file is damaged or not a database at all."""
     name = str(getattr(exc, "sqlite_errorname", ""))

@@ -1,19 +1,30 @@
 """lark-oapi's long-connection client, adapted to run under our supervision.
 
+The one module that uses lark-oapi's private API, written against **lark-oapi 1.7.5**
+exactly (``LARK_OAPI_VERSION``; constraints.txt and pyproject.toml pin it). lark-oapi stays
+the long-connection client: it speaks Feishu's protobuf frames, pings and reconnects. Its
+public API (``Client(...)``, ``start()``, ``on_reconnecting``) cannot fetch the endpoint
+without blocking, acknowledge an event only once it is stored, answer a card callback, report
+connections and pongs, or stop. So ``SupervisedClient`` overrides, each for one reason:
+
+- ``_get_conn_url``: the endpoint comes from our API client on the daemon's loop, with a
+  timeout (the SDK's blocking ``requests`` call has none), its errors classified there.
+- ``_connect``: report each connection (the SDK reports only re-connections).
+- ``_handle_control_frame``: report pongs (heartbeats) to the supervisor.
+- ``_handle_data_frame``: hand the event to the daemon's loop and write the acknowledgement
+  only after the adapter returned, i.e. once the message is in the inbox, without blocking
+  this loop (pings go on); a card callback's answer travels back in it, base64-encoded.
+
+and touches: ``_configure`` and the ``_reconnect_*``/``_ping_interval`` fields (apply the
+endpoint's client settings), ``_combine`` and ``_write_message`` (frames in several parts,
+the acknowledgement), ``_auto_reconnect`` and ``_conn`` (stop), the module global ``loop``
+(the loop ``start()`` runs on). ``UPSTREAM`` holds the sha256 of the source of every upstream
+function this relies on; ``verify()`` compares the installed library with it,
+tests/unit/test_lark_pin.py fails when they differ, and ``prepare`` logs a warning. Upgrading
+lark-oapi: read the new source of each, adapt, then update the version and the digests.
+
 Importing this module imports lark-oapi (3-4 s, ~180 MB): only the long-connection thread does
-it, and only when Feishu is enabled in websocket mode. The SDK binds an event loop in a module
-global at import and runs every connection on it; ``prepare`` points it at the thread's own
-loop.
-
-What the subclass changes (private methods of lark-oapi 1.7.x, pinned in constraints.txt):
-
-- ``_get_conn_url``: the endpoint is fetched by our API client on the daemon's loop (with a
-  timeout; the SDK's blocking ``requests`` call has none), and errors are classified there.
-- ``_handle_data_frame``: the event is handed to the daemon's loop and the acknowledgement
-  frame is written only after the adapter returned, i.e. after the message is in the inbox.
-  The coroutine awaits that without blocking this loop: pings and other frames go on. A card
-  callback's answer (the toast) travels back in the acknowledgement, base64-encoded.
-- ``_connect`` / ``_handle_control_frame``: report connections and heartbeats (pongs).
+it, and only when Feishu is enabled in websocket mode.
 """
 
 from __future__ import annotations
@@ -22,6 +33,9 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import hashlib
+import importlib.metadata
+import inspect
 import json
 import logging
 import time
@@ -37,8 +51,49 @@ from lark_oapi.ws.model import ClientConfig
 
 from assistant.core.errors import ChannelAuthError
 
+LARK_OAPI_VERSION = "1.7.5"
+
+# sha256 (first 16 hex digits) of ``inspect.getsource`` of each ``ws_client.Client`` function
+# this module relies on, in lark-oapi 1.7.5, and why.
+UPSTREAM: dict[str, str] = {
+    "__init__": "9f101f7c8db48329",  # the private fields read and set below
+    "start": "0c1ec672fd441c51",  # runs on the module global ``loop``; loop.stop() ends it
+    "_connect": "41cd3e405ec95ad1",  # overridden: report a connection
+    "_receive_message_loop": "3ccfd3f7a36a6a29",  # reconnects only while _auto_reconnect
+    "_get_conn_url": "10d4e9575229ab20",  # overridden: endpoint from our API client
+    "_handle_message": "5397c340a62a906f",  # dispatches frames to the two handlers below
+    "_handle_control_frame": "bf1b57cde2220f2b",  # overridden: report pongs
+    "_handle_data_frame": "c34460bd16a63754",  # overridden: ack once the event is stored
+    "_reconnect": "7e3c670a861246e8",  # calls on_reconnecting, then _connect
+    "_disconnect": "2826e6b26cb1702f",  # clears _conn
+    "_write_message": "996acef8a20c9be4",  # called: writes the acknowledgement
+    "_combine": "dac8a695ddf5f3e5",  # called: joins a frame sent in parts
+    "_configure": "6626d1490560f3a9",  # called: applies the endpoint's client settings
+}
+
 _DATA_TYPES = {MessageType.EVENT.value, MessageType.CARD.value}
 DELIVER_TIMEOUT = 30.0
+
+
+def source_digest(function: Any) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+def verify() -> list[str]:
+    """What differs from the lark-oapi this module was written for (empty: nothing)."""
+    problems = []
+    installed = importlib.metadata.version("lark-oapi")
+    if installed != LARK_OAPI_VERSION:
+        problems.append(f"lark-oapi {installed} is installed, not {LARK_OAPI_VERSION}")
+    if not isinstance(getattr(ws_client, "loop", None), asyncio.AbstractEventLoop):
+        problems.append("lark_oapi.ws.client has no module global `loop` any more")
+    for name, digest in UPSTREAM.items():
+        function = getattr(ws_client.Client, name, None)
+        if function is None:
+            problems.append(f"Client.{name} is gone")
+        elif source_digest(function) != digest:
+            problems.append(f"Client.{name} changed")
+    return problems
 
 
 class Hooks(Protocol):
@@ -58,13 +113,24 @@ class Hooks(Protocol):
 
 
 def prepare(loop: asyncio.AbstractEventLoop) -> None:
-    """Bind the SDK to this thread's loop and send its log through ours (no stdout handler)."""
-    ws_client.loop = loop
+    """Bind the SDK to this thread's loop and send its log through ours (no stdout handler).
+
+    The SDK took the thread's current loop into its module global ``loop`` when it was first
+    imported, and ``start()`` runs on whatever that global holds: set it to ``loop``.
+    """
+    ws_client.loop = loop  # private: the loop start() runs on
     loop.set_exception_handler(_task_failed)
     lark_logger = logging.getLogger("Lark")
     for handler in list(lark_logger.handlers):
         lark_logger.removeHandler(handler)
     lark_logger.propagate = True
+    problems = verify()
+    if problems:
+        lark_logger.warning(
+            "the Feishu long connection was written for lark-oapi %s: %s",
+            LARK_OAPI_VERSION,
+            "; ".join(problems),
+        )
 
 
 def _task_failed(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -76,6 +142,8 @@ def _task_failed(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> No
 
 
 class SupervisedClient(ws_client.Client):  # type: ignore[misc]  # lark-oapi is untyped
+    """lark-oapi 1.7.5's ``ws.Client`` with the overrides listed in the module's docstring."""
+
     def __init__(self, hooks: Hooks, *, app_id: str, app_secret: str, domain: str) -> None:
         super().__init__(
             app_id,
@@ -87,8 +155,13 @@ class SupervisedClient(ws_client.Client):  # type: ignore[misc]  # lark-oapi is 
         )
         self._hooks = hooks
         self.on_reconnecting = lambda: hooks.note("reconnecting")
+        self.shutting_down = False
+
+    def stop_reconnecting(self) -> None:
+        self._auto_reconnect = False  # private: read by the receive loop before reconnecting
 
     def _get_conn_url(self) -> str:
+        # override: the endpoint from our API client, with a timeout and classified errors
         try:
             url, settings = self._hooks.endpoint()
         except ChannelAuthError as exc:
@@ -107,17 +180,20 @@ class SupervisedClient(ws_client.Client):  # type: ignore[misc]  # lark-oapi is 
         return url
 
     async def _connect(self) -> None:
+        # override: report every connection (on_reconnected misses the first one)
         await super()._connect()
         if self._conn is not None:
             self._hooks.note("connected")
 
     async def _handle_control_frame(self, frame: Any) -> None:
+        # override: report pongs, the supervisor's sign of a live connection
         await super()._handle_control_frame(frame)
         kinds = [h.value for h in frame.headers if h.key == HEADER_TYPE]
         if kinds == [MessageType.PONG.value]:
             self._hooks.note("heartbeat")
 
     async def _handle_data_frame(self, frame: Any) -> None:
+        # override: acknowledge an event (or card callback) once the adapter stored it
         headers = {h.key: h.value for h in frame.headers}
         payload = frame.payload
         parts = int(headers.get(HEADER_SUM) or 1)
@@ -151,8 +227,8 @@ class SupervisedClient(ws_client.Client):  # type: ignore[misc]  # lark-oapi is 
 
 def request_stop(client: SupervisedClient, loop: asyncio.AbstractEventLoop) -> None:
     """In the client's loop: no more reconnecting, and leave ``start()``."""
-    client._auto_reconnect = False
-    if not getattr(client, "_shutting_down", False):  # not once shutdown() runs the loop
+    client.stop_reconnecting()
+    if not client.shutting_down:  # not once shutdown() runs the loop
         loop.stop()
 
 
@@ -162,15 +238,15 @@ def shutdown(client: SupervisedClient, loop: asyncio.AbstractEventLoop) -> None:
     The tasks go first: the SDK's receive loop would otherwise see the socket close, log an
     error and die with an exception nobody retrieves.
     """
-    client._shutting_down = True
-    client._auto_reconnect = False
+    client.shutting_down = True
+    client.stop_reconnecting()
     try:
         tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        conn = client._conn
+        conn = client._conn  # private: the websocket, closed here since there is no stop()
         client._conn = None
         if conn is not None:
             with contextlib.suppress(Exception):  # a broken socket: nothing left to close

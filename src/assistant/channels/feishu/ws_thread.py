@@ -208,7 +208,7 @@ class LongConnection:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)  # the SDK binds the current loop when first imported
+        asyncio.set_event_loop(loop)  # this thread's loop, current before the SDK is imported
         client = module = None
         error: BaseException | None = None
         started = time.monotonic()

@@ -147,4 +147,8 @@ def __getattr__(name: str) -> object:
         from assistant.features.memory.cli import MEMORY
 
         return (MEMORY,)
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.memory.checks import CHECKS
+
+        return CHECKS
     raise AttributeError(name)

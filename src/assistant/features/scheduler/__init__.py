@@ -119,4 +119,8 @@ def __getattr__(name: str) -> object:
         from assistant.features.scheduler.cli import JOBS
 
         return (JOBS,)
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.scheduler.checks import CHECKS
+
+        return CHECKS
     raise AttributeError(name)

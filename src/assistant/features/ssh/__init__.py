@@ -122,4 +122,8 @@ def __getattr__(name: str) -> object:
         from assistant.features.ssh.cli import POLICY, SSH
 
         return (SSH, POLICY)
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.ssh.checks import CHECKS
+
+        return CHECKS
     raise AttributeError(name)

@@ -72,3 +72,11 @@ async def setup(ctx: Context) -> Feature:
         routes=tuple(Route(*r) for r in adapter.routes()),
         reload=reload,
     )
+
+
+def __getattr__(name: str) -> object:
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.telegram.checks import CHECKS
+
+        return CHECKS
+    raise AttributeError(name)
