@@ -23,6 +23,7 @@ import aiohttp
 from assistant import __version__
 from assistant.agent.loop import Agent
 from assistant.config import Config, LiveConfig, secret_values
+from assistant.core import i18n
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.metrics import Metrics
@@ -95,7 +96,8 @@ class Context:
         return self.live.current.assistant.state_dir
 
     def timezone(self) -> str:
-        return self.live.current.assistant.timezone
+        """The zone of the person being answered (/tz), else ``[assistant] timezone``."""
+        return i18n.current_zone(self.live.current.assistant.timezone)
 
 
 class FeatureModule(Protocol):

@@ -21,6 +21,7 @@ import structlog
 
 from assistant.agent import prompt
 from assistant.config import AgentSection, AssistantSection
+from assistant.core import i18n
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, Sender
@@ -155,7 +156,9 @@ class Agent:
 
     @property
     def timezone(self) -> ZoneInfo:
-        return self._zone
+        """The zone of the person being answered (/tz), else ``[assistant] timezone``."""
+        zone = i18n.current_zone(self._assistant.timezone)
+        return self._zone if zone == self._zone.key else ZoneInfo(zone)
 
     async def run_turn(
         self,
@@ -191,7 +194,7 @@ class Agent:
                 system = prompt.system_prompt(
                     self._assistant.system_prompt,
                     name=self._assistant.name,
-                    now=datetime.now(self._zone),
+                    now=datetime.now(self.timezone),
                     summary=summary,
                     extra=[memories] if memories else [],
                 )
@@ -235,7 +238,7 @@ class Agent:
             sender=request.sender,
             role=request.role,
             permissions=permissions,
-            timezone=self._zone,
+            timezone=self.timezone,
             mark_side_effect=request.mark_side_effect,
             io=request.io,
             hold=clock.hold,

@@ -20,6 +20,7 @@ import structlog
 
 from assistant.config.ssh import SSHHost
 from assistant.core.errors import ToolError
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.ports import ChatIO
 from assistant.core.redact import Redactor
@@ -85,15 +86,18 @@ def _combine(decisions: list[tuple[SSHHost, Decision]]) -> Decision:
 
 def format_result(result: RunResult) -> str:
     if result.cancelled:
-        head = f"{result.host}: cancelled after {result.duration:.1f}s"
-    elif result.timed_out:
-        head = (
-            f"{result.host}: stopped after {result.duration:.0f}s (time limit); "
-            "the process was killed"
+        head = tr("{host}: cancelled after {seconds:.1f}s").format(
+            host=result.host, seconds=result.duration
         )
+    elif result.timed_out:
+        head = tr(
+            "{host}: stopped after {seconds:.0f}s (time limit); the process was killed"
+        ).format(host=result.host, seconds=result.duration)
     else:
-        head = f"{result.host}: exit {result.exit_status} in {result.duration:.1f}s"
-    body = result.output.rstrip() or "(no output)"
+        head = tr("{host}: exit {status} in {seconds:.1f}s").format(
+            host=result.host, status=result.exit_status, seconds=result.duration
+        )
+    body = result.output.rstrip() or tr("(no output)")
     return f"{head}\n```\n{body}\n```"
 
 
@@ -132,9 +136,13 @@ class ExecService:
         tagged = [h for h in config.hosts if tag in h.tags]
         if tagged:
             return tagged
-        names = ", ".join(h.name for h in config.hosts) or "none"
-        tags = ", ".join(sorted({t for h in config.hosts for t in h.tags})) or "none"
-        raise ToolError(f"There is no host or tag {spec!r}. Hosts: {names}. Tags: {tags}.")
+        names = ", ".join(h.name for h in config.hosts) or tr("none")
+        tags = ", ".join(sorted({t for h in config.hosts for t in h.tags})) or tr("none")
+        raise ToolError(
+            tr("There is no host or tag {spec!r}. Hosts: {names}. Tags: {tags}.").format(
+                spec=spec, names=names, tags=tags
+            )
+        )
 
     async def execute(self, request: ExecRequest) -> ExecReport:
         # what is judged is what runs: the policy trims blanks and newlines, so trim them here
@@ -192,7 +200,9 @@ class ExecService:
         )
         log.info("exec.policy", verdict=decision.verdict.value, reason=decision.reason)
         if decision.verdict is Verdict.DENY:
-            return f"Denied by the policy: {decision.reason}. Nothing was run."
+            return tr("Denied by the policy: {reason}. Nothing was run.").format(
+                reason=decision.reason
+            )
         if decision.verdict is Verdict.ALLOW:
             return None
         totp = any(self._policy.requires_totp(h) for h in hosts)
@@ -203,8 +213,9 @@ class ExecService:
             return None
         if request.io is not None:
             await request.io.send(
-                f"⏳ Asking for approval to run on {', '.join(h.name for h in hosts)}:\n"
-                f"{request.command}"
+                tr("⏳ Asking for approval to run on {hosts}:\n{command}").format(
+                    hosts=", ".join(h.name for h in hosts), command=request.command
+                )
             )
         waiter = asyncio.ensure_future(
             self._approvals.request(
@@ -227,29 +238,43 @@ class ExecService:
                 raise
             # /cancel in the chat withdrew the request; the turn goes on and says so
             if request.io is not None:
-                await request.io.send("↩️ The approval request was withdrawn.")
-            return f"The request to run `{request.command}` was withdrawn. Nothing was run."
+                await request.io.send(tr("↩️ The approval request was withdrawn."))
+            return tr("The request to run `{command}` was withdrawn. Nothing was run.").format(
+                command=request.command
+            )
         finally:
             asking.discard(waiter)
             if not asking:
                 self._asking.pop(request.chat.key, None)
         if request.io is not None:
             note = {
-                "approved": f"✅ Approved by {outcome.decided_by} (#{outcome.id}).",
-                "denied": f"❌ Denied by {outcome.decided_by} (#{outcome.id}).",
-                "withdrawn": f"↩️ Request #{outcome.id} was withdrawn.",
-                "expired": f"⌛ Request #{outcome.id} expired without a decision.",
-            }.get(outcome.status, f"Request #{outcome.id} could not reach another approver.")
-            await request.io.send(note)
+                "approved": N_("✅ Approved by {by} (#{id})."),
+                "denied": N_("❌ Denied by {by} (#{id})."),
+                "withdrawn": N_("↩️ Request #{id} was withdrawn."),
+                "expired": N_("⌛ Request #{id} expired without a decision."),
+            }.get(outcome.status, N_("Request #{id} could not reach another approver."))
+            await request.io.send(tr(note).format(by=outcome.decided_by, id=outcome.id))
         if outcome.approved:
             return None
         why = {
-            "denied": f"was denied by {outcome.decided_by}",
-            "withdrawn": "was withdrawn",
-            "expired": "expired without a decision",
-            "unreachable": "could not be delivered to any approver other than the requester",
-        }.get(outcome.status, outcome.status)
-        return f"The request (#{outcome.id}) to run `{request.command}` {why}. Nothing was run."
+            "denied": N_(
+                "The request (#{id}) to run `{command}` was denied by {by}. Nothing was run."
+            ),
+            "withdrawn": N_(
+                "The request (#{id}) to run `{command}` was withdrawn. Nothing was run."
+            ),
+            "expired": N_(
+                "The request (#{id}) to run `{command}` expired without a decision. "
+                "Nothing was run."
+            ),
+        }.get(
+            outcome.status,
+            N_(
+                "The request (#{id}) to run `{command}` could not be delivered to any approver "
+                "other than the requester. Nothing was run."
+            ),
+        )
+        return tr(why).format(id=outcome.id, command=request.command, by=outcome.decided_by)
 
     async def _run(self, request: ExecRequest, hosts: list[SSHHost], actor: str) -> ExecReport:
         run_id = uuid.uuid4().hex[:8]
@@ -356,8 +381,10 @@ class ExecService:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), self._interval())
             return  # quick runs need no progress message
-        title = f"▶ Running on {', '.join(h.name for h in hosts)}: {request.command}"
-        buttons = ((Button("Cancel", f"{CANCEL_PREFIX}:{run_id}", "danger"),),)
+        title = tr("▶ Running on {hosts}: {command}").format(
+            hosts=", ".join(h.name for h in hosts), command=request.command
+        )
+        buttons = ((Button(tr("Cancel"), f"{CANCEL_PREFIX}:{run_id}", "danger"),),)
         sent: SentMessage | None = await io.send(title, buttons=buttons)
         if sent is None:
             return
@@ -371,7 +398,7 @@ class ExecService:
                 await io.edit(sent, f"{title}\n\n{body}"[-3500:], buttons=buttons)
         finally:
             with contextlib.suppress(Exception):
-                await io.edit(sent, f"■ Finished: {request.command}")
+                await io.edit(sent, tr("■ Finished: {command}").format(command=request.command))
 
     def cancel_chat(self, chat_key: str, by: str) -> bool:
         """Cancel what runs for this chat, and withdraw the approval requests its turns wait
@@ -390,9 +417,9 @@ class ExecService:
     def cancel_run(self, run_id: str, by: str, *, may_cancel_others: bool) -> str:
         active = self._active.get(run_id)
         if active is None:
-            return "That command has already finished."
+            return tr("That command has already finished.")
         if active.actor != by and not may_cancel_others:
-            return "Only the person who started it (or an approver) can cancel it."
+            return tr("Only the person who started it (or an approver) can cancel it.")
         active.cancelled_by = by
         active.task.cancel()
-        return "Cancelling…"
+        return tr("Cancelling…")

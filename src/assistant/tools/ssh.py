@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from assistant.core.i18n import tr
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.tools.exec import STATUS_COMMAND, ExecRequest, ExecService
@@ -48,11 +49,11 @@ class ListHostsParams(BaseModel):
 def host_lines(service: ExecService) -> str:
     config = service.executor.config
     if not config.hosts:
-        return "No hosts are configured ([[ssh.hosts]] in the config)."
+        return tr("No hosts are configured ([[ssh.hosts]] in the config).")
     lines = []
     for h in config.hosts:
-        extra = f" tags: {', '.join(h.tags)}" if h.tags else ""
-        via = f" via {h.jump}" if h.jump else ""
+        extra = tr(" tags: {tags}").format(tags=", ".join(h.tags)) if h.tags else ""
+        via = tr(" via {jump}").format(jump=h.jump) if h.jump else ""
         lines.append(f"{h.name}: {h.user or config.user}@{h.address}:{h.port}{via}{extra}")
     return "\n".join(lines)
 
