@@ -42,7 +42,7 @@ from assistant.store.lock import daemon_lock
 
 log = structlog.get_logger(__name__)
 
-CONSOLE_JOBS_STORE = "jobs-console.db"  # `assistant chat` fires console jobs from its own
+CONSOLE_JOBS = "jobs-console"  # `assistant chat` fires the console's jobs, under its own lock
 
 
 @dataclass
@@ -388,7 +388,7 @@ async def run_chat(
             redactor=redactor,
             modules=modules,
             channels=[console],
-            options={"jobs_store": CONSOLE_JOBS_STORE},
+            options={"jobs_name": CONSOLE_JOBS},
         )
         idle.append(assembly.ctx.router.wait_idle)
         await assembly.start()

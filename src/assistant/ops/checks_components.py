@@ -289,7 +289,6 @@ async def check_scheduler(ctx: Context) -> list[Finding]:
         return [Finding(name, Status.SKIP, "disabled ([scheduler] enabled = false)")]
     state = config.assistant.state_dir
     jobs = _readonly_count(state / "state.db", "SELECT count(*) FROM jobs WHERE status = 'active'")
-    store = state / "jobs.db"
     if jobs is None:
         if not (state / "state.db").exists():
             return [Finding(name, Status.OK, "no state yet (created at the first start)")]
@@ -301,16 +300,7 @@ async def check_scheduler(ctx: Context) -> list[Finding]:
                 "run `assistant migrate`, or check the state directory's owner and mode",
             )
         ]
-    if store.exists() and _readonly_count(store, "SELECT count(*) FROM apscheduler_jobs") is None:
-        return [
-            Finding(
-                name,
-                Status.FAIL,
-                f"cannot read the job store {store}",
-                "stop the service and move jobs.db away: it is rebuilt from state.db at start",
-            )
-        ]
-    return [Finding(name, Status.OK, f"{jobs} active job(s); job store {store.name} readable")]
+    return [Finding(name, Status.OK, f"{jobs} active job(s)")]
 
 
 def _readonly_count(database: Path, query: str) -> int | None:

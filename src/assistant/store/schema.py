@@ -216,4 +216,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dead_letters_retry ON dead_letters (id) WHERE retry_requested_at IS NOT NULL;
     """,
+    # 9: the jobs table is the scheduler's only store (issue 14): each active job's next fire
+    # time (seconds since the epoch; NULL: not planned yet, e.g. a job of an earlier version,
+    # whose time the scheduler takes from the old APScheduler file or its schedule at start)
+    """
+    ALTER TABLE jobs ADD COLUMN next_fire REAL;
+    CREATE INDEX jobs_next_fire ON jobs (next_fire) WHERE status = 'active';
+    """,
 ]
