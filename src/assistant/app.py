@@ -250,6 +250,7 @@ class Daemon:
                         _runner(channel, ctx),
                         health=self.health,
                         redactor=self.redactor,
+                        clock=ctx.clock,
                     ),
                     name=f"channel.{channel.name}",
                 )
@@ -257,7 +258,9 @@ class Daemon:
             ]
             tasks += [
                 tg.create_task(
-                    supervise(c.name, c.run, health=self.health, redactor=self.redactor),
+                    supervise(
+                        c.name, c.run, health=self.health, redactor=self.redactor, clock=ctx.clock
+                    ),
                     name=c.name,
                 )
                 for c in assembly.components()
