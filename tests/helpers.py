@@ -60,15 +60,16 @@ async def running_daemons(
 ) -> AsyncIterator[Callable[..., Awaitable[R]]]:
     """The body of a ``run_daemon`` fixture: ``await run_daemon(config)`` starts a daemon and
     waits for it (and, unless ``ready=False``, for its component) to be ready; every daemon
-    still running at the end is stopped."""
+    still running at the end is stopped. ``clock``: the time the daemon sees (a FakeClock)."""
     running: list[R] = []
 
-    async def start(config: Config, *, ready: bool = True) -> R:
+    async def start(config: Config, *, ready: bool = True, clock: Any = None) -> R:
         daemon = Daemon(
             config,
             config_path=config.assistant.state_dir / "none.toml",
             env={},
             configure_logging=False,
+            clock=clock,
         )
         started = handle(daemon, asyncio.create_task(daemon.run()))
         running.append(started)

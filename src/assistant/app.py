@@ -151,8 +151,10 @@ class Daemon:
         configure_logging: bool = True,
         log_stream: TextIO | None = None,
         extra: Sequence[FeatureModule] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self._clock = clock  # None: the system clock
         self._extra = extra  # features beyond the registry's (a test's, a plugin's)
         self.config_path = config_path
         self.env = env
@@ -207,6 +209,7 @@ class Daemon:
                     health=self.health,
                     redactor=self.redactor,
                     extra=self._extra,
+                    clock=self._clock,
                 )
                 self.assembly = assembly
                 ctx = assembly.ctx
