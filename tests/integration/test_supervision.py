@@ -85,8 +85,7 @@ async def test_a_restart_waits_for_its_backoff_on_the_clock():
         delay = float(detail.rsplit("restarting in ", 1)[1].rstrip("s"))  # to 0.1 s
         assert 10.0 <= delay <= 60.0
         clock.advance(delay - 0.5)
-        await asyncio.sleep(0)
-        assert len(starts) == restarts  # not before its time …
+        assert clock.sleepers == 1 and len(starts) == restarts  # not before its time …
         clock.advance(0.6)
         await until(partial(_started, starts, restarts + 1))  # … and then at once
     assert starts[2] - starts[1] >= 10.0
