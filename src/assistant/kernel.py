@@ -192,6 +192,7 @@ async def build_kernel(
         max_concurrent=config.assistant.max_concurrent_turns,
         limits=IntakeLimits(live.get, metrics, clock),
         budget=budget,
+        clock=clock,
     )
     builtin = BuiltinCommands(
         registry=commands,

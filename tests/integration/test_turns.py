@@ -6,8 +6,9 @@ import asyncio
 import json
 
 from assistant.core.ports import SubmitOutcome
-from tests.conftest import GUEST, OWNER, USER
+from tests.conftest import GUEST, OWNER, USER, until
 from tests.fakes.model import Fail, Reply
+from tests.helpers import FakeClock
 
 
 async def test_plain_turn_answers_and_records_history(make_config, start_harness, fake_model):
@@ -204,9 +205,20 @@ async def test_all_models_failing_gives_a_clear_message(make_config, start_harne
 
 
 async def test_transient_send_failure_is_retried(make_config, start_harness, fake_model):
-    h = await start_harness(make_config())
+    clock = FakeClock()
+    h = await start_harness(make_config(), clock=clock)
     h.channel.fail_sends = 2
-    assert await h.ask("hello") == "echo: hello"
+    assert await h.say("hello") is SubmitOutcome.ACCEPTED
+    for failures_left in (1, 0):  # each failed send waits for its backoff on the clock
+
+        async def backing_off(left: int = failures_left) -> bool:
+            return h.channel.fail_sends == left and clock.sleepers == 1
+
+        await until(backing_off)
+        assert h.channel.sent == []
+        clock.advance(15)  # the longest backoff between two sends
+    sent = await h.channel.wait_sent(1)
+    assert sent[0].text == "echo: hello"
     assert len(fake_model.requests) == 1
 
 

@@ -35,7 +35,7 @@ from assistant.core.messages import (
     SentMessage,
 )
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, ChatIO, SubmitOutcome
+from assistant.core.ports import Channel, ChatIO, Clock, SubmitOutcome
 from assistant.core.roles import Permission, Role
 from assistant.core.text import clean_names
 from assistant.router.access import Access
@@ -83,6 +83,7 @@ class Router:
         max_concurrent: int,
         limits: IntakeLimits,
         budget: TokenBudget,
+        clock: Clock | None = None,
     ) -> None:
         self._inbox = inbox
         self._deliveries = deliveries
@@ -98,7 +99,7 @@ class Router:
         self._channels: dict[str, Channel] = {}
         self._queues = ConversationQueues[Work](self._process_until_stored, metrics)
         self._accepting = False
-        self._delivery = Delivery(inbox, deliveries, metrics, self._channels)
+        self._delivery = Delivery(inbox, deliveries, metrics, self._channels, clock)
         self._trouble = StateTrouble()
         self._turns_runner = TurnRunner(
             inbox=inbox,
