@@ -156,7 +156,7 @@ async def build_kernel(
         timeout=config.agent.tool_timeout,
         max_output=config.agent.max_tool_output,
     )
-    tools.register(CurrentTimeTool())
+    tools.register(CurrentTimeTool(clock))
     tools.register(SystemStatusTool((Path("/"), state_dir)))
     agent = Agent(
         client=client,
@@ -165,6 +165,7 @@ async def build_kernel(
         assistant=config.assistant,
         settings=config.agent,
         recall=_Recall(ports),
+        clock=clock,
     )
     inbox = Inbox(db)
     commands = CommandRegistry()

@@ -103,6 +103,21 @@ async def test_max_steps_stops_the_turn(make_config, start_harness, fake_model):
     assert len(fake_model.requests) == 2
 
 
+async def test_the_model_is_told_the_time_of_the_clock(make_config, start_harness, fake_model):
+    clock = FakeClock(1_774_000_000.0)  # 2026-03-20 09:46:40 UTC
+    h = await start_harness(make_config(), clock=clock)
+    fake_model.script.extend(
+        [Reply(tool_calls=[("current_time", {"timezone": "Asia/Shanghai"})]), Reply(text="ok")]
+    )
+    assert await h.ask("what time is it?") == "ok"
+    assert (
+        "Today is Friday, 2026-03-20; time zone UTC."
+        in (fake_model.requests[0]["messages"][0]["content"])
+    )
+    told = fake_model.requests[1]["messages"][-1]["content"]
+    assert told == "2026-03-20 17:46:40 Friday Asia/Shanghai (UTC+0800)"
+
+
 async def test_invalid_tool_arguments_reach_the_model_as_an_error(
     make_config, start_harness, fake_model
 ):

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from assistant.agent import prompt
 from assistant.config import AgentSection, AssistantSection
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.messages import ChatRef, Sender
-from assistant.core.ports import ChatIO, Recaller
+from assistant.core.ports import ChatIO, Clock, Recaller, SystemClock, now
 from assistant.core.roles import Role
 from assistant.core.text import clip_tokens, estimate_tokens
 from assistant.core.tools import ToolContext
@@ -127,11 +126,13 @@ class Agent:
         assistant: AssistantSection,
         settings: AgentSection,
         recall: Recaller | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._client = client
         self._tools = tools
         self._policy = policy
         self._recall = recall
+        self._clock = clock or SystemClock()
         self.configure(assistant, settings)
 
     def configure(self, assistant: AssistantSection, settings: AgentSection) -> None:
@@ -177,7 +178,7 @@ class Agent:
                 system = prompt.system_prompt(
                     self._assistant.system_prompt,
                     name=self._assistant.name,
-                    now=datetime.now(self._zone),
+                    now=now(self._clock, self._zone),
                     summary=summary,
                     extra=[memories] if memories else [],
                 )
