@@ -16,7 +16,7 @@ from assistant.app import Assembly, assemble
 from assistant.config import Config, parse_config
 from assistant.core.health import Health
 from assistant.core.messages import ChatRef, InboundMessage, Sender
-from assistant.core.ports import SubmitOutcome
+from assistant.core.ports import Clock, SubmitOutcome
 from assistant.core.redact import Redactor
 from assistant.logging import setup_logging
 from assistant.memory.embedder import LocalEmbedder
@@ -188,8 +188,10 @@ async def start_harness() -> AsyncIterator[HarnessFactory]:
         recover: bool = True,
         embedder: LocalEmbedder | None = None,
         extra: Any = (),
+        clock: Clock | None = None,
     ) -> Harness:
-        """``recover``: finish what the inbox holds and start firing scheduled jobs."""
+        """``recover``: finish what the inbox holds and start firing scheduled jobs;
+        ``clock``: the time the daemon sees (a ``FakeClock`` the test moves)."""
         stack = AsyncExitStack()
         channel = RecordingChannel("telegram")
         assembly = await assemble(
@@ -199,6 +201,7 @@ async def start_harness() -> AsyncIterator[HarnessFactory]:
             redactor=Redactor(),
             channels=[channel],
             extra=extra,
+            clock=clock,
             options={"embedder": embedder} if embedder is not None else None,
         )
         harness = Harness(stack, assembly, channel)

@@ -60,15 +60,16 @@ async def running_daemons(
 ) -> AsyncIterator[Callable[..., Awaitable[R]]]:
     """The body of a ``run_daemon`` fixture: ``await run_daemon(config)`` starts a daemon and
     waits for it (and, unless ``ready=False``, for its component) to be ready; every daemon
-    still running at the end is stopped."""
+    still running at the end is stopped. ``clock``: the time the daemon sees (a FakeClock)."""
     running: list[R] = []
 
-    async def start(config: Config, *, ready: bool = True) -> R:
+    async def start(config: Config, *, ready: bool = True, clock: Any = None) -> R:
         daemon = Daemon(
             config,
             config_path=config.assistant.state_dir / "none.toml",
             env={},
             configure_logging=False,
+            clock=clock,
         )
         started = handle(daemon, asyncio.create_task(daemon.run()))
         running.append(started)
@@ -84,11 +85,17 @@ async def running_daemons(
             await started.stop()
 
 
-class ManualClock:
-    """The ``Clock`` port, moved by hand: ``advance(seconds)``."""
+class FakeClock:
+    """The ``Clock`` port, moved by hand: ``advance(seconds)`` moves time on and wakes every
+    ``sleep`` whose time has come (they run at the loop's next turn). Wall clock and monotonic
+    clock move together.
+
+    ``sleep(s)`` registers its wake-up time when called, not when first awaited, so a task
+    that computes a delay and sleeps on it cannot miss an ``advance`` in between."""
 
     def __init__(self, now: float = 1_800_000_000.0) -> None:
         self.now = now
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def time(self) -> float:
         return self.now
@@ -96,8 +103,38 @@ class ManualClock:
     def monotonic(self) -> float:
         return self.now
 
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seconds <= 0:
+            wake.set_result(None)
+        else:
+            self._sleepers.append((self.now + seconds, wake))
+        return self._wait(wake)
+
+    async def _wait(self, wake: asyncio.Future[None]) -> None:
+        try:
+            await wake
+        finally:
+            wake.cancel()  # no-op when it fired; marks an abandoned sleep for pruning
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleep on this clock now."""
+        return sum(1 for _, wake in self._sleepers if not wake.done())
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
+        for at, wake in self._sleepers:
+            if at <= self.now and not wake.done():
+                wake.set_result(None)
+        self._sleepers = [(at, wake) for at, wake in self._sleepers if not wake.done()]
+
+    def set(self, when: float) -> None:
+        """Move on to ``when`` (seconds since the epoch); never back."""
+        self.advance(max(0.0, when - self.now))
+
+
+ManualClock = FakeClock  # the name earlier tests use
 
 
 def pdf_bytes(text: str) -> bytes:

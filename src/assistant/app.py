@@ -44,7 +44,7 @@ from assistant.store.lock import daemon_lock
 
 log = structlog.get_logger(__name__)
 
-CONSOLE_JOBS_STORE = "jobs-console.db"  # `assistant chat` fires console jobs from its own
+CONSOLE_JOBS = "jobs-console"  # `assistant chat` fires the console's jobs, under its own lock
 
 
 @dataclass
@@ -175,8 +175,10 @@ class Daemon:
         configure_logging: bool = True,
         log_stream: TextIO | None = None,
         extra: Sequence[FeatureModule] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self._clock = clock  # None: the system clock
         self._extra = extra  # features beyond the registry's (a test's, a plugin's)
         self.config_path = config_path
         self.env = env
@@ -260,6 +262,7 @@ class Daemon:
                     redactor=self.redactor,
                     extra=self._extra,
                     options={"no_model_hint": self._no_model_hint()},
+                    clock=self._clock,
                 )
                 self.assembly = assembly
                 ctx = assembly.ctx
@@ -304,6 +307,7 @@ class Daemon:
                         _runner(channel, ctx),
                         health=self.health,
                         redactor=self.redactor,
+                        clock=ctx.clock,
                     ),
                     name=f"channel.{channel.name}",
                 )
@@ -311,7 +315,9 @@ class Daemon:
             ]
             tasks += [
                 tg.create_task(
-                    supervise(c.name, c.run, health=self.health, redactor=self.redactor),
+                    supervise(
+                        c.name, c.run, health=self.health, redactor=self.redactor, clock=ctx.clock
+                    ),
                     name=c.name,
                 )
                 for c in assembly.components()
@@ -447,7 +453,7 @@ async def run_chat(
             modules=modules,
             channels=[console],
             options={
-                "jobs_store": CONSOLE_JOBS_STORE,
+                "jobs_name": CONSOLE_JOBS,
                 "no_model_hint": (str(config_path or ""), APPLY_CHAT),
             },
         )

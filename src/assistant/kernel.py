@@ -161,7 +161,7 @@ async def build_kernel(
         timeout=config.agent.tool_timeout,
         max_output=config.agent.max_tool_output,
     )
-    tools.register(CurrentTimeTool())
+    tools.register(CurrentTimeTool(clock))
     tools.register(SystemStatusTool((Path("/"), state_dir)))
     agent = Agent(
         client=client,
@@ -171,6 +171,7 @@ async def build_kernel(
         settings=config.agent,
         recall=_Recall(ports),
         no_model=(options or {}).get("no_model_hint"),
+        clock=clock,
     )
     inbox = Inbox(db)
     commands = CommandRegistry()
@@ -201,6 +202,7 @@ async def build_kernel(
         limits=IntakeLimits(live.get, metrics, clock),
         budget=budget,
         locales=locales,
+        clock=clock,
     )
     builtin = BuiltinCommands(
         registry=commands,

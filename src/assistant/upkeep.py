@@ -3,7 +3,6 @@ operator asked to retry. Components the root runs beside the features' ones."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -38,7 +37,7 @@ def components(ctx: Context, channels: Sequence[Channel]) -> list[Component]:
 async def _maintenance(ctx: Context) -> None:
     pruned_at: float | None = None
     while True:
-        now = time.time()
+        now = time.time()  # the clock the inbox and the other stores stamp their rows with
         purged = await ctx.inbox.purge(now - INBOX_RETENTION)
         if purged:
             log.info("inbox.purged", messages=purged)
@@ -52,7 +51,7 @@ async def _maintenance(ctx: Context) -> None:
                 messages_per_conversation=limits.messages_per_conversation,
             )
             log.info("state.pruned", **asdict(pruned))
-        await asyncio.sleep(MAINTENANCE_EVERY)
+        await ctx.clock.sleep(MAINTENANCE_EVERY)
 
 
 async def _redeliveries(ctx: Context, takers: Mapping[str, Redeliverable]) -> None:
@@ -62,10 +61,10 @@ async def _redeliveries(ctx: Context, takers: Mapping[str, Redeliverable]) -> No
     while True:
         try:
             await redeliver_requested(letters, takers, ctx.redactor)
-            if time.monotonic() - trimmed_at >= MAINTENANCE_EVERY:
-                trimmed_at = time.monotonic()
+            if ctx.clock.monotonic() - trimmed_at >= MAINTENANCE_EVERY:
+                trimmed_at = ctx.clock.monotonic()
                 if dropped := await letters.trim(DEAD_LETTERS_KEPT):
                     log.info("inbox.dead_letters_trimmed", dropped=dropped)
         except StateError as exc:  # the database refuses for now; the requests stay
             log.warning("inbox.dead_letter_check_failed", error=str(exc))
-        await asyncio.sleep(DEAD_LETTER_CHECK)
+        await ctx.clock.sleep(DEAD_LETTER_CHECK)

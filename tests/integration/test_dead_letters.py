@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -16,8 +18,11 @@ import pytest
 from assistant.cli import build_parser
 from assistant.ops.inbox import dead_letters_command
 from assistant.store.dead_letters import DeadLetter, DeadLetters
+from assistant.upkeep import DEAD_LETTER_CHECK
+from tests.conftest import until
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.telegram import FakeBotAPI
+from tests.helpers import FakeClock
 from tests.integration.feishu_support import OWNER as FEISHU_OWNER
 from tests.integration.feishu_support import OWNER_CHAT, feishu, feishu_config
 from tests.integration.feishu_support import run_daemon as run_feishu
@@ -34,6 +39,10 @@ async def letters_of(running: Any, count: int, timeout: float = 10) -> list[Dead
         while len(found := await store.all()) < count:
             await asyncio.sleep(0.02)
     return found
+
+
+async def asleep(clock: FakeClock, count: int) -> bool:
+    return clock.sleepers >= count
 
 
 async def cli(config: Any, *argv: str) -> tuple[int, str]:
@@ -67,7 +76,8 @@ async def test_dead_letters_are_listed_retried_and_dropped(
     tmp_path, fake_model, bot_api: FakeBotAPI, run_daemon
 ):
     config = telegram_config(tmp_path, fake_model, bot_api)
-    running = await run_daemon(config)
+    clock = FakeClock(time.time())  # the stores stamp their rows with the real clock
+    running = await run_daemon(config, clock=clock)
     secret = bot_api.token  # a secret in a payload is stored redacted
     await bot_api.user_message(OWNER, OWNER, f"lone \ud800 surrogate and {secret}")
     (poison,) = await letters_of(running, 1)
@@ -92,7 +102,9 @@ async def test_dead_letters_are_listed_retried_and_dropped(
     for letter in (good, poison.id):
         code, out = await cli(config, "--retry", str(letter))
         assert code == 0 and f"dead letter {letter} will be taken again" in out
-    await bot_api.wait_sent(1, timeout=15)  # within the daemon's next look (5 s)
+    await until(partial(asleep, clock, 2))  # maintenance and the dead-letter check
+    clock.advance(DEAD_LETTER_CHECK)  # the daemon's next look
+    await bot_api.wait_sent(1)
     assert bot_api.sent[0].text == "echo: try me again"
     async with asyncio.timeout(10):
         while (again := await store.get(poison.id)) is None or again.attempts < 2:

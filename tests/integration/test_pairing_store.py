@@ -9,7 +9,7 @@ from assistant.core.roles import Role
 from assistant.store.db import Database
 from assistant.store.pairing import Pairing
 from assistant.store.users import Users
-from tests.helpers import ManualClock
+from tests.helpers import FakeClock
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ async def db(tmp_path):
 
 
 async def test_codes_are_per_stranger_reused_and_expire(db):
-    clock = ManualClock()
+    clock = FakeClock()
     pairing = Pairing(db, ttl=3600, clock=clock)
     first, fresh = await pairing.request("telegram", "1", name="A", chat_id="1")
     again, fresh_again = await pairing.request("telegram", "1", name="A", chat_id="1")
@@ -30,7 +30,10 @@ async def test_codes_are_per_stranger_reused_and_expire(db):
     ]
     assert all(fresh for _, fresh in others)  # a few strangers never block the next one
     assert len({r.code for r, _ in others} | {first.code}) == 11
-    clock.advance(3601)
+    clock.advance(3599)
+    assert first.code in {p.code for p in await pairing.pending("telegram")}  # a second left
+    clock.advance(1)
+    assert first.code not in {p.code for p in await pairing.pending("telegram")}
     with pytest.raises(NotFound, match="expired"):
         await pairing.approve("telegram", first.code, Role.USER, by="test")
     renewed, fresh_renewed = await pairing.request("telegram", "1", name="A", chat_id="1")
@@ -39,7 +42,7 @@ async def test_codes_are_per_stranger_reused_and_expire(db):
 
 
 async def test_a_channel_keeps_its_newest_requests_only(db):
-    clock = ManualClock()
+    clock = FakeClock()
     pairing = Pairing(db, max_pending=5, clock=clock)
     for n in range(8):
         clock.advance(1)

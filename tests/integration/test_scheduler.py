@@ -1,12 +1,9 @@
-"""Scheduled work through the real scheduler (APScheduler on SQLite), router and agent, with
-short real intervals."""
+"""Scheduled work through the real scheduler (one jobs table, one timer on the clock), router
+and agent. Time is a FakeClock the tests move: nothing here waits for real time to pass."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -27,6 +24,7 @@ from assistant.scheduler.types import (
 )
 from tests.conftest import OWNER, USER, until
 from tests.fakes.model import Reply
+from tests.helpers import FakeClock
 
 GROUPS = {"telegram": {"groups": ["g1"]}}
 HERE = ChatRef("telegram", f"chat-{USER}")
@@ -47,12 +45,47 @@ def reminders(h) -> list[tuple[str, str]]:
     return [(m.chat.chat_id, m.text) for m in h.channel.sent if not m.text.startswith("OK, job")]
 
 
+async def settle(h, clock: FakeClock) -> None:
+    """Until the scheduler sleeps on the clock with nothing firing, and the router is idle."""
+
+    async def asleep() -> bool:
+        return clock.sleepers > 0 and not h.scheduler.busy
+
+    await until(asleep)
+    await h.router.wait_idle()
+
+
+async def runs_of(h, jid: str) -> int:
+    job = await h.scheduler.table.get(jid)
+    return job.runs if job is not None else 0
+
+
+async def step(h, clock: FakeClock, seconds: float, jid: str) -> None:
+    """Move the clock on by ``seconds`` and wait for job ``jid``'s next run to finish."""
+    before = await runs_of(h, jid)
+    clock.advance(seconds)
+
+    async def ran() -> bool:
+        return await runs_of(h, jid) > before
+
+    await until(ran)
+    await settle(h, clock)
+
+
 async def test_reminder_fires_in_the_chat_that_created_it(make_config, start_harness):
-    h = await start_harness(scheduler_on(make_config))
-    first = job_id(await h.ask("/remind 0.3s stretch", user=USER))
-    await h.ask("/remind 0.4s stand up", user=USER, chat="g1", group=True)
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config), clock=clock)
+    first = job_id(await h.ask("/remind 10m stretch", user=USER))
+    await h.ask("/remind 20m stand up", user=USER, chat="g1", group=True)
+    await settle(h, clock)
+    clock.advance(599)
+    await settle(h, clock)
+    assert reminders(h) == []  # a second early: nothing yet
+    clock.advance(1)
+    await h.channel.wait_sent(3)
+    clock.advance(600)
     await h.channel.wait_sent(4)
-    assert sorted(reminders(h)) == [
+    assert reminders(h) == [
         ("chat-1002", "⏰ Reminder: stretch"),
         ("g1", "⏰ Reminder: stand up"),
     ]
@@ -69,34 +102,42 @@ async def test_reminder_fires_in_the_chat_that_created_it(make_config, start_har
 async def test_recurring_reminder_from_the_model_tool_until_cancelled(
     make_config, start_harness, fake_model
 ):
-    h = await start_harness(scheduler_on(make_config))
-    call = {"kind": "remind", "text": "drink", "every": "0.2s"}
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config), clock=clock)
+    call = {"kind": "remind", "text": "drink", "every": "2h"}
     fake_model.script.extend([Reply(tool_calls=[("schedule", call)]), Reply(text="Scheduled.")])
-    assert await h.ask("remind me to drink every 0.2 seconds", user=USER) == "Scheduled."
+    assert await h.ask("remind me to drink every 2 hours", user=USER) == "Scheduled."
     created = fake_model.requests[1]["messages"][-1]["content"]
-    assert created.startswith("Created job ") and "⏰ drink — every 0.2s; next " in created
+    assert created.startswith("Created job ") and "⏰ drink — every 2h; next " in created
     jid = job_id(created)
     tools = {t["function"]["name"] for t in fake_model.requests[0]["tools"]}
     assert {"schedule", "jobs"} <= tools
-    await h.channel.wait_sent(4)
-    assert h.channel.texts()[1:4] == ["⏰ Reminder: drink"] * 3
-    assert f"{jid} ⏰ drink — every 0.2s; next " in await h.ask("/jobs", user=USER)
+    for _ in range(3):
+        await step(h, clock, 7200, jid)
+    assert h.channel.texts()[1:] == ["⏰ Reminder: drink"] * 3
+    listed = await h.ask("/jobs", user=USER)
+    assert f"{jid} ⏰ drink — every 2h; next 2027-01-15 16:00" in listed
     assert await h.ask(f"/cancel {jid}", user=USER) == f"Cancelled job {jid}: ⏰ drink."
     assert jid not in await h.scheduler.next_runs()  # nothing left to fire
+    clock.advance(7200)
+    await settle(h, clock)
+    assert h.channel.texts()[-1] == f"Cancelled job {jid}: ⏰ drink."
     assert "No scheduled jobs" in await h.ask("/jobs", user=USER)
 
 
 async def test_agent_job_runs_as_a_turn_with_the_creators_current_role(
     make_config, start_harness, fake_model
 ):
+    clock = FakeClock()
     config = scheduler_on(make_config)
-    h = await start_harness(config)
-    soon = (datetime.now(UTC) + timedelta(seconds=0.3)).isoformat()
+    h = await start_harness(config, clock=clock)
+    soon = datetime.fromtimestamp(clock.time() + 60, UTC).isoformat()
     call = {"kind": "prompt", "text": "summarize load", "at": soon}
     fake_model.script.extend([Reply(tool_calls=[("schedule", call)]), Reply(text="Will do.")])
-    await h.ask("in a moment, summarize the load", user=USER)
+    await h.ask("in a minute, summarize the load", user=USER)
     jid = job_id(fake_model.requests[1]["messages"][-1]["content"])
     fake_model.script.append(Reply(text="Load is 0.2."))
+    clock.advance(60)
     sent = await h.channel.wait_sent(2)
     assert (sent[1].chat, sent[1].text) == (HERE, "Load is 0.2.")
     turn = fake_model.requests[2]["messages"]
@@ -105,13 +146,14 @@ async def test_agent_job_runs_as_a_turn_with_the_creators_current_role(
 
     # the creator loses the schedule permission before the next job runs: it is skipped
     scheduler = h.scheduler
-    later = At(time=datetime.now(UTC) + timedelta(seconds=0.3))
+    later = At(time=datetime.fromtimestamp(clock.time() + 60, UTC))
     await scheduler.create(HERE, CREATOR, later, AgentJob(prompt="summarize again"))
     revoked = make_config(
         scheduler={"enabled": True, "min_interval": 0.1},
         access={**GROUPS, "permissions": {"user": ["chat", "memory"]}},
     )
     await h.assembly.reload(revoked)
+    clock.advance(60)
     sent = await h.channel.wait_sent(3)
     assert sent[2].text.endswith("was skipped: your role no longer allows scheduled work.")
     assert len(fake_model.requests) == 3  # no turn ran
@@ -126,17 +168,14 @@ async def test_monitoring_alerts_only_on_a_change_of_state(make_config, start_ha
         return SimpleNamespace(percent=last["value"])
 
     monkeypatch.setattr(psutil, "virtual_memory", virtual_memory)
-    h = await start_harness(scheduler_on(make_config, check_cooldown=0))
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config, check_cooldown=0), clock=clock)
     scheduler = h.scheduler
     job, _ = await scheduler.create(
-        HERE, CREATOR, Every(seconds=0.1), MetricCheck(metric="memory", threshold=50)
+        HERE, CREATOR, Every(seconds=60), MetricCheck(metric="memory", threshold=50)
     )
-
-    async def ran(n: int) -> bool:
-        found = await scheduler.table.get(job.id)
-        return found is not None and found.runs >= n
-
-    await until(lambda: ran(9))
+    for _ in range(9):
+        await step(h, clock, 60, job.id)
     assert h.channel.texts() == [
         f"🔴 Alert (check {job.id}): memory % is 90.0, above the threshold 50.",
         f"🟢 OK (check {job.id}): memory % is 10.0, within the threshold 50.",
@@ -153,24 +192,24 @@ async def test_check_cooldown_and_state_survive_a_restart(make_config, start_har
 
     monkeypatch.setattr(psutil, "virtual_memory", virtual_memory)
     config = scheduler_on(make_config, check_cooldown=3600)
-    h = await start_harness(config)
+    clock = FakeClock()
+    h = await start_harness(config, clock=clock)
     scheduler = h.scheduler
     job, _ = await scheduler.create(
-        HERE, CREATOR, Every(seconds=0.1), MetricCheck(metric="memory", threshold=50)
+        HERE, CREATOR, Every(seconds=60), MetricCheck(metric="memory", threshold=50)
     )
-
-    async def ran(harness, n: int) -> bool:
-        found = await harness.scheduler.table.get(job.id)
-        return found is not None and found.runs >= n
-
-    await until(lambda: ran(h, 6))
+    for _ in range(6):
+        await step(h, clock, 60, job.id)
     assert h.channel.texts() == [
         f"🔴 Alert (check {job.id}): memory % is 90.0, above the threshold 50."
     ]
     await h.close()
 
-    h2 = await start_harness(config)  # still failing after a restart: no second alert
-    await until(lambda: ran(h2, 9))
+    h2 = await start_harness(config, clock=clock)  # still failing after a restart: no 2nd alert
+    await settle(h2, clock)
+    for _ in range(3):
+        await step(h2, clock, 60, job.id)
+    assert await runs_of(h2, job.id) == 9
     assert h2.channel.texts() == []
     assert (await h2.scheduler.table.get(job.id)).check_state == "alert"
 
@@ -178,9 +217,10 @@ async def test_check_cooldown_and_state_survive_a_restart(make_config, start_har
 async def test_due_during_downtime_fires_late_within_grace_and_is_missed_beyond(
     make_config, start_harness
 ):
-    h = await start_harness(scheduler_on(make_config), recover=False)  # not firing yet
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config), recover=False, clock=clock)
     table = h.scheduler.table
-    now = time.time()
+    now = clock.time()
     for jid, ago, task in (
         ("aaaaaa", 600, Reminder(text="water the plants")),
         ("bbbbbb", 7200, Reminder(text="call the bank")),
@@ -204,31 +244,29 @@ async def test_due_during_downtime_fires_late_within_grace_and_is_missed_beyond(
     )
 
 
-async def test_jobs_persist_across_a_restart(make_config, start_harness, tmp_path):
+async def test_jobs_persist_across_a_restart_and_missed_runs_make_one(
+    make_config, start_harness, tmp_path
+):
+    clock = FakeClock()
     config = scheduler_on(make_config)
-    h = await start_harness(config)
-    jid = job_id(await h.ask("/remind 0.6s stretch", user=USER))
-    every, _ = await h.scheduler.create(HERE, CREATOR, Every(seconds=0.2), Reminder(text="tick"))
+    h = await start_harness(config, clock=clock)
+    jid = job_id(await h.ask("/remind 10m stretch", user=USER))
+    every, _ = await h.scheduler.create(HERE, CREATOR, Every(seconds=60), Reminder(text="tick"))
     await h.close()
-    closed = time.time()
-    stored = sqlite3.connect(tmp_path / "state" / "jobs.db")
-    ids = {row[0] for row in stored.execute("SELECT id FROM apscheduler_jobs")}
-    stored.close()
-    assert ids == {jid, every.id}  # APScheduler's store kept both
-    await asyncio.sleep(1.0)  # downtime: about five runs of "tick" are missed
+    clock.advance(330)  # downtime: five runs of "tick" are missed
+    assert not (tmp_path / "state" / "jobs.db").exists()  # the jobs table is the only store
 
-    restarted = time.time()
-    h2 = await start_harness(config)
+    h2 = await start_harness(config, clock=clock)
+    await h2.channel.wait_sent(1)
+    await settle(h2, clock)
+    assert h2.channel.texts() == ["⏰ Reminder: tick"]  # five missed runs made one …
+    [message] = [m for m in await _scheduled_messages(h2) if m.meta.get("job") == every.id]
+    assert message.platform_id == f"job:{every.id}:{clock.time() - 30:.3f}"  # … the last one
+    clock.advance(270)  # ten minutes after it was set: the reminder, and tick on time
     await h2.channel.wait_sent(3)
-    texts = h2.channel.texts()
-    assert "⏰ Reminder: stretch" in texts
-    dues = [
-        float(m.platform_id.rsplit(":", 1)[1])
-        for m in await _scheduled_messages(h2)
-        if m.meta.get("job") == every.id
-    ]
-    assert dues  # it runs again after the restart …
-    assert len([d for d in dues if closed < d < restarted]) <= 1  # … and ~5 missed runs made 1
+    await settle(h2, clock)
+    assert sorted(h2.channel.texts()[1:]) == ["⏰ Reminder: stretch", "⏰ Reminder: tick"]
+    assert (await h2.scheduler.table.get(jid)).status == "done"
 
 
 async def _scheduled_messages(h):
@@ -239,10 +277,11 @@ async def _scheduled_messages(h):
 
 
 async def test_a_firing_is_delivered_once_and_never_after_cancel(make_config, start_harness):
-    h = await start_harness(scheduler_on(make_config))
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config), clock=clock)
     scheduler = h.scheduler
     job, _ = await scheduler.create(HERE, CREATOR, Every(seconds=3600), Reminder(text="once"))
-    due = time.time() - 1
+    due = clock.time() - 1
     await scheduler.fire(job.id, due)
     await scheduler.fire(job.id, due)  # the same firing again (e.g. two processes)
     await h.router.wait_idle()
@@ -255,7 +294,7 @@ async def test_a_firing_is_delivered_once_and_never_after_cancel(make_config, st
 
 
 async def test_daily_job_runs_once_in_the_hour_that_repeats_at_dst_end(make_config, start_harness):
-    h = await start_harness(scheduler_on(make_config, misfire_grace=10**9))
+    h = await start_harness(scheduler_on(make_config, misfire_grace=10**9), clock=FakeClock())
     scheduler = h.scheduler
     job, _ = await scheduler.create(
         HERE, CREATOR, Cron(expr="30 2 * * *"), Reminder(text="nightly"), "Europe/Berlin"
@@ -270,9 +309,10 @@ async def test_daily_job_runs_once_in_the_hour_that_repeats_at_dst_end(make_conf
 
 
 async def test_remind_jobs_and_cancel_commands(make_config, start_harness):
-    h = await start_harness(scheduler_on(make_config))
+    clock = FakeClock()
+    h = await start_harness(scheduler_on(make_config), clock=clock)
     reply = await h.ask("/remind tomorrow 9:00 call Anna", user=USER, chat="g1", group=True)
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    tomorrow = (datetime.fromtimestamp(clock.time(), UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     assert f"⏰ call Anna — once at {tomorrow} 09:00 (UTC); next {tomorrow} 09:00." in reply
     jid = job_id(reply)
     assert jid in await h.ask("/jobs", user=OWNER, chat="g1", group=True)

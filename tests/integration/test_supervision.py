@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from functools import partial
 
 from aiohttp import ClientSession, web
 
@@ -15,7 +16,9 @@ from assistant.core.metrics import Metrics
 from assistant.core.redact import Redactor
 from assistant.core.supervise import supervise
 from assistant.gateway.server import Gateway
+from tests.conftest import until
 from tests.fakes.model import Hang
+from tests.helpers import FakeClock
 
 
 async def test_crashing_component_is_restarted_and_its_state_is_visible():
@@ -52,6 +55,46 @@ async def test_crashing_component_is_restarted_and_its_state_is_visible():
     assert health.state("channel.x") is ComponentState.READY and health.is_ready()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_restart_waits_for_its_backoff_on_the_clock():
+    clock = FakeClock()
+    health = Health()
+    health.register("channel.x")
+    starts: list[float] = []
+
+    async def run() -> None:
+        starts.append(clock.monotonic())
+        if len(starts) == 1:
+            clock.advance(45)  # it ran 45 s: long enough to count as healthy …
+        raise ChannelUnavailable("connection reset")  # … then the connection broke
+
+    backoff = Backoff(10.0, 60.0, rng=random.Random(7))
+    task = asyncio.create_task(
+        supervise(
+            "channel.x", run, health=health, redactor=Redactor(), backoff=backoff, clock=clock
+        )
+    )
+
+    async def asleep() -> bool:
+        return clock.sleepers == 1
+
+    for restarts in (1, 2, 3):
+        await until(asleep)
+        detail = health.snapshot()["channel.x"]["detail"]
+        delay = float(detail.rsplit("restarting in ", 1)[1].rstrip("s"))  # to 0.1 s
+        assert 10.0 <= delay <= 60.0
+        clock.advance(delay - 0.5)
+        assert clock.sleepers == 1 and len(starts) == restarts  # not before its time …
+        clock.advance(0.6)
+        await until(partial(_started, starts, restarts + 1))  # … and then at once
+    assert starts[2] - starts[1] >= 10.0
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _started(starts: list[float], n: int) -> bool:
+    return len(starts) >= n
 
 
 async def test_auth_failure_stops_only_that_component_with_a_redacted_detail():

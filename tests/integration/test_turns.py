@@ -6,8 +6,9 @@ import asyncio
 import json
 
 from assistant.core.ports import SubmitOutcome
-from tests.conftest import GUEST, OWNER, USER
+from tests.conftest import GUEST, OWNER, USER, until
 from tests.fakes.model import Fail, Reply
+from tests.helpers import FakeClock
 
 
 async def test_plain_turn_answers_and_records_history(make_config, start_harness, fake_model):
@@ -100,6 +101,21 @@ async def test_max_steps_stops_the_turn(make_config, start_harness, fake_model):
     reply = await h.ask("time?")
     assert "stopped after 2 steps" in reply
     assert len(fake_model.requests) == 2
+
+
+async def test_the_model_is_told_the_time_of_the_clock(make_config, start_harness, fake_model):
+    clock = FakeClock(1_774_000_000.0)  # 2026-03-20 09:46:40 UTC
+    h = await start_harness(make_config(), clock=clock)
+    fake_model.script.extend(
+        [Reply(tool_calls=[("current_time", {"timezone": "Asia/Shanghai"})]), Reply(text="ok")]
+    )
+    assert await h.ask("what time is it?") == "ok"
+    assert (
+        "Today is Friday, 2026-03-20; time zone UTC."
+        in (fake_model.requests[0]["messages"][0]["content"])
+    )
+    told = fake_model.requests[1]["messages"][-1]["content"]
+    assert told == "2026-03-20 17:46:40 Friday Asia/Shanghai (UTC+0800)"
 
 
 async def test_invalid_tool_arguments_reach_the_model_as_an_error(
@@ -204,9 +220,20 @@ async def test_all_models_failing_gives_a_clear_message(make_config, start_harne
 
 
 async def test_transient_send_failure_is_retried(make_config, start_harness, fake_model):
-    h = await start_harness(make_config())
+    clock = FakeClock()
+    h = await start_harness(make_config(), clock=clock)
     h.channel.fail_sends = 2
-    assert await h.ask("hello") == "echo: hello"
+    assert await h.say("hello") is SubmitOutcome.ACCEPTED
+    for failures_left in (1, 0):  # each failed send waits for its backoff on the clock
+
+        async def backing_off(left: int = failures_left) -> bool:
+            return h.channel.fail_sends == left and clock.sleepers == 1
+
+        await until(backing_off)
+        assert h.channel.sent == []
+        clock.advance(15)  # the longest backoff between two sends
+    sent = await h.channel.wait_sent(1)
+    assert sent[0].text == "echo: hello"
     assert len(fake_model.requests) == 1
 
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from assistant.scheduler.checks import ALERT, OK, decide
-from assistant.scheduler.engine import build_trigger, next_fire
 from assistant.scheduler.parse import parse_when
+from assistant.scheduler.timing import build_trigger, catch_up, fire_after, first_fire, next_fire
 from assistant.scheduler.types import (
     At,
     Cron,
@@ -173,6 +173,42 @@ def test_weekday_cron_skips_the_weekend():
     assert next_fire(Cron(expr="0 9 * * 1-5"), BERLIN, friday) == datetime(
         2026, 3, 30, 9, tzinfo=BERLIN
     )
+
+
+def walk(schedule, first_due: float, now: float) -> tuple[float, float | None]:
+    """catch_up the slow way: one run after another."""
+    due = first_due
+    while (following := fire_after(schedule, BERLIN, due)) is not None and following <= now:
+        due = following
+    return due, following
+
+
+@pytest.mark.parametrize(
+    ("schedule", "gap_days"),
+    [
+        (Cron(expr="* * * * *"), 0.01),
+        (Cron(expr="* * * * *"), 3),  # 4320 missed runs: found by looking back, not walking
+        (Cron(expr="*/7 9-17 * * 1-5"), 12),
+        (Cron(expr="30 2 * * *"), 45),  # across the spring DST change
+        (Cron(expr="0 0 1 * *"), 70),
+        (Cron(expr="0 9 29 2 *"), 500),  # leap days only: nothing in the last 400 days
+        (Every(seconds=90, start=datetime(2026, 3, 1, tzinfo=BERLIN)), 40),
+    ],
+)
+def test_missed_runs_coalesce_into_the_last_one_due(schedule, gap_days):
+    first_due = first_fire(schedule, BERLIN, datetime(2026, 3, 1, 0, 1, tzinfo=BERLIN).timestamp())
+    now = first_due + gap_days * 86400 + 17
+    due, following = catch_up(schedule, BERLIN, first_due, now)
+    assert (due, following) == walk(schedule, first_due, now)
+    assert first_due <= due <= now < following
+
+
+def test_a_new_interval_job_first_runs_one_interval_later():
+    now = NOW.timestamp()
+    assert first_fire(Every(seconds=60, start=NOW), BERLIN, now) == now + 60
+    assert first_fire(Every(seconds=60, start=NOW), BERLIN, now + 61) == now + 120
+    assert first_fire(at(2026, 12, 1, 8, 0), BERLIN, now) == at(2026, 12, 1, 8, 0).time.timestamp()
+    assert fire_after(at(2026, 12, 1, 8, 0), BERLIN, now) is None
 
 
 @pytest.mark.parametrize(

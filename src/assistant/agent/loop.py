@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -25,7 +24,7 @@ from assistant.core import i18n
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, Sender
-from assistant.core.ports import ChatIO, Recaller
+from assistant.core.ports import ChatIO, Clock, Recaller, SystemClock, now
 from assistant.core.roles import Role
 from assistant.core.text import clip_tokens, estimate_tokens
 from assistant.core.tools import ToolContext
@@ -141,12 +140,14 @@ class Agent:
         settings: AgentSection,
         recall: Recaller | None = None,
         no_model: tuple[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._client = client
         self.no_model = no_model or ("", APPLY_SYSTEMD)  # (config file, how it applies)
         self._tools = tools
         self._policy = policy
         self._recall = recall
+        self._clock = clock or SystemClock()
         self.configure(assistant, settings)
 
     def configure(self, assistant: AssistantSection, settings: AgentSection) -> None:
@@ -194,7 +195,7 @@ class Agent:
                 system = prompt.system_prompt(
                     self._assistant.system_prompt,
                     name=self._assistant.name,
-                    now=datetime.now(self.timezone),
+                    now=now(self._clock, self.timezone),
                     summary=summary,
                     extra=[memories] if memories else [],
                 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -195,11 +197,18 @@ class CommandRunner(Protocol):
 
 
 class Clock(Protocol):
+    """Time, injected: everything that waits or compares times takes it, so tests move a fake
+    clock instead of sleeping."""
+
     def time(self) -> float:
         """Seconds since the epoch (wall clock)."""
         ...
 
     def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return after ``seconds`` of this clock's time (at once when not positive)."""
+        ...
 
 
 class SystemClock:
@@ -208,3 +217,27 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+def now(clock: Clock, zone: tzinfo = UTC) -> datetime:
+    """The clock's current time, aware, in ``zone``."""
+    return datetime.fromtimestamp(clock.time(), zone)
+
+
+async def within(clock: Clock, seconds: float, awaitable: Awaitable[object]) -> bool:
+    """Wait for ``awaitable`` at most ``seconds`` of ``clock`` time; True if it finished.
+
+    A future passed in is left running when the time is up (as with ``asyncio.shield``); a
+    coroutine is cancelled then, and when the caller is cancelled."""
+    inner = asyncio.ensure_future(awaitable)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait((inner, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if inner is not awaitable and not inner.done():
+            inner.cancel()
+    return inner.done() and not inner.cancelled()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -11,6 +9,7 @@ import structlog
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelAuthError, ConfigError
 from assistant.core.health import ComponentState, Health
+from assistant.core.ports import Clock, SystemClock
 from assistant.core.redact import Redactor
 
 log = structlog.get_logger(__name__)
@@ -24,6 +23,7 @@ async def supervise(
     redactor: Redactor,
     backoff: Backoff | None = None,
     healthy_after: float = 30.0,
+    clock: Clock | None = None,
 ) -> None:
     """Run ``run()`` until cancelled.
 
@@ -32,8 +32,9 @@ async def supervise(
     the daemon keeps running; a normal return is STOPPED.
     """
     backoff = backoff or Backoff(1.0, 60.0)
+    clock = clock or SystemClock()
     while True:
-        started = time.monotonic()
+        started = clock.monotonic()
         try:
             await run()
         except (ChannelAuthError, ConfigError) as exc:
@@ -42,13 +43,13 @@ async def supervise(
             log.error("component.failed", component=name, error=detail)
             return
         except Exception as exc:  # noqa: BLE001 - the component's error boundary: log once, restart
-            if time.monotonic() - started >= healthy_after:
+            if clock.monotonic() - started >= healthy_after:
                 backoff.reset()
             delay = backoff.next_delay()
             detail = redactor.text(f"{type(exc).__name__}: {exc}")
             health.set(name, ComponentState.DOWN, f"{detail}; restarting in {delay:.1f}s")
             log.warning("component.crashed", component=name, error=detail, retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
         else:
             health.set(name, ComponentState.STOPPED)
             return

@@ -32,7 +32,7 @@ def add_commands(command: AddCommand) -> None:
     )
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     backup = command(
-        "backup", cmd_backup, "write state.db, jobs.db and chroma/ to one archive (while running)"
+        "backup", cmd_backup, "write the whole state directory to one archive (while running)"
     )
     backup.add_argument("file", help="the archive to write, e.g. assistant-2026-11-22.tar.gz")
     restore = command(

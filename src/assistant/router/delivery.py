@@ -14,7 +14,7 @@ from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelError, ChannelUnavailable
 from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel
+from assistant.core.ports import Channel, Clock, SystemClock
 from assistant.router.reply_log import ReplyLog, persist
 from assistant.router.stream import StreamingReply
 from assistant.store.deliveries import DeliveryLog, PartRecord
@@ -33,11 +33,13 @@ class Delivery:
         deliveries: DeliveryLog,
         metrics: Metrics,
         channels: Mapping[str, Channel],
+        clock: Clock | None = None,
     ) -> None:
         self._inbox = inbox
         self._deliveries = deliveries
         self._metrics = metrics
         self._channels = channels
+        self._clock = clock or SystemClock()
 
     def record(
         self, inbox_id: int, chat: ChatRef, parts: Mapping[int, PartRecord] | None = None
@@ -101,7 +103,7 @@ class Delivery:
                 log.warning(
                     "reply.retry", error=str(exc), attempt=attempt, retry_in=round(delay, 1)
                 )
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
         if not record.finished:  # a part refused for good: the rest is not coming either
             await persist(
                 lambda: self._inbox.set_status(record.inbox_id, InboxStatus.DONE),

@@ -37,7 +37,7 @@ from assistant.core.messages import (
     SentMessage,
 )
 from assistant.core.metrics import Metrics
-from assistant.core.ports import Channel, ChatIO, SubmitOutcome
+from assistant.core.ports import Channel, ChatIO, Clock, SubmitOutcome
 from assistant.core.roles import Permission, Role
 from assistant.core.text import clean_names
 from assistant.router.access import Access
@@ -87,6 +87,7 @@ class Router:
         limits: IntakeLimits,
         budget: TokenBudget,
         locales: Locales,
+        clock: Clock | None = None,
     ) -> None:
         self._inbox = inbox
         self._locales = locales
@@ -103,7 +104,7 @@ class Router:
         self._channels: dict[str, Channel] = {}
         self._queues = ConversationQueues[Work](self._process_until_stored, metrics)
         self._accepting = False
-        self._delivery = Delivery(inbox, deliveries, metrics, self._channels)
+        self._delivery = Delivery(inbox, deliveries, metrics, self._channels, clock)
         self._trouble = StateTrouble()
         self._turns_runner = TurnRunner(
             inbox=inbox,

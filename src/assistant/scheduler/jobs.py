@@ -1,4 +1,7 @@
-"""Job definitions in state.db (table ``jobs``): the truth APScheduler's store is reconciled to.
+"""Jobs in state.db (table ``jobs``): the scheduler's only store. A row holds what a job does,
+its schedule, and its next fire time (``next_fire``), which the scheduler advances after each
+run; the firing loop reads the earliest of them from here, so there is no second copy to keep
+in step.
 
 The command line uses this table directly (list, cancel, run requests), so it works whether
 or not the daemon runs.
@@ -7,16 +10,17 @@ or not the daemon runs.
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from assistant.core.messages import ChatRef, Sender
+from assistant.core.ports import Clock, SystemClock
 from assistant.scheduler.types import SCHEDULE, TASK, Job
 from assistant.store.db import Database, transaction
 
 _COLUMNS = (
     "id, channel, chat_id, is_group, thread_id, user_id, user_name, timezone, schedule, task, "
-    "status, created_at, runs, last_run_at, last_due, check_state, check_value, last_alert_at"
+    "status, created_at, runs, last_run_at, last_due, check_state, check_value, last_alert_at, "
+    "next_fire"
 )
 
 
@@ -36,6 +40,7 @@ def _job(row: sqlite3.Row) -> Job:
         check_state=row["check_state"],
         check_value=row["check_value"],
         last_alert_at=row["last_alert_at"],
+        next_fire=row["next_fire"],
     )
 
 
@@ -44,16 +49,17 @@ def _marks(values: Collection[str]) -> str:
 
 
 class JobTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self._db = db
+        self._clock = clock or SystemClock()
 
     async def insert(self, job: Job) -> bool:
         """False when the id is taken (the caller picks another)."""
-        now = time.time()
+        now = self._clock.time()
         changed = await self._db.execute(
             "INSERT OR IGNORE INTO jobs (id, channel, chat_id, is_group, thread_id, user_id, "
-            "user_name, timezone, schedule, task, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+            "user_name, timezone, schedule, task, status, created_at, updated_at, next_fire) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
             (
                 job.id,
                 job.chat.channel,
@@ -67,6 +73,7 @@ class JobTable:
                 TASK.dump_json(job.task).decode(),
                 job.created_at or now,
                 now,
+                job.next_fire,
             ),
         )
         return changed > 0
@@ -113,16 +120,93 @@ class JobTable:
         """Move an active job to ``status`` (done | cancelled); False if it was not active."""
         changed = await self._db.execute(
             "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ? AND status = 'active'",
-            (status, time.time(), job_id),
+            (status, self._clock.time(), job_id),
         )
         return changed > 0
 
     async def record_run(self, job_id: str, at: float, due: float) -> None:
+        """A run on request (due at ``due``) finished at ``at``; the schedule is unchanged."""
         await self._db.execute(
             "UPDATE jobs SET runs = runs + 1, last_run_at = ?, last_due = ?, updated_at = ? "
             "WHERE id = ?",
             (at, due, at, job_id),
         )
+
+    async def record_firing(
+        self, job_id: str, at: float, due: float, next_fire: float | None
+    ) -> None:
+        """The firing due at ``due`` finished at ``at``; the job fires next at ``next_fire``
+        (None: never again, it is done)."""
+        await self._db.execute(
+            "UPDATE jobs SET runs = runs + 1, last_run_at = ?, last_due = ?, updated_at = ?, "
+            "next_fire = ?, status = CASE WHEN ? IS NULL AND status = 'active' THEN 'done' "
+            "ELSE status END WHERE id = ?",
+            (at, due, at, next_fire, next_fire, job_id),
+        )
+
+    async def plan(self, job_id: str, next_fire: float | None) -> None:
+        """Set when an active job fires next; None: never again (it is done)."""
+        await self._db.execute(
+            "UPDATE jobs SET next_fire = ?, updated_at = ?, "
+            "status = CASE WHEN ? IS NULL THEN 'done' ELSE status END "
+            "WHERE id = ? AND status = 'active'",
+            (next_fire, self._clock.time(), next_fire, job_id),
+        )
+
+    async def plan_unplanned(self, times: Mapping[str, float]) -> int:
+        """Give active jobs without a next fire time the ones in ``times`` (from the store of
+        an earlier version); returns how many took one."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                return sum(
+                    conn.execute(
+                        "UPDATE jobs SET next_fire = ? "
+                        "WHERE id = ? AND status = 'active' AND next_fire IS NULL",
+                        (when, job_id),
+                    ).rowcount
+                    for job_id, when in times.items()
+                )
+
+        return await self._db.call(run)
+
+    async def unplanned(self, channels: Collection[str]) -> list[Job]:
+        """Active jobs of ``channels`` with no next fire time yet."""
+        if not channels:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM jobs WHERE status = 'active' AND next_fire IS NULL "  # noqa: S608
+            f"AND channel IN ({_marks(channels)})",
+            tuple(channels),
+        )
+        return [_job(row) for row in rows]
+
+    async def due(
+        self, channels: Collection[str], now: float, *, busy: Collection[str] = ()
+    ) -> list[Job]:
+        """Active jobs of ``channels`` due at ``now``, earliest first, but the ``busy`` ones."""
+        if not channels:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM jobs WHERE status = 'active' AND next_fire <= ? "  # noqa: S608
+            f"AND channel IN ({_marks(channels)}) AND id NOT IN ({_marks(busy)}) "
+            "ORDER BY next_fire",
+            (now, *channels, *busy),
+        )
+        return [_job(row) for row in rows]
+
+    async def earliest(
+        self, channels: Collection[str], *, busy: Collection[str] = ()
+    ) -> float | None:
+        """The earliest next fire time of the active jobs of ``channels`` but the ``busy``."""
+        if not channels:
+            return None
+        row = await self._db.fetchone(
+            "SELECT min(next_fire) AS at FROM jobs WHERE status = 'active' "  # noqa: S608
+            f"AND channel IN ({_marks(channels)}) AND id NOT IN ({_marks(busy)})",
+            (*channels, *busy),
+        )
+        return None if row is None or row["at"] is None else float(row["at"])
 
     async def set_check(
         self, job_id: str, state: str, value: float | None, alerted_at: float | None
@@ -130,14 +214,14 @@ class JobTable:
         await self._db.execute(
             "UPDATE jobs SET check_state = ?, check_value = ?, last_alert_at = ?, updated_at = ? "
             "WHERE id = ?",
-            (state, value, alerted_at, time.time(), job_id),
+            (state, value, alerted_at, self._clock.time(), job_id),
         )
 
     async def request_run(self, job_id: str) -> bool:
         changed = await self._db.execute(
             "UPDATE jobs SET run_requested_at = ?, updated_at = ? "
             "WHERE id = ? AND status = 'active'",
-            (time.time(), time.time(), job_id),
+            (self._clock.time(), self._clock.time(), job_id),
         )
         return changed > 0
 

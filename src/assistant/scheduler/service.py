@@ -1,22 +1,32 @@
 """SchedulerService: create, list and cancel jobs; fire them through the router.
 
+The jobs table is the only store: each active row holds its schedule and its next fire time
+(``timing``: APScheduler's trigger classes compute them). One ``Timer`` on the injected clock
+sleeps until the earliest next fire of the jobs this process serves, fires what is due (each
+job in a task of its own, one firing per job at a time), and sleeps again; creating a job
+wakes it. A job's next fire time moves on only after its firing was handed to the router, so
+a crash in between fires it again at start with the same id, and the inbox drops the repeat.
+
 Every firing enters ``Router.submit`` as a SCHEDULED message from the job's creator in the chat
 that created it, with a platform id unique per firing (job id + due time), so a double fire is
-answered once. A run later than ``misfire_grace`` (after a restart) is reported as missed,
-never silently dropped; a run later than a minute says it is late.
+answered once. Runs missed while the assistant was down are coalesced into one (the last one
+due); a run later than ``misfire_grace`` is reported as missed, never silently dropped; a run
+later than a minute says it is late.
 
-Each process runs the engine for the channels it serves (the daemon: its chat platforms;
-``assistant chat``: the console), each over its own APScheduler store file.
+Each process fires the jobs of the channels it serves (the daemon: its chat platforms;
+``assistant chat``: the console), under a lock of its own (``files.FiringLock``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -26,8 +36,16 @@ from assistant.core.errors import IntakeClosed, StateError
 from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import Clock, CommandRunner, InboundHandler, SubmitOutcome, SystemClock
 from assistant.scheduler import checks
-from assistant.scheduler.engine import Engine, build_trigger, next_fire
+from assistant.scheduler.files import FiringLock, take_legacy_store
 from assistant.scheduler.jobs import JobTable
+from assistant.scheduler.timer import Timer
+from assistant.scheduler.timing import (
+    build_trigger,
+    catch_up,
+    fire_after,
+    first_fire,
+    planned_fire,
+)
 from assistant.scheduler.types import (
     AgentJob,
     At,
@@ -47,6 +65,7 @@ from assistant.store.db import Database
 log = structlog.get_logger(__name__)
 
 LATE_AFTER = 60.0  # seconds: a run later than this says it is late
+RETRY_AFTER = 60.0  # seconds: a job whose firing failed is tried again after this
 NO_SSH = (
     "Command checks run over SSH, and no SSH hosts are configured; add hosts to the config "
     "first, or use a metric check (cpu, memory, disk, load)."
@@ -58,7 +77,8 @@ class SchedulerService:
         self,
         *,
         db: Database,
-        store_path: Path,
+        state_dir: Path,
+        name: str = "jobs",
         submit: InboundHandler,
         channels: Callable[[], Collection[str]],
         settings: SchedulerSection,
@@ -67,14 +87,16 @@ class SchedulerService:
         clock: Clock | None = None,
         check_timeout: float = 60.0,
     ) -> None:
-        self.table = JobTable(db)
-        self._engine = Engine(store_path, self)
+        self._clock = clock or SystemClock()
+        self.table = JobTable(db, self._clock)
+        self._lock = FiringLock(state_dir / f"{name}.lock")
+        self._legacy = state_dir / f"{name}.db"  # APScheduler's store before issue 14
+        self._timer = Timer(self._clock, self._process)
         self._submit = submit
         self._channels = channels
         self._runner = runner
-        self._clock = clock or SystemClock()
         self._check_timeout = check_timeout
-        self._firing: set[str] = set()  # jobs being run now: reconciliation leaves them be
+        self._firings: dict[str, asyncio.Task[None]] = {}  # job id (or run:id) → its firing
         self.configure(settings, timezone)
 
     def configure(self, settings: SchedulerSection, timezone: str) -> None:
@@ -83,7 +105,12 @@ class SchedulerService:
 
     @property
     def running(self) -> bool:
-        return self._engine.running
+        return self._timer.running
+
+    @property
+    def busy(self) -> frozenset[str]:
+        """The jobs being fired right now (``run:ID``: a run on request)."""
+        return frozenset(self._firings)
 
     async def __aenter__(self) -> SchedulerService:
         return self
@@ -94,18 +121,25 @@ class SchedulerService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._engine.stop()
+        await self._timer.stop()
+        firings = list(self._firings.values())
+        for task in firings:
+            task.cancel()
+        await asyncio.gather(*firings, return_exceptions=True)
+        self._lock.release()
 
     async def start(self) -> bool:
         """Start firing jobs (after the router's channels are in place). False when another
-        process runs this store's engine: jobs are still stored, and fired by that process."""
+        process fires this kind's jobs: jobs are still stored, and fired by that process."""
         try:
-            await self._engine.start()
+            await asyncio.to_thread(self._lock.acquire)
         except StateError as exc:
             log.warning("scheduler.not_started", reason=str(exc))
             return False
-        await self.reconcile()
-        log.info("scheduler.started", store=str(self._engine.path))
+        if legacy := await asyncio.to_thread(take_legacy_store, self._legacy):
+            await self.table.plan_unplanned(legacy)
+        self._timer.start()
+        log.info("scheduler.started", lock=str(self._lock.path))
         return True
 
     # --- creating and cancelling ------------------------------------------------------------
@@ -142,6 +176,9 @@ class SchedulerService:
                 "cancel one first (/jobs lists them)."
             )
         now = self._clock.time()
+        first = first_fire(schedule, zone, now)
+        if first is None:
+            raise JobRefused("That schedule never fires.")
         for _ in range(5):
             job = Job(
                 id=secrets.token_hex(3),
@@ -151,16 +188,15 @@ class SchedulerService:
                 schedule=schedule,
                 task=task,
                 created_at=now,
+                next_fire=first,
             )
             if await self.table.insert(job):
                 break
         else:  # pragma: no cover - five random collisions in a row
             raise JobRefused("Could not pick a free job id; please try again.")
         log.info("scheduler.created", job=job.id, kind=task.type, schedule=schedule.type)
-        next_run = next_fire(schedule, zone, datetime.now(UTC))
-        if self._engine.running and chat.channel in self._channels():
-            next_run = await self._engine.put(job.id, schedule, zone)
-        return job, next_run
+        self._timer.poke()
+        return job, datetime.fromtimestamp(first, UTC)
 
     def _normalize(self, schedule: At | Every | Cron, zone: ZoneInfo) -> At | Every | Cron:
         now = datetime.fromtimestamp(self._clock.time(), UTC)
@@ -217,49 +253,90 @@ class SchedulerService:
                 f"Job {job.id} was created by someone else; only they or an admin can cancel it."
             )
         await self.table.finish(job.id, "cancelled")
-        if self._engine.running:
-            await self._engine.remove(job.id)
+        self._timer.poke()
         log.info("scheduler.cancelled", job=job.id)
         return job
 
     async def next_runs(self) -> dict[str, datetime | None]:
-        """What the engine has scheduled (empty when this process does not run it)."""
-        return await self._engine.next_runs() if self._engine.running else {}
+        """The jobs this process fires, by id, with their next fire time (empty when it does
+        not fire jobs)."""
+        if not self.running:
+            return {}
+        jobs = await self.table.find(channels=list(self._channels()))
+        return {job.id: _when(planned_fire(job)) for job in jobs}
 
     async def jobs_in(self, chat: ChatRef) -> list[tuple[Job, datetime | None]]:
-        jobs = await self.table.find(chat=chat)
-        now = datetime.fromtimestamp(self._clock.time(), UTC)
-        stored = await self.next_runs()
-        return [
-            (job, stored.get(job.id) or next_fire(job.schedule, ZoneInfo(job.timezone), now))
-            for job in jobs
-        ]
+        return [(job, _when(planned_fire(job))) for job in await self.table.find(chat=chat)]
 
     # --- firing --------------------------------------------------------------------------------
 
+    async def _process(self) -> float | None:
+        """The timer's round: start what is due; returns when the next job is due."""
+        served = list(self._channels())
+        now = self._clock.time()
+        for job, requested in await self.table.take_run_requests(served):
+            self._spawn(f"run:{job.id}", self.fire(job.id, requested, manual=True))
+        for job in await self.table.unplanned(served):
+            await self.table.plan(job.id, planned_fire(job))
+        for job in await self.table.due(served, now, busy=list(self._firings)):
+            assert job.next_fire is not None
+            due, _ = catch_up(job.schedule, ZoneInfo(job.timezone), job.next_fire, now)
+            self._spawn(job.id, self._fire_planned(job, due))
+        return await self.table.earliest(served, busy=list(self._firings))
+
+    def _spawn(self, key: str, firing: Coroutine[Any, Any, None]) -> None:
+        if key in self._firings:
+            firing.close()  # one firing per job at a time
+            return
+        task = asyncio.create_task(firing, name=f"scheduler.fire:{key}")
+        self._firings[key] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._firings.get(key) is finished:
+                del self._firings[key]
+            self._timer.poke()
+
+        task.add_done_callback(done)
+
+    async def _fire_planned(self, job: Job, due: float) -> None:
+        try:
+            await self.fire(job.id, due)
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the others
+            log.error("scheduler.fire_failed", job=job.id, error=str(exc))
+            if not isinstance(job.schedule, At):  # a repeating job goes on with its next run
+                upcoming = fire_after(job.schedule, ZoneInfo(job.timezone), due)
+                try:
+                    await self.table.plan(job.id, upcoming)
+                except StateError as again:
+                    log.error("scheduler.plan_failed", job=job.id, error=str(again))
+            await self._clock.sleep(RETRY_AFTER)  # holds the job's slot: no retry before
+
     async def fire(self, job_id: str, due: float, *, manual: bool = False) -> None:
+        """Run the firing of ``job_id`` due at ``due``, then move its next fire time past it
+        (``manual``: a run on request, which leaves the schedule alone)."""
         job = await self.table.get(job_id)
         if job is None or job.status != "active":
-            if self._engine.running and not manual:
-                await self._engine.remove(job_id)  # cancelled elsewhere (the command line)
-            return
+            return  # cancelled meanwhile (by the command line, say)
         if job.chat.channel not in self._channels():
             log.warning("scheduler.no_channel", job=job.id, channel=job.chat.channel)
             return
+        upcoming = None if manual else fire_after(job.schedule, ZoneInfo(job.timezone), due)
+        if upcoming is not None and job.next_fire is not None:
+            upcoming = max(upcoming, job.next_fire)  # an old firing again never moves it back
         if not manual and is_dst_repeat(job.schedule, job.timezone, job.last_due, due):
             log.info("scheduler.dst_repeat_skipped", job=job.id)
+            await self.table.plan(job.id, upcoming)
             return
         now = self._clock.time()
-        self._firing.add(job.id)
         try:
             await self._run(job, due, now - due, manual)
-            await self.table.record_run(job.id, now, due)
-            if isinstance(job.schedule, At) and not manual:
-                await self.table.finish(job.id, "done")
-        except IntakeClosed:  # shutting down: a one-off job stays active and runs at start
+        except IntakeClosed:  # shutting down: the job keeps its time and runs at start
             log.info("scheduler.deferred", job=job.id)
-        finally:
-            self._firing.discard(job.id)
+            return
+        if manual:
+            await self.table.record_run(job.id, now, due)
+        else:
+            await self.table.record_firing(job.id, now, due, upcoming)
 
     async def _run(self, job: Job, due: float, late: float, manual: bool) -> None:
         when = datetime.fromtimestamp(due, ZoneInfo(job.timezone)).strftime("%Y-%m-%d %H:%M")
@@ -323,24 +400,6 @@ class SchedulerService:
         if outcome is SubmitOutcome.IGNORED:
             log.warning("scheduler.refused", job=job.id, reason="creator or chat lost access")
 
-    # --- housekeeping --------------------------------------------------------------------------
 
-    async def tick(self) -> None:
-        served = list(self._channels())
-        for job, requested in await self.table.take_run_requests(served):
-            await self.fire(job.id, requested, manual=True)
-        await self.reconcile()
-
-    async def reconcile(self) -> None:
-        """Make APScheduler's store match our table for the channels this process serves."""
-        if not self._engine.running:
-            return
-        active = await self.table.find(channels=list(self._channels()))
-        stored = await self._engine.next_runs()
-        for job in active:
-            if job.id not in stored and job.id not in self._firing:
-                await self._engine.put(job.id, job.schedule, ZoneInfo(job.timezone))
-                log.info("scheduler.restored", job=job.id)
-        wanted = {job.id for job in active}
-        for job_id in stored.keys() - wanted:
-            await self._engine.remove(job_id)
+def _when(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)

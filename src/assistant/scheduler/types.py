@@ -129,6 +129,7 @@ class Job:
     check_state: str = "ok"  # monitoring: what the user was last told ("ok" | "alert")
     check_value: float | None = None
     last_alert_at: float | None = None
+    next_fire: float | None = None  # when it runs next (None: not planned yet, or no more)
 
 
 def duration(seconds: float) -> str:

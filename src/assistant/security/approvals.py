@@ -13,7 +13,6 @@ Every step is audited: requested, approved / denied / withdrawn / expired, by wh
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import structlog
 
 from assistant.core.errors import ChannelError
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
+from assistant.core.ports import Clock, SystemClock, within
 from assistant.core.text import one_line
 from assistant.security.second_factor import Check, SecondFactor
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
@@ -81,6 +81,7 @@ class ApprovalService:
         timeout: Callable[[], float],
         second_factor: SecondFactor | None = None,
         person: Callable[[str], str] = str,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -91,6 +92,7 @@ class ApprovalService:
         self._second_factor = second_factor
         self._person = person  # "channel:user_id" → one name for all of a person's accounts
         self._waiting: dict[int, _Waiting] = {}
+        self._clock = clock or SystemClock()
 
     async def request(
         self,
@@ -135,13 +137,10 @@ class ApprovalService:
                 )
                 return ApprovalOutcome(record.id, "unreachable")
             log.info("approval.requested", id=record.id, approvers=delivered, totp=totp)
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), ttl)
-            except TimeoutError:
-                await self._finish(
-                    record.id, "expired", "timeout", f"expired after {_minutes(ttl)}"
-                )
-                return ApprovalOutcome(record.id, "expired")
+            if await within(self._clock, ttl, future):
+                return future.result()
+            await self._finish(record.id, "expired", "timeout", f"expired after {_minutes(ttl)}")
+            return ApprovalOutcome(record.id, "expired")
         except asyncio.CancelledError:
             # The turn that asked is gone (shutdown, /cancel, its deadline): a later press
             # must not say "Approved" for something that will never run.
@@ -268,7 +267,7 @@ class ApprovalService:
             by,
             id=approval_id,
             status=status,
-            waited=round(time.time() - record.created_at, 1),
+            waited=round(self._clock.time() - record.created_at, 1),
         )
         mark = {"approved": "✅", "denied": "❌", "withdrawn": "↩️"}.get(status, "⌛")
         text = f"{mark} #{record.id} {note}\n{describe(record)}"

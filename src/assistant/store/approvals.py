@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from assistant.core.messages import ChatRef
+from assistant.core.ports import Clock, SystemClock
 from assistant.store.db import Database, transaction
 
 
@@ -48,8 +48,9 @@ def _record(row: sqlite3.Row) -> ApprovalRecord:
 
 
 class ApprovalStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self._db = db
+        self._clock = clock or SystemClock()
 
     async def create(
         self,
@@ -62,7 +63,7 @@ class ApprovalStore:
         reason: str,
         ttl: float,
     ) -> ApprovalRecord:
-        now = time.time()
+        now = self._clock.time()
 
         def run(conn: sqlite3.Connection) -> ApprovalRecord:
             with transaction(conn):
@@ -115,7 +116,7 @@ class ApprovalStore:
                 changed = conn.execute(
                     "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ? "
                     "WHERE id = ? AND status = 'pending'",
-                    (status, time.time(), by, approval_id),
+                    (status, self._clock.time(), by, approval_id),
                 ).rowcount
                 if not changed:
                     return None

@@ -225,4 +225,11 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 10: the jobs table is the scheduler's only store (issue 14): each active job's next fire
+    # time (seconds since the epoch; NULL: not planned yet, e.g. a job of an earlier version,
+    # whose time the scheduler takes from the old APScheduler file or its schedule at start)
+    """
+    ALTER TABLE jobs ADD COLUMN next_fire REAL;
+    CREATE INDEX jobs_next_fire ON jobs (next_fire) WHERE status = 'active';
+    """,
 ]

@@ -26,7 +26,7 @@ from assistant.scheduler.types import (
     describe_task,
 )
 
-if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is enabled
+if TYPE_CHECKING:  # the service imports APScheduler's triggers: only when enabled
     from assistant.scheduler.service import SchedulerService
 from assistant.core.tools import ToolContext, ToolResult
 

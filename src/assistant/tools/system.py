@@ -7,7 +7,6 @@ import os
 import platform
 import socket
 import time
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +14,7 @@ import psutil
 from pydantic import BaseModel
 
 from assistant.core.errors import ToolError
+from assistant.core.ports import Clock, SystemClock, now
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 
@@ -30,6 +30,9 @@ class CurrentTimeTool:
     side_effects = False
     Params = CurrentTimeParams
 
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+
     async def call(self, params: CurrentTimeParams, ctx: ToolContext) -> ToolResult:
         zone = ctx.timezone
         if params.timezone:
@@ -37,8 +40,8 @@ class CurrentTimeTool:
                 zone = ZoneInfo(params.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ToolError(f"Unknown time zone {params.timezone!r}.") from None
-        now = datetime.now(zone)
-        return ToolResult(f"{now:%Y-%m-%d %H:%M:%S} {now:%A} {zone.key} (UTC{now:%z})")
+        at = now(self._clock, zone)
+        return ToolResult(f"{at:%Y-%m-%d %H:%M:%S} {at:%A} {zone.key} (UTC{at:%z})")
 
 
 class SystemStatusParams(BaseModel):

@@ -35,7 +35,7 @@ UNCONFIGURED = Unconfigured(
         "the assistant (docs/jobs.md)",
     ),
 )
-JOBS_STORE = "jobs.db"  # the daemon's APScheduler store (option "jobs_store": another)
+JOBS = "jobs"  # the daemon's name for its firing lock (option "jobs_name": another)
 # what a running assistant applies on reload; the rest of [scheduler] needs a restart
 LIVE = ("misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user")
 
@@ -79,16 +79,18 @@ async def setup(ctx: Context) -> Feature:
     scheduler = await ctx.stack.enter_async_context(
         SchedulerService(
             db=ctx.db,
-            store_path=ctx.state_dir / ctx.options.get("jobs_store", JOBS_STORE),
+            state_dir=ctx.state_dir,
+            name=ctx.options.get("jobs_name", JOBS),
             submit=router.submit,
             channels=lambda: router.channels.keys(),
             settings=config.scheduler,
             timezone=config.assistant.timezone,
             check_timeout=config.agent.tool_timeout,
             runner=_Runner(ctx.ports),
+            clock=ctx.clock,
         )
     )
-    people = JobCommands(scheduler=scheduler, timezone=ctx.timezone)
+    people = JobCommands(scheduler=scheduler, timezone=ctx.timezone, clock=ctx.clock)
     ctx.ports.provide(JOB_CANCELLER, people)
 
     async def start() -> None:

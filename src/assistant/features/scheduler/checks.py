@@ -1,5 +1,4 @@
-"""The doctor's look at the scheduler: the job definitions in state.db and the job store,
-both opened read-only."""
+"""The doctor's look at the scheduler: the job definitions in state.db, opened read-only."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ async def check_scheduler(ctx: CheckContext) -> list[Finding]:
         return [Finding(name, Status.SKIP, "disabled ([scheduler] enabled = false)")]
     state = config.assistant.state_dir
     jobs = read_only_count(state / "state.db", "SELECT count(*) FROM jobs WHERE status = 'active'")
-    store = state / "jobs.db"
     if jobs is None:
         if not (state / "state.db").exists():
             return [Finding(name, Status.OK, "no state yet (created at the first start)")]
@@ -28,16 +26,7 @@ async def check_scheduler(ctx: CheckContext) -> list[Finding]:
                 "run `assistant migrate`, or check the state directory's owner and mode",
             )
         ]
-    if store.exists() and read_only_count(store, "SELECT count(*) FROM apscheduler_jobs") is None:
-        return [
-            Finding(
-                name,
-                Status.FAIL,
-                f"cannot read the job store {store}",
-                "stop the service and move jobs.db away: it is rebuilt from state.db at start",
-            )
-        ]
-    return [Finding(name, Status.OK, f"{jobs} active job(s); job store {store.name} readable")]
+    return [Finding(name, Status.OK, f"{jobs} active job(s)")]
 
 
 CHECKS = (Check("scheduler", check_scheduler),)

@@ -8,7 +8,6 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from assistant.config import Config
 from assistant.core.listing import json_option, print_list, row
@@ -18,19 +17,20 @@ from assistant.store.db import Database, prepare_state_dir
 
 
 async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
-    from assistant.scheduler.engine import next_fire
     from assistant.scheduler.jobs import JobTable
+    from assistant.scheduler.timer import RECHECK_EVERY
+    from assistant.scheduler.timing import planned_fire
     from assistant.scheduler.types import describe_next, describe_schedule, describe_task
 
     prepare_state_dir(config.assistant.state_dir)
     async with Database(config.assistant.state_dir / "state.db") as db:
         table = JobTable(db)
         if args.action == "list":
-            now = datetime.now(UTC)
             jobs = await table.find(status=None if args.all else "active")
             items = []
             for job in jobs:
-                when = next_fire(job.schedule, ZoneInfo(job.timezone), now)
+                planned = planned_fire(job)
+                when = None if planned is None else datetime.fromtimestamp(planned, UTC)
                 active = job.status == "active"
                 items.append(
                     {
@@ -69,8 +69,8 @@ async def jobs_command(config: Config, args: Any, out: TextIO) -> int:
         else:
             await table.request_run(found.id)
             print(
-                f"job {found.id} will run within 30 seconds if the assistant serving "
-                f"{found.chat.channel} is running, else when it starts",
+                f"job {found.id} will run within {RECHECK_EVERY:g} seconds if the assistant "
+                f"serving {found.chat.channel} is running, else when it starts",
                 file=out,
             )
     return 0

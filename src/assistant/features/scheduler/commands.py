@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from assistant.core.commands import Command, CommandCall
+from assistant.core.ports import Clock, now
 from assistant.core.roles import Permission
 from assistant.scheduler.parse import USAGE, parse_when
 from assistant.scheduler.types import (
@@ -19,14 +18,17 @@ from assistant.scheduler.types import (
     describe_task,
 )
 
-if TYPE_CHECKING:  # the service imports APScheduler: only when the scheduler is enabled
+if TYPE_CHECKING:  # the service imports APScheduler's triggers: only when enabled
     from assistant.scheduler.service import SchedulerService
 
 
 class JobCommands:
-    def __init__(self, *, scheduler: SchedulerService, timezone: Callable[[], str]) -> None:
+    def __init__(
+        self, *, scheduler: SchedulerService, timezone: Callable[[], str], clock: Clock
+    ) -> None:
         self._scheduler = scheduler
         self._timezone = timezone
+        self._clock = clock
 
     def commands(self) -> list[Command]:
         return [
@@ -50,7 +52,7 @@ class JobCommands:
             return USAGE
         zone = self._timezone()
         try:
-            schedule, text = parse_when(call.args, datetime.now(ZoneInfo(zone)))
+            schedule, text = parse_when(call.args, now(self._clock, ZoneInfo(zone)))
             job, next_run = await self._scheduler.create(
                 call.message.chat, call.message.sender, schedule, Reminder(text=text), zone
             )
@@ -66,13 +68,13 @@ class JobCommands:
         jobs = await self._scheduler.jobs_in(call.message.chat)
         if not jobs:
             return "No scheduled jobs in this chat. Try /remind 10m stretch."
-        now = time.time()
+        at = self._clock.time()
         lines = ["Scheduled here (/cancel ID cancels one):"]
         for job, when in jobs:
             lines.append(
                 f"{job.id} {describe_task(job.task)} — "
                 f"{describe_schedule(job.schedule, job.timezone)}; "
-                f"{describe_next(when, job.timezone, now)}"
+                f"{describe_next(when, job.timezone, at)}"
             )
         return "\n".join(lines)
 

@@ -76,7 +76,7 @@ async def setup(ctx: Context) -> Feature:
         await router.edit(sent, text, plain=True)
 
     approvals = ApprovalService(
-        ApprovalStore(ctx.db),
+        ApprovalStore(ctx.db, ctx.clock),
         ctx.audit,
         approvers=approvers,
         send=send,
@@ -84,6 +84,7 @@ async def setup(ctx: Context) -> Feature:
         timeout=lambda: live.current.ssh.approval_timeout,
         second_factor=SecondFactor(TotpStore(ctx.db)),
         person=lambda account: live.current.access.person(account),
+        clock=ctx.clock,
     )
     service = ExecService(
         executor=executor,
