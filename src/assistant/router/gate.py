@@ -8,12 +8,12 @@ gets ``[access] group_members`` (guest by default). A stranger's button press is
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import structlog
 
 from assistant.config import Config
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError
 from assistant.core.messages import InboundMessage, MessageKind, OutboundMessage
 from assistant.core.ports import Channel
@@ -37,7 +37,7 @@ class Gate:
         self._access = access
         self._pairing = pairing
         self._config = config
-        self._told: OrderedDict[str, float] = OrderedDict()
+        self._told: BoundedDict[str, float] = BoundedDict(2000)
 
     async def role(self, message: InboundMessage) -> Role | None:
         chat = message.chat
@@ -104,7 +104,4 @@ class Gate:
         if last is not None and now - last < every:
             return False
         self._told[key] = now
-        self._told.move_to_end(key)
-        while len(self._told) > 2000:
-            self._told.popitem(last=False)
         return True

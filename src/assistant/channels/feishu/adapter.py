@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -51,6 +50,7 @@ from assistant.channels.feishu.ws_thread import LongConnection
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.config import FeishuSection
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
 from assistant.core.health import ComponentState, Health
 from assistant.core.messages import (
@@ -123,7 +123,7 @@ class FeishuChannel:
         self._bot: BotIdentity | None = None
         self._on_message: InboundHandler | None = None
         self._answers: dict[str, asyncio.Future[_Toast]] = {}
-        self._kinds: OrderedDict[str, str] = OrderedDict()  # message id → msg_type we sent
+        self._kinds: BoundedDict[str, str] = BoundedDict(2000)  # message id → msg_type we sent
         self._ignored_types: set[str] = set()
         self._last_purge = 0.0
         self.connection: LongConnection | None = None
@@ -360,8 +360,6 @@ class FeishuChannel:
             if message_id is None:
                 return None
             self._kinds[message_id] = payload.msg_type
-            while len(self._kinds) > 2000:
-                self._kinds.popitem(last=False)
             return SentMessage(chat, message_id)
 
         return await send_parts(len(payloads), send_one, sink, first=first)
