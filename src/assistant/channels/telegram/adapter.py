@@ -13,6 +13,7 @@ from typing import Any, Literal
 import aiohttp
 import structlog
 
+from assistant.channels.common import webhook_routes
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.telegram.api import (
@@ -97,9 +98,7 @@ class TelegramChannel:
         return None  # the HTTP session is the kernel's
 
     def routes(self) -> list[tuple[str, str, WebhookHandler]]:
-        if self._config.mode != "webhook":
-            return []
-        return [("POST", self._config.webhook_path, self._receiver.webhook)]
+        return webhook_routes(self._config.mode, self._config.webhook_path, self._receiver.webhook)
 
     async def run(self, on_message: InboundHandler) -> None:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from assistant.channels.common import DEFERRED, answer_or_defer
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.telegram.api import BotAPI, Conflict, RetryLater, Unreadable
 from assistant.channels.telegram.parse import BotIdentity, parse_update
@@ -39,7 +40,6 @@ log = structlog.get_logger(__name__)
 COMPONENT = "channel.telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 _UPDATE_ID = re.compile(rb'"update_id"\s*:\s*(\d{1,30})')
-_PASS = (IntakeClosed, StateError)  # not acknowledged: Telegram delivers the update again
 
 
 def _now() -> str:
@@ -84,7 +84,7 @@ class Receiver:
         ``StateError`` propagate (then it must not be acknowledged)."""
         try:
             await self.submit(update)
-        except _PASS:
+        except DEFERRED:
             raise
         except Exception as exc:  # noqa: BLE001 - quarantine, never wedge
             await self._quarantine.hold(
@@ -225,21 +225,22 @@ class Receiver:
         if self.on_message is None or self.me is None:
             return web.Response(status=503, text="not ready")
         raw = await request.read()
+        later = web.Response(status=503, text="try again later")
+        return await answer_or_defer("telegram", "webhook", self._take(raw), later)
+
+    async def _take(self, raw: bytes) -> web.StreamResponse:
+        """Record one webhook delivery; 200 once it is recorded or dead-lettered."""
         try:
-            try:
-                update = _read_json(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return web.Response(status=400, text="invalid JSON")
-            except (ValueError, RecursionError) as exc:  # JSON, but not for this parser
-                found = _UPDATE_ID.search(raw)
-                ref = found.group(1).decode() if found else None
-                await self._quarantine.hold(raw, exc, source="webhook", ref=ref)
-                return web.Response(status=200)
-            if not isinstance(update, dict):
-                return web.Response(status=400, text="an update must be a JSON object")
-            await self.receive(update, source="webhook")
-        except _PASS as exc:
-            log.warning("telegram.webhook_deferred", error=str(exc))
-            return web.Response(status=503, text="try again later")
+            update = _read_json(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.Response(status=400, text="invalid JSON")
+        except (ValueError, RecursionError) as exc:  # JSON, but not for this parser
+            found = _UPDATE_ID.search(raw)
+            ref = found.group(1).decode() if found else None
+            await self._quarantine.hold(raw, exc, source="webhook", ref=ref)
+            return web.Response(status=200)
+        if not isinstance(update, dict):
+            return web.Response(status=400, text="an update must be a JSON object")
+        await self.receive(update, source="webhook")
         self._health.note(COMPONENT, last_update=_now())
         return web.Response(status=200)
