@@ -134,7 +134,13 @@ class _Pieces:
             if not head and self.full:
                 self.flush()
                 continue
-            head = head or line[:1]  # not one character fits (a limit of almost nothing)
+            if not head:  # not one character fits (a limit of almost nothing): send one
+                head = line[:1]
+                if head == line:
+                    self.append([line], fence)
+                    self.flush()
+                    i += 1
+                    continue
             self.append([head], self.fence)
             self.flush()
             items[i] = (line[len(head) :], fence)
@@ -146,9 +152,10 @@ class _Pieces:
         return len(text) <= self.limit and self.size(text) <= self.limit
 
     def head(self, line: str) -> str:
-        """The longest start of ``line`` (at most ``limit`` characters) that fits in this
-        piece, cut after a space where one is in its second half; "" when none does."""
-        longest = min(len(line), self.limit)
+        """The longest start of ``line`` (shorter than it, at most ``limit`` characters) that
+        fits in this piece, cut after a space where one is in its second half; "" when none
+        does."""
+        longest = min(len(line) - 1, self.limit)
         if longest < 1:
             return ""
         if self.fits([line[:longest]], self.fence):
