@@ -337,7 +337,7 @@ class Daemon:
     async def _loaded(self, starting: list[asyncio.Task[None]]) -> None:
         if starting:
             await asyncio.wait(starting)
-        # What start-up loaded (aiogram's and pydantic's models, chromadb, hundreds of
+        # What start-up loaded (pydantic's models, chromadb, lark-oapi: hundreds of
         # thousands of objects) lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise pause the loop for ~100 ms.
         gc.collect()

@@ -2,8 +2,11 @@
 (https://core.telegram.org/bots/api): getMe, getUpdates (offset confirmation, long-poll
 timeout, 409 while a webhook is set), sendMessage (HTML entities validated, 4096-character
 limit), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
-setWebhook/deleteWebhook/getWebhookInfo, getFile and file download — plus injectable failures
-(any status with ``retry_after``, hanging getUpdates, refused connections), and outages of
+setWebhook/deleteWebhook/getWebhookInfo, getFile and file download (``add_file``; with
+``announce=False`` the size is neither in getFile's answer nor in a Content-Length: the file
+is streamed in chunks, and ``served`` counts the bytes that went out) — plus injectable
+failures (any status with ``retry_after``, for a method or ``"file"`` downloads; hanging
+getUpdates; refused connections), and outages of
 the whole API (``begin_outage``: 502s, 429s with ``retry_after``, or requests that hang until
 it ends; ``refuse_connections``: nothing listens on the port).
 
@@ -132,6 +135,9 @@ class FakeBotAPI:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.webhook: dict[str, Any] = {"url": ""}
         self.files: dict[str, tuple[str, bytes]] = {}
+        self.unannounced: set[str] = set()  # file ids whose size is not told
+        self.served: dict[str, int] = {}  # file path -> bytes sent by its last download
+        self.downloads: list[str] = []  # file paths asked for, in order
         self.failures: dict[str, deque[Failure]] = {}
         self.blocked_chats: set[int] = set()
         self.hang_get_updates = False
@@ -300,9 +306,11 @@ class FakeBotAPI:
         """The bot's messages in one chat, in order, as the user sees them."""
         return [s for s in self.sent if s.chat_id == chat_id]
 
-    def add_file(self, data: bytes, path: str) -> str:
+    def add_file(self, data: bytes, path: str, *, announce: bool = True) -> str:
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = (path, data)
+        if not announce:
+            self.unannounced.add(file_id)
         return file_id
 
     async def press(self, chat_id: int, user_id: int, data: str, message_id: int) -> dict[str, Any]:
@@ -516,23 +524,39 @@ class FakeBotAPI:
         if file_id not in self.files:
             return self._error(400, "Bad Request: invalid file_id")
         path, data = self.files[file_id]
-        return self._ok(
-            {
-                "file_id": file_id,
-                "file_unique_id": f"u{file_id}",
-                "file_size": len(data),
-                "file_path": path,
-            }
-        )
+        result: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u{file_id}"}
+        if file_id not in self.unannounced:
+            result["file_size"] = len(data)
+        return self._ok({**result, "file_path": path})
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
-            return web.Response(status=401)
+            return self._error(401, "Unauthorized")
         path = request.match_info["path"]
-        for stored_path, data in self.files.values():
+        self.downloads.append(path)
+        queue = self.failures.get("file")
+        if queue:
+            failure = queue.popleft()
+            return self._error(failure.status, failure.description, failure.retry_after)
+        for file_id, (stored_path, data) in self.files.items():
             if stored_path == path:
+                if file_id in self.unannounced:
+                    return await self._stream(request, path, data)
                 return web.Response(body=data)
-        return web.Response(status=404)
+        return self._error(404, "Not Found")
+
+    async def _stream(self, request: web.Request, path: str, data: bytes) -> web.StreamResponse:
+        """Chunked, no Content-Length: the client learns the size only as it reads."""
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        self.served[path] = 0
+        step = 64 * 1024
+        for start in range(0, len(data), step):
+            await response.write(data[start : start + step])
+            self.served[path] += len(data[start : start + step])
+        await response.write_eof()
+        return response
 
     # --- webhook delivery ----------------------------------------------------------------
 

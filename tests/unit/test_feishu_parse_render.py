@@ -12,6 +12,7 @@ import json
 import pytest
 from multidict import CIMultiDict
 
+from assistant.channels.common import split_text
 from assistant.channels.feishu.crypto import (
     DecryptError,
     decrypt,
@@ -27,7 +28,6 @@ from assistant.channels.feishu.render import (
     escape_markdown,
     is_simple,
     render_message,
-    split_text,
     text_payloads,
 )
 from assistant.channels.feishu.webhook import Rejected, open_request

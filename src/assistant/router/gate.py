@@ -8,12 +8,12 @@ gets ``[access] group_members`` (guest by default). A stranger's button press is
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import structlog
 
 from assistant.config import Config
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import InboundMessage, MessageKind, OutboundMessage
@@ -38,7 +38,7 @@ class Gate:
         self._access = access
         self._pairing = pairing
         self._config = config
-        self._told: OrderedDict[str, float] = OrderedDict()
+        self._told: BoundedDict[str, float] = BoundedDict(2000)
 
     async def role(self, message: InboundMessage) -> Role | None:
         chat = message.chat
@@ -109,7 +109,4 @@ class Gate:
         if last is not None and now - last < every:
             return False
         self._told[key] = now
-        self._told.move_to_end(key)
-        while len(self._told) > 2000:
-            self._told.popitem(last=False)
         return True

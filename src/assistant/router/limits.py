@@ -10,11 +10,12 @@ limited.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.config import Config
+from assistant.core.bounded import BoundedDict
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import InboundMessage, MessageKind
 from assistant.core.metrics import Metrics
@@ -41,8 +42,7 @@ class SlidingWindow:
     def __init__(self, clock: Clock, *, window: float = 60.0, max_keys: int = 10_000) -> None:
         self._clock = clock
         self._window = window
-        self._max_keys = max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._events: BoundedDict[str, deque[float]] = BoundedDict(max_keys)
 
     def hit(self, key: str, limit: int) -> bool:
         """Count one event for ``key`` if fewer than ``limit`` happened within the window;
@@ -53,10 +53,6 @@ class SlidingWindow:
         events = self._events.get(key)
         if events is None:
             events = self._events[key] = deque()
-            while len(self._events) > self._max_keys:
-                self._events.popitem(last=False)
-        else:
-            self._events.move_to_end(key)
         while events and now - events[0] >= self._window:
             events.popleft()
         if len(events) >= limit:
@@ -78,7 +74,7 @@ class IntakeLimits:
         self._config = config
         self._metrics = metrics
         self._window = SlidingWindow(clock)
-        self._bursts: OrderedDict[str, None] = OrderedDict()  # refused, not yet told again
+        self._bursts: BoundedDict[str, None] = BoundedDict(10_000)  # refused, not told again
 
     def stranger_may_write(self, message: InboundMessage) -> bool:
         """A stranger's messages cost a pairing lookup each: the same rate limit applies."""
@@ -111,8 +107,6 @@ class IntakeLimits:
         if burst in self._bursts:
             return Refusal(reason, None)
         self._bursts[burst] = None
-        while len(self._bursts) > 10_000:
-            self._bursts.popitem(last=False)
         return Refusal(reason, notice)
 
 

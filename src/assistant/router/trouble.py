@@ -4,12 +4,12 @@ acknowledging them, defer accepted ones, and tell each sender once why the answe
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import structlog
 
 from assistant.core.backoff import Backoff
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError, StateError
 from assistant.core.messages import ChatRef, InboundMessage, MessageKind, OutboundMessage
 from assistant.core.ports import Channel
@@ -26,7 +26,7 @@ STATE_TROUBLE = (
 class StateTrouble:
     def __init__(self, *, cap: float = 30.0) -> None:
         self._cap = cap
-        self._noticed: OrderedDict[str, None] = OrderedDict()
+        self._noticed: BoundedDict[str, None] = BoundedDict(1000)
 
     async def refused(self, key: str, channel: Channel | None, chat: ChatRef) -> None:
         """A message could not be recorded (so it is not acknowledged and the platform will
@@ -34,8 +34,6 @@ class StateTrouble:
         if channel is None or key in self._noticed:
             return
         self._noticed[key] = None
-        while len(self._noticed) > 1000:
-            self._noticed.popitem(last=False)
         await self.notify(channel, chat)
 
     async def until_stored(

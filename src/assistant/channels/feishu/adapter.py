@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -30,6 +29,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from assistant.channels.common import DEFERRED, answer_or_defer, webhook_routes
 from assistant.channels.feishu.api import FeishuAPI, FeishuRefused
 from assistant.channels.feishu.parse import (
     ACTION_EVENT,
@@ -51,7 +51,8 @@ from assistant.channels.feishu.ws_thread import LongConnection
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.config import FeishuSection
-from assistant.core.errors import ChannelError, IntakeClosed, StateError
+from assistant.core.bounded import BoundedDict
+from assistant.core.errors import ChannelError, IntakeClosed
 from assistant.core.health import ComponentState, Health
 from assistant.core.messages import (
     Attachment,
@@ -81,7 +82,6 @@ SEEN_RETENTION = 7 * 24 * 3600  # Feishu redelivers for about 7 hours; keep a we
 _PURGE_EVERY = 3600.0
 ANSWER_WAIT = 1.2  # seconds a press's response waits for the action's answer (Feishu: 3 s)
 _KNOWN_EVENTS = {MESSAGE_EVENT, ACTION_EVENT}
-_PASS = (IntakeClosed, StateError)  # not acknowledged: Feishu delivers the event again
 
 
 def _now() -> str:
@@ -123,7 +123,7 @@ class FeishuChannel:
         self._bot: BotIdentity | None = None
         self._on_message: InboundHandler | None = None
         self._answers: dict[str, asyncio.Future[_Toast]] = {}
-        self._kinds: OrderedDict[str, str] = OrderedDict()  # message id → msg_type we sent
+        self._kinds: BoundedDict[str, str] = BoundedDict(2000)  # message id → msg_type we sent
         self._ignored_types: set[str] = set()
         self._last_purge = 0.0
         self.connection: LongConnection | None = None
@@ -153,9 +153,7 @@ class FeishuChannel:
             await self.connection.stop()
 
     def routes(self) -> list[tuple[str, str, WebhookHandler]]:
-        if self._config.mode != "webhook":
-            return []
-        return [("POST", self._config.webhook_path, self._webhook)]
+        return webhook_routes(self._config.mode, self._config.webhook_path, self._webhook)
 
     async def run(self, on_message: InboundHandler) -> None:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")
@@ -207,20 +205,19 @@ class FeishuChannel:
 
     async def handle_frame(self, payload: bytes) -> tuple[int, bytes | None]:
         """An event from the long connection → (status for the ack, response body)."""
+        return await answer_or_defer(NAME, "long-connection", self._frame(payload), (503, None))
+
+    async def _frame(self, payload: bytes) -> tuple[int, bytes | None]:
         source = "long-connection"
         try:
-            try:
-                data = json.loads(payload)
-            except (ValueError, RecursionError) as exc:
-                await self._quarantine.hold(payload, exc, source=source)
-                return 200, None
-            if not isinstance(data, dict):
-                await self._quarantine.hold(payload, "not a JSON object", source=source)
-                return 200, None
-            response = await self.handle_payload(data, source=source)
-        except _PASS as exc:
-            log.warning("feishu.event_deferred", error=str(exc))
-            return 503, None
+            data = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            await self._quarantine.hold(payload, exc, source=source)
+            return 200, None
+        if not isinstance(data, dict):
+            await self._quarantine.hold(payload, "not a JSON object", source=source)
+            return 200, None
+        response = await self.handle_payload(data, source=source)
         return 200, json.dumps(response).encode() if response else None
 
     async def handle_payload(self, payload: dict[str, Any], *, source: str) -> dict[str, Any]:
@@ -231,7 +228,7 @@ class FeishuChannel:
         """
         try:
             return await self._handle(payload)
-        except _PASS:
+        except DEFERRED:
             raise
         except Exception as exc:  # noqa: BLE001 - quarantine, never wedge
             header = payload.get("header")
@@ -318,17 +315,17 @@ class FeishuChannel:
         if isinstance(opened, Rejected):
             log.warning("feishu.webhook_rejected", reason=opened.reason, remote=request.remote)
             return web.json_response({"msg": "rejected"}, status=opened.status)
-        try:
-            if isinstance(opened, Poison):  # signed by Feishu, but not for this parser
-                await self._quarantine.hold(opened.raw, opened.error, source="webhook")
-                return web.json_response({})
-            if opened.get("type") == "url_verification":
-                log.info("feishu.url_verified")
-                return web.json_response({"challenge": opened.get("challenge")})
-            response = await self.handle_payload(opened, source="webhook")
-        except _PASS as exc:
-            log.warning("feishu.webhook_deferred", error=str(exc))
-            return web.json_response({"msg": "try again later"}, status=503)
+        later = web.json_response({"msg": "try again later"}, status=503)
+        return await answer_or_defer(NAME, "webhook", self._take(opened), later)
+
+    async def _take(self, opened: dict[str, Any] | Poison) -> web.StreamResponse:
+        if isinstance(opened, Poison):  # signed by Feishu, but not for this parser
+            await self._quarantine.hold(opened.raw, opened.error, source="webhook")
+            return web.json_response({})
+        if opened.get("type") == "url_verification":
+            log.info("feishu.url_verified")
+            return web.json_response({"challenge": opened.get("challenge")})
+        response = await self.handle_payload(opened, source="webhook")
         return web.json_response(response)
 
     # --- sending --------------------------------------------------------------------------
@@ -366,8 +363,6 @@ class FeishuChannel:
             if message_id is None:
                 return None
             self._kinds[message_id] = payload.msg_type
-            while len(self._kinds) > 2000:
-                self._kinds.popitem(last=False)
             return SentMessage(chat, message_id)
 
         return await send_parts(len(payloads), send_one, sink, first=first)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 import structlog
 
 from assistant.core.backoff import Backoff
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.ports import Clock, SystemClock
 from assistant.core.redact import Redactor
@@ -75,7 +75,7 @@ class FeishuAPI:
         self._token: str | None = None
         self._refresh_at = 0.0
         self._token_lock = asyncio.Lock()
-        self._names: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._names: BoundedDict[str, tuple[str, float]] = BoundedDict(5000)
         self._names_denied_until = 0.0
         self.token_fetches = 0
 
@@ -287,8 +287,6 @@ class FeishuAPI:
             log.debug("feishu.name_unavailable", error=str(exc))
             return ""
         self._names[open_id] = (name, now + 24 * 3600)
-        while len(self._names) > 5000:
-            self._names.popitem(last=False)
         return name
 
     async def download(self, message_id: str, file_key: str, kind: str, max_bytes: int) -> bytes:

@@ -3,7 +3,8 @@
 Short unformatted replies go as text messages; formatted or long replies, and anything with
 buttons or that will be edited while it streams, as interactive cards (card JSON 2.0 with a
 markdown element). A card's JSON must stay under 30 KB, so long replies are split on line
-boundaries into several cards; a code block cut in two is closed and reopened.
+boundaries into several cards (``channels.common.split_text``); a code block cut in two is
+closed and reopened.
 
 Card markdown reads ``<at id=all></at>``, ``<font>`` and similar tags; ``<`` outside code is
 escaped so a reply can never mention everyone or restyle itself. Text messages read
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from assistant.channels.common import split_text
 from assistant.core.messages import Button
 
 TEXT_LIMIT = 4000  # characters per text message (Feishu allows far more; keeps it readable)
@@ -68,53 +70,6 @@ def escape_markdown(markdown: str) -> str:
 
 def _size(text: str) -> int:
     return len(text.encode())
-
-
-def _hard_split(line: str, limit: int, size: Callable[[str], int]) -> list[str]:
-    """Cut a line longer than ``limit``, at a space where possible."""
-    out: list[str] = []
-    while size(line) > limit:
-        cut = min(len(line), limit)
-        while cut > 1 and size(line[:cut]) > limit:
-            cut -= max(1, (size(line[:cut]) - limit) // 4)
-        space = line.rfind(" ", 0, cut)
-        if space > cut // 2:
-            cut = space + 1
-        out.append(line[:cut])
-        line = line[cut:]
-    return [*out, line]
-
-
-def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> list[str]:
-    """Pieces of at most ``limit`` (by ``size``), cut on line boundaries where possible.
-
-    A fenced code block that has to be cut is closed at the end of one piece and reopened
-    at the start of the next.
-    """
-    if size(text) <= limit:
-        return [text]
-    pieces: list[str] = []
-    current: list[str] = []
-    fence: str | None = None
-    budget = limit - 16 if limit > 64 else limit  # room for closing and reopening a fence
-    for line in text.split("\n"):
-        for chunk in _hard_split(line, budget, size):
-            closing = [_fence_mark(fence)] if fence else []
-            if current and size("\n".join([*current, chunk, *closing])) > limit:
-                pieces.append("\n".join([*current, *closing]))
-                current = [fence] if fence else []
-            current.append(chunk)
-        match = _FENCE.match(line)
-        if match:
-            fence = None if fence is not None else line
-    if current and any(c.strip() for c in current):
-        pieces.append("\n".join(current))
-    return [p.strip("\n") for p in pieces if p.strip()] or [text]
-
-
-def _fence_mark(opening: str) -> str:
-    match = _FENCE.match(opening)
-    return match.group(1) if match else "```"
 
 
 def button_value(button: Button, *, group: bool, thread: str | None) -> dict[str, Any]:
@@ -183,7 +138,7 @@ def card_payloads(
     thread: str | None = None,
 ) -> list[Payload]:
     source = escape_markdown(text) if fmt == "markdown" else text
-    pieces = split_text(source, CARD_BYTES, size=_size) if source.strip() else ["…"]
+    pieces = (split_text(source, CARD_BYTES, size=_size) if source.strip() else None) or ["…"]
     payloads = []
     for index, piece in enumerate(pieces):
         last = index == len(pieces) - 1
@@ -193,7 +148,8 @@ def card_payloads(
 
 
 def text_payloads(text: str) -> list[Payload]:
-    return [Payload("text", text_content(piece)) for piece in split_text(text or "…", TEXT_LIMIT)]
+    pieces = split_text(text or "…", TEXT_LIMIT) or ["…"]
+    return [Payload("text", text_content(piece)) for piece in pieces]
 
 
 def render_message(

@@ -1,10 +1,6 @@
-"""The Telegram adapter: receive by long polling (or webhook, see ``receive``), send with
-aiogram.
-
-The calls on every reply's path (sendMessage, editMessageText, sendChatAction) are plain JSON
-requests (``FastCalls``): aiogram's forms and models cost more than the requests themselves.
-Callback answers, files, webhooks and the command menu go through an aiogram ``Bot`` with a
-middleware that honours 429 ``retry_after``.
+"""The Telegram adapter: receive by long polling (or webhook, see ``receive``); send, edit,
+answer buttons and fetch files. Every Bot API request goes through ``api.BotAPI``, which
+translates its errors; this module decides what a refusal means for a reply.
 """
 
 from __future__ import annotations
@@ -12,26 +8,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import aiohttp
 import structlog
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BotCommand
-from aiogram.utils.token import TokenValidationError
 
+from assistant.channels.common import webhook_routes
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.telegram.api import (
     AUTH_HINT,
-    FastCalls,
-    HonourRetryAfter,
+    BotAPI,
+    FileTooLarge,
     SendLimits,
     TelegramRefused,
-    translate_errors,
+    token_is_valid,
 )
 from assistant.channels.telegram.parse import BotIdentity
 from assistant.channels.telegram.receive import ALLOWED_UPDATES, COMPONENT, Receiver
@@ -55,7 +46,6 @@ log = structlog.get_logger(__name__)
 
 NAME = "telegram"
 NO_PREVIEW = {"is_disabled": True}
-T = TypeVar("T")
 
 
 class TelegramChannel:
@@ -75,19 +65,12 @@ class TelegramChannel:
         self._health = health
         self._redactor = redactor
         self._commands = commands  # the command menu, read when the bot starts
-        self._bot: Bot | None = None
         self._limits = SendLimits(config.rate_limit, config.group_rate_limit)
         self._quarantine = Quarantine(NAME, dead_letters, redactor)
+        self.api = BotAPI(session, config.api_base, self._token, redactor)
         self._receiver = Receiver(
-            config,
-            session=session,
-            token=self._token,
-            health=health,
-            redactor=redactor,
-            quarantine=self._quarantine,
-            delete_webhook=lambda: self._api(self.bot.delete_webhook(drop_pending_updates=False)),
+            config, api=self.api, health=health, redactor=redactor, quarantine=self._quarantine
         )
-        self.calls = FastCalls(session, config.api_base, self._token, redactor)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -101,20 +84,9 @@ class TelegramChannel:
             edit=True, buttons=True, typing=True, stream=self._config.stream, max_text=4096
         )
 
-    @property
-    def bot(self) -> Bot:
-        if self._bot is None:
-            raise RuntimeError("the Telegram channel is not open")
-        return self._bot
-
     async def __aenter__(self) -> TelegramChannel:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(self._config.api_base))
-        session.middleware(HonourRetryAfter())
-        try:
-            self._bot = Bot(self._token, session=session)
-        except TokenValidationError:
-            await session.close()
-            raise ConfigError([f"telegram.token: this is not a bot token; {AUTH_HINT}"]) from None
+        if not token_is_valid(self._token):
+            raise ConfigError([f"telegram.token: this is not a bot token; {AUTH_HINT}"])
         return self
 
     async def __aexit__(
@@ -123,19 +95,17 @@ class TelegramChannel:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._bot is not None:
-            await self._bot.session.close()
-            self._bot = None
+        return None  # the HTTP session is the kernel's
 
     def routes(self) -> list[tuple[str, str, WebhookHandler]]:
-        if self._config.mode != "webhook":
-            return []
-        return [("POST", self._config.webhook_path, self._receiver.webhook)]
+        return webhook_routes(self._config.mode, self._config.webhook_path, self._receiver.webhook)
 
     async def run(self, on_message: InboundHandler) -> None:
         self._health.set(COMPONENT, ComponentState.STARTING, "connecting")
-        me = await self._api(self.bot.get_me())
-        identity = BotIdentity(me.id, me.username or "")
+        me = await self.api.call("getMe")
+        if not isinstance(me, dict) or not isinstance(me.get("id"), int):
+            raise ChannelUnavailable("Telegram getMe answered without the bot's id")
+        identity = BotIdentity(me["id"], str(me.get("username") or ""))
         self._quarantine.bot = str(identity.id)
         self._health.note(COMPONENT, bot=f"@{identity.username}", mode=self._config.mode)
         await self._set_commands()
@@ -144,7 +114,7 @@ class TelegramChannel:
             if self._config.mode == "webhook":
                 await self._serve_webhook()
             else:
-                await self._api(self.bot.delete_webhook(drop_pending_updates=False))
+                await self.api.delete_webhook()
                 # connected: ready now, not when the first long poll returns (up to poll_timeout)
                 self._health.set(COMPONENT, ComponentState.READY)
                 await self._receiver.poll()
@@ -155,9 +125,8 @@ class TelegramChannel:
         menu = self._commands()
         if not menu:
             return
-        commands = [BotCommand(command=name, description=text[:256]) for name, text in menu]
         try:
-            await self._api(self.bot.set_my_commands(commands=commands))
+            await self.api.set_commands(menu)
         except ChannelUnavailable as exc:  # the menu is a nicety; polling matters more
             log.warning("telegram.commands_not_set", error=self._redactor.text(str(exc)))
 
@@ -165,14 +134,8 @@ class TelegramChannel:
         assert self._config.webhook_url is not None
         assert self._config.webhook_secret is not None
         url = self._config.webhook_url.rstrip("/") + self._config.webhook_path
-        await self._api(
-            self.bot.set_webhook(
-                url=url,
-                secret_token=self._config.webhook_secret.get_secret_value(),
-                allowed_updates=ALLOWED_UPDATES,
-                drop_pending_updates=False,
-            )
-        )
+        secret = self._config.webhook_secret.get_secret_value()
+        await self.api.set_webhook(url, secret=secret, allowed=ALLOWED_UPDATES)
         self._health.set(COMPONENT, ComponentState.READY, f"webhook {url}")
         await asyncio.Event().wait()
 
@@ -241,7 +204,7 @@ class TelegramChannel:
             }
         for _ in range(3):
             try:
-                result = await self.calls.call("sendMessage", payload)
+                result = await self.api.call("sendMessage", payload)
                 return SentMessage(chat, str(result["message_id"]))
             except TelegramRefused as exc:
                 problem = exc.message.lower()
@@ -283,7 +246,7 @@ class TelegramChannel:
             payload["reply_markup"] = markup
         for _ in range(2):
             try:
-                await self.calls.call("editMessageText", payload)
+                await self.api.call("editMessageText", payload)
                 break
             except TelegramRefused as exc:
                 problem = exc.message.lower()
@@ -315,7 +278,7 @@ class TelegramChannel:
         if chat.thread_id:
             payload["message_thread_id"] = int(chat.thread_id)
         try:
-            await self.calls.call("sendChatAction", payload)
+            await self.api.call("sendChatAction", payload)
         except TelegramRefused as exc:
             raise ChannelUnavailable(exc.message) from None
 
@@ -326,33 +289,26 @@ class TelegramChannel:
         if not callback_id:
             return
         try:
-            await self._api(
-                self.bot.answer_callback_query(
-                    callback_query_id=callback_id, text=text[:200] or None, show_alert=alert
-                )
-            )
-        except TelegramBadRequest as exc:  # pressed too long ago: nothing left to answer
+            await self.api.answer_callback(callback_id, text, alert=alert)
+        except TelegramRefused as exc:  # pressed too long ago: nothing left to answer
             log.info("telegram.callback_expired", error=exc.message)
 
     async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        too_large = ChannelError(f"{attachment.name} is larger than {max_bytes} bytes")
         if attachment.size is not None and attachment.size > max_bytes:
-            raise ChannelError(f"{attachment.name} is larger than {max_bytes} bytes")
+            raise too_large
         try:
-            file = await self._api(self.bot.get_file(attachment.ref))
-            if file.file_size is not None and file.file_size > max_bytes:
-                raise ChannelError(f"{attachment.name} is larger than {max_bytes} bytes")
-            if not file.file_path:
+            file = await self.api.get_file(attachment.ref)
+            size, path = file.get("file_size"), file.get("file_path")
+            if isinstance(size, int) and size > max_bytes:
+                raise too_large
+            if not isinstance(path, str) or not path:
                 raise ChannelError(f"Telegram gave no download path for {attachment.name}")
-            buffer = await self._api(self.bot.download_file(file.file_path))
-        except TelegramBadRequest as exc:
+            return await self.api.download(path, max_bytes=max_bytes)
+        except FileTooLarge:
+            raise too_large from None
+        except TelegramRefused as exc:
             raise ChannelError(f"Telegram refused the download: {exc.message}") from None
-        data = buffer.read() if buffer is not None else b""
-        if len(data) > max_bytes:
-            raise ChannelError(f"{attachment.name} is larger than {max_bytes} bytes")
-        return data
-
-    async def _api(self, call: Awaitable[T]) -> T:
-        return await translate_errors(call, self._redactor)
 
     async def _throttle(self, chat: ChatRef) -> None:
         await self._limits.wait(chat)

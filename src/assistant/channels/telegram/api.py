@@ -1,68 +1,55 @@
-"""Talking to the Bot API through aiogram: error translation, 429 handling, send limits."""
+"""The Telegram Bot API client: every request the assistant makes to Telegram goes through
+``BotAPI``, the only place that knows the wire format (JSON requests to
+``{api_base}/bot{token}/{method}``, ``{"ok": ..., "result": ...}`` answers, files at
+``{api_base}/file/bot{token}/{path}``) and the only place that translates its errors::
+
+    ChannelError
+    ├── ChannelAuthError       401, 404: the token is wrong (the message says how to fix it)
+    ├── TelegramRefused        400, 403: this request can never succeed; the caller decides
+    │   └── (a file download)  404 too: the file is gone
+    ├── FileTooLarge           a download past ``max_bytes`` (stopped as soon as it is)
+    └── ChannelUnavailable     5xx, network, timeouts, answers that are not JSON: try later
+        ├── RetryLater         429: ``retry_after`` seconds (``call`` waits and tries again)
+        ├── Conflict           409: another poller, or a webhook is set
+        └── Unreadable         HTTP 200 with JSON this parser cannot take (nested too deep)
+
+Secrets never reach the error text: Telegram's descriptions are redacted and network errors
+are named by type only (their text can hold the URL, which holds the token).
+
+aiogram, the project's Telegram library, is not imported here: its import alone takes ~4 s
+and ~170 MB (``aiogram.types`` builds every model), which would be most of a Telegram-only
+daemon's start-up time and memory; its multipart forms and answer models also cost more CPU
+than the requests themselves (docs/performance.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import Awaitable
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 import structlog
-from aiogram import Bot
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    DeleteWebhook,
-    EditMessageText,
-    GetFile,
-    GetMe,
-    SendChatAction,
-    SendMessage,
-    SetMyCommands,
-    SetWebhook,
-    TelegramMethod,
-)
-from aiogram.methods.base import Response, TelegramType
 from aiolimiter import AsyncLimiter
 
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.messages import ChatRef
 from assistant.core.redact import Redactor
 
 log = structlog.get_logger(__name__)
 
+AUTH_HINT = "check [telegram] token: it must be the token @BotFather gave you"
+_CHUNK = 64 * 1024
 T = TypeVar("T")
 
-# aiogram validates every answer with ``Response[method.__returning__]``. pydantic caches such
-# parametrized models weakly, so once the garbage collector has freed one, the next call builds
-# it again: 6.7 ms for ``Response[Message]``, a sixteenth of the daemon's CPU at 150 messages/s
-# (docs/performance.md). Holding them here keeps the cache warm.
-RESPONSE_MODELS = tuple(
-    Response[method.__returning__]  # type: ignore[name-defined]
-    for method in (
-        AnswerCallbackQuery,
-        DeleteWebhook,
-        EditMessageText,
-        GetFile,
-        GetMe,
-        SendChatAction,
-        SendMessage,
-        SetMyCommands,
-        SetWebhook,
-    )
-)
-AUTH_HINT = "check [telegram] token: it must be the token @BotFather gave you"
+
+def token_is_valid(token: str) -> bool:
+    """The shape of a bot token (``123456:secret``): what aiogram's ``validate_token``
+    checks, without importing aiogram."""
+    bot_id, colon, secret = token.partition(":")
+    return bool(colon and bot_id.isdigit() and secret) and not any(c.isspace() for c in token)
 
 
 class RetryLater(ChannelUnavailable):
@@ -72,56 +59,21 @@ class RetryLater(ChannelUnavailable):
         super().__init__(message, retry_after=retry_after)
 
 
-class HonourRetryAfter(BaseRequestMiddleware):
-    """aiogram raises on 429; wait ``retry_after`` and try again (a few times, not forever)."""
+class Conflict(ChannelUnavailable):
+    """409: another process polls this bot, or a webhook is set (``description`` says)."""
 
-    def __init__(self, attempts: int = 3, max_wait: float = 60.0) -> None:
-        self._attempts = attempts
-        self._max_wait = max_wait
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        for attempt in range(1, self._attempts + 1):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                if attempt == self._attempts or exc.retry_after > self._max_wait:
-                    raise
-                log.warning(
-                    "telegram.rate_limited",
-                    method=method.__api_method__,
-                    retry_after=exc.retry_after,
-                )
-                await asyncio.sleep(exc.retry_after)
-        raise AssertionError("unreachable")
+    def __init__(self, message: str, description: str) -> None:
+        super().__init__(message)
+        self.description = description
 
 
-async def translate_errors(call: Awaitable[T], redactor: Redactor) -> T:
-    """Await an aiogram call, translating its errors into ours (once, here).
+class Unreadable(ChannelUnavailable):
+    """An answer (HTTP 200) that is JSON this parser cannot take: ``raw`` is its body."""
 
-    Bad requests and "forbidden" pass through: the caller decides what they mean.
-    """
-    try:
-        return await call
-    except TelegramUnauthorizedError:
-        raise ChannelAuthError(f"Telegram rejected the bot token (401); {AUTH_HINT}") from None
-    except TelegramRetryAfter as exc:
-        raise RetryLater(
-            f"Telegram rate limit (retry after {exc.retry_after}s)", exc.retry_after
-        ) from None
-    except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
-        detail = redactor.text(getattr(exc, "message", "") or str(exc))
-        raise ChannelUnavailable(f"Telegram API unavailable: {detail}") from None
-    except (TelegramBadRequest, TelegramForbiddenError):
-        raise
-    except TelegramAPIError as exc:
-        raise ChannelUnavailable(f"Telegram API error: {exc.message}") from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ChannelUnavailable(f"Telegram API unreachable ({type(exc).__name__})") from None
+    def __init__(self, raw: bytes, error: BaseException) -> None:
+        super().__init__(f"an answer that cannot be read ({type(error).__name__})")
+        self.raw = raw
+        self.error = error
 
 
 class TelegramRefused(ChannelError):
@@ -138,14 +90,25 @@ class TelegramRefused(ChannelError):
         return self.status == 403
 
 
-class FastCalls:
-    """The Bot API methods on every reply's path (sendMessage, editMessageText,
-    sendChatAction) as plain JSON requests through our own HTTP session.
+class FileTooLarge(ChannelError):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the file is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
 
-    aiogram builds a multipart form for each call and validates each answer into its pydantic
-    models, which costs more CPU than the HTTP request itself (docs/performance.md); these
-    calls need only ``message_id`` back. Errors are translated like ``translate_errors``, and
-    429 ``retry_after`` is honoured like ``HonourRetryAfter``.
+
+def _json(raw: bytes) -> Any:
+    """Parse a body; ``JSONDecodeError``/``UnicodeDecodeError`` when it is not JSON at all,
+    other ``ValueError``/``RecursionError`` when it is JSON this parser cannot take."""
+    return json.loads(raw)
+
+
+class BotAPI:
+    """One bot's Bot API over our aiohttp session.
+
+    Every request (``call``, ``download``) waits out a 429's ``retry_after`` and tries again,
+    ``attempts`` times in all, as long as the wait is at most ``max_wait``; then it raises
+    ``RetryLater`` for the caller's own backoff (the receive loop asks for one attempt: it
+    shows the wait on /readyz).
     """
 
     def __init__(
@@ -159,57 +122,167 @@ class FastCalls:
         attempts: int = 3,
         max_wait: float = 60.0,
     ) -> None:
+        base = api_base.rstrip("/")
         self._session = session
-        self._base = f"{api_base.rstrip('/')}/bot{token}/"
+        self._methods = f"{base}/bot{token}/"
+        self._files = f"{base}/file/bot{token}/"
         self._redactor = redactor
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._attempts = attempts
         self._max_wait = max_wait
 
-    async def call(self, method: str, payload: dict[str, Any]) -> Any:
-        """The ``result`` of ``method``; raises ``TelegramRefused`` or our channel errors."""
-        for attempt in range(1, self._attempts + 1):
+    async def call(
+        self,
+        method: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> Any:
+        """The ``result`` of ``method``; raises ``TelegramRefused`` or a channel error."""
+        limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
+        body = payload or {}
+        return await self._retrying(method, lambda: self._once(method, body, limit), attempts)
+
+    async def _retrying(
+        self, what: str, request: Callable[[], Awaitable[T]], attempts: int | None
+    ) -> T:
+        """``request()``, again after each 429 whose ``retry_after`` we are willing to wait."""
+        attempts = attempts or self._attempts
+        for attempt in range(1, attempts + 1):
             try:
-                return await self._once(method, payload)
+                return await request()
             except RetryLater as exc:
-                if attempt == self._attempts or exc.retry_after > self._max_wait:
+                if attempt >= attempts or exc.retry_after > self._max_wait:
                     raise
-                log.warning("telegram.rate_limited", method=method, retry_after=exc.retry_after)
+                log.warning("telegram.rate_limited", method=what, retry_after=exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
         raise AssertionError("unreachable")
 
-    async def _once(self, method: str, payload: dict[str, Any]) -> Any:
-        status = 0
+    async def _once(
+        self, method: str, payload: Mapping[str, Any], timeout: aiohttp.ClientTimeout
+    ) -> Any:
         try:
             async with self._session.post(
-                self._base + method, json=payload, timeout=self._timeout
+                self._methods + method, json=payload, timeout=timeout
             ) as response:
                 status = response.status
-                body = await response.json(content_type=None)
+                raw = await response.read()
         except TimeoutError:
-            raise ChannelUnavailable("Telegram API unreachable (TimeoutError)") from None
+            raise ChannelUnavailable(f"Telegram {method} timed out") from None
         except aiohttp.ClientError as exc:
-            raise ChannelUnavailable(f"Telegram API unreachable ({type(exc).__name__})") from None
-        except ValueError:
+            raise ChannelUnavailable(f"Telegram {method} failed ({type(exc).__name__})") from None
+        try:
+            body = _json(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise ChannelUnavailable(
-                f"Telegram API unavailable: HTTP {status} without JSON"
+                f"Telegram {method} answered HTTP {status} without JSON"
             ) from None
-        if not isinstance(body, dict):
-            raise ChannelUnavailable(f"Telegram API unavailable: HTTP {status}, not an object")
-        if body.get("ok") and 200 <= status < 300:
+        except (ValueError, RecursionError) as exc:
+            if status != 200:
+                raise ChannelUnavailable(f"Telegram {method} answered HTTP {status}") from None
+            raise Unreadable(raw, exc) from None
+        if isinstance(body, dict) and body.get("ok") is True and 200 <= status < 300:
             return body.get("result")
-        description = self._redactor.text(str(body.get("description") or f"HTTP {status}"))
+        raise self._error(method, status, body)
+
+    def _error(self, method: str, status: int, body: Any) -> ChannelError:
+        """Telegram's answer to a failed request as one of our errors."""
+        body = body if isinstance(body, dict) else {}
+        description = self._redactor.text(str(body.get("description") or "").strip())
         parameters = body.get("parameters")
         retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
-        if isinstance(retry_after, int | float):
-            raise RetryLater(f"Telegram rate limit (retry after {retry_after}s)", retry_after)
-        if status == 401:
-            raise ChannelAuthError(f"Telegram rejected the bot token (401); {AUTH_HINT}")
+        if status == 429 or isinstance(retry_after, int | float):
+            wait = float(retry_after) if isinstance(retry_after, int | float) else 5.0
+            return RetryLater(f"Telegram rate limit on {method} (retry after {wait:g}s)", wait)
+        if status in (401, 404):
+            return ChannelAuthError(f"Telegram rejected the bot token (HTTP {status}); {AUTH_HINT}")
         if status in (400, 403):
-            raise TelegramRefused(status, description)
-        if status >= 500:
-            raise ChannelUnavailable(f"Telegram API unavailable: {description}")
-        raise ChannelUnavailable(f"Telegram API error: {description}")
+            return TelegramRefused(status, description or f"HTTP {status}")
+        detail = f"Telegram {method} answered HTTP {status} {description}".strip()
+        if status == 409:
+            return Conflict(detail, description)
+        return ChannelUnavailable(detail)
+
+    # --- files ----------------------------------------------------------------------------
+
+    async def download(self, path: str, *, max_bytes: int) -> bytes:
+        """The file at ``path`` (from getFile); ``FileTooLarge`` as soon as more than
+        ``max_bytes`` is announced or has arrived."""
+        return await self._retrying("file download", lambda: self._download(path, max_bytes), None)
+
+    async def _download(self, path: str, max_bytes: int) -> bytes:
+        limit = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with self._session.get(self._files + path, timeout=limit) as response:
+                if response.status != 200:
+                    raw = await response.content.read(_CHUNK)
+                    raise self._download_error(response.status, raw)
+                if response.content_length is not None and response.content_length > max_bytes:
+                    raise FileTooLarge(max_bytes)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise FileTooLarge(max_bytes)
+                return bytes(data)
+        except TimeoutError:
+            raise ChannelUnavailable("Telegram file download timed out") from None
+        except aiohttp.ClientError as exc:
+            raise ChannelUnavailable(
+                f"Telegram file download failed ({type(exc).__name__})"
+            ) from None
+
+    def _download_error(self, status: int, raw: bytes) -> ChannelError:
+        try:
+            body = _json(raw)
+        except (ValueError, RecursionError):
+            body = {}
+        if status == 404:
+            return TelegramRefused(404, "the file is no longer available")
+        return self._error("file download", status, body)
+
+    # --- the methods whose shape is more than a payload -----------------------------------
+
+    async def get_updates(
+        self, *, offset: int | None, limit: int | None, timeout: int, allowed: Sequence[str]
+    ) -> list[Any]:
+        """One long poll (``timeout`` seconds); one attempt: the poller does its backoff."""
+        payload: dict[str, Any] = {"timeout": timeout, "allowed_updates": list(allowed)}
+        if offset is not None:
+            payload["offset"] = offset
+        if limit is not None:
+            payload["limit"] = limit
+        result = await self.call("getUpdates", payload, timeout=timeout + 15, attempts=1)
+        return result if isinstance(result, list) else []
+
+    async def delete_webhook(self) -> None:
+        await self.call("deleteWebhook", {"drop_pending_updates": False})
+
+    async def set_webhook(self, url: str, *, secret: str, allowed: Sequence[str]) -> None:
+        await self.call(
+            "setWebhook",
+            {
+                "url": url,
+                "secret_token": secret,
+                "allowed_updates": list(allowed),
+                "drop_pending_updates": False,
+            },
+        )
+
+    async def set_commands(self, menu: Sequence[tuple[str, str]]) -> None:
+        commands = [{"command": name, "description": text[:256]} for name, text in menu]
+        await self.call("setMyCommands", {"commands": commands})
+
+    async def answer_callback(self, callback_id: str, text: str, *, alert: bool) -> None:
+        payload: dict[str, Any] = {"callback_query_id": callback_id, "show_alert": alert}
+        if text:
+            payload["text"] = text[:200]
+        await self.call("answerCallbackQuery", payload)
+
+    async def get_file(self, file_id: str) -> dict[str, Any]:
+        result = await self.call("getFile", {"file_id": file_id})
+        return result if isinstance(result, dict) else {}
 
 
 class SendLimits:
@@ -218,16 +291,13 @@ class SendLimits:
     def __init__(self, per_second: float, group_per_minute: float) -> None:
         self._global = AsyncLimiter(per_second, 1) if per_second else None
         self._group_rate = group_per_minute
-        self._groups: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._groups: BoundedDict[str, AsyncLimiter] = BoundedDict(1000)
 
     async def wait(self, chat: ChatRef) -> None:
         if chat.is_group and self._group_rate:
             limiter = self._groups.get(chat.chat_id)
             if limiter is None:
                 limiter = self._groups[chat.chat_id] = AsyncLimiter(self._group_rate, 60)
-                if len(self._groups) > 1000:
-                    self._groups.popitem(last=False)
-            self._groups.move_to_end(chat.chat_id)
             await limiter.acquire()
         if self._global is not None:
             await self._global.acquire()

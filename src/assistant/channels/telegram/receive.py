@@ -18,25 +18,19 @@ import asyncio
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp import web
 
+from assistant.channels.common import DEFERRED, answer_or_defer
 from assistant.channels.quarantine import Quarantine
-from assistant.channels.telegram.api import AUTH_HINT, RetryLater
+from assistant.channels.telegram.api import BotAPI, Conflict, RetryLater, Unreadable
 from assistant.channels.telegram.parse import BotIdentity, parse_update
 from assistant.config import TelegramSection
 from assistant.core.backoff import Backoff
-from assistant.core.errors import (
-    ChannelAuthError,
-    ChannelUnavailable,
-    IntakeClosed,
-    StateError,
-)
+from assistant.core.errors import ChannelUnavailable, IntakeClosed, StateError
 from assistant.core.health import ComponentState, Health
 from assistant.core.ports import InboundHandler
 from assistant.core.redact import Redactor
@@ -46,16 +40,6 @@ log = structlog.get_logger(__name__)
 COMPONENT = "channel.telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 _UPDATE_ID = re.compile(rb'"update_id"\s*:\s*(\d{1,30})')
-_PASS = (IntakeClosed, StateError)  # not acknowledged: Telegram delivers the update again
-
-
-class Unreadable(Exception):
-    """A getUpdates answer (HTTP 200) that does not parse: ``raw`` is its body."""
-
-    def __init__(self, raw: bytes, error: BaseException) -> None:
-        super().__init__(f"{type(error).__name__}: {error}")
-        self.raw = raw
-        self.error = error
 
 
 def _now() -> str:
@@ -70,8 +54,8 @@ def _only_update(raw: bytes) -> bytes:
 
 
 def _read_json(raw: bytes) -> Any:
-    """Parse a body; ``JSONDecodeError``/``UnicodeDecodeError`` when it is not JSON at all,
-    other ``ValueError``/``RecursionError`` when it is JSON this parser cannot take."""
+    """Parse a webhook body; ``JSONDecodeError``/``UnicodeDecodeError`` when it is not JSON
+    at all, other ``ValueError``/``RecursionError`` when it is JSON this parser cannot take."""
     return json.loads(raw)
 
 
@@ -80,20 +64,16 @@ class Receiver:
         self,
         config: TelegramSection,
         *,
-        session: aiohttp.ClientSession,
-        token: str,
+        api: BotAPI,
         health: Health,
         redactor: Redactor,
         quarantine: Quarantine,
-        delete_webhook: Callable[[], Awaitable[object]],
     ) -> None:
         self._config = config
-        self._session = session
-        self._token = token
+        self._api = api
         self._health = health
         self._redactor = redactor
         self._quarantine = quarantine
-        self._delete_webhook = delete_webhook
         self.me: BotIdentity | None = None
         self.on_message: InboundHandler | None = None
 
@@ -104,7 +84,7 @@ class Receiver:
         ``StateError`` propagate (then it must not be acknowledged)."""
         try:
             await self.submit(update)
-        except _PASS:
+        except DEFERRED:
             raise
         except Exception as exc:  # noqa: BLE001 - quarantine, never wedge
             await self._quarantine.hold(
@@ -216,51 +196,21 @@ class Receiver:
         return offset, None
 
     async def _get_updates(self, offset: int | None, *, limit: int | None = None) -> list[Any]:
-        payload: dict[str, Any] = {
-            "timeout": self._config.poll_timeout,
-            "allowed_updates": ALLOWED_UPDATES,
-        }
-        if offset is not None:
-            payload["offset"] = offset
-        if limit is not None:
-            payload["limit"] = limit
-        url = f"{self._config.api_base}/bot{self._token}/getUpdates"
-        timeout = aiohttp.ClientTimeout(total=self._config.poll_timeout + 15)
         try:
-            async with self._session.post(url, json=payload, timeout=timeout) as response:
-                status = response.status
-                raw = await response.read()
-        except TimeoutError:
-            raise ChannelUnavailable("getUpdates timed out") from None
-        except aiohttp.ClientError as exc:
-            raise ChannelUnavailable(f"getUpdates failed ({type(exc).__name__})") from None
-        try:
-            body = _read_json(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ChannelUnavailable(f"getUpdates answered HTTP {status} without JSON") from None
-        except (ValueError, RecursionError) as exc:
-            if status != 200:
-                raise ChannelUnavailable(f"getUpdates answered HTTP {status}") from None
-            raise Unreadable(raw, exc) from None
-        if status == 200 and isinstance(body, dict) and body.get("ok"):
-            result = body.get("result")
-            return result if isinstance(result, list) else []
-        description = str(body.get("description", "")) if isinstance(body, dict) else ""
-        if status in (401, 404):
-            raise ChannelAuthError(f"Telegram rejected the bot token (HTTP {status}); {AUTH_HINT}")
-        if status == 409:
-            if "webhook" in description.lower():
-                await self._delete_webhook()
-                raise ChannelUnavailable("a webhook was set; deleted it to poll instead")
+            return await self._api.get_updates(
+                offset=offset,
+                limit=limit,
+                timeout=self._config.poll_timeout,
+                allowed=ALLOWED_UPDATES,
+            )
+        except Conflict as exc:
+            if "webhook" in exc.description.lower():
+                await self._api.delete_webhook()
+                raise ChannelUnavailable("a webhook was set; deleted it to poll instead") from None
             raise ChannelUnavailable(
                 "another process is polling this bot (409 Conflict); stop it: one bot token, "
                 "one running assistant"
-            )
-        if status == 429:
-            params = body.get("parameters") if isinstance(body, dict) else None
-            retry = float((params or {}).get("retry_after") or 5)
-            raise RetryLater("getUpdates rate limited (429)", retry)
-        raise ChannelUnavailable(f"getUpdates answered HTTP {status} {description}".strip())
+            ) from None
 
     # --- webhook --------------------------------------------------------------------------
 
@@ -275,21 +225,22 @@ class Receiver:
         if self.on_message is None or self.me is None:
             return web.Response(status=503, text="not ready")
         raw = await request.read()
+        later = web.Response(status=503, text="try again later")
+        return await answer_or_defer("telegram", "webhook", self._take(raw), later)
+
+    async def _take(self, raw: bytes) -> web.StreamResponse:
+        """Record one webhook delivery; 200 once it is recorded or dead-lettered."""
         try:
-            try:
-                update = _read_json(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return web.Response(status=400, text="invalid JSON")
-            except (ValueError, RecursionError) as exc:  # JSON, but not for this parser
-                found = _UPDATE_ID.search(raw)
-                ref = found.group(1).decode() if found else None
-                await self._quarantine.hold(raw, exc, source="webhook", ref=ref)
-                return web.Response(status=200)
-            if not isinstance(update, dict):
-                return web.Response(status=400, text="an update must be a JSON object")
-            await self.receive(update, source="webhook")
-        except _PASS as exc:
-            log.warning("telegram.webhook_deferred", error=str(exc))
-            return web.Response(status=503, text="try again later")
+            update = _read_json(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.Response(status=400, text="invalid JSON")
+        except (ValueError, RecursionError) as exc:  # JSON, but not for this parser
+            found = _UPDATE_ID.search(raw)
+            ref = found.group(1).decode() if found else None
+            await self._quarantine.hold(raw, exc, source="webhook", ref=ref)
+            return web.Response(status=200)
+        if not isinstance(update, dict):
+            return web.Response(status=400, text="an update must be a JSON object")
+        await self.receive(update, source="webhook")
         self._health.note(COMPONENT, last_update=_now())
         return web.Response(status=200)

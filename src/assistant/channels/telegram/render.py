@@ -3,8 +3,8 @@
 The model writes Markdown; Telegram understands a small HTML subset. The Markdown is parsed
 with markdown-it (raw HTML disabled, so everything else is escaped) and rendered to that
 subset. Long replies are split below Telegram's 4096-character limit (counted in UTF-16 code
-units of the visible text) on block, then line boundaries; a code block that has to be split is
-closed and reopened in the next part.
+units of the visible text) by ``channels.common.split_text``: on block, then line boundaries; a
+code block that has to be split is closed and reopened in the next part.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from assistant.channels.common import split_text
 from assistant.core.messages import Button
 
 LIMIT = 4096
@@ -26,7 +27,6 @@ CALLBACK_DATA_LIMIT = 64
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
 _SAFE_LINK = re.compile(r"^(https?://|tg://|mailto:)", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,117 +184,22 @@ def markdown_to_html(markdown: str) -> str:
 # --- splitting -----------------------------------------------------------------------------
 
 
-def _blocks(markdown: str) -> list[str]:
-    """Top-level Markdown blocks, each with its source text."""
-    lines = markdown.split("\n")
-    spans: list[tuple[int, int]] = []
-    for token in _MD.parse(markdown):
-        if (token.level == 0 and token.nesting >= 0 and token.map and token.type != "inline") or (
-            token.level == 0 and token.nesting == 1 and token.map
-        ):
-            spans.append((token.map[0], token.map[1]))
-    blocks: list[str] = []
-    last = 0
-    for start, end in sorted(set(spans)):
-        if start < last:
-            continue
-        blocks.append("\n".join(lines[start:end]).strip("\n"))
-        last = end
-    if last < len(lines) and "\n".join(lines[last:]).strip():
-        blocks.append("\n".join(lines[last:]).strip("\n"))
-    return [b for b in blocks if b.strip()] or ([markdown] if markdown.strip() else [])
-
-
 def _size(markdown: str) -> int:
+    """What a piece costs: the longer of its visible text once rendered and its source (sent
+    as plain text when Telegram refuses the entities)."""
     return max(visible_len(markdown_to_html(markdown)), utf16_len(markdown))
 
 
-def _split_code(block: str, limit: int) -> list[str]:
-    lines = block.split("\n")
-    match = _FENCE.match(lines[0])
-    if not match:
-        return _split_lines(block, limit)
-    opener = lines[0].strip()
-    closer = match.group(2)
-    body = lines[1:-1] if len(lines) > 1 and lines[-1].strip().startswith(closer) else lines[1:]
-    pieces: list[str] = []
-    current: list[str] = []
-    budget = limit - utf16_len(opener) - utf16_len(closer) - 2
-    for line in body:
-        for chunk in _hard_split(line, budget):
-            if current and utf16_len("\n".join([*current, chunk])) > budget:
-                pieces.append("\n".join([opener, *current, closer]))
-                current = []
-            current.append(chunk)
-    if current or not pieces:
-        pieces.append("\n".join([opener, *current, closer]))
-    return pieces
-
-
-def _hard_split(line: str, limit: int) -> list[str]:
-    if utf16_len(line) <= limit:
-        return [line]
-    out: list[str] = []
-    while utf16_len(line) > limit:
-        cut = limit
-        while utf16_len(line[:cut]) > limit:
-            cut -= 1
-        space = line.rfind(" ", 0, cut)
-        if space > cut // 2:
-            cut = space + 1
-        out.append(line[:cut])
-        line = line[cut:]
-    if line:
-        out.append(line)
-    return out
-
-
-def _split_lines(block: str, limit: int) -> list[str]:
-    pieces: list[str] = []
-    current = ""
-    for line in block.split("\n"):
-        for chunk in _hard_split(line, limit):
-            candidate = f"{current}\n{chunk}" if current else chunk
-            if current and _size(candidate) > limit:
-                pieces.append(current)
-                current = chunk
-            else:
-                current = candidate
-    if current:
-        pieces.append(current)
-    return pieces
-
-
 def split_markdown(markdown: str, limit: int = LIMIT) -> list[str]:
-    """Markdown pieces that each render within ``limit``; blocks kept whole where possible."""
-    if _size(markdown) <= limit:
-        return [markdown]
-    pieces: list[str] = []
-    current = ""
-    for block in _blocks(markdown):
-        if _size(block) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            is_code = bool(_FENCE.match(block.split("\n", 1)[0]))
-            split = _split_code(block, limit) if is_code else _split_lines(block, limit)
-            pieces.extend(split[:-1])
-            current = split[-1]  # later blocks may still join the last piece
-            continue
-        candidate = f"{current}\n\n{block}" if current else block
-        if current and _size(candidate) > limit:
-            pieces.append(current)
-            current = block
-        else:
-            current = candidate
-    if current:
-        pieces.append(current)
-    return pieces
+    """Markdown pieces that each render within ``limit``; blocks kept whole where possible,
+    a code block that has to be cut closed and reopened."""
+    return split_text(markdown, limit, size=_size)
 
 
 def render_parts(text: str, fmt: Literal["markdown", "plain"], limit: int = LIMIT) -> list[Part]:
     if fmt == "plain":
-        return [Part(piece, None, piece) for piece in _split_lines(text, limit)] or [
+        pieces = split_text(text, limit, size=utf16_len, fences=False)
+        return [Part(piece, None, piece) for piece in pieces if piece] or [
             Part(text or "…", None, text)
         ]
     parts = []

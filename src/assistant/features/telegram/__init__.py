@@ -1,6 +1,7 @@
 """Telegram: the bot as a chat channel (long polling or a webhook on the gateway).
 
-aiogram and the adapter are imported in ``setup``, never when this package is imported.
+The adapter is imported in ``setup``, never when this package is imported. aiogram is not
+imported at all: the adapter speaks the Bot API through ``channels.telegram.api.BotAPI``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-
 from assistant.config import secret_values
 from assistant.core.redact import Redactor
 from assistant.feature import Check, CheckContext, Finding, Status, skipped_without_config
@@ -72,20 +70,22 @@ async def check_telegram(ctx: CheckContext) -> list[Finding]:
 
 
 async def _telegram_call(ctx: CheckContext, url: str) -> dict[str, Any] | str:
-    """The method's result, or why it failed (may contain the URL: redact before showing)."""
+    """The result of the method ``url`` names (its last part), or why it failed."""
+    from assistant.channels.telegram.api import BotAPI
+    from assistant.core.errors import ChannelAuthError, ChannelError
+
+    assert ctx.config is not None
+    settings = ctx.config.telegram
+    assert settings.token is not None
+    token, redactor = settings.token.get_secret_value(), Redactor(secret_values(ctx.config))
+    api = BotAPI(ctx.session, settings.api_base, token, redactor, timeout=ctx.timeout, attempts=1)
     try:
-        async with ctx.session.get(url, timeout=aiohttp.ClientTimeout(total=ctx.timeout)) as r:
-            status = r.status
-            body = await r.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return f"cannot reach the Bot API ({type(exc).__name__})"
-    if status == 200 and isinstance(body, dict) and body.get("ok"):
-        result = body.get("result")
-        return result if isinstance(result, dict) else {}
-    if status in (401, 404):
-        return f"Telegram rejected the bot token (HTTP {status})"
-    description = body.get("description", "") if isinstance(body, dict) else ""
-    return f"the Bot API answered HTTP {status} {description}".strip()
+        result = await api.call(url.rsplit("/", 1)[-1])
+    except ChannelAuthError as exc:  # the fix says what to do
+        return str(exc).split(";", 1)[0]
+    except ChannelError as exc:
+        return str(exc)
+    return result if isinstance(result, dict) else {}
 
 
 def _telegram_fix(problem: str, api_base: str) -> str:
