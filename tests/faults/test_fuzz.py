@@ -331,9 +331,9 @@ def test_fuzzed_updates_never_crash_leak_or_answer_strangers(world, bodies):
 
     for sent in w.bot.sent[sent_before:]:
         if sent.chat_id in STRANGERS:  # a stranger's private chat: the door, nothing else
-            assert "pairing code" in sent.text, sent.text
+            assert "assistant pairing approve" in sent.text, sent.text  # in any language
         elif sent.chat_id in (OTHER_GROUP, CHANNEL):
-            assert sent.text.startswith("This group is not on my allowlist"), sent.text
+            assert "assistant users allow-group" in sent.text, sent.text
     seen_by_model = " ".join(
         last_user_text(request) for request in w.model.requests[requests_before:]
     )

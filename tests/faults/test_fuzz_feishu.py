@@ -35,6 +35,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from assistant.core.i18n import LOCALES, tr, using
 from tests.fakes.feishu import BOT_OPEN_ID, FakeFeishu
 from tests.fakes.model import FakeModel, last_user_text
 from tests.faults.fuzzing import (
@@ -66,7 +67,15 @@ from tests.integration.feishu_support import (
 
 pytestmark = [pytest.mark.fault]
 
-REFUSED = "You are not allowed to do that."  # a stranger's button press
+
+def _tr_in(locale: str, text: str) -> str:
+    with using(locale):
+        return tr(text)
+
+
+REFUSED = {  # a stranger's button press, in each language
+    _tr_in(locale, "You are not allowed to do that.") for locale in LOCALES
+}
 OTHER_GROUP = "oc_0thergr0up000000000000000000009"
 GUEST_CHAT = "oc_dmguest0000000000000000000000003"
 PRIVATE = {OWNER: OWNER_CHAT, USER: USER_CHAT, GUEST: GUEST_CHAT, STRANGER: STRANGER_CHAT}
@@ -504,12 +513,12 @@ def test_fuzzed_events_never_crash_leak_or_answer_strangers(world, events):
         if isinstance(posted, Raw):
             assert body == {}, body  # dead-lettered
         elif status == 200 and pressed_by_stranger(posted):  # refused, or nothing at all
-            assert body == {} or body["toast"]["content"] == REFUSED, body
+            assert body == {} or body["toast"]["content"] in REFUSED, body
     for sent in w.fake.sent[sent_before:]:
         if sent.chat_id in (STRANGER_CHAT, GUEST_CHAT):  # a private chat: the door only
-            assert "pairing code" in sent.text, sent.text
+            assert "assistant pairing approve" in sent.text, sent.text  # in any language
         elif sent.chat_id == OTHER_GROUP:
-            assert sent.text.startswith("This group is not on my allowlist"), sent.text
+            assert "assistant users allow-group" in sent.text, sent.text
     seen_by_model = " ".join(
         last_user_text(request) for request in w.model.requests[requests_before:]
     )
