@@ -94,3 +94,27 @@ def test_another_version_or_a_missing_function_is_noticed(lark_client):
         assert lark_client.verify() == ["lark-oapi 1.8.0 is installed, not 1.7.5"]
     with mock.patch.object(upstream, "_combine", None):
         assert lark_client.verify() == ["Client._combine is gone"]
+
+
+def test_the_long_connection_client_loads_without_the_whole_sdk():
+    """In a fresh process (as in the daemon's long-connection thread): lark-oapi's client and
+    core only, none of its API models, and nothing pinned has drifted."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, time\n"
+        "t = time.monotonic()\n"
+        "from assistant.channels.feishu import lark_client\n"
+        "took = time.monotonic() - t\n"
+        "loaded = [m for m in sys.modules if m.startswith('lark_oapi')]\n"
+        "assert not any(m.startswith('lark_oapi.api') for m in loaded), loaded[:5]\n"
+        "assert lark_client.verify() == [], lark_client.verify()\n"
+        "print(len(loaded), round(took, 2))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    modules, _seconds = result.stdout.split()
+    assert int(modules) < 200  # the whole SDK is over 10,000

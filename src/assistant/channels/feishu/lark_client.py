@@ -23,8 +23,9 @@ function this relies on; ``verify()`` compares the installed library with it,
 tests/unit/test_lark_pin.py fails when they differ, and ``prepare`` logs a warning. Upgrading
 lark-oapi: read the new source of each, adapt, then update the version and the digests.
 
-Importing this module imports lark-oapi (3-4 s, ~180 MB): only the long-connection thread does
-it, and only when Feishu is enabled in websocket mode.
+Importing this module imports lark-oapi's long-connection client and its core only (0.25 s,
+~40 MB; the whole SDK is 4-5 s and ~150 MB: see ``_package_shells``): only the long-connection
+thread does it, and only when Feishu is enabled in websocket mode.
 """
 
 from __future__ import annotations
@@ -35,21 +36,59 @@ import concurrent.futures
 import contextlib
 import hashlib
 import importlib.metadata
+import importlib.util
 import inspect
 import json
 import logging
+import sys
 import time
+import types
 from typing import Any, Protocol
 
-import lark_oapi  # noqa: F401 - the import that costs; everything below is inside it
-from lark_oapi.core.enum import LogLevel
-from lark_oapi.ws import client as ws_client
-from lark_oapi.ws.const import HEADER_BIZ_RT, HEADER_MESSAGE_ID, HEADER_SEQ, HEADER_SUM, HEADER_TYPE
-from lark_oapi.ws.enum import MessageType
-from lark_oapi.ws.exception import ClientException, ServerException
-from lark_oapi.ws.model import ClientConfig
 
-from assistant.core.errors import ChannelAuthError
+def _package_shells() -> None:
+    """Import ``lark_oapi.ws`` without lark-oapi's package ``__init__``.
+
+    ``import lark_oapi`` runs the package's ``__init__``, which imports every API model of the
+    SDK (over 10,000 modules: 4-5 s and ~150 MB on the 2-core VM); ``lark_oapi.ws.client``
+    reaches the same through ``lark_oapi.event.dispatcher_handler`` (one event processor per
+    API event), which it imports only for the type of its ``event_handler`` argument. We pass
+    no event handler (``_handle_data_frame`` is ours). So the two packages are registered as
+    empty shells with the real search path, and the dispatcher module as a shell that names
+    the class: ``lark_oapi.ws`` and ``lark_oapi.core`` then load as themselves (65 modules,
+    0.25 s, ~40 MB). Pinned like the overrides below: ``verify`` checks that the client module
+    still takes the dispatcher only as that type (``CLIENT_IMPORTS``). When the whole SDK is
+    already imported (a test), nothing is done.
+    """
+    if "lark_oapi" in sys.modules:
+        return
+    spec = importlib.util.find_spec("lark_oapi")
+    if spec is None or not spec.submodule_search_locations:
+        return  # not installed: the import below says so
+    root = list(spec.submodule_search_locations)
+    for name, path in (("lark_oapi", root), ("lark_oapi.event", [f"{root[0]}/event"])):
+        shell = types.ModuleType(name, "a shell: see assistant.channels.feishu.lark_client")
+        shell.__path__ = path
+        sys.modules[name] = shell
+    dispatcher = types.ModuleType("lark_oapi.event.dispatcher_handler")
+
+    class EventDispatcherHandler:  # the name the client's signature refers to; never built
+        pass
+
+    dispatcher.EventDispatcherHandler = EventDispatcherHandler  # type: ignore[attr-defined]
+    sys.modules["lark_oapi.event.dispatcher_handler"] = dispatcher
+
+
+_package_shells()
+
+from lark_oapi.core.enum import LogLevel  # noqa: E402 - after the shells
+from lark_oapi.ws import client as ws_client  # noqa: E402
+from lark_oapi.ws.const import HEADER_BIZ_RT, HEADER_MESSAGE_ID, HEADER_SEQ, HEADER_SUM, HEADER_TYPE  # noqa: E402
+from lark_oapi.ws.enum import MessageType  # noqa: E402
+from lark_oapi.ws.exception import ClientException, ServerException  # noqa: E402
+from lark_oapi.ws.model import ClientConfig  # noqa: E402
+
+from assistant.core.errors import ChannelAuthError  # noqa: E402
 
 LARK_OAPI_VERSION = "1.7.5"
 
@@ -71,6 +110,12 @@ UPSTREAM: dict[str, str] = {
     "_configure": "6626d1490560f3a9",  # called: applies the endpoint's client settings
 }
 
+# every line of lark_oapi/ws/client.py that mentions the dispatcher, in 1.7.5: its import and
+# the type of the event_handler argument and field (the call is in _handle_data_frame, ours)
+CLIENT_IMPORTS = [
+    "from lark_oapi.event.dispatcher_handler import EventDispatcherHandler",
+]
+
 _DATA_TYPES = {MessageType.EVENT.value, MessageType.CARD.value}
 DELIVER_TIMEOUT = 30.0
 
@@ -87,6 +132,9 @@ def verify() -> list[str]:
         problems.append(f"lark-oapi {installed} is installed, not {LARK_OAPI_VERSION}")
     if not isinstance(getattr(ws_client, "loop", None), asyncio.AbstractEventLoop):
         problems.append("lark_oapi.ws.client has no module global `loop` any more")
+    imports = [line for line in inspect.getsource(ws_client).splitlines() if "dispatcher" in line]
+    if imports != CLIENT_IMPORTS:
+        problems.append("lark_oapi.ws.client uses the event dispatcher in a new way")
     for name, digest in UPSTREAM.items():
         function = getattr(ws_client.Client, name, None)
         if function is None:
