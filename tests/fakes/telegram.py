@@ -131,7 +131,8 @@ class FakeBotAPI:
         self.edits: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
         self.callback_answers: list[dict[str, Any]] = []
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the menu without a language
+        self.menus: dict[str | None, list[dict[str, Any]]] = {}  # by language_code
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.webhook: dict[str, Any] = {"url": ""}
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -495,7 +496,11 @@ class FakeBotAPI:
         return self._ok(True)
 
     async def _m_setMyCommands(self, params: dict[str, Any]) -> web.Response:
-        self.commands = list(params.get("commands") or [])
+        commands = list(params.get("commands") or [])
+        language = params.get("language_code")
+        self.menus[language] = commands
+        if language is None:
+            self.commands = commands
         return self._ok(True)
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:

@@ -203,22 +203,20 @@ class Agent:
                 await self._steps(request, messages, outcome, clock)
         except TimeoutError:
             outcome.status = TurnStatus.TIMEOUT
-            outcome.reply = (
-                f"Sorry, this took longer than {settings.turn_timeout:g} seconds and was "
-                f"stopped (turn {request.turn_id})."
-            )
+            outcome.reply = tr(
+                "Sorry, this took longer than {seconds:g} seconds and was stopped (turn {turn})."
+            ).format(seconds=settings.turn_timeout, turn=request.turn_id)
         except NoModelConfigured:
             outcome.status, outcome.reply = TurnStatus.NO_MODEL, no_model_hint(*self.no_model)
         except ModelRequestError as exc:
             outcome.status = TurnStatus.MODEL_ERROR
-            outcome.reply = f"The model could not answer: {exc}."
+            outcome.reply = tr("The model could not answer: {error}.").format(error=exc)
             log.error("turn.model_rejected", error=str(exc))
         except ModelUnavailable as exc:
             outcome.status = TurnStatus.MODEL_ERROR
-            outcome.reply = (
-                "Sorry, no model answered right now; please try again in a moment "
-                f"(turn {request.turn_id})."
-            )
+            outcome.reply = tr(
+                "Sorry, no model answered right now; please try again in a moment (turn {turn})."
+            ).format(turn=request.turn_id)
             log.error("turn.model_unavailable", error=str(exc))
         if outcome.status is not TurnStatus.OK or outcome.messages[-1].role != "assistant":
             outcome.messages.append(ChatMessage("assistant", outcome.reply))
@@ -277,31 +275,32 @@ class Agent:
                 outcome.messages.append(tool_message)
             if looping:
                 outcome.status = TurnStatus.LOOP
-                outcome.reply = (
-                    f"I stopped: the tool {looping!r} was requested a third time with the same "
+                outcome.reply = tr(
+                    "I stopped: the tool {tool!r} was requested a third time with the same "
                     "arguments in this turn, which looks like a loop. Please rephrase or give "
                     "me more detail."
-                )
+                ).format(tool=looping)
                 log.warning("turn.loop_detected", tool=looping)
                 return
         outcome.status = TurnStatus.MAX_STEPS
-        outcome.reply = (
-            f"I stopped after {self._settings.max_steps} steps without a final answer. "
-            "Ask me to continue, or narrow the question."
-        )
+        outcome.reply = tr(
+            "I stopped after {steps} steps without a final answer. Ask me to continue, or "
+            "narrow the question."
+        ).format(steps=self._settings.max_steps)
 
     def _bounded(self, text: str, provider: str) -> str:
         """The final answer, cut at four times the provider's ``max_tokens`` (our estimate is
         rough; a provider may ignore the limit: a 3 MB answer would become hundreds of chat
         messages)."""
         if not text:
-            return "(The model returned an empty answer.)"
+            return tr("(The model returned an empty answer.)")
         settings = self._client.get(provider)
         limit = 4 * (settings.max_tokens if settings is not None else 4096)
         if estimate_tokens(text) <= limit:
             return text
         log.warning("turn.answer_cut", provider=provider, chars=len(text))
-        return clip_tokens(text, limit) + "\n\n(Cut: the model wrote far more than it may.)"
+        cut = tr("(Cut: the model wrote far more than it may.)")
+        return f"{clip_tokens(text, limit)}\n\n{cut}"
 
     async def _history(
         self,

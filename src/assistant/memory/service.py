@@ -21,6 +21,7 @@ import structlog
 
 from assistant.config import MemorySection
 from assistant.core.errors import MemoryUnavailable
+from assistant.core.i18n import tr
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.text import estimate_tokens
 from assistant.llm.client import ModelClient
@@ -100,9 +101,11 @@ class MemoryService:
             try:
                 await asyncio.wait_for(self._loaded.wait(), wait or self._wait)
             except TimeoutError:
-                raise MemoryUnavailable("memory is still loading; try again in a moment") from None
+                raise MemoryUnavailable(
+                    tr("memory is still loading; try again in a moment")
+                ) from None
         if self._store is None or self._embedder is None:
-            raise MemoryUnavailable(self._failure or "memory is not available")
+            raise MemoryUnavailable(self._failure or tr("memory is not available"))
         return self._store, self._embedder
 
     def configure(self, settings: MemorySection, zone: ZoneInfo) -> None:

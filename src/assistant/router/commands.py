@@ -64,9 +64,12 @@ def _duration(seconds: float) -> str:
     minutes = int(seconds) // 60
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
+    d, h, m, s = tr("{n}d"), tr("{n}h"), tr("{n}m"), tr("{n}s")
     if days:
-        return f"{days}d {hours}h {minutes}m"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m {int(seconds) % 60}s"
+        return f"{d.format(n=days)} {h.format(n=hours)} {m.format(n=minutes)}"
+    if hours:
+        return f"{h.format(n=hours)} {m.format(n=minutes)}"
+    return f"{m.format(n=minutes)} {s.format(n=int(seconds) % 60)}"
 
 
 class BuiltinCommands:

@@ -4,6 +4,9 @@ Language: the person's own choice (/lang), else the platform's hint (Telegram's
 ``language_code``, the Feishu tenant's region, a browser's ``Accept-Language``: the channel
 puts it in ``meta["language"]``), else the script of what they wrote (Chinese characters), else
 ``[assistant] language``. Time zone: the person's (/tz), else ``[assistant] timezone``.
+
+A message to someone who did not write (an approval card, a reminder firing) uses their /lang,
+else the hint their own last message gave (remembered while the process runs), else the default.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Callable
 
 from assistant.config import Config
 from assistant.core import i18n
-from assistant.core.messages import InboundMessage
+from assistant.core.bounded import BoundedDict
+from assistant.core.messages import InboundMessage, MessageKind
 from assistant.router.middleware import Handler, Middleware
 from assistant.router.work import Work
 from assistant.store.people import People
@@ -31,27 +35,45 @@ class Locales:
     def __init__(self, people: People, config: Callable[[], Config]) -> None:
         self.people = people
         self._config = config
+        self._heard: BoundedDict[str, str] = BoundedDict(4096)  # person → their last hint
 
     def default(self) -> str:
         return self._config().assistant.language
 
     def for_stranger(self, message: InboundMessage) -> str:
-        """Nothing stored about a stranger: the hints, or the default."""
-        return hinted(message) or self.default()
+        """Nothing stored about a stranger: the hints (remembered for their welcome, once
+        they are let in), or the default."""
+        hint = hinted(message)
+        if hint is not None:
+            self._heard[person_of(message)] = hint
+        return hint or self.default()
+
+    def guess(self, message: InboundMessage) -> str:
+        """Without the database (it may be what is failing): the hints, else what this
+        process heard from the sender before, else the default."""
+        return hinted(message) or self._heard.get(person_of(message)) or self.default()
 
     async def locale_of(self, message: InboundMessage) -> str:
         return (await self.resolve(message))[0]
 
     async def resolve(self, message: InboundMessage) -> tuple[str, str | None]:
         """(locale, the person's own time zone or None)."""
-        settings = await self.people.get(person_of(message))
-        locale = settings.language or hinted(message) or self.default()
+        person = person_of(message)
+        settings = await self.people.get(person)
+        if message.kind is MessageKind.SCHEDULED:  # a job firing: its creator's last hint
+            hint = self._heard.get(person) or hinted(message)
+        else:
+            hint = hinted(message)
+            if hint is not None:
+                self._heard[person] = hint
+        locale = settings.language or hint or self.default()
         return locale, settings.timezone
 
     async def of_person(self, channel: str, user_id: str) -> str:
         """For a message to someone who did not write (an approver, an alert's recipient)."""
-        settings = await self.people.get(f"{channel}:{user_id}")
-        return settings.language or self.default()
+        person = f"{channel}:{user_id}"
+        settings = await self.people.get(person)
+        return settings.language or self._heard.get(person) or self.default()
 
     async def apply(self, work: Work) -> None:
         locale, zone = await self.resolve(work.message)

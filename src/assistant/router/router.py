@@ -105,7 +105,7 @@ class Router:
         self._queues = ConversationQueues[Work](self._process_until_stored, metrics)
         self._accepting = False
         self._delivery = Delivery(inbox, deliveries, metrics, self._channels, clock)
-        self._trouble = StateTrouble()
+        self._trouble = StateTrouble(locale=locales.guess)
         self._turns_runner = TurnRunner(
             inbox=inbox,
             conversations=conversations,
@@ -218,7 +218,7 @@ class Router:
             inbox_id = await self._inbox.record(message)
         except StateError:
             # not recorded, so not acknowledged: the platform delivers it again
-            await self._trouble.refused(f"{chat.channel}:{message.platform_id}", channel, chat)
+            await self._trouble.refused(message, channel)
             raise
         if isinstance(inbox_id, Duplicate):  # logged by the inbox
             return SubmitOutcome.DUPLICATE

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from assistant.core.i18n import tr
 from assistant.core.ports import CommandRunner
 from assistant.scheduler.types import CommandCheck, MetricCheck, metric_label
 
@@ -22,7 +23,7 @@ _OUTPUT_CHARS = 300
 class Observation:
     failing: bool
     value: float | None
-    detail: str  # what was seen, for the message
+    detail: str  # what was seen, for the message (in the current language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,15 @@ async def observe_metric(check: MetricCheck) -> Observation:
     try:
         value = await asyncio.to_thread(sample, check)
     except OSError as exc:
-        return Observation(True, None, f"cannot read {metric_label(check)}: {exc.strerror or exc}")
-    relation = "above" if value > check.threshold else "within"
-    detail = f"{metric_label(check)} is {value:.1f}, {relation} the threshold {check.threshold:g}"
+        detail = tr("cannot read {metric}: {error}").format(
+            metric=metric_label(check), error=exc.strerror or exc
+        )
+        return Observation(True, None, detail)
+    if value > check.threshold:
+        seen = tr("{metric} is {value:.1f}, above the threshold {threshold:g}")
+    else:
+        seen = tr("{metric} is {value:.1f}, within the threshold {threshold:g}")
+    detail = seen.format(metric=metric_label(check), value=value, threshold=check.threshold)
     return Observation(value > check.threshold, value, detail)
 
 
@@ -68,10 +75,12 @@ async def observe_command(
     check: CommandCheck, runner: CommandRunner | None, timeout: float, actor: str
 ) -> Observation:
     if runner is None or check.host not in runner.hosts():
-        return Observation(True, None, f"the SSH host {check.host!r} is not configured")
+        detail = tr("the SSH host {host!r} is not configured").format(host=check.host)
+        return Observation(True, None, detail)
     refusal = await runner.refusal(check.host, check.command, actor)
     if refusal is not None:
-        return Observation(True, None, f"the check may no longer run: {refusal}")
+        detail = tr("the check may no longer run: {refusal}").format(refusal=refusal)
+        return Observation(True, None, detail)
     outcome = await runner.run(check.host, check.command, timeout=timeout, actor=actor)
     failing = outcome.exit_status != check.expect_status
     if not failing and check.expect_regex:
@@ -79,7 +88,11 @@ async def observe_command(
     output = outcome.output.strip()
     if len(output) > _OUTPUT_CHARS:
         output = output[:_OUTPUT_CHARS] + "…"
-    detail = f"`{check.command}` on {check.host} exited {outcome.exit_status}"
     if output:
-        detail += f": {output}"
+        exited = tr("`{command}` on {host} exited {status}: {output}")
+    else:
+        exited = tr("`{command}` on {host} exited {status}")
+    detail = exited.format(
+        command=check.command, host=check.host, status=outcome.exit_status, output=output
+    )
     return Observation(failing, float(outcome.exit_status), detail)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +32,9 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from assistant.config import SchedulerSection
+from assistant.core import i18n
 from assistant.core.errors import IntakeClosed, StateError
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import Clock, CommandRunner, InboundHandler, SubmitOutcome, SystemClock
 from assistant.scheduler import checks
@@ -66,10 +68,15 @@ log = structlog.get_logger(__name__)
 
 LATE_AFTER = 60.0  # seconds: a run later than this says it is late
 RETRY_AFTER = 60.0  # seconds: a job whose firing failed is tried again after this
-NO_SSH = (
+NO_SSH = N_(
     "Command checks run over SSH, and no SSH hosts are configured; add hosts to the config "
     "first, or use a metric check (cpu, memory, disk, load)."
 )
+# what a check's notice starts with: it failed, it recovered, or someone asked for a run
+ALERT = N_("🔴 Alert (check {id}): {detail}.")
+RECOVERED = N_("🟢 OK (check {id}): {detail}.")
+CHECKED = N_("Check {id}: {detail}.")
+LocaleOf = Callable[[str, str], Awaitable[str]]  # (channel, user_id) → that person's locale
 
 
 class SchedulerService:
@@ -86,6 +93,7 @@ class SchedulerService:
         runner: CommandRunner | None = None,
         clock: Clock | None = None,
         check_timeout: float = 60.0,
+        locale_of: LocaleOf | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self.table = JobTable(db, self._clock)
@@ -96,6 +104,7 @@ class SchedulerService:
         self._channels = channels
         self._runner = runner
         self._check_timeout = check_timeout
+        self._locale_of = locale_of  # a firing is written in its creator's language
         self._firings: dict[str, asyncio.Task[None]] = {}  # job id (or run:id) → its firing
         self.configure(settings, timezone)
 
@@ -165,20 +174,24 @@ class SchedulerService:
                 task.host, task.command, f"{chat.channel}:{sender.user_id}"
             )
             if refusal is not None:
-                raise JobRefused(f"This check cannot run unattended: {refusal}.")
+                raise JobRefused(
+                    tr("This check cannot run unattended: {refusal}.").format(refusal=refusal)
+                )
         settings = self._settings
         if (
             await self.table.count_active(chat.channel, sender.user_id)
             >= settings.max_jobs_per_user
         ):
             raise JobRefused(
-                f"You already have {settings.max_jobs_per_user} active jobs, the most allowed; "
-                "cancel one first (/jobs lists them)."
+                tr(
+                    "You already have {count} active jobs, the most allowed; cancel one first "
+                    "(/jobs lists them)."
+                ).format(count=settings.max_jobs_per_user)
             )
         now = self._clock.time()
         first = first_fire(schedule, zone, now)
         if first is None:
-            raise JobRefused("That schedule never fires.")
+            raise JobRefused(tr("That schedule never fires."))
         for _ in range(5):
             job = Job(
                 id=secrets.token_hex(3),
@@ -193,7 +206,7 @@ class SchedulerService:
             if await self.table.insert(job):
                 break
         else:  # pragma: no cover - five random collisions in a row
-            raise JobRefused("Could not pick a free job id; please try again.")
+            raise JobRefused(tr("Could not pick a free job id; please try again."))
         log.info("scheduler.created", job=job.id, kind=task.type, schedule=schedule.type)
         self._timer.poke()
         return job, datetime.fromtimestamp(first, UTC)
@@ -204,12 +217,18 @@ class SchedulerService:
             at = schedule.time if schedule.time.tzinfo else schedule.time.replace(tzinfo=zone)
             if at <= now:
                 local = at.astimezone(zone)
-                raise JobRefused(f"{local:%Y-%m-%d %H:%M} ({zone.key}) is in the past.")
+                raise JobRefused(
+                    tr("{time} ({zone}) is in the past.").format(
+                        time=f"{local:%Y-%m-%d %H:%M}", zone=zone.key
+                    )
+                )
             return At(time=at)
         if isinstance(schedule, Every):
             if schedule.seconds < self._settings.min_interval:
                 raise JobRefused(
-                    f"The shortest allowed interval is {self._settings.min_interval:g} seconds."
+                    tr("The shortest allowed interval is {seconds:g} seconds.").format(
+                        seconds=self._settings.min_interval
+                    )
                 )
             start = schedule.start or now
             return Every(
@@ -219,22 +238,34 @@ class SchedulerService:
         try:
             build_trigger(schedule, zone)
         except ValueError as exc:
-            raise JobRefused(f"Invalid cron expression {schedule.expr!r}: {exc}") from None
+            raise JobRefused(
+                tr("Invalid cron expression {expr!r}: {error}").format(
+                    expr=schedule.expr, error=exc
+                )
+            ) from None
         return schedule
 
     def _check_task(
         self, schedule: At | Every | Cron, task: Reminder | AgentJob | MetricCheck | CommandCheck
     ) -> None:
         if isinstance(task, MetricCheck | CommandCheck) and isinstance(schedule, At):
-            raise JobRefused("A check needs a recurring schedule (every … or a cron expression).")
+            raise JobRefused(
+                tr("A check needs a recurring schedule (every … or a cron expression).")
+            )
         if isinstance(task, CommandCheck):
             hosts = self._runner.hosts() if self._runner is not None else []
             if not hosts:
-                raise JobRefused(NO_SSH)
+                raise JobRefused(tr(NO_SSH))
             if task.host not in hosts:
-                raise JobRefused(f"Unknown SSH host {task.host!r}; known: {', '.join(hosts)}.")
+                raise JobRefused(
+                    tr("Unknown SSH host {host!r}; known: {hosts}.").format(
+                        host=task.host, hosts=", ".join(hosts)
+                    )
+                )
         if isinstance(task, MetricCheck) and task.metric == "disk" and not os.path.isdir(task.path):
-            raise JobRefused(f"There is no directory {task.path!r} on this machine.")
+            raise JobRefused(
+                tr("There is no directory {path!r} on this machine.").format(path=task.path)
+            )
 
     async def cancel(self, job_id: str, chat: ChatRef, sender: Sender, *, admin: bool) -> Job:
         """Cancel a job of this chat (or one the sender created); admins may cancel any."""
@@ -246,11 +277,15 @@ class SchedulerService:
         )
         if job is None or not visible or job.status != "active":
             raise JobRefused(
-                f"There is no active job {job_id!r} here; /jobs lists this chat's jobs."
+                tr("There is no active job {id!r} here; /jobs lists this chat's jobs.").format(
+                    id=job_id
+                )
             )
         if job.sender.user_id != sender.user_id and not admin:
             raise JobRefused(
-                f"Job {job.id} was created by someone else; only they or an admin can cancel it."
+                tr(
+                    "Job {id} was created by someone else; only they or an admin can cancel it."
+                ).format(id=job.id)
             )
         await self.table.finish(job.id, "cancelled")
         self._timer.poke()
@@ -339,30 +374,20 @@ class SchedulerService:
             await self.table.record_firing(job.id, now, due, upcoming)
 
     async def _run(self, job: Job, due: float, late: float, manual: bool) -> None:
-        when = datetime.fromtimestamp(due, ZoneInfo(job.timezone)).strftime("%Y-%m-%d %H:%M")
-        missed = late > self._settings.misfire_grace and not manual
-        task = job.task
-        if isinstance(task, Reminder):
-            if missed:
-                text = f"Missed reminder: {task.text} — it was due at {when}."
-            else:
-                text = f"⏰ Reminder: {task.text}"
-                if late > LATE_AFTER and not manual:
-                    text += f" (late: was due at {when})"
-            await self._deliver(job, due, text, "notice", manual)
-        elif isinstance(task, AgentJob):
-            if missed:
-                text = (
-                    f"Missed scheduled job {job.id} ({describe_task(task)}): it was due at "
-                    f"{when} and was not run."
-                )
-                await self._deliver(job, due, text, "notice", manual)
-            else:
-                await self._deliver(
-                    job, due, f"[Scheduled job {job.id}] {task.prompt}", "turn", manual
-                )
-        else:
-            await self._check(job, task, due, manual)
+        """Hand one firing to the router. It answers no message, so what the assistant writes
+        itself (the reminder's words, an alert) is in its creator's language."""
+        locale = None
+        if self._locale_of is not None:
+            locale = await self._locale_of(job.chat.channel, job.sender.user_id)
+        with i18n.using(locale):
+            task = job.task
+            if isinstance(task, MetricCheck | CommandCheck):
+                await self._check(job, task, due, manual)
+                return
+            when = datetime.fromtimestamp(due, ZoneInfo(job.timezone)).strftime("%Y-%m-%d %H:%M")
+            missed = late > self._settings.misfire_grace and not manual
+            text, run = _firing(job.id, task, when, 0.0 if manual else late, missed)
+            await self._deliver(job, due, text, run, manual)
 
     async def _check(
         self, job: Job, task: MetricCheck | CommandCheck, due: float, manual: bool
@@ -379,10 +404,9 @@ class SchedulerService:
         log.info("scheduler.checked", job=job.id, failing=seen.failing, notify=decision.notify)
         last_notice = job.last_alert_at
         if decision.notify or manual:
-            mark = "🔴 Alert" if seen.failing else "🟢 OK" if decision.notify else "Check"
-            await self._deliver(
-                job, due, f"{mark} (check {job.id}): {seen.detail}.", "notice", manual
-            )
+            notice = ALERT if seen.failing else RECOVERED if decision.notify else CHECKED
+            text = tr(notice).format(id=job.id, detail=seen.detail)
+            await self._deliver(job, due, text, "notice", manual)
             last_notice = now if decision.notify else last_notice
         await self.table.set_check(job.id, decision.state, seen.value, last_notice)
 
@@ -399,6 +423,24 @@ class SchedulerService:
         outcome = await self._submit(message)
         if outcome is SubmitOutcome.IGNORED:
             log.warning("scheduler.refused", job=job.id, reason="creator or chat lost access")
+
+
+def _firing(
+    job_id: str, task: Reminder | AgentJob, when: str, late: float, missed: bool
+) -> tuple[str, str]:
+    """What a firing hands to the router: (its text, "notice" to deliver | "turn" to run)."""
+    if isinstance(task, AgentJob):
+        if missed:
+            text = tr("Missed scheduled job {id} ({task}): it was due at {time} and was not run.")
+            return text.format(id=job_id, task=describe_task(task), time=when), "notice"
+        return f"[Scheduled job {job_id}] {task.prompt}", "turn"  # the model's: not translated
+    if missed:
+        text = tr("Missed reminder: {text} — it was due at {time}.")
+    elif late > LATE_AFTER:
+        text = tr("⏰ Reminder: {text} (late: was due at {time})")
+    else:
+        text = tr("⏰ Reminder: {text}")
+    return text.format(text=task.text, time=when), "notice"
 
 
 def _when(seconds: float | None) -> datetime | None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from assistant.core.errors import ToolError
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, Sender
 
 
@@ -101,7 +102,9 @@ def zone_of(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'"
+            tr("unknown time zone {zone!r}; use an IANA name such as 'Asia/Shanghai'").format(
+                zone=name
+            )
         ) from None
 
 
@@ -132,39 +135,46 @@ class Job:
     next_fire: float | None = None  # when it runs next (None: not planned yet, or no more)
 
 
+_UNITS = ((N_("{n}d"), 86400), (N_("{n}h"), 3600), (N_("{n}m"), 60), (N_("{n}s"), 1))
+
+
 def duration(seconds: float) -> str:
-    """``5400`` → ``1h30m``; ``0.5`` → ``0.5s``."""
+    """``5400`` → ``1h30m``; ``0.5`` → ``0.5s`` (in the current language)."""
     if seconds < 60 and seconds != int(seconds):
-        return f"{seconds:g}s"
+        return tr("{n}s").format(n=f"{seconds:g}")
     total = round(seconds)
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in _UNITS:
         if total >= size:
-            parts.append(f"{total // size}{unit}")
+            parts.append(tr(unit).format(n=total // size))
             total %= size
-    return "".join(parts) or "0s"
+    return "".join(parts) or tr("{n}s").format(n=0)
 
 
-_DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday"}
-_DAY_NAMES |= {"fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+_ON_DAY = {
+    "mon": N_("every Monday at {time} ({zone})"),
+    "tue": N_("every Tuesday at {time} ({zone})"),
+    "wed": N_("every Wednesday at {time} ({zone})"),
+    "thu": N_("every Thursday at {time} ({zone})"),
+    "fri": N_("every Friday at {time} ({zone})"),
+    "sat": N_("every Saturday at {time} ({zone})"),
+    "sun": N_("every Sunday at {time} ({zone})"),
+    "*": N_("every day at {time} ({zone})"),
+    "mon-fri": N_("weekdays at {time} ({zone})"),
+}
 
 
 def describe_schedule(schedule: At | Every | Cron, zone: str) -> str:
     if isinstance(schedule, At):
         local = schedule.time.astimezone(ZoneInfo(zone))
-        return f"once at {local:%Y-%m-%d %H:%M} ({zone})"
+        return tr("once at {time} ({zone})").format(time=f"{local:%Y-%m-%d %H:%M}", zone=zone)
     if isinstance(schedule, Every):
-        return f"every {duration(schedule.seconds)}"
+        return tr("every {interval}").format(interval=duration(schedule.seconds))
     minute, hour, day, month, weekday = cron_for_apscheduler(schedule.expr).split()
-    if minute.isdigit() and hour.isdigit() and day == "*" and month == "*":
+    if minute.isdigit() and hour.isdigit() and day == "*" and month == "*" and weekday in _ON_DAY:
         at = f"{int(hour):02d}:{int(minute):02d}"
-        if weekday == "*":
-            return f"every day at {at} ({zone})"
-        if weekday == "mon-fri":
-            return f"weekdays at {at} ({zone})"
-        if weekday in _DAY_NAMES:
-            return f"every {_DAY_NAMES[weekday]} at {at} ({zone})"
-    return f"cron '{schedule.expr}' ({zone})"
+        return tr(_ON_DAY[weekday]).format(time=at, zone=zone)
+    return tr("cron '{expr}' ({zone})").format(expr=schedule.expr, zone=zone)
 
 
 def describe_task(task: Reminder | AgentJob | MetricCheck | CommandCheck) -> str:
@@ -173,25 +183,40 @@ def describe_task(task: Reminder | AgentJob | MetricCheck | CommandCheck) -> str
     if isinstance(task, AgentJob):
         return f"🤖 {task.prompt}"
     if isinstance(task, MetricCheck):
-        return f"📈 {metric_label(task)} above {task.threshold:g}"
-    expect = f"exit {task.expect_status}"
+        return tr("📈 {metric} above {threshold:g}").format(
+            metric=metric_label(task), threshold=task.threshold
+        )
     if task.expect_regex:
-        expect += f" and output matching /{task.expect_regex}/"
-    return f"📈 `{task.command}` on {task.host} ({expect})"
+        expect = tr("exit {status} and output matching /{regex}/").format(
+            status=task.expect_status, regex=task.expect_regex
+        )
+    else:
+        expect = tr("exit {status}").format(status=task.expect_status)
+    return tr("📈 `{command}` on {host} ({expect})").format(
+        command=task.command, host=task.host, expect=expect
+    )
+
+
+_METRICS = {"cpu": N_("CPU %"), "memory": N_("memory %"), "load": N_("load per CPU")}
 
 
 def metric_label(task: MetricCheck) -> str:
     if task.metric == "disk":
-        return f"disk {task.path} %"
-    return {"cpu": "CPU %", "memory": "memory %", "load": "load per CPU"}[task.metric]
+        return tr("disk {path} %").format(path=task.path)
+    return tr(_METRICS[task.metric])
+
+
+JOB_LINE = N_("{id} {task} — {schedule}; {next}")  # a line of /jobs and the jobs tool
+CANCELLED = N_("Cancelled job {id}: {task}.")
 
 
 def describe_next(when: datetime | None, zone: str, now: float | None = None) -> str:
     if when is None:
-        return "no further runs"
-    local = when.astimezone(ZoneInfo(zone))
-    overdue = " (due now)" if now is not None and when.timestamp() <= now else ""
-    return f"next {local:%Y-%m-%d %H:%M}{overdue}"
+        return tr("no further runs")
+    local = f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+    if now is not None and when.timestamp() <= now:
+        return tr("next {time} (due now)").format(time=local)
+    return tr("next {time}").format(time=local)
 
 
 def is_dst_repeat(

@@ -8,6 +8,9 @@ A request lives only as long as the turn that waits for it: when that turn ends 
 reason the request is withdrawn and its buttons removed; it expires after
 ``approval_timeout``; a request left pending by a restart is expired at the next start.
 Every step is audited: requested, approved / denied / withdrawn / expired, by whom.
+
+Each approver gets the card, and later its edits, in their own language (``locale_of``); what
+``decide`` answers is in the language of whoever pressed or typed (the router's).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from assistant.core import i18n
 from assistant.core.errors import ChannelError
+from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.ports import Clock, SystemClock, within
 from assistant.core.text import one_line
@@ -32,6 +37,7 @@ Buttons = tuple[tuple[Button, ...], ...]
 SendFn = Callable[[ChatRef, str, Buttons], Awaitable[list[SentMessage]]]
 EditFn = Callable[[SentMessage, str], Awaitable[None]]
 ApproversFn = Callable[[], Awaitable[list[ChatRef]]]
+LocaleOf = Callable[[str, str], Awaitable[str]]  # (channel, user_id) → that person's locale
 
 PREFIX = "ap"
 MAX_CODE_FAILURES = 5  # wrong TOTP codes per approver and request before their codes are refused
@@ -55,17 +61,43 @@ class _Waiting:
     failures: dict[str, int]
 
 
+# what became of a request, as the card's edit says it ({name}: who decided; {minutes})
+NOTES = {
+    "approved": N_("approved by {name}"),
+    "denied": N_("denied by {name}"),
+    "withdrawn": N_("withdrawn by {name}"),
+    "timeout": N_("expired after {minutes}"),
+    "turn-ended": N_("withdrawn: the request's turn ended"),
+    "restart": N_("withdrawn: nothing waits"),
+    "restarted": N_("expired: the assistant restarted"),
+    "unreachable": N_("no other approver could be reached"),
+}
+STATUSES = {
+    "approved": N_("Request #{id} was already approved."),
+    "denied": N_("Request #{id} was already denied."),
+    "expired": N_("Request #{id} was already expired."),
+    "withdrawn": N_("Request #{id} was already withdrawn."),
+    "unreachable": N_("Request #{id} could not reach an approver."),
+}
+GONE = N_("There is no request #{id}.")
+
+
 def _minutes(seconds: float) -> str:
     minutes = max(1, round(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes)
 
 
 def describe(record: ApprovalRecord) -> str:
-    hosts = ", ".join(record.hosts)
+    """The request, for an approver (in the current language)."""
     who = one_line(record.requester_name) or one_line(record.requester)
-    return (
-        f"{who} ({record.requester.replace(':', ' ')}) wants to run on {hosts}:\n\n"
-        f"{record.command}\n\nWhy it needs approval: {record.reason}"
+    return tr(
+        "{who} ({account}) wants to run on {hosts}:\n\n{command}\n\nWhy it needs approval: {reason}"
+    ).format(
+        who=who,
+        account=record.requester.replace(":", " "),
+        hosts=", ".join(record.hosts),
+        command=record.command,
+        reason=record.reason,
     )
 
 
@@ -82,6 +114,7 @@ class ApprovalService:
         second_factor: SecondFactor | None = None,
         person: Callable[[str], str] = str,
         clock: Clock | None = None,
+        locale_of: LocaleOf | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -93,6 +126,11 @@ class ApprovalService:
         self._person = person  # "channel:user_id" → one name for all of a person's accounts
         self._waiting: dict[int, _Waiting] = {}
         self._clock = clock or SystemClock()
+        self._locale_of = locale_of
+
+    async def _locale(self, channel: str, user_id: str) -> str | None:
+        """The language of a private chat's person (its id is theirs); None: the default."""
+        return await self._locale_of(channel, user_id) if self._locale_of is not None else None
 
     async def request(
         self,
@@ -132,47 +170,28 @@ class ApprovalService:
         try:
             delivered = await self._notify(record, ttl, totp)
             if not delivered:
-                await self._finish(
-                    record.id, "unreachable", "nobody", "no other approver could be reached"
-                )
+                await self._finish(record.id, "unreachable", "nobody", "unreachable")
                 return ApprovalOutcome(record.id, "unreachable")
             log.info("approval.requested", id=record.id, approvers=delivered, totp=totp)
             if await within(self._clock, ttl, future):
                 return future.result()
-            await self._finish(record.id, "expired", "timeout", f"expired after {_minutes(ttl)}")
+            await self._finish(record.id, "expired", "timeout", "timeout", ttl=ttl)
             return ApprovalOutcome(record.id, "expired")
         except asyncio.CancelledError:
             # The turn that asked is gone (shutdown, /cancel, its deadline): a later press
             # must not say "Approved" for something that will never run.
-            await asyncio.shield(
-                self._finish(
-                    record.id, "withdrawn", "turn-ended", "withdrawn: the request's turn ended"
-                )
-            )
+            await asyncio.shield(self._finish(record.id, "withdrawn", "turn-ended", "turn-ended"))
             raise
         finally:
             self._waiting.pop(record.id, None)
 
     async def _notify(self, record: ApprovalRecord, ttl: float, totp: bool) -> int:
-        how = (
-            f"Approve with a one-time code: /approve {record.id} CODE · or /deny {record.id}"
-            if totp
-            else f"Buttons, or /approve {record.id} · /deny {record.id}"
-        )
-        text = (
-            f"🔐 Approval needed (#{record.id})\n{describe(record)}\n\n"
-            f"Expires in {_minutes(ttl)}. {how}"
-        )
-        buttons = (
-            (
-                Button("Approve", f"{PREFIX}:{record.id}:y", "primary"),
-                Button("Deny", f"{PREFIX}:{record.id}:n", "danger"),
-            ),
-        )
         delivered = 0
         for target in await self._approvers():
             if self._same(f"{target.channel}:{target.chat_id}", record.requester):
                 continue  # nobody approves their own request, from any of their accounts
+            with i18n.using(await self._locale(target.channel, target.chat_id)):
+                text, buttons = _card(record, ttl, totp)
             try:
                 for sent in await self._send(target, text, buttons):
                     await self._store.add_message(
@@ -189,17 +208,19 @@ class ApprovalService:
         """An approver pressed a button (or typed /approve, /deny); returns a short answer."""
         current = await self._store.get(approval_id)
         if current is None:
-            return f"There is no request #{approval_id}."
+            return tr(GONE).format(id=approval_id)
         if current.status != "pending":
-            return f"Request #{approval_id} was already {current.status}."
+            return tr(STATUSES.get(current.status, GONE)).format(id=approval_id)
         if approve and self._same(by, current.requester):
             await self._audit.append("approval.self_refused", by, id=approval_id)
-            return "You cannot approve your own request: another approver has to."
+            return tr("You cannot approve your own request: another approver has to.")
         waiting = self._waiting.get(approval_id)
         if waiting is None:
             # pending, but no turn waits for it (the process restarted): nothing would run
-            await self._finish(approval_id, "withdrawn", "restart", "withdrawn: nothing waits")
-            return f"Request #{approval_id} is no longer waiting; nothing will run."
+            await self._finish(approval_id, "withdrawn", "restart", "restart")
+            return tr("Request #{id} is no longer waiting; nothing will run.").format(
+                id=approval_id
+            )
         if approve and waiting.totp:
             refusal = await self._check_code(approval_id, waiting, by, code)
             if refusal is not None:
@@ -207,15 +228,13 @@ class ApprovalService:
         status = "approved" if approve else "denied"
         if not approve and self._same(by, current.requester):
             status = "withdrawn"
-        record = await self._finish(
-            approval_id, status, by, f"{status} by {one_line(by_name) or by}"
-        )
+        record = await self._finish(approval_id, status, by, status, name=one_line(by_name) or by)
         if record is None:
             latest = await self._store.get(approval_id)
-            return f"Request #{approval_id} was already {latest.status if latest else 'gone'}."
+            return tr(STATUSES.get(latest.status, GONE) if latest else GONE).format(id=approval_id)
         if not waiting.future.done():
             waiting.future.set_result(ApprovalOutcome(approval_id, status, by))
-        return {"approved": "Approved.", "denied": "Denied."}.get(status, "Withdrawn.")
+        return {"approved": tr("Approved."), "denied": tr("Denied.")}.get(status, tr("Withdrawn."))
 
     def _same(self, account: str, other: str) -> bool:
         return self._person(account) == self._person(other)
@@ -224,41 +243,40 @@ class ApprovalService:
         self, approval_id: int, waiting: _Waiting, by: str, code: str | None
     ) -> str | None:
         if self._second_factor is None:
-            return "This request needs a one-time code, but no second factor is set up here."
+            return tr("This request needs a one-time code, but no second factor is set up here.")
         if waiting.failures.get(by, 0) >= MAX_CODE_FAILURES:
-            return "Too many wrong codes for this request; another approver has to decide."
+            return tr("Too many wrong codes for this request; another approver has to decide.")
         if not code:
-            return (
-                f"Request #{approval_id} needs a one-time code from your authenticator app: "
-                f"/approve {approval_id} CODE"
-            )
+            return tr(
+                "Request #{id} needs a one-time code from your authenticator app: "
+                "/approve {id} CODE"
+            ).format(id=approval_id)
         result = await self._second_factor.verify(by, code)
         if result is Check.OK:
             return None
         await self._audit.append("approval.code_refused", by, id=approval_id, why=result.value)
         if result is Check.NOT_ENROLLED:
-            return (
+            return tr(
                 "You have no authenticator set up; the owner can add one with "
-                f"`assistant users totp add {by.replace(':', ' ', 1)}`."
-            )
+                "`assistant users totp add {account}`."
+            ).format(account=by.replace(":", " ", 1))
         waiting.failures[by] = waiting.failures.get(by, 0) + 1
         if result is Check.REUSED:
-            return "That code was used already; wait for the next one."
-        return "That code is not valid."
+            return tr("That code was used already; wait for the next one.")
+        return tr("That code is not valid.")
 
     async def expire_leftovers(self) -> int:
         """Expire requests a previous run left pending (their turns are gone)."""
         count = 0
         for record in await self._store.pending():
-            if await self._finish(
-                record.id, "expired", "restart", "expired: the assistant restarted"
-            ):
+            if await self._finish(record.id, "expired", "restart", "restarted"):
                 count += 1
         return count
 
     async def _finish(
-        self, approval_id: int, status: str, by: str, note: str
+        self, approval_id: int, status: str, by: str, note: str, *, name: str = "", ttl: float = 0
     ) -> ApprovalRecord | None:
+        """Record the decision and edit the cards (``note``: a key of ``NOTES``)."""
         record = await self._store.decide(approval_id, status, by)
         if record is None:
             return None
@@ -270,11 +288,34 @@ class ApprovalService:
             waited=round(self._clock.time() - record.created_at, 1),
         )
         mark = {"approved": "✅", "denied": "❌", "withdrawn": "↩️"}.get(status, "⌛")
-        text = f"{mark} #{record.id} {note}\n{describe(record)}"
         for channel, chat_id, message_id in record.messages:
+            with i18n.using(await self._locale(channel, chat_id)):
+                said = tr(NOTES[note]).format(name=name, minutes=_minutes(ttl))
+                text = f"{mark} #{record.id} {said}\n{describe(record)}"
             try:  # the new text carries no buttons: they are gone from the chat
                 await self._edit(SentMessage(ChatRef(channel, chat_id), message_id), text)
             except ChannelError as exc:
                 log.warning("approval.edit_failed", id=approval_id, error=str(exc))
         log.info("approval.decided", id=approval_id, status=status, by=by)
         return record
+
+
+def _card(record: ApprovalRecord, ttl: float, totp: bool) -> tuple[str, Buttons]:
+    """The request with its buttons, for one approver (in the current language)."""
+    if totp:
+        how = tr("Approve with a one-time code: /approve {id} CODE · or /deny {id}")
+    else:
+        how = tr("Buttons, or /approve {id} · /deny {id}")
+    text = tr("🔐 Approval needed (#{id})\n{request}\n\nExpires in {minutes}. {how}").format(
+        id=record.id,
+        request=describe(record),
+        minutes=_minutes(ttl),
+        how=how.format(id=record.id),
+    )
+    buttons = (
+        (
+            Button(tr("Approve"), f"{PREFIX}:{record.id}:y", "primary"),
+            Button(tr("Deny"), f"{PREFIX}:{record.id}:n", "danger"),
+        ),
+    )
+    return text, buttons

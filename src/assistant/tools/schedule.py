@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.core.i18n import tr
 from assistant.core.roles import Permission
 from assistant.scheduler.parse import duration_seconds
 from assistant.scheduler.types import (
+    CANCELLED,
+    JOB_LINE,
     AgentJob,
     At,
     CommandCheck,
@@ -96,10 +99,17 @@ class ScheduleTool:
         job, next_run = await self._scheduler.create(
             ctx.chat, ctx.sender, schedule, task, ctx.timezone.key
         )
+        # the model passes this on, often word for word: in the person's language
         return ToolResult(
-            f"Created job {job.id}: {describe_task(job.task)} — "
-            f"{describe_schedule(job.schedule, job.timezone)}; "
-            f"{describe_next(next_run, job.timezone)}. It can be cancelled with /cancel {job.id}."
+            tr(
+                "Created job {id}: {task} — {schedule}; {next}. It can be cancelled with "
+                "/cancel {id}."
+            ).format(
+                id=job.id,
+                task=describe_task(job.task),
+                schedule=describe_schedule(job.schedule, job.timezone),
+                next=describe_next(next_run, job.timezone),
+            )
         )
 
 
@@ -122,15 +132,18 @@ class JobsTool:
             job = await self._scheduler.cancel(
                 params.cancel, ctx.chat, ctx.sender, admin=Permission.ADMIN in ctx.permissions
             )
-            return ToolResult(f"Cancelled job {job.id}: {describe_task(job.task)}.")
+            return ToolResult(tr(CANCELLED).format(id=job.id, task=describe_task(job.task)))
         jobs = await self._scheduler.jobs_in(ctx.chat)
         if not jobs:
-            return ToolResult("No scheduled jobs in this chat.")
+            return ToolResult(tr("No scheduled jobs in this chat."))
         return ToolResult(
             "\n".join(
-                f"{job.id} {describe_task(job.task)} — "
-                f"{describe_schedule(job.schedule, job.timezone)}; "
-                f"{describe_next(when, job.timezone)}"
+                tr(JOB_LINE).format(
+                    id=job.id,
+                    task=describe_task(job.task),
+                    schedule=describe_schedule(job.schedule, job.timezone),
+                    next=describe_next(when, job.timezone),
+                )
                 for job, when in jobs
             )
         )

@@ -46,6 +46,9 @@ log = structlog.get_logger(__name__)
 
 NAME = "telegram"
 NO_PREVIEW = {"is_disabled": True}
+# a command menu: (Telegram's two-letter language code, or None for everyone else;
+# (command, summary) pairs)
+Menu = tuple[str | None, Sequence[tuple[str, str]]]
 
 
 class TelegramChannel:
@@ -56,7 +59,7 @@ class TelegramChannel:
         session: aiohttp.ClientSession,
         health: Health,
         redactor: Redactor,
-        commands: Callable[[], Sequence[tuple[str, str]]] = list,
+        menus: Callable[[], Sequence[Menu]] = list,
         dead_letters: DeadLetters | None = None,
     ) -> None:
         assert config.token is not None
@@ -64,7 +67,7 @@ class TelegramChannel:
         self._token = config.token.get_secret_value()
         self._health = health
         self._redactor = redactor
-        self._commands = commands  # the command menu, read when the bot starts
+        self._menus = menus  # the command menus, read when the bot starts
         self._limits = SendLimits(config.rate_limit, config.group_rate_limit)
         self._quarantine = Quarantine(NAME, dead_letters, redactor)
         self.api = BotAPI(session, config.api_base, self._token, redactor)
@@ -122,13 +125,20 @@ class TelegramChannel:
             self._receiver.on_message = None
 
     async def _set_commands(self) -> None:
-        menu = self._commands()
-        if not menu:
-            return
-        try:
-            await self.api.set_commands(menu)
-        except ChannelUnavailable as exc:  # the menu is a nicety; polling matters more
-            log.warning("telegram.commands_not_set", error=self._redactor.text(str(exc)))
+        """One menu per language (Telegram shows a person the one of their app's language,
+        else the one without a language)."""
+        for language, menu in self._menus():
+            if not menu:
+                continue
+            try:
+                await self.api.set_commands(menu, language=language)
+            except ChannelUnavailable as exc:  # the menu is a nicety; polling matters more
+                log.warning(
+                    "telegram.commands_not_set",
+                    language=language,
+                    error=self._redactor.text(str(exc)),
+                )
+                return
 
     async def _serve_webhook(self) -> None:
         assert self._config.webhook_url is not None

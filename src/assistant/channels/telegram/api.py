@@ -270,9 +270,16 @@ class BotAPI:
             },
         )
 
-    async def set_commands(self, menu: Sequence[tuple[str, str]]) -> None:
+    async def set_commands(
+        self, menu: Sequence[tuple[str, str]], *, language: str | None = None
+    ) -> None:
+        """The command menu shown to people whose app speaks ``language`` (an ISO 639-1
+        code; None: everyone without a menu of their own)."""
         commands = [{"command": name, "description": text[:256]} for name, text in menu]
-        await self.call("setMyCommands", {"commands": commands})
+        payload: dict[str, Any] = {"commands": commands}
+        if language is not None:
+            payload["language_code"] = language
+        await self.call("setMyCommands", payload)
 
     async def answer_callback(self, callback_id: str, text: str, *, alert: bool) -> None:
         payload: dict[str, Any] = {"callback_query_id": callback_id, "show_alert": alert}

@@ -26,7 +26,8 @@ async def setup(ctx: Context) -> Feature:
     async def notify(chat: ChatRef, text: str) -> list[SentMessage]:
         return await ctx.router.notify(chat, text)
 
-    return Feature(NAME, commands=PairingCommands(pairing=ctx.pairing, notify=notify).commands())
+    people = PairingCommands(pairing=ctx.pairing, notify=notify, locale_of=ctx.locales.of_person)
+    return Feature(NAME, commands=people.commands())
 
 
 def __getattr__(name: str) -> object:

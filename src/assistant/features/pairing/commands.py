@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from assistant.core import i18n
 from assistant.core.commands import Command, CommandCall
 from assistant.core.errors import ChannelError, NotFound
 from assistant.core.i18n import N_, tr
@@ -24,6 +25,7 @@ WELCOME = N_(
 _LISTED = 20  # pending requests /pair shows; `assistant pairing list` shows all
 
 Notify = Callable[[ChatRef, str], Awaitable[list[SentMessage]]]
+LocaleOf = Callable[[str, str], Awaitable[str]]  # (channel, user_id) → that person's locale
 
 
 def welcome_text(role: Role) -> str:
@@ -31,9 +33,12 @@ def welcome_text(role: Role) -> str:
 
 
 class PairingCommands:
-    def __init__(self, *, pairing: Pairing, notify: Notify) -> None:
+    def __init__(
+        self, *, pairing: Pairing, notify: Notify, locale_of: LocaleOf | None = None
+    ) -> None:
         self._pairing = pairing
         self._notify = notify
+        self._locale_of = locale_of  # the welcome is in the new person's language
 
     def commands(self) -> list[Command]:
         return [
@@ -83,8 +88,13 @@ class PairingCommands:
             ).format(channel=channel, code=args[0].upper())
         log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
         who = f"{one_line(request.name) or tr('someone')} ({channel} {one_line(request.user_id)})"
+        locale = None
+        if self._locale_of is not None:
+            locale = await self._locale_of(channel, request.user_id)
+        with i18n.using(locale):
+            welcome = welcome_text(role)
         try:
-            await self._notify(ChatRef(channel, request.chat_id), welcome_text(role))
+            await self._notify(ChatRef(channel, request.chat_id), welcome)
         except ChannelError as exc:
             log.warning("pairing.notify_failed", error=str(exc))
             return tr("Approved {who} as {role}, but I could not tell them: {error}").format(

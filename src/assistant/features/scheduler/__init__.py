@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.core.i18n import N_
+from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.feature import (
     COMMAND_RUNNER,
@@ -57,7 +57,7 @@ class _Runner:
     async def refusal(self, host: str, command: str, actor: str) -> str | None:
         runner = self._ports.get(COMMAND_RUNNER)
         if runner is None:
-            return "no servers are configured ([[ssh.hosts]])"
+            return tr("no servers are configured ([[ssh.hosts]])")
         return await runner.refusal(host, command, actor)
 
     async def run(self, host: str, command: str, *, timeout: float, actor: str) -> CommandOutcome:
@@ -88,6 +88,7 @@ async def setup(ctx: Context) -> Feature:
             check_timeout=config.agent.tool_timeout,
             runner=_Runner(ctx.ports),
             clock=ctx.clock,
+            locale_of=ctx.locales.of_person,
         )
     )
     people = JobCommands(scheduler=scheduler, timezone=ctx.timezone, clock=ctx.clock)

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from assistant.core.commands import Command, CommandCall
+from assistant.core.i18n import N_, tr
 from assistant.core.ports import Clock, now
 from assistant.core.roles import Permission
 from assistant.scheduler.parse import USAGE, parse_when
 from assistant.scheduler.types import (
+    CANCELLED,
+    JOB_LINE,
     JobRefused,
     Reminder,
     describe_next,
@@ -34,14 +37,14 @@ class JobCommands:
         return [
             Command(
                 "remind",
-                "remind you at a time, once or repeatedly",
+                N_("remind you at a time, once or repeatedly"),
                 Permission.SCHEDULE,
                 self.remind,
                 usage="/remind WHEN TEXT",
             ),
             Command(
                 "jobs",
-                "this chat's reminders, scheduled jobs and checks",
+                N_("this chat's reminders, scheduled jobs and checks"),
                 Permission.SCHEDULE,
                 self.jobs,
             ),
@@ -49,7 +52,7 @@ class JobCommands:
 
     async def remind(self, call: CommandCall) -> str:
         if not call.args:
-            return USAGE
+            return tr(USAGE)
         zone = self._timezone()
         try:
             schedule, text = parse_when(call.args, now(self._clock, ZoneInfo(zone)))
@@ -58,23 +61,27 @@ class JobCommands:
             )
         except (ValueError, JobRefused) as exc:
             return str(exc)
-        return (
-            f"OK, job {job.id}: {describe_task(job.task)} — "
-            f"{describe_schedule(job.schedule, zone)}; {describe_next(next_run, zone)}. "
-            f"/cancel {job.id} cancels it."
+        return tr("OK, job {id}: {task} — {schedule}; {next}. /cancel {id} cancels it.").format(
+            id=job.id,
+            task=describe_task(job.task),
+            schedule=describe_schedule(job.schedule, zone),
+            next=describe_next(next_run, zone),
         )
 
     async def jobs(self, call: CommandCall) -> str:
         jobs = await self._scheduler.jobs_in(call.message.chat)
         if not jobs:
-            return "No scheduled jobs in this chat. Try /remind 10m stretch."
+            return tr("No scheduled jobs in this chat. Try /remind 10m stretch.")
         at = self._clock.time()
-        lines = ["Scheduled here (/cancel ID cancels one):"]
+        lines = [tr("Scheduled here (/cancel ID cancels one):")]
         for job, when in jobs:
             lines.append(
-                f"{job.id} {describe_task(job.task)} — "
-                f"{describe_schedule(job.schedule, job.timezone)}; "
-                f"{describe_next(when, job.timezone, at)}"
+                tr(JOB_LINE).format(
+                    id=job.id,
+                    task=describe_task(job.task),
+                    schedule=describe_schedule(job.schedule, job.timezone),
+                    next=describe_next(when, job.timezone, at),
+                )
             )
         return "\n".join(lines)
 
@@ -82,7 +89,7 @@ class JobCommands:
         """``/cancel ID`` (the ``JobCanceller`` port)."""
         job_id = call.args.strip()
         if not job_id:
-            return "Usage: /cancel ID — /jobs lists the ids."
+            return tr("Usage: /cancel ID — /jobs lists the ids.")
         try:
             job = await self._scheduler.cancel(
                 job_id,
@@ -92,4 +99,4 @@ class JobCommands:
             )
         except JobRefused as exc:
             return str(exc)
-        return f"Cancelled job {job.id}: {describe_task(job.task)}."
+        return tr(CANCELLED).format(id=job.id, task=describe_task(job.task))

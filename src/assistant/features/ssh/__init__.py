@@ -85,6 +85,7 @@ async def setup(ctx: Context) -> Feature:
         second_factor=SecondFactor(TotpStore(ctx.db)),
         person=lambda account: live.current.access.person(account),
         clock=ctx.clock,
+        locale_of=ctx.locales.of_person,  # each approver reads the card in their language
     )
     service = ExecService(
         executor=executor,

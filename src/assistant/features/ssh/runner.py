@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from assistant.core.i18n import tr
 from assistant.core.messages import ChatRef, Sender
 from assistant.core.ports import CommandOutcome
 from assistant.router.access import Access
@@ -28,10 +29,10 @@ class CheckRunner:
         channel, _, user_id = actor.partition(":")
         role = await self._access.role(channel, user_id)
         if role is None:
-            return "its creator no longer has access"
+            return tr("its creator no longer has access")
         target = self._service.executor.config.host(host)
         if target is None:
-            return f"there is no host {host!r}"
+            return tr("there is no host {host!r}").format(host=host)
         decision = await asyncio.to_thread(
             self._judge.decide,
             permissions=self._policy.permissions(role),
@@ -39,7 +40,9 @@ class CheckRunner:
             command=command,
         )
         if decision.verdict is not Verdict.ALLOW:
-            return f"{decision.reason} (a check runs only commands allowed without approval)"
+            return tr("{reason} (a check runs only commands allowed without approval)").format(
+                reason=decision.reason
+            )
         return None
 
     async def run(self, host: str, command: str, *, timeout: float, actor: str) -> CommandOutcome:

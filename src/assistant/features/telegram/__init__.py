@@ -13,7 +13,7 @@ from assistant.feature import Feature, Reloaded, Route
 if TYPE_CHECKING:
     import aiohttp
 
-    from assistant.channels.telegram.adapter import TelegramChannel
+    from assistant.channels.telegram.adapter import Menu, TelegramChannel
     from assistant.config import Config
     from assistant.core.health import Health
     from assistant.core.redact import Redactor
@@ -40,17 +40,32 @@ def channel(
     from assistant.channels.telegram.adapter import TelegramChannel
     from assistant.store.dead_letters import DeadLetters
 
-    def menu() -> list[tuple[str, str]]:
-        return [(c.name, c.summary) for c in ctx.commands.menu()] if ctx is not None else []
+    def menus() -> list[Menu]:
+        return command_menus(ctx) if ctx is not None else []
 
     return TelegramChannel(
         config.telegram,
         session=session,
         health=health,
         redactor=redactor,
-        commands=menu,
+        menus=menus,
         dead_letters=DeadLetters(ctx.db) if ctx is not None else None,
     )
+
+
+def command_menus(ctx: Context) -> list[Menu]:
+    """The command menu in each language: the assistant's default language for everyone, and
+    each other language for people whose app speaks it (Telegram's two-letter codes)."""
+    from assistant.core import i18n
+
+    commands = ctx.commands.menu()
+    default = ctx.locales.default()
+    menus: list[Menu] = []
+    for locale in (default, *(other for other in i18n.LOCALES if other != default)):
+        with i18n.using(locale):
+            menu = [(c.name, i18n.tr(c.summary)) for c in commands]
+        menus.append((None if locale == default else locale.split("_")[0], menu))
+    return menus
 
 
 async def setup(ctx: Context) -> Feature:
