@@ -45,3 +45,20 @@ def test_decisions_match_the_in_process_policy():
             assert (a.verdict, a.reason, a.rule) == (b.verdict, b.reason, b.rule)
     finally:
         isolated.close()
+
+
+def test_reasons_are_written_in_the_requesters_language():
+    from assistant.core.i18n import using
+
+    isolated = IsolatedPolicy(CONFIG)
+    try:
+        with using("zh_CN"):
+            denied = isolated.decide(permissions=OWNER, host=HOST, command="rm -rf /")
+            empty = isolated.decide(permissions=OWNER, host=HOST, command="")
+        english = isolated.decide(permissions=OWNER, host=HOST, command="rm -rf /")
+    finally:
+        isolated.close()
+    assert denied.verdict is Verdict.DENY and denied.reason == "递归删除 / 或系统目录"
+    assert empty.reason == "命令为空"
+    assert english.reason == "recursively deletes / or a system directory"
+    assert denied.rule == english.rule  # the audit's rule names stay as they are

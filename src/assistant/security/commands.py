@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from assistant.config.ssh import CommandRule, SSHHost, SSHSection
+from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.security import readonly
 from assistant.security.shell import Analysis, Part, analyze
@@ -52,34 +53,34 @@ BUILTIN_DENY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, reason in (
         (
             rf"rm\s+(\S+\s+)*(-\w*[rR]\w*|--recursive)\s+(\S+\s+)*(/|/\*|~/?|\$HOME/?|/{_SYSTEM_DIRS}/?\*?)(\s|$)",
-            "recursively deletes / or a system directory",
+            N_("recursively deletes / or a system directory"),
         ),
-        (r"rm\s.*--no-preserve-root", "deletes the root file system"),
+        (r"rm\s.*--no-preserve-root", N_("deletes the root file system")),
         (
             r"(mkfs(\.\w+)?|mke2fs|mkswap|wipefs|sfdisk|fdisk|cfdisk|parted|gdisk|sgdisk|blkdiscard)(\s|$)",
-            "formats or repartitions a disk",
+            N_("formats or repartitions a disk"),
         ),
-        (rf"(dd|shred)\s.*{_DISK}", "writes raw data to a disk device"),
-        (rf"dd\s.*of={_CREDENTIALS}", "overwrites a system credentials file"),
+        (rf"(dd|shred)\s.*{_DISK}", N_("writes raw data to a disk device")),
+        (rf"dd\s.*of={_CREDENTIALS}", N_("overwrites a system credentials file")),
         (
             r"chmod\s+(\S+\s+)*(-\w*R\w*|--recursive)(\s+\S+)*\s+(0?777|[augo]*\+rwx)(\s+\S+)*\s+/(\s|$|\*)",
-            "makes the whole file system world-writable",
+            N_("makes the whole file system world-writable"),
         ),
         (
             r"chmod\s+(\S+\s+)*(0?777|[augo]*\+rwx)\s+(\S+\s+)*(-\w*R\w*|--recursive)(\s+\S+)*\s+/(\s|$|\*)",
-            "makes the whole file system world-writable",
+            N_("makes the whole file system world-writable"),
         ),
         (
             r"chown\s+(\S+\s+)*(-\w*R\w*|--recursive)\s+(\S+\s+)*/(\s|$|\*)",
-            "changes the owner of the whole file system",
+            N_("changes the owner of the whole file system"),
         ),
         (
             rf"(tee|cp|mv|install|ln|truncate|sed\s+-i)\s.*{_CREDENTIALS}(\s|$)",
-            "overwrites a system credentials file",
+            N_("overwrites a system credentials file"),
         ),
-        (r"(kill|pkill)\s+(-\S+\s+)*(-1|1)$", "kills every process (or init)"),
-        (r"find\s+/\s.*(-delete|-exec\s+rm)", "deletes files across the whole file system"),
-        (r"(echo|printf)\s.*>\s*/proc/sysrq-trigger", "triggers a kernel sysrq action"),
+        (r"(kill|pkill)\s+(-\S+\s+)*(-1|1)$", N_("kills every process (or init)")),
+        (r"find\s+/\s.*(-delete|-exec\s+rm)", N_("deletes files across the whole file system")),
+        (r"(echo|printf)\s.*>\s*/proc/sysrq-trigger", N_("triggers a kernel sysrq action")),
     )
 )
 _FORK_BOMB = re.compile(r"(\w+|:)\s*\(\)\s*\{[^}]*\1\s*\|\s*\1\s*&")
@@ -252,12 +253,14 @@ class CommandPolicy:
     ) -> Decision:
         exec_any = Permission.EXEC in permissions
         if not exec_any and Permission.EXEC_READONLY not in permissions:
-            return Decision(Verdict.DENY, "your role may not run commands on servers", "role")
+            return Decision(Verdict.DENY, tr("your role may not run commands on servers"), "role")
         decision = self._judge(host, command)
         if decision.verdict is Verdict.ASK and not exec_any:
             return Decision(
                 Verdict.DENY,
-                f"{decision.reason}; your role may only run commands that are allowed outright",
+                tr("{reason}; your role may only run commands that are allowed outright").format(
+                    reason=decision.reason
+                ),
                 decision.rule,
             )
         return decision
@@ -266,16 +269,18 @@ class CommandPolicy:
         # Judge exactly what will run: only blanks and newlines may be trimmed (str.strip would
         # also drop \r, \x0b, \x85, U+2028 … that the remote shell still receives).
         if _CONTROL.search(command):
-            return Decision(Verdict.DENY, "the command contains control characters", _LIMITS)
+            return Decision(Verdict.DENY, tr("the command contains control characters"), _LIMITS)
         text = command.strip(" \t\n")
         if not text:
-            return Decision(Verdict.DENY, "the command is empty", _LIMITS)
+            return Decision(Verdict.DENY, tr("the command is empty"), _LIMITS)
         if len(text) > MAX_LENGTH:
             return Decision(
-                Verdict.DENY, f"the command is longer than {MAX_LENGTH} characters", _LIMITS
+                Verdict.DENY,
+                tr("the command is longer than {limit} characters").format(limit=MAX_LENGTH),
+                _LIMITS,
             )
         if _FORK_BOMB.search(text):
-            return Decision(Verdict.DENY, "the command is a fork bomb", _BUILTIN_DENY)
+            return Decision(Verdict.DENY, tr("the command is a fork bomb"), _BUILTIN_DENY)
         rules = self._rules(host)
         analysis = analyze(text)
         if analysis.error is not None:
@@ -283,7 +288,7 @@ class CommandPolicy:
             for candidate in dict.fromkeys((_normal(text), flat)):
                 for pattern, reason in BUILTIN_DENY:
                     if pattern.search(candidate):
-                        return Decision(Verdict.DENY, reason, _BUILTIN_DENY)
+                        return Decision(Verdict.DENY, tr(reason), _BUILTIN_DENY)
             return Decision(Verdict.ASK, analysis.error, _ANALYSIS)
         verdicts = [self._part(part, rules) for part in analysis.parts]
         verdicts.extend(_piped_downloads(analysis))
@@ -292,16 +297,18 @@ class CommandPolicy:
             return denied
         exact = next((rule for written, rule in rules.exact if written == _normal(text)), None)
         if exact is not None:
-            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
+            return Decision(Verdict.ALLOW, tr("allowed exactly as written by a rule"), exact)
         asked = [d for d in verdicts if d.verdict is Verdict.ASK]
         if "\\\n" in text or text.endswith("\\"):
             # shells join lines before they read anything; bashlex drops a lone trailing one
-            asked.append(Decision(Verdict.ASK, "it continues lines with a backslash", _ANALYSIS))
+            asked.append(
+                Decision(Verdict.ASK, tr("it continues lines with a backslash"), _ANALYSIS)
+            )
         if not text.isascii():
             asked.append(
                 Decision(
                     Verdict.ASK,
-                    "it contains characters outside plain ASCII (lookalikes?)",
+                    tr("it contains characters outside plain ASCII (lookalikes?)"),
                     _ANALYSIS,
                 )
             )
@@ -312,7 +319,7 @@ class CommandPolicy:
                 "; ".join(dict.fromkeys(d.rule for d in asked)),
             )
         rules_used = "; ".join(dict.fromkeys(d.rule for d in verdicts)) or _ANALYSIS
-        return Decision(Verdict.ALLOW, "every part is allowed", rules_used)
+        return Decision(Verdict.ALLOW, tr("every part is allowed"), rules_used)
 
     def _part(self, part: Part, rules: _Rules) -> Decision:
         if part.kind in ("write", "read"):
@@ -321,78 +328,99 @@ class CommandPolicy:
         for candidate in views:
             for pattern, reason in BUILTIN_DENY:
                 if pattern.search(candidate):
-                    return Decision(Verdict.DENY, reason, _BUILTIN_DENY)
+                    return Decision(Verdict.DENY, tr(reason), _BUILTIN_DENY)
         for pattern, rule in rules.deny:
             if any(pattern.fullmatch(v) for v in views):
-                return Decision(Verdict.DENY, "a rule in the config denies it", rule)
+                return Decision(Verdict.DENY, tr("a rule in the config denies it"), rule)
         if part.kind == "opaque":
             return Decision(
                 Verdict.ASK,
-                f"`{_short(_normal(part.text))}` cannot be checked piece by piece ({part.note})",
+                tr("`{command}` cannot be checked piece by piece ({note})").format(
+                    command=_short(_normal(part.text)), note=part.note
+                ),
                 _ANALYSIS,
             )
         if not part.literal:
             exact = next((rule for text, rule in rules.exact if text == _normal(part.text)), None)
             if exact is not None:
-                return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
+                return Decision(Verdict.ALLOW, tr("allowed exactly as written by a rule"), exact)
             if set(part.constructs) == {GLOB}:
                 spec, why = readonly.check(part.words, part.globs)
                 if spec is not None:
-                    return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
+                    return Decision(Verdict.ALLOW, tr("a read-only command"), f"read-only: {why}")
             constructs = ", ".join(part.constructs)
             return Decision(
                 Verdict.ASK,
-                f"`{_short(_normal(part.text))}` contains {constructs}, which the policy "
-                "cannot see through",
+                tr("`{command}` contains {constructs}, which the policy cannot see through").format(
+                    command=_short(_normal(part.text)), constructs=constructs
+                ),
                 _ANALYSIS,
             )
         plain = canonical(part)
         full = canonical(part, redirects=True)
         for pattern, rule in rules.allow:
             if pattern.fullmatch(plain) or pattern.fullmatch(full):
-                return Decision(Verdict.ALLOW, "allowed by a rule", rule)
+                return Decision(Verdict.ALLOW, tr("allowed by a rule"), rule)
         exact = next((rule for text, rule in rules.exact if text in (plain, full)), None)
         if exact is not None:
-            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", exact)
+            return Decision(Verdict.ALLOW, tr("allowed exactly as written by a rule"), exact)
         if _runs_code(unwrap(part.words)):
-            return Decision(Verdict.ASK, f"{part.words[0]} runs code given to it", _ANALYSIS)
+            return Decision(
+                Verdict.ASK,
+                tr("{name} runs code given to it").format(name=part.words[0]),
+                _ANALYSIS,
+            )
         if self._config.builtin_readonly:
             spec, why = readonly.check(part.words, part.globs)
             if spec is not None:
-                return Decision(Verdict.ALLOW, "a read-only command", f"read-only: {why}")
+                return Decision(Verdict.ALLOW, tr("a read-only command"), f"read-only: {why}")
         else:
             why = "the built-in read-only list is off ([ssh] builtin_readonly = false)"
         for pattern, rule in self._readonly:
             if pattern.fullmatch(plain):
-                return Decision(Verdict.ALLOW, "a read-only command", rule)
+                return Decision(Verdict.ALLOW, tr("a read-only command"), rule)
         return Decision(
-            Verdict.ASK, f"`{_short(plain)}` is not on an allowlist ({why})", "no rule allows it"
+            Verdict.ASK,
+            tr("`{command}` is not on an allowlist ({why})").format(command=_short(plain), why=why),
+            "no rule allows it",
         )
 
     def _redirection(self, part: Part, rules: _Rules) -> Decision:
         target = part.words[0] if part.words else ""
         writes = part.kind == "write"
         if writes and re.match(_DISK, target):
-            return Decision(Verdict.DENY, f"it writes to the disk device {target}", _BUILTIN_DENY)
+            return Decision(
+                Verdict.DENY,
+                tr("it writes to the disk device {target}").format(target=target),
+                _BUILTIN_DENY,
+            )
         if writes and re.fullmatch(_CREDENTIALS, target):
-            return Decision(Verdict.DENY, f"it overwrites {target}", _BUILTIN_DENY)
+            return Decision(
+                Verdict.DENY, tr("it overwrites {target}").format(target=target), _BUILTIN_DENY
+            )
         if part.constructs:
             return Decision(
                 Verdict.ASK,
-                f"the file of `{_short(part.text)}` is computed when it runs",
+                tr("the file of `{command}` is computed when it runs").format(
+                    command=_short(part.text)
+                ),
                 _ANALYSIS,
             )
         if writes and target == "/dev/null":
-            return Decision(Verdict.ALLOW, "output is discarded", "read-only: > /dev/null")
+            return Decision(Verdict.ALLOW, tr("output is discarded"), "read-only: > /dev/null")
         if not writes and readonly.LOG_FILE.fullmatch(target):
-            return Decision(Verdict.ALLOW, "it reads a log file", "read-only: < /var/log/…")
+            return Decision(Verdict.ALLOW, tr("it reads a log file"), "read-only: < /var/log/…")
         for pattern, rule in rules.allow:
             if pattern.fullmatch(part.owner):
-                return Decision(Verdict.ALLOW, "allowed by a rule", rule)
+                return Decision(Verdict.ALLOW, tr("allowed by a rule"), rule)
         if any(text == part.owner for text, _ in rules.exact):
-            return Decision(Verdict.ALLOW, "allowed exactly as written by a rule", "allow_exact")
-        verb = "writes to" if writes else "reads"
-        return Decision(Verdict.ASK, f"it {verb} the file {target}", "no rule allows it")
+            return Decision(
+                Verdict.ALLOW, tr("allowed exactly as written by a rule"), "allow_exact"
+            )
+        reason = (
+            tr("it writes to the file {target}") if writes else tr("it reads the file {target}")
+        )
+        return Decision(Verdict.ASK, reason.format(target=target), "no rule allows it")
 
 
 def _piped_downloads(analysis: Analysis) -> Iterable[Decision]:
@@ -406,13 +434,15 @@ def _piped_downloads(analysis: Analysis) -> Iterable[Decision]:
                 downloading = True
             elif downloading and name in _INTERPRETERS:
                 yield Decision(
-                    Verdict.DENY, "it pipes a download into a shell or interpreter", _BUILTIN_DENY
+                    Verdict.DENY,
+                    tr("it pipes a download into a shell or interpreter"),
+                    _BUILTIN_DENY,
                 )
     for command, inner in analysis.substitutions:
         words = unwrap(command.words)
         runner = bool(words) and _name(words[0]) in _INTERPRETERS | _CODE_RUNNERS
         if runner and any(_downloads(p) for p in inner):
-            yield Decision(Verdict.DENY, "it runs downloaded code", _BUILTIN_DENY)
+            yield Decision(Verdict.DENY, tr("it runs downloaded code"), _BUILTIN_DENY)
 
 
 def _downloads(part: Part) -> bool:

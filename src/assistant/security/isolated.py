@@ -23,6 +23,8 @@ from typing import IO, Any
 import structlog
 
 from assistant.config.ssh import SSHHost, SSHSection
+from assistant.core import i18n
+from assistant.core.i18n import tr
 from assistant.core.roles import Permission
 from assistant.security.commands import CommandPolicy, Decision, Verdict
 
@@ -57,6 +59,7 @@ class IsolatedPolicy:
             "host": host.model_dump(mode="json"),
             "permissions": sorted(p.value for p in permissions),
             "command": command,
+            "locale": i18n.current(),  # the reasons are written in the requester's language
         }
         line = json.dumps(request, ensure_ascii=False).encode() + b"\n"
         with self._lock:
@@ -66,13 +69,15 @@ class IsolatedPolicy:
                 self._kill()
                 log.warning("policy.analysis_failed", error=type(exc).__name__)
                 return Decision(
-                    Verdict.DENY, "the command could not be analysed", "the shell analysis"
+                    Verdict.DENY, tr("the command could not be analysed"), "the shell analysis"
                 )
         if answer is None:
             log.warning("policy.analysis_timeout", seconds=self._timeout)
             return Decision(
                 Verdict.DENY,
-                f"the command could not be analysed within {self._timeout:g} seconds",
+                tr("the command could not be analysed within {seconds:g} seconds").format(
+                    seconds=self._timeout
+                ),
                 "the shell analysis",
             )
         return Decision(Verdict(answer["verdict"]), answer["reason"], answer["rule"])
@@ -157,11 +162,12 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
                 cached = (key, CommandPolicy(SSHSection.model_validate(request["section"])))
             policy = cached[1]
             host = SSHHost.model_validate(request["host"])
-            decision = policy.decide(
-                permissions=frozenset(Permission(p) for p in request["permissions"]),
-                host=host,
-                command=request["command"],
-            )
+            with i18n.using(request.get("locale")):
+                decision = policy.decide(
+                    permissions=frozenset(Permission(p) for p in request["permissions"]),
+                    host=host,
+                    command=request["command"],
+                )
             answer = {
                 "verdict": decision.verdict.value,
                 "reason": decision.reason,
