@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from assistant.config.base import Section, http_url
+from assistant.core.roles import Permission
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -74,7 +75,7 @@ class McpToolRule(Section):
     ``read`` runs, ``ask`` needs a second person's approval, ``deny`` is never offered."""
 
     tool: str = Field(min_length=1)
-    permission: str = "exec"
+    permission: Permission = Permission.EXEC
     mode: ToolClass = "ask"
 
 
@@ -104,6 +105,7 @@ class McpSection(Section):
     servers: list[McpServer] = Field(default_factory=list)
     tools: list[McpToolRule] = Field(default_factory=list)
     max_result: int = Field(16_000, ge=1000)  # characters of a tool result the model gets
+    check_interval: float = Field(30.0, gt=0)  # seconds between liveness checks (and re-listing)
 
     @model_validator(mode="after")
     def _unique(self) -> McpSection:

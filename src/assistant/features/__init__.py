@@ -22,6 +22,7 @@ NAMES: tuple[str, ...] = (
     "scheduler",
     "pairing",
     "web",
+    "mcp",
 )
 
 

@@ -1,0 +1,65 @@
+"""Building the MCP feature: one supervised link per configured server, its tools under the
+policy the config gives them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.config.web import McpSection, McpServer
+from assistant.feature import APPROVER, Component, Feature, Reloaded, changed_keys
+from assistant.features.mcp.link import ServerLink
+from assistant.features.mcp.tools import McpTool, local_name
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.kernel import Context
+
+
+async def build(ctx: Context) -> Feature:
+    live = ctx.live
+
+    def section() -> McpSection:
+        return live.current.mcp
+
+    def make_tool(server: McpServer, remote: Any, link: ServerLink) -> McpTool | None:
+        rule = section().rule(local_name(server.name, remote.name))
+        if rule.mode == "deny":
+            return None
+        return McpTool(
+            server=server.name,
+            remote=remote.name,
+            description=remote.description or "",
+            schema=remote.input_schema,
+            rule=rule,
+            call=link.call,
+            approver=lambda: ctx.ports.get(APPROVER),
+            audit=ctx.audit,
+            max_result=section().max_result,
+        )
+
+    links = [
+        ServerLink(
+            server,
+            section=section,
+            registry=ctx.tools,
+            make_tool=make_tool,
+            health=ctx.health,
+            clock=ctx.clock,
+        )
+        for server in section().servers
+    ]
+    for link in links:
+        ctx.health.register(link.component, required=False)
+
+    async def reload(old: Config, new: Config) -> Reloaded:
+        for link in links:
+            await link.refresh()  # the rules in force, and whatever the server lists now
+        applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
+        return Reloaded(tuple(applied))
+
+    return Feature(
+        "mcp",
+        components=[Component(link.component, link.run) for link in links],
+        reload=reload,
+        parts={"links": {link.server.name: link for link in links}},
+    )

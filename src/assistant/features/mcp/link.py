@@ -1,0 +1,142 @@
+"""One MCP server's connection, owned by one task (the SDK's client must be entered and left
+in the same task): connect, register its tools, check it is alive every ``check_interval``
+(re-listing its tools, so a changed list is picked up), and when it dies take its tools away
+and raise, so the root's supervisor restarts it with backoff and shows it on /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+
+from assistant.config.web import McpSection, McpServer
+from assistant.core.errors import ToolError
+from assistant.core.health import ComponentState, Health
+from assistant.core.ports import Clock, within
+from assistant.features.mcp.tools import McpTool
+from assistant.tools.registry import ToolRegistry
+
+log = structlog.get_logger(__name__)
+
+MakeTool = Callable[[McpServer, Any, "ServerLink"], McpTool | None]
+
+
+class ServerGone(ConnectionError):
+    """The server's connection closed (the process exited, the HTTP session ended)."""
+
+
+class ServerLink:
+    def __init__(
+        self,
+        server: McpServer,
+        *,
+        section: Callable[[], McpSection],
+        registry: ToolRegistry,
+        make_tool: MakeTool,
+        health: Health,
+        clock: Clock,
+    ) -> None:
+        self.server = server
+        self.component = f"mcp.{server.name}"
+        self._section = section
+        self._registry = registry
+        self._make_tool = make_tool
+        self._health = health
+        self._clock = clock
+        self._client: Any = None
+        self._broken = asyncio.Event()
+        self._registered: list[str] = []
+        self.remote_tools: list[str] = []
+
+    async def run(self) -> None:
+        from mcp import Client
+
+        self._broken = asyncio.Event()
+        async with AsyncExitStack() as stack:
+            stack.callback(self._drop_tools)
+            target = await self._target(stack)
+            client = await stack.enter_async_context(
+                Client(target, read_timeout_seconds=self.server.timeout)
+            )
+            self._client = client
+            stack.callback(self._forget_client)
+            await self.refresh()
+            self._health.set(self.component, ComponentState.READY, f"{len(self._registered)} tools")
+            log.info("mcp.connected", server=self.server.name, tools=len(self._registered))
+            while True:
+                if await within(self._clock, self._section().check_interval, self._broken.wait()):
+                    raise ServerGone(f"the MCP server {self.server.name!r} closed the connection")
+                await self.refresh()  # the liveness check: a dead server raises here
+
+    async def _target(self, stack: AsyncExitStack) -> Any:
+        if self.server.command is not None:
+            from mcp import StdioServerParameters
+
+            return StdioServerParameters(
+                command=self.server.command,
+                args=list(self.server.args),
+                env=dict(self.server.env),
+                cwd=self.server.cwd,
+            )
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        headers = {k: v.get_secret_value() for k, v in self.server.headers.items()}
+        http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+        assert self.server.url is not None
+        return streamable_http_client(self.server.url, http_client=http)
+
+    def _forget_client(self) -> None:
+        self._client = None
+
+    async def refresh(self) -> None:
+        """List the server's tools again and register what the config offers of them."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            listed = (await client.list_tools(cache_mode="refresh")).tools
+        except Exception as exc:
+            raise ServerGone(
+                f"the MCP server {self.server.name!r} stopped answering: {exc}"
+            ) from exc
+        self.remote_tools = [t.name for t in listed]
+        self._drop_tools()
+        for remote in listed:
+            tool = self._make_tool(self.server, remote, self)
+            if tool is None:  # denied by the config
+                continue
+            self._registry.register(tool)
+            self._registered.append(tool.name)
+
+    def _drop_tools(self) -> None:
+        for name in self._registered:
+            self._registry.unregister(name)
+        self._registered = []
+
+    async def call(self, remote: str, arguments: dict[str, Any]) -> Any:
+        client = self._client
+        if client is None:
+            raise ToolError(
+                f"the MCP server {self.server.name!r} is not connected; it is being restarted"
+            )
+        from mcp import MCPError
+
+        try:
+            async with asyncio.timeout(self.server.timeout):
+                return await client.call_tool(remote, arguments)
+        except TimeoutError:
+            raise ToolError(
+                f"the MCP tool {remote!r} did not answer within {self.server.timeout:.0f}s"
+            ) from None
+        except MCPError as exc:
+            if "closed" in str(exc).lower():
+                self._broken.set()
+                raise ToolError(
+                    f"the MCP server {self.server.name!r} went away during the call; it is "
+                    "being restarted"
+                ) from None
+            raise ToolError(f"the MCP server {self.server.name!r}: {exc}") from None
