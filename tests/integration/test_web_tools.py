@@ -77,6 +77,23 @@ async def test_reads_are_guarded_capped_and_redacted(make_config, start_harness,
     assert Permission.WEB_READ.value == "web.read"
 
 
+async def test_the_web_tools_cost_little_prompt(make_config, start_harness, fake_model, sites):
+    """What the three web tools add to every turn of a role that may use them."""
+    public, _secret = sites
+    h = await start(
+        start_harness, web_config(make_config, public, searxng_url="http://127.0.0.1:9"), public
+    )
+    await h.ask("hi", user=USER)
+    web = [
+        t
+        for t in fake_model.requests[0]["tools"]
+        if t["function"]["name"] in ("http_request", "web_fetch", "web_search")
+    ]
+    assert len(web) == 3
+    size = len(json.dumps(web, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 800, size
+
+
 async def test_writes_ask_a_second_person_unless_a_rule_allows_them(
     make_config, start_harness, fake_model, sites
 ):

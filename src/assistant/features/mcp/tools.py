@@ -80,7 +80,7 @@ class McpTool:
         max_result: int,
     ) -> None:
         self.name = local_name(server, remote)
-        self.description = (description or remote).strip()[:1024]
+        self.description = (description or remote).strip()[:300]  # paid for on every turn
         self.permission = rule.permission
         self.mode = rule.mode
         self.Params = params_for(schema)

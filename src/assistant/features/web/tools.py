@@ -34,13 +34,13 @@ _READS = frozenset({"GET", "HEAD"})
 
 class RequestParams(BaseModel):
     method: Method = "GET"
-    url: str = Field(description="http(s) URL")
+    url: str
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
 
 
 class FetchParams(BaseModel):
-    url: str = Field(description="http(s) URL of the page")
+    url: str
 
 
 class SearchParams(BaseModel):
@@ -55,10 +55,7 @@ def allowed_write(section: WebSection, method: str, url: str) -> bool:
 
 class HttpRequestTool:
     name = "http_request"
-    description = (
-        "Make an HTTP request (status, headers, body as text). GET/HEAD run; other "
-        "methods may need a person's approval. Private addresses are refused."
-    )
+    description = "HTTP request: status, headers, body. Writes may need approval."
     permission = Permission.WEB_READ
     side_effects = False  # a write marks itself before it is sent
     Params = RequestParams
@@ -113,7 +110,7 @@ class HttpRequestTool:
 
 class WebFetchTool:
     name = "web_fetch"
-    description = "Read a web page as text with numbered links. Private addresses are refused."
+    description = "A web page's main text, with numbered links."
     permission = Permission.WEB_READ
     side_effects = False
     Params = FetchParams
@@ -144,7 +141,7 @@ class WebFetchTool:
 
 class WebSearchTool:
     name = "web_search"
-    description = "Search the web; returns titles, URLs and snippets."
+    description = "Web search: titles, URLs, snippets."
     permission = Permission.WEB_READ
     side_effects = False
     Params = SearchParams
