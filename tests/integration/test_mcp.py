@@ -7,6 +7,8 @@ rules, and no server process is left after shutdown."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,57 @@ async def _readyz(daemon: Daemon) -> dict[str, Any]:
     url = f"http://127.0.0.1:{daemon.gateway.port}/readyz"
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return await response.json()  # type: ignore[no-any-return]
+
+
+async def test_a_streamable_http_server_with_headers(tmp_path, fake_model):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.mcp_server",
+        "http",
+        str(port),
+        cwd=str(ROOT),
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MCP_MARKER": str(tmp_path / "m")},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    server = {
+        "name": "remote",
+        "url": f"http://127.0.0.1:{port}/mcp",
+        "headers": {"Authorization": "Bearer t0ken"},
+    }
+    path = write_config(
+        tmp_path / "config.toml",
+        tmp_path / "state",
+        fake_model.base_url,
+        access={"owners": [f"telegram:{OWNER}"]},
+        mcp={
+            "servers": [server],
+            "tools": [{"tool": "remote__add", "permission": "chat", "mode": "read"}],
+        },
+    )
+    chat = Chat()
+    daemon = Daemon(
+        load_config(path, {}), config_path=path, env={}, configure_logging=False, extra=[chat]
+    )
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with asyncio.timeout(15):
+            await daemon.ready.wait()
+        tools = daemon.services.tools
+        await until(lambda: _async("remote__add" in tools.names), timeout=20)
+        fake_model.script.extend(
+            [Reply(tool_calls=[("remote__add", {"a": 1, "b": 2})]), Reply(text="three")]
+        )
+        await daemon.services.router.submit(message("1+2", OWNER, 1))
+        await chat.channel.wait_sent(1)
+        assert fake_model.requests[1]["messages"][-1]["content"] == "3"
+        assert "remote__touch" in tools.names  # no rule: ask, for exec (the owner has it)
+    finally:
+        daemon.stop()
+        assert await task == 0
+        child.terminate()
+        await child.wait()
