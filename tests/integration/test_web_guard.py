@@ -114,6 +114,12 @@ async def test_caps_and_the_allowlist_by_name(sites):
         assert got.truncated and len(got.body) == 10_000
         got = await web.fetch("HEAD", f"http://public.test:{public.port}/big")
         assert got.body == b"" and got.status == 200
+        # a write is not repeated where a redirect points: the redirect is the answer
+        public.redirects["/moved"] = "/elsewhere"
+        got = await web.fetch("PUT", f"http://public.test:{public.port}/moved", body="x")
+        assert got.status == 302 and ("PUT", "/elsewhere", "x") not in public.hits
+        got = await web.fetch("POST", f"http://public.test:{public.port}/moved", body="x")
+        assert got.status == 200 and public.hits[-1][:2] == ("GET", "/elsewhere")
         # a name the config allows by name reaches its (private) address; nothing else does
         got = await web.fetch("GET", f"http://evil.test:{secret.port}/named")
         assert got.status == 200

@@ -129,12 +129,15 @@ class WebClient:
                 proxy=None,
             ) as response:
                 location = response.headers.get("Location")
-                if response.status in _REDIRECTS and location:
+                after = method
+                if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                    after = "HEAD" if method == "HEAD" else "GET"
+                # a write goes only where it was judged (and approved): a redirect that would
+                # repeat it elsewhere is the answer; reads follow, every hop checked again
+                if response.status in _REDIRECTS and location and after in ("GET", "HEAD"):
                     target = target.join(URL(location))
-                    if response.status == 303 or (
-                        response.status in (301, 302) and method == "POST"
-                    ):
-                        method, body = "GET", None
+                    if after != method:
+                        method, body = after, None
                     if target.host != response.url.host:
                         sent.popall("Authorization", None)
                         sent.popall("Cookie", None)
