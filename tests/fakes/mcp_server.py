@@ -2,7 +2,7 @@
 
 ``python -m tests.fakes.mcp_server stdio`` (or ``http PORT``). Tools: ``add`` (read),
 ``leak`` (returns a secret, for redaction), ``touch`` (writes a marker file named by
-``MCP_MARKER``: a side effect an approval must guard), ``crash`` (the process dies), and
+``MCP_MARKER``: a side effect an approval must guard), ``grow`` (adds ``late`` and announces it), ``crash`` (the process dies), and
 ``extra`` only when the file named by ``MCP_EXTRA`` exists at start (a reload adds a tool).
 """
 
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("tiny")
 
@@ -34,6 +34,14 @@ def touch(text: str) -> str:
     """Write text to the marker file."""
     Path(os.environ["MCP_MARKER"]).write_text(text)
     return "written"
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Add the tool late and announce the change."""
+    server.add_tool(lambda: "late!", name="late", description="A tool added while running.")
+    await ctx.notify_tools_changed()
+    return "grown"
 
 
 @server.tool()

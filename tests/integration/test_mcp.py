@@ -57,6 +57,8 @@ def rules(leak: str) -> list[dict[str, str]]:
         {"tool": "tiny__add", "permission": "chat", "mode": "read"},
         {"tool": "tiny__crash", "permission": "chat", "mode": "read"},
         {"tool": "tiny__extra", "permission": "chat", "mode": "read"},
+        {"tool": "tiny__grow", "permission": "chat", "mode": "read"},
+        {"tool": "tiny__late", "permission": "chat", "mode": "read"},
         {"tool": "tiny__leak", "permission": "chat", "mode": leak},
         {"tool": "tiny__*", "permission": "chat", "mode": "ask"},
     ]
@@ -85,7 +87,7 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         fake_model.base_url,
         access={"owners": [f"telegram:{OWNER}"], "telegram": {"users": {USER: "user"}}},
         ssh={"hosts": [{"name": "web1", "address": "127.0.0.1", "port": 1}]},  # approvals
-        mcp={"servers": [server], "tools": rules("deny"), "check_interval": 0.3},
+        mcp={"servers": [server], "tools": rules("deny"), "check_interval": 60},
     )
     chat = Chat()
     daemon = Daemon(
@@ -135,6 +137,10 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         await until(lambda: _async(len(fake_model.requests) >= before + 2))
         leaked = fake_model.requests[before + 1]["messages"][-1]["content"]
         assert "api_key" in leaked and "sk-live-0123456789" not in leaked
+        # the server adds a tool and says so: it is offered without a restart or a reload
+        fake_model.script.extend([Reply(tool_calls=[("tiny__grow", {})]), Reply(text="grew")])
+        await daemon.services.router.submit(message("grow", USER, 6))
+        await until(lambda: listed("tiny__late"), timeout=10)
         # the server crashes: its tools go, /readyz says so, it comes back with a new list
         pids = {p.pid for p in children()}
         extra.write_text("yes")

@@ -21,8 +21,10 @@ async def build(ctx: Context) -> Feature:
     def section() -> McpSection:
         return live.current.mcp
 
-    def make_tool(server: McpServer, remote: Any, link: ServerLink) -> McpTool | None:
-        rule = section().rule(local_name(server.name, remote.name))
+    def make_tool(
+        rules: McpSection, server: McpServer, remote: Any, link: ServerLink
+    ) -> McpTool | None:
+        rule = rules.rule(local_name(server.name, remote.name))
         if rule.mode == "deny":
             return None
         return McpTool(
@@ -34,7 +36,7 @@ async def build(ctx: Context) -> Feature:
             call=link.call,
             approver=lambda: ctx.ports.get(APPROVER),
             audit=ctx.audit,
-            max_result=section().max_result,
+            max_result=rules.max_result,
         )
 
     links = [
@@ -53,7 +55,7 @@ async def build(ctx: Context) -> Feature:
 
     async def reload(old: Config, new: Config) -> Reloaded:
         for link in links:
-            await link.refresh()  # the rules in force, and whatever the server lists now
+            await link.refresh(new.mcp)  # the new rules, and whatever the server lists now
         applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
         return Reloaded(tuple(applied))
 

@@ -6,6 +6,7 @@ and raise, so the root's supervisor restarts it with backoff and shows it on /re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -21,7 +22,7 @@ from assistant.tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
-MakeTool = Callable[[McpServer, Any, "ServerLink"], McpTool | None]
+MakeTool = Callable[[McpSection, McpServer, Any, "ServerLink"], McpTool | None]
 
 
 class ServerGone(ConnectionError):
@@ -64,12 +65,32 @@ class ServerLink:
             self._client = client
             stack.callback(self._forget_client)
             await self.refresh()
+            watcher = asyncio.create_task(self._watch(client), name=f"{self.component}.watch")
+            stack.push_async_callback(_cancelled, watcher)  # before the client is left
             self._health.set(self.component, ComponentState.READY, f"{len(self._registered)} tools")
             log.info("mcp.connected", server=self.server.name, tools=len(self._registered))
             while True:
                 if await within(self._clock, self._section().check_interval, self._broken.wait()):
                     raise ServerGone(f"the MCP server {self.server.name!r} closed the connection")
                 await self.refresh()  # the liveness check: a dead server raises here
+
+    async def _watch(self, client: Any) -> None:
+        """Re-list the tools when the server announces a change (protocol 2026-07-28); older
+        servers are re-listed every ``check_interval`` instead."""
+        from mcp.client.subscriptions import ListenNotSupportedError
+
+        try:
+            async with client.listen(tools_list_changed=True) as changes:
+                async for _event in changes:
+                    log.info("mcp.tools_changed", server=self.server.name)
+                    await self.refresh()
+        except ListenNotSupportedError:
+            return
+        except ServerGone:
+            self._broken.set()
+        except Exception as exc:  # noqa: BLE001 - a lost subscription: the link is suspect
+            log.info("mcp.listen_ended", server=self.server.name, error=str(exc))
+            self._broken.set()
 
     async def _target(self, stack: AsyncExitStack) -> Any:
         if self.server.command is not None:
@@ -92,8 +113,9 @@ class ServerLink:
     def _forget_client(self) -> None:
         self._client = None
 
-    async def refresh(self) -> None:
-        """List the server's tools again and register what the config offers of them."""
+    async def refresh(self, section: McpSection | None = None) -> None:
+        """List the server's tools again and register what the config (``section``, else the
+        one in force) offers of them."""
         client = self._client
         if client is None:
             return
@@ -106,7 +128,7 @@ class ServerLink:
         self.remote_tools = [t.name for t in listed]
         self._drop_tools()
         for remote in listed:
-            tool = self._make_tool(self.server, remote, self)
+            tool = self._make_tool(section or self._section(), self.server, remote, self)
             if tool is None:  # denied by the config
                 continue
             self._registry.register(tool)
@@ -140,3 +162,9 @@ class ServerLink:
                     "being restarted"
                 ) from None
             raise ToolError(f"the MCP server {self.server.name!r}: {exc}") from None
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
