@@ -3,9 +3,11 @@ policy the config gives them."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from assistant.config.web import McpSection, McpServer
+from assistant.core.errors import ConfigError
 from assistant.feature import APPROVER, Component, Feature, Reloaded, changed_keys
 from assistant.features.mcp.link import ServerLink
 from assistant.features.mcp.tools import McpTool, local_name
@@ -16,6 +18,14 @@ if TYPE_CHECKING:
 
 
 async def build(ctx: Context) -> Feature:
+    if importlib.util.find_spec("mcp") is None:
+        raise ConfigError(
+            [
+                "[[mcp.servers]] needs the MCP SDK, which is not installed: run "
+                "pip install 'assistant[mcp]' in the assistant's environment, or remove the "
+                "servers"
+            ]
+        )
     live = ctx.live
 
     def section() -> McpSection:
