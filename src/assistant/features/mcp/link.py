@@ -102,11 +102,15 @@ class ServerLink:
                 env=dict(self.server.env),
                 cwd=self.server.cwd,
             )
+        import httpx2  # the SDK's HTTP client (a dependency of mcp)
         from mcp.client.streamable_http import streamable_http_client
-        from mcp.shared._httpx_utils import create_mcp_http_client
 
         headers = {k: v.get_secret_value() for k, v in self.server.headers.items()}
-        http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+        # the SDK's own defaults: 30 s to connect or write, 300 s to read a held stream
+        timeout = httpx2.Timeout(30.0, read=300.0)
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False)
+        )
         assert self.server.url is not None
         return streamable_http_client(self.server.url, http_client=http)
 
