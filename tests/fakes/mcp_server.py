@@ -58,6 +58,23 @@ if os.environ.get("MCP_EXTRA") and Path(os.environ["MCP_EXTRA"]).exists():
         return "extra!"
 
 
+def _search(query: str, state: str = "open", limit: int = 20) -> str:
+    return f"{limit} {state} results for {query}"
+
+
+# MCP_MANY=N: N more tools shaped like a real tracker's (a description of two sentences and
+# three parameters), for the prompt budget
+for _n in range(int(os.environ.get("MCP_MANY", "0"))):
+    server.add_tool(
+        _search,
+        name=f"search_{_n:02d}",
+        description=(
+            f"Search collection {_n} by text, state and label. Returns up to `limit` matches "
+            "with their id, title, state and the time they last changed."
+        ),
+    )
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["http"]:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

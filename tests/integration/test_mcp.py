@@ -7,6 +7,7 @@ rules, and no server process is left after shutdown."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -24,6 +25,7 @@ from tests.conftest import until
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.model import Reply
 from tests.integration.test_daemon import write_config
+from tests.integration.test_turns import prompt_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER, USER = "1001", "1002"
@@ -222,3 +224,61 @@ async def test_a_streamable_http_server_with_headers(tmp_path, fake_model):
         assert await task == 0
         child.terminate()
         await child.wait()
+
+
+async def test_thirty_tools_are_listed_compactly_within_the_prompt_budget(tmp_path, fake_model):
+    """Above [mcp] full_schemas, each tool costs its name and first sentence; the model asks
+    mcp_schema for the parameters of the one it wants, then calls it."""
+    server = {
+        "name": "tracker",
+        "command": sys.executable,
+        "args": ["-m", "tests.fakes.mcp_server", "stdio"],
+        "env": {"PYTHONPATH": str(ROOT), "MCP_MARKER": str(tmp_path / "m"), "MCP_MANY": "30"},
+        "cwd": str(ROOT),
+    }
+    rules = [
+        {"tool": "tracker__search_*", "permission": "chat", "mode": "read"},
+        {"tool": "*", "mode": "deny"},
+    ]
+    path = write_config(
+        tmp_path / "config.toml",
+        tmp_path / "state",
+        fake_model.base_url,
+        access={"owners": [f"telegram:{OWNER}"]},
+        mcp={"servers": [server], "tools": rules},
+    )
+    chat = Chat()
+    daemon = Daemon(
+        load_config(path, {}), config_path=path, env={}, configure_logging=False, extra=[chat]
+    )
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with asyncio.timeout(15):
+            await daemon.ready.wait()
+        tools = daemon.services.tools
+        await until(lambda: _async("tracker__search_29" in tools.names), timeout=20)
+        fake_model.script.extend(
+            [
+                Reply(tool_calls=[("mcp_schema", {"tool": "tracker__search_07"})]),
+                Reply(tool_calls=[("tracker__search_07", {"query": "disk", "limit": 3})]),
+                Reply(text="found"),
+            ]
+        )
+        await daemon.services.router.submit(message("find disk issues", OWNER, 1))
+        await chat.channel.wait_sent(1)
+        first = fake_model.requests[0]
+        offered = {t["function"]["name"]: t["function"] for t in first["tools"]}
+        assert len([n for n in offered if n.startswith("tracker__")]) == 30
+        assert offered["tracker__search_07"]["parameters"] == {"type": "object"}
+        assert offered["tracker__search_07"]["description"] == (
+            "Search collection 7 by text, state and label."
+        )
+        schema = json.loads(fake_model.requests[1]["messages"][-1]["content"])
+        assert set(schema["parameters"]["properties"]) == {"query", "state", "limit"}
+        assert "last changed" in schema["description"]
+        assert fake_model.requests[2]["messages"][-1]["content"] == "3 open results for disk"
+        size = prompt_bytes(first)
+        assert size <= 6 * 1024, size
+    finally:
+        daemon.stop()
+        assert await task == 0

@@ -106,6 +106,7 @@ class McpSection(Section):
     tools: list[McpToolRule] = Field(default_factory=list)
     max_result: int = Field(16_000, ge=1000)  # characters of a tool result the model gets
     check_interval: float = Field(30.0, gt=0)  # seconds between liveness checks (and re-listing)
+    full_schemas: int = Field(12, ge=0)  # above this many MCP tools: compact list + mcp_schema
 
     @model_validator(mode="after")
     def _unique(self) -> McpSection:

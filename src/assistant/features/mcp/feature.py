@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.config.web import McpSection, McpServer
 from assistant.core.errors import ConfigError
 from assistant.feature import APPROVER, Component, Feature, Reloaded, changed_keys
+from assistant.features.mcp.catalog import Catalog
 from assistant.features.mcp.link import ServerLink
 from assistant.features.mcp.tools import McpTool, local_name
 
@@ -49,12 +50,12 @@ async def build(ctx: Context) -> Feature:
             max_result=rules.max_result,
         )
 
+    catalog = Catalog(ctx.tools, make_tool, section)
     links = [
         ServerLink(
             server,
             section=section,
-            registry=ctx.tools,
-            make_tool=make_tool,
+            publish=catalog.publish,
             health=ctx.health,
             clock=ctx.clock,
         )
@@ -64,8 +65,9 @@ async def build(ctx: Context) -> Feature:
         ctx.health.register(link.component, required=False)
 
     async def reload(old: Config, new: Config) -> Reloaded:
+        catalog.layout(new.mcp)  # the new rules, at once
         for link in links:
-            await link.refresh(new.mcp)  # the new rules, and whatever the server lists now
+            await link.refresh(new.mcp)  # and whatever the servers list now
         applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
         return Reloaded(tuple(applied))
 
@@ -73,5 +75,5 @@ async def build(ctx: Context) -> Feature:
         "mcp",
         components=[Component(link.component, link.run) for link in links],
         reload=reload,
-        parts={"links": {link.server.name: link for link in links}},
+        parts={"links": {link.server.name: link for link in links}, "catalog": catalog},
     )

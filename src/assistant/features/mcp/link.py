@@ -1,7 +1,8 @@
 """One MCP server's connection, owned by one task (the SDK's client must be entered and left
-in the same task): connect, register its tools, check it is alive every ``check_interval``
-(re-listing its tools, so a changed list is picked up), and when it dies take its tools away
-and raise, so the root's supervisor restarts it with backoff and shows it on /readyz."""
+in the same task): connect, publish its tools to the feature's catalog, check it is alive
+every ``check_interval`` (re-listing its tools, so a changed list is picked up), and when it
+dies take its tools away and raise, so the root's supervisor restarts it with backoff and
+shows it on /readyz."""
 
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ from assistant.config.web import McpSection, McpServer
 from assistant.core.errors import ToolError
 from assistant.core.health import ComponentState, Health
 from assistant.core.ports import Clock, within
-from assistant.features.mcp.tools import McpTool
-from assistant.tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
-MakeTool = Callable[[McpSection, McpServer, Any, "ServerLink"], McpTool | None]
+# the feature's catalog: (this link, what the server lists now, the rules to apply or None)
+Publish = Callable[["ServerLink", list[Any], McpSection | None], None]
 
 
 class ServerGone(ConnectionError):
@@ -35,21 +35,18 @@ class ServerLink:
         server: McpServer,
         *,
         section: Callable[[], McpSection],
-        registry: ToolRegistry,
-        make_tool: MakeTool,
+        publish: Publish,
         health: Health,
         clock: Clock,
     ) -> None:
         self.server = server
         self.component = f"mcp.{server.name}"
         self._section = section
-        self._registry = registry
-        self._make_tool = make_tool
+        self._publish = publish
         self._health = health
         self._clock = clock
         self._client: Any = None
         self._broken = asyncio.Event()
-        self._registered: list[str] = []
         self.remote_tools: list[str] = []
 
     async def run(self) -> None:
@@ -67,8 +64,9 @@ class ServerLink:
             await self.refresh()
             watcher = asyncio.create_task(self._watch(client), name=f"{self.component}.watch")
             stack.push_async_callback(_cancelled, watcher)  # before the client is left
-            self._health.set(self.component, ComponentState.READY, f"{len(self._registered)} tools")
-            log.info("mcp.connected", server=self.server.name, tools=len(self._registered))
+            tools = f"{len(self.remote_tools)} tools"
+            self._health.set(self.component, ComponentState.READY, tools)
+            log.info("mcp.connected", server=self.server.name, tools=len(self.remote_tools))
             while True:
                 if await within(self._clock, self._section().check_interval, self._broken.wait()):
                     raise ServerGone(f"the MCP server {self.server.name!r} closed the connection")
@@ -130,18 +128,11 @@ class ServerLink:
                 f"the MCP server {self.server.name!r} stopped answering: {exc}"
             ) from exc
         self.remote_tools = [t.name for t in listed]
-        self._drop_tools()
-        for remote in listed:
-            tool = self._make_tool(section or self._section(), self.server, remote, self)
-            if tool is None:  # denied by the config
-                continue
-            self._registry.register(tool)
-            self._registered.append(tool.name)
+        self._publish(self, list(listed), section)
 
     def _drop_tools(self) -> None:
-        for name in self._registered:
-            self._registry.unregister(name)
-        self._registered = []
+        self.remote_tools = []
+        self._publish(self, [], None)
 
     async def call(self, remote: str, arguments: dict[str, Any]) -> Any:
         client = self._client

@@ -32,7 +32,6 @@ def params_for(schema: dict[str, Any]) -> type[BaseModel]:
     validates them against its own schema)."""
     fixed = dict(schema) if isinstance(schema, dict) else {}
     fixed.setdefault("type", "object")
-    fixed.setdefault("properties", {})
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="allow")
@@ -80,16 +79,24 @@ class McpTool:
         max_result: int,
     ) -> None:
         self.name = local_name(server, remote)
-        self.description = (description or remote).strip()[:300]  # paid for on every turn
+        self.full_description = (description or remote).strip()
+        self.description = self.full_description[:300]  # paid for on every turn
+        self.full_schema = schema if isinstance(schema, dict) else {}
         self.permission = rule.permission
         self.mode = rule.mode
-        self.Params = params_for(schema)
+        self.Params: type[BaseModel] = params_for(self.full_schema)
         self.max_output = max_result
         self._server = server
         self._remote = remote
         self._call = call
         self._approver = approver
         self._audit = audit
+
+    def make_compact(self) -> None:
+        """Listed by name and first sentence; the parameters come from ``mcp_schema``."""
+        first = re.split(r"(?<=[.!?。！？])\s*", self.full_description, maxsplit=1)[0]
+        self.description = first[:80]
+        self.Params = params_for({})
 
     async def call(self, params: BaseModel, ctx: ToolContext) -> ToolResult:
         arguments = dict(params.model_extra or {})
