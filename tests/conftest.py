@@ -189,6 +189,7 @@ async def start_harness() -> AsyncIterator[HarnessFactory]:
         embedder: LocalEmbedder | None = None,
         extra: Any = (),
         clock: Clock | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Harness:
         """``recover``: finish what the inbox holds and start firing scheduled jobs;
         ``clock``: the time the daemon sees (a ``FakeClock`` the test moves)."""
@@ -202,7 +203,8 @@ async def start_harness() -> AsyncIterator[HarnessFactory]:
             channels=[channel],
             extra=extra,
             clock=clock,
-            options={"embedder": embedder} if embedder is not None else None,
+            options={**({"embedder": embedder} if embedder is not None else {}), **(options or {})}
+            or None,
         )
         harness = Harness(stack, assembly, channel)
         started.append(harness)

@@ -21,6 +21,7 @@ from assistant.config.sections import (
     SpeechSection,
 )
 from assistant.config.ssh import SSHSection
+from assistant.config.web import McpSection, WebSection
 
 
 class Config(Section):
@@ -38,6 +39,8 @@ class Config(Section):
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
+    web: WebSection = WebSection()
+    mcp: McpSection = McpSection()
 
     @property
     def known_hosts(self) -> Path:

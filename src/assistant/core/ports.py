@@ -174,6 +174,36 @@ class ConversationArchive(Protocol):
         ...
 
 
+class ApprovalResult(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...  # approved | denied | expired | unreachable | withdrawn
+    @property
+    def decided_by(self) -> str | None: ...
+    @property
+    def approved(self) -> bool: ...
+
+
+class Approver(Protocol):
+    """Asks a second person to approve one exact request (implemented by
+    ``security.approvals``, offered by the SSH feature with its /approve and buttons)."""
+
+    async def request(
+        self,
+        *,
+        requester: Sender,
+        channel: str,
+        chat: ChatRef,
+        hosts: tuple[str, ...],
+        command: str,
+        reason: str,
+        totp: bool = False,
+    ) -> ApprovalResult:
+        """Waits for the decision; the calling task's end withdraws the request."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CommandOutcome:
     exit_status: int

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     MEMORY = "memory"  # remember, recall and forget
     SCHEDULE = "schedule"  # reminders, scheduled jobs, monitoring checks
     ADMIN = "admin"  # pairing, users and roles
+    WEB_READ = "web.read"  # GET/HEAD web pages and HTTP APIs (other methods ask)
 
 
 DEFAULT_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -39,6 +40,7 @@ DEFAULT_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EXEC_READONLY,
             Permission.MEMORY,
             Permission.SCHEDULE,
+            Permission.WEB_READ,
         }
     ),
     Role.GUEST: frozenset({Permission.CHAT}),

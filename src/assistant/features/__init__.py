@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.kernel import FeatureModule
 
-NAMES: tuple[str, ...] = ("telegram", "feishu", "ssh", "memory", "scheduler", "pairing")
+NAMES: tuple[str, ...] = (
+    "telegram",
+    "feishu",
+    "ssh",
+    "memory",
+    "scheduler",
+    "pairing",
+    "web",
+    "mcp",
+)
 
 
 def module(name: str) -> FeatureModule:

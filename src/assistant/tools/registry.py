@@ -100,6 +100,12 @@ class ToolRegistry:
         )
         self._by_permissions.clear()
 
+    def unregister(self, name: str) -> None:
+        """Take a tool away (an MCP server that stopped, or changed its list)."""
+        if self._tools.pop(name, None) is not None:
+            self._specs.pop(name, None)
+            self._by_permissions.clear()
+
     def get(self, name: str) -> Tool[Any] | None:
         return self._tools.get(name)
 
@@ -125,8 +131,11 @@ class ToolRegistry:
         result = ToolResult(self._redactor.text(result.content), result.is_error)
         outcome = "error" if result.is_error else "ok"
         self._metrics.tool_calls.labels(name if name in self._tools else "unknown", outcome).inc()
-        if len(result.content) > self.max_output:
-            result = ToolResult(truncate_middle(result.content, self.max_output), result.is_error)
+        tool = self._tools.get(name)
+        # a tool may declare a larger cap of its own (the web tools' [web] max_body)
+        limit = max(self.max_output, getattr(tool, "max_output", 0) or 0)
+        if len(result.content) > limit:
+            result = ToolResult(truncate_middle(result.content, limit), result.is_error)
         return result
 
     async def _invoke(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from assistant.core.i18n import N_
 from assistant.core.roles import Permission
 from assistant.feature import (
+    APPROVER,
     CANCELLER,
     COMMAND_RUNNER,
     HOST_STATUS,
@@ -98,6 +99,7 @@ async def setup(ctx: Context) -> Feature:
     people = OpsCommands(service=service, approvals=approvals, policy=ctx.policy)
     ctx.ports.provide(HOST_STATUS, people)
     ctx.ports.provide(CANCELLER, people)
+    ctx.ports.provide(APPROVER, approvals)
     ctx.ports.provide(COMMAND_RUNNER, CheckRunner(service, judge, ctx.access, ctx.policy))
 
     async def start() -> None:

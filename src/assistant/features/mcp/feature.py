@@ -1,0 +1,79 @@
+"""Building the MCP feature: one supervised link per configured server, its tools under the
+policy the config gives them."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from assistant.config.web import McpSection, McpServer
+from assistant.core.errors import ConfigError
+from assistant.feature import APPROVER, Component, Feature, Reloaded, changed_keys
+from assistant.features.mcp.catalog import Catalog
+from assistant.features.mcp.link import ServerLink
+from assistant.features.mcp.tools import McpTool, local_name
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.kernel import Context
+
+
+async def build(ctx: Context) -> Feature:
+    if importlib.util.find_spec("mcp") is None:
+        raise ConfigError(
+            [
+                "[[mcp.servers]] needs the MCP SDK, which is not installed: run "
+                "pip install 'assistant[mcp]' in the assistant's environment, or remove the "
+                "servers"
+            ]
+        )
+    live = ctx.live
+
+    def section() -> McpSection:
+        return live.current.mcp
+
+    def make_tool(
+        rules: McpSection, server: McpServer, remote: Any, link: ServerLink
+    ) -> McpTool | None:
+        rule = rules.rule(local_name(server.name, remote.name))
+        if rule.mode == "deny":
+            return None
+        return McpTool(
+            server=server.name,
+            remote=remote.name,
+            description=remote.description or "",
+            schema=remote.input_schema,
+            rule=rule,
+            call=link.call,
+            approver=lambda: ctx.ports.get(APPROVER),
+            audit=ctx.audit,
+            max_result=rules.max_result,
+        )
+
+    catalog = Catalog(ctx.tools, make_tool, section)
+    links = [
+        ServerLink(
+            server,
+            section=section,
+            publish=catalog.publish,
+            health=ctx.health,
+            clock=ctx.clock,
+        )
+        for server in section().servers
+    ]
+    for link in links:
+        ctx.health.register(link.component, required=False)
+
+    async def reload(old: Config, new: Config) -> Reloaded:
+        catalog.layout(new.mcp)  # the new rules, at once
+        for link in links:
+            await link.refresh(new.mcp)  # and whatever the servers list now
+        applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
+        return Reloaded(tuple(applied))
+
+    return Feature(
+        "mcp",
+        components=[Component(link.component, link.run) for link in links],
+        reload=reload,
+        parts={"links": {link.server.name: link for link in links}, "catalog": catalog},
+    )

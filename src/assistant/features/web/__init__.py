@@ -1,0 +1,73 @@
+"""Web: ``http_request``, ``web_fetch`` and (with ``[web] searxng_url``) ``web_search``, all
+through one SSRF-guarded HTTP client (``guard``, ``client``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assistant.feature import APPROVER, Feature, Reloaded, changed_keys
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.config.web import WebSection
+    from assistant.features.web.guard import AddressPolicy
+    from assistant.kernel import Context
+
+NAME = "web"
+
+
+def enabled(config: Config) -> bool:
+    return config.web.enabled
+
+
+def policy_of(section: WebSection) -> AddressPolicy:
+    """The addresses the config opens beyond the public internet; the SearXNG instance is
+    named by the config, so it is allowed by name."""
+    from yarl import URL
+
+    from assistant.features.web.guard import AddressPolicy
+
+    hosts = list(section.allow_hosts)
+    if section.searxng_url:
+        hosts.append(URL(section.searxng_url).host or "")
+    return AddressPolicy.of(hosts, section.allow_networks)
+
+
+async def setup(ctx: Context) -> Feature:
+    from assistant.features.web.client import WebClient
+    from assistant.features.web.tools import HttpRequestTool, WebFetchTool, WebSearchTool
+
+    live = ctx.live
+    section = live.current.web
+    client = await ctx.stack.enter_async_context(
+        WebClient(
+            policy_of(section),
+            timeout=section.timeout,
+            max_redirects=section.max_redirects,
+            max_download=section.max_download,
+            user_agent=section.user_agent,
+            resolver=ctx.options.get("web.resolver"),  # a test's fake DNS
+        )
+    )
+
+    def current() -> WebSection:
+        return live.current.web
+
+    tools: list[object] = [
+        HttpRequestTool(client, current, lambda: ctx.ports.get(APPROVER), ctx.audit),
+        WebFetchTool(client, current),
+    ]
+    if section.searxng_url:
+        tools.append(WebSearchTool(client, current))
+
+    async def reload(old: Config, new: Config) -> Reloaded:
+        client.guard.policy = policy_of(new.web)
+        client.timeout = new.web.timeout
+        client.max_redirects = new.web.max_redirects
+        client.max_download = new.web.max_download
+        applied = [
+            k for k in changed_keys(old.web, new.web, "web") if k not in ("web.searxng_url",)
+        ]
+        return Reloaded(tuple(applied))
+
+    return Feature(NAME, tools=tools, reload=reload, parts={"client": client})  # type: ignore[arg-type]

@@ -1,0 +1,168 @@
+"""One guarded HTTP client for the web tools: every request and every redirect hop goes
+through the SSRF guard's connector, with a scheme check, a redirect limit, a total time limit,
+a cap on what is read, and nothing taken from the environment (no proxy, no .netrc)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from multidict import CIMultiDict
+from yarl import URL
+
+from assistant.core.errors import ToolError
+from assistant.features.web.guard import AddressPolicy, BlockedAddress, Guard
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# hop-by-hop and identity headers the model may not set
+_FORBIDDEN_HEADERS = frozenset({"host", "connection", "transfer-encoding", "content-length"})
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str  # after redirects
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool
+    charset: str | None
+
+    def text(self) -> str:
+        return self.body.decode(self.charset or "utf-8", errors="replace")
+
+    @property
+    def content_type(self) -> str:
+        return next((v for k, v in self.headers if k.lower() == "content-type"), "")
+
+
+class WebClient:
+    """Use as an async context manager; ``configure`` applies a reloaded allowlist."""
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        timeout: float,
+        max_redirects: int,
+        max_download: int,
+        user_agent: str,
+        resolver: AbstractResolver | None = None,  # a test's fake DNS, wrapped by the guard
+    ) -> None:
+        self.guard = Guard(policy)
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.max_download = max_download
+        self.user_agent = user_agent
+        self._inner = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> WebClient:
+        connector = aiohttp.TCPConnector(
+            resolver=self.guard.resolver(self._inner),
+            socket_factory=self.guard.socket_factory(),
+            use_dns_cache=False,
+            limit=8,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, auto_decompress=True
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: str | None = None,
+        max_bytes: int | None = None,
+    ) -> Fetched:
+        """One request, redirects followed by hand (each hop checked again); raises
+        ``ToolError`` with a sentence the model can act on."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._fetch(method, url, headers or {}, body, max_bytes)
+        except TimeoutError:
+            raise ToolError(f"{url}: no complete answer within {self.timeout:.0f} s") from None
+        except BlockedAddress as exc:
+            raise ToolError(f"refused by the SSRF guard: {exc}") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedAddress):
+                raise ToolError(f"refused by the SSRF guard: {exc.os_error}") from None
+            raise ToolError(f"{url}: cannot connect ({exc.os_error})") from None
+        except aiohttp.InvalidURL as exc:
+            raise ToolError(f"{exc.url} is not a valid URL (or a non-canonical address)") from None
+        except aiohttp.ClientError as exc:
+            raise ToolError(f"{url}: {type(exc).__name__}: {exc}") from None
+
+    async def _fetch(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: str | None,
+        max_bytes: int | None,
+    ) -> Fetched:
+        if self._session is None:
+            raise RuntimeError("WebClient is not open")
+        limit = max_bytes or self.max_download
+        sent = CIMultiDict({"User-Agent": self.user_agent})
+        sent.update({k: v for k, v in headers.items() if k.lower() not in _FORBIDDEN_HEADERS})
+        target = URL(url)
+        for _hop in range(self.max_redirects + 1):
+            self.guard.policy.check_url(target)
+            async with self._session.request(
+                method,
+                target,
+                headers=sent,
+                data=body.encode() if body is not None else None,
+                allow_redirects=False,
+                proxy=None,
+            ) as response:
+                location = response.headers.get("Location")
+                after = method
+                if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                    after = "HEAD" if method == "HEAD" else "GET"
+                # a write goes only where it was judged (and approved): a redirect that would
+                # repeat it elsewhere is the answer; reads follow, every hop checked again
+                if response.status in _REDIRECTS and location and after in ("GET", "HEAD"):
+                    target = target.join(URL(location))
+                    if after != method:
+                        method, body = after, None
+                    if target.host != response.url.host:
+                        sent.popall("Authorization", None)
+                        sent.popall("Cookie", None)
+                    continue
+                data, truncated = await _read(response, limit, method)
+                return Fetched(
+                    url=str(response.url),
+                    status=response.status,
+                    reason=response.reason or "",
+                    headers=tuple(response.headers.items()),
+                    body=data,
+                    truncated=truncated,
+                    charset=response.charset,
+                )
+        raise ToolError(f"{url}: more than {self.max_redirects} redirects")
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int, method: str) -> tuple[bytes, bool]:
+    if method == "HEAD":
+        return b"", False
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65_536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
