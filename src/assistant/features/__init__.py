@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.kernel import FeatureModule
 
-NAMES: tuple[str, ...] = ("telegram", "feishu", "ssh", "memory", "scheduler", "pairing")
+NAMES: tuple[str, ...] = (
+    "telegram",
+    "feishu",
+    "console",
+    "ssh",
+    "memory",
+    "scheduler",
+    "pairing",
+)
 
 
 def module(name: str) -> FeatureModule:
