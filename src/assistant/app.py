@@ -197,7 +197,7 @@ class Daemon:
     def _say_what_is_missing(self, assembly: Assembly) -> None:
         """One line for each thing a new install still lacks, and what to do about it."""
         config, where = self.config, str(self.config_path)
-        if not assembly.channels:
+        if not [c for c in assembly.channels if c.name != "console"]:  # only the owner's
             log.warning(
                 "config.no_channel",
                 fix=f"nobody can reach the assistant: set [telegram] or [feishu] enabled = true "
