@@ -142,6 +142,8 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(f"{args.channel} user {args.user_id} is now {args.role.value}")
         elif args.action == "totp":
             return _totp(config, args)
+        elif args.action == "token":
+            return _token(config, args)
         elif args.action == "revoke":
             asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
             print(f"{args.channel} user {args.user_id} no longer has access")
@@ -200,6 +202,41 @@ def _totp(config: Config, args: argparse.Namespace) -> int:
     print(f"Scan this with {who}'s authenticator app (or type the secret: {secret}):")
     segno.make(uri, error="m").terminal(compact=True)
     print("Approving a request on hosts with require_totp = true now takes /approve ID CODE.")
+    return 0
+
+
+def _token(config: Config, args: argparse.Namespace) -> int:
+    from assistant import admin
+
+    if args.token_action == "list":
+        tokens = [
+            {
+                "name": t.name,
+                "role": t.role.value,
+                "created": _when(t.created_at),
+                "by": t.created_by,
+                "last_used": _when(t.last_used_at) if t.last_used_at else None,
+            }
+            for t in asyncio.run(admin.token_list(config))
+        ]
+        print_list(
+            tokens,
+            line=lambda t: row(
+                t["name"],
+                t["role"],
+                f"created {t['created']} by {t['by']}",
+                f"last used {t['last_used'] or 'never'}",
+            ),
+            empty="no console tokens: assistant users token create NAME --role user",
+            as_json=args.json,
+        )
+    elif args.token_action == "revoke":
+        asyncio.run(admin.token_revoke(config, args.name))
+        print(f"revoked the console token of {args.name}; their sessions are logged out")
+    else:
+        token = asyncio.run(admin.token_create(config, args.name, args.role))
+        print(f"Console token for {args.name} ({args.role.value}); it is shown only this once:")
+        print(token)
     return 0
 
 
@@ -280,6 +317,19 @@ def _add_totp(users: Any, action: Callable[..., argparse.ArgumentParser]) -> Non
         _config_option(sub)
 
 
+def _add_token(users: Any, action: Callable[..., argparse.ArgumentParser]) -> None:
+    token = action(users, "token", "console tokens: a person's login to the console")
+    actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new token (printed once, stored hashed)")
+    create.add_argument("name", help="the person (1-64 letters, digits, . _ -)")
+    create.add_argument("--role", type=_role, default=Role.USER, help="admin or user (default)")
+    revoke = actions.add_parser("revoke", help="delete a token and end its sessions")
+    revoke.add_argument("name")
+    listing = json_option(actions.add_parser("list", help="the tokens, with their last use"))
+    for sub in (create, revoke, listing):
+        _config_option(sub)
+
+
 def _config_option(parser: argparse.ArgumentParser) -> None:
     """``--config`` after the action too (``assistant jobs list --config PATH``)."""
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
@@ -349,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     json_option(history)
     _add_totp(users_sub, action)
+    _add_token(users_sub, action)
     ops_commands.add_commands(command)
     ops_init.add_command(command)
     _add_inbox(command)

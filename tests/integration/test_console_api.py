@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from assistant.core.roles import Role
 from assistant.store.console import ConsoleTokens
 from tests.fakes.model import Hang
 from tests.helpers import FakeClock
+from tests.integration.test_cli import run_cli
 from tests.integration.test_daemon import write_config
 
 OWNER_TOKEN = "owner-console-token-0123456789abcdef"
@@ -247,3 +249,28 @@ async def test_replies_survive_a_restart_and_a_cut_turn_is_answered_once(tmp_pat
     finally:
         d.stop()
         assert await task == 0
+
+
+async def test_token_command_line_while_the_daemon_runs(daemon, tmp_path):
+    config = str(tmp_path / "config.toml")
+
+    async def cli(*args: str):
+        return await asyncio.to_thread(run_cli, "users", "token", *args, "--config", config)
+
+    made = await cli("create", "bob", "--role", "admin")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.splitlines()[1]
+    again = await cli("create", "bob")
+    assert again.returncode == 1 and "has a token already" in again.stderr
+    async with aiohttp.ClientSession(headers=bearer(token)) as http:
+        async with http.get(base(daemon) + "/api/me") as r:
+            assert (await r.json())["role"] == "admin"
+        listed = await cli("list", "--json")
+        (entry,) = json.loads(listed.stdout)
+        assert (entry["name"], entry["role"], entry["by"]) == ("bob", "admin", entry["by"])
+        assert entry["last_used"] is not None and token not in listed.stdout
+        assert (await cli("revoke", "bob")).returncode == 0
+        async with http.get(base(daemon) + "/api/me") as r:
+            assert r.status == 401
+    missing = await cli("revoke", "bob")
+    assert missing.returncode == 1 and "no console token" in missing.stderr
