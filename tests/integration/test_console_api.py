@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -121,7 +122,7 @@ async def test_bearer_chat_through_the_router_with_ws_and_missed_messages(daemon
             body = await r.json()
         assert texts(body["events"])[0] == "echo: hello there"
         assert texts(body["events"])[1].startswith("Assistant — up")
-        reply = body["events"][0]["message_id"]  # streamed: a message, then edits
+        reply = next(e for e in body["events"] if e["type"] == "message")["message_id"]
         first = max(e["id"] for e in body["events"] if e["message_id"] == reply)
         async with http.get(url + "/api/messages", params={"after": str(first)}) as r:
             later = await r.json()
@@ -274,3 +275,43 @@ async def test_token_command_line_while_the_daemon_runs(daemon, tmp_path):
             assert r.status == 401
     missing = await cli("revoke", "bob")
     assert missing.returncode == 1 and "no console token" in missing.stderr
+
+
+async def test_the_web_page_is_static_scripted_from_files_and_speaks_the_browser_language(
+    daemon,
+):
+    url = base(daemon)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "/", allow_redirects=False) as r:
+            assert (r.status, r.headers["Location"]) == (302, "/console")
+        async with http.get(url + "/console") as r:
+            page = await r.text()
+            assert r.status == 200 and r.content_type == "text/html"
+            assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+        assert scripts == [(' src="/console/app.js" defer', "")]  # no inline script
+        assert not re.search(r"\son[a-z]+=", page) and "http" not in page  # no handlers, no CDN
+        for path, kind in [
+            ("/console/app.js", "text/javascript"),
+            ("/console/app.css", "text/css"),
+        ]:
+            async with http.get(url + path) as r:
+                assert r.status == 200 and r.content_type == kind
+                assert "http://" not in await r.text() and "https://" not in await r.text()
+        async with http.get(
+            url + "/console/strings.json", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        ) as r:
+            words = await r.json()
+        assert words["lang"] == "zh-CN" and words["name"] == "Assistant"
+        assert words["login"] == "登录" and words["send"] == "发送"
+        async with http.get(url + "/console/strings.json") as r:
+            assert (await r.json())["login"] == "Log in"
+    # what the person wrote is part of the stored conversation (every session shows it)
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        async with http.post(url + "/api/messages", json={"text": "mine too"}) as r:
+            assert r.status == 202
+        await daemon.services.router.wait_idle("console:local")
+        async with http.get(url + "/api/messages") as r:
+            events = (await r.json())["events"]
+    assert [e["type"] for e in events][:2] == ["mine", "message"]
+    assert events[0]["text"] == "mine too"

@@ -31,6 +31,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.api import ConsoleApi
     from assistant.features.console.auth import Authenticator
     from assistant.features.console.channel import WebConsoleChannel
+    from assistant.features.console.page import routes as pages
     from assistant.store.console import CHANNEL as CONSOLE
     from assistant.store.console import ConsoleEvents, ConsoleSessions, ConsoleTokens
 
@@ -47,6 +48,7 @@ async def setup(ctx: Context) -> Feature:
         return role.value if role is not None else None
 
     api = ConsoleApi(auth, channel, events, role_of=role_of)
+    page = pages(lambda: ctx.config.assistant.name)
 
     async def prune() -> None:
         while True:
@@ -69,7 +71,7 @@ async def setup(ctx: Context) -> Feature:
     return Feature(
         NAME,
         channels=(channel,),
-        routes=tuple(Route(*r) for r in api.routes()),
+        routes=tuple(Route(*r) for r in [*api.routes(), *page]),
         components=(Component("console.prune", prune),),
         reload=reload,
         parts={"console": channel},

@@ -163,6 +163,14 @@ class ConsoleApi:
             kind=kind,
             meta={"language": language} if language else {},
         )
+        if not self.channel.serving:
+            return refusal(
+                503,
+                "the assistant is starting or stopping; try again shortly",
+                **{"Retry-After": "2"},
+            )
+        if kind is MessageKind.CHAT:  # every session of this person shows what was said
+            await self.events.append(who.person, "mine", f"mine-{client_id}", {"text": content})
         try:
             outcome = await self.channel.submit(message)
         except (ChannelUnavailable, IntakeClosed):

@@ -170,9 +170,7 @@ class ChatClient:
                 error = (await response.json()).get("error", response.reason)
                 raise AssistantError(f"the daemon did not take the message: {error}")
 
-    async def _answer(
-        self, pushes: asyncio.Queue[dict[str, Any] | None], screen: Screen
-    ) -> None:
+    async def _answer(self, pushes: asyncio.Queue[dict[str, Any] | None], screen: Screen) -> None:
         """Show events until the message is answered: idle after a reply (or a reply after
         idle, then a moment of quiet)."""
         idle = False
