@@ -12,7 +12,16 @@ import pytest
 
 from assistant.app import Daemon
 from assistant.config import load_config
-from assistant.core.roles import Role
+from assistant.core.commands import (
+    Action,
+    ActionCall,
+    ActionResult,
+    Command,
+    CommandCall,
+)
+from assistant.core.messages import Button
+from assistant.core.roles import Permission, Role
+from assistant.feature import Feature
 from assistant.store.console import ConsoleTokens
 from tests.fakes.model import Hang
 from tests.helpers import FakeClock
@@ -56,9 +65,14 @@ def texts(events: list[dict]) -> list[str]:
     return list(final.values())
 
 
-async def start_daemon(path, env, clock=None) -> tuple[Daemon, asyncio.Task[int]]:
+async def start_daemon(path, env, clock=None, extra=()) -> tuple[Daemon, asyncio.Task[int]]:
     d = Daemon(
-        load_config(path, env), config_path=path, env=env, configure_logging=False, clock=clock
+        load_config(path, env),
+        config_path=path,
+        env=env,
+        configure_logging=False,
+        clock=clock,
+        extra=extra,
     )
     task = asyncio.create_task(d.run())
     async with asyncio.timeout(15):
@@ -315,3 +329,68 @@ async def test_the_web_page_is_static_scripted_from_files_and_speaks_the_browser
             events = (await r.json())["events"]
     assert [e["type"] for e in events][:2] == ["mine", "message"]
     assert events[0]["text"] == "mine too"
+
+
+class Buttons:
+    """A feature with a card and two button actions, as approvals have."""
+
+    NAME = "buttons"
+
+    def enabled(self, config) -> bool:
+        return True
+
+    async def setup(self, ctx) -> Feature:
+        async def card(call: CommandCall) -> str:
+            row = (Button("Go", "go:1", "primary"), Button("Boss", "boss:1", "danger"))
+            assert call.io is not None
+            await call.io.send("Proceed?", buttons=(row,))
+            return ""
+
+        async def go(call: ActionCall) -> ActionResult:
+            return ActionResult(toast=f"going as {call.role.value}", edit_text="Proceeded.")
+
+        return Feature(
+            self.NAME,
+            commands=[Command("card", "a card with buttons", Permission.CHAT, card)],
+            actions=[Action("go", Permission.CHAT, go), Action("boss", Permission.APPROVE, go)],
+        )
+
+
+async def test_buttons_are_actions_answered_in_the_console(tmp_path, fake_model, clock):
+    path = console_config(tmp_path, fake_model)
+    d, task = await start_daemon(path, ENV, clock, extra=[Buttons()])
+    url = base(d)
+    user = await ConsoleTokens(d.services.db).create("uma", Role.USER, by="test")
+    try:
+        for token, person in ((OWNER_TOKEN, "local"), (user, "uma")):
+            async with aiohttp.ClientSession(headers=bearer(token)) as http:
+                async with http.post(url + "/api/messages", json={"text": "/card"}) as r:
+                    assert r.status == 202
+                await d.services.router.wait_idle(f"console:{person}")
+                async with http.get(url + "/api/messages") as r:
+                    events = (await r.json())["events"]
+                (shown,) = [e for e in events if e.get("buttons")]
+                assert shown["text"] == "Proceed?"
+                assert [b["action"] for b in shown["buttons"][0]] == ["go:1", "boss:1"]
+                for action in ("boss:1", "go:1"):
+                    press = {"action": action, "message_id": shown["message_id"]}
+                    async with http.post(url + "/api/messages", json=press) as r:
+                        assert r.status == 202
+                async with asyncio.timeout(10):
+                    while True:
+                        async with http.get(url + "/api/messages") as r:
+                            events = (await r.json())["events"]
+                        if len([e for e in events if e["type"] == "notice"]) == 2:
+                            break
+                        await asyncio.sleep(0.02)
+                notices = [e["text"] for e in events if e["type"] == "notice"]
+                if person == "local":
+                    assert notices == ["going as owner", "going as owner"]
+                else:
+                    assert notices == ["Your role (user) may not do this.", "going as user"]
+                edits = [e for e in events if e["type"] == "edit"]
+                assert edits[-1]["message_id"] == shown["message_id"]
+                assert edits[-1]["text"] == "Proceeded."
+    finally:
+        d.stop()
+        assert await task == 0

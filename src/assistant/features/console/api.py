@@ -155,12 +155,14 @@ class ConsoleApi:
         if len(content) > MAX_TEXT:
             return refusal(413, f"a message is at most {MAX_TEXT} characters")
         language = _language(request)
+        card = body.get("message_id")  # the message whose button was pressed
         message = InboundMessage(
             chat=ChatRef(CHANNEL, who.person),
             sender=Sender(who.person, name=who.person),
             text=content,
             platform_id=f"{who.person}:{client_id}",
             kind=kind,
+            message_id=card if isinstance(card, str) and kind is MessageKind.ACTION else None,
             meta={"language": language} if language else {},
         )
         if not self.channel.serving:

@@ -58,7 +58,7 @@
         button.type = "button";
         button.textContent = b.label;
         if (b.style === "danger") button.className = "danger";
-        button.addEventListener("click", () => press(b.action, li));
+        button.addEventListener("click", () => press(b.action, event.message_id, li));
         box.appendChild(button);
       }
       li.appendChild(box);
@@ -66,9 +66,9 @@
     if (stick) list.scrollTop = list.scrollHeight;
   }
 
-  async function press(action, li) {
+  async function press(action, card, li) {
     for (const b of li.querySelectorAll("button")) b.disabled = true;
-    const r = await api("POST", "/api/messages", { action });
+    const r = await api("POST", "/api/messages", { action, message_id: card });
     if (r.status >= 400) state("failed");
   }
 
