@@ -237,12 +237,18 @@ async def test_replies_survive_a_restart_and_a_cut_turn_is_answered_once(tmp_pat
     d, task = await start_daemon(path, ENV)
     url = base(d)
     fake_model.script.append(Hang(60))
-    async with aiohttp.ClientSession(headers=bearer()) as http:
+    async with (
+        aiohttp.ClientSession(headers=bearer()) as http,
+        http.ws_connect(url + "/ws") as ws,
+    ):
         async with http.post(url + "/api/messages", json={"text": "slow one"}) as r:
             assert r.status == 202
         await fake_model.wait_requests(1)
-    d.stop()  # the drain (3 s) cuts the turn; the message stays in the inbox
-    assert await task == 0
+        d.stop()  # the drain (3 s) cuts the turn; the message stays in the inbox
+        assert await asyncio.wait_for(task, 10) == 0  # an open socket does not hold it up
+        async with asyncio.timeout(5):
+            while (await ws.receive()).type is not aiohttp.WSMsgType.CLOSED:
+                pass
     d, task = await start_daemon(path, ENV)
     url = base(d)
     try:

@@ -202,8 +202,10 @@ class ConsoleEvents:
         )
         return [Event(r["id"], r["kind"], r["message_id"], json.loads(r["body"])) for r in rows]
 
-    async def last_id(self) -> int:
-        row = await self._db.fetchone("SELECT MAX(id) AS last FROM console_events")
+    async def last_id(self, chat: str) -> int:
+        row = await self._db.fetchone(
+            "SELECT MAX(id) AS last FROM console_events WHERE chat = ?", (chat,)
+        )
         return int(row["last"] or 0) if row else 0
 
     async def prune(self, *, before: float) -> int:

@@ -128,7 +128,7 @@ class ConsoleApi:
             "person": who.person,
             "role": await self._role_of(who.person),
             "chat": f"{CHANNEL}:{who.person}",
-            "last_event": await self.events.last_id(),
+            "last_event": await self.events.last_id(who.person),
         }
         if who.session is not None:
             body["csrf"] = who.session.csrf
@@ -202,7 +202,7 @@ class ConsoleApi:
         after = _after(request)
         if isinstance(after, web.Response):
             return after
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse(heartbeat=30, timeout=1.0)  # a closing handshake, at most
         ws.headers.update(SECURITY_HEADERS)
         await ws.prepare(request)
         queue = self.channel.subscribe(who.person)  # before the replay: nothing falls between
