@@ -4,8 +4,8 @@ conversation.
 Past a limit a message is recorded and dropped (``assistant_messages_dropped_total``). The
 first one dropped in a row gets one polite reply; the rest of that burst get nothing, so a
 flood of 500 messages costs one reply and no model call. The burst ends when the person (or
-the conversation) is under the limit again. Scheduled work and the owner's console (``console:local``)
-are not limited; other console people are, like anyone.
+the conversation) is under the limit again. Scheduled work and the owner's console
+(``console:local``) are not limited; other console people are, like anyone.
 """
 
 from __future__ import annotations
