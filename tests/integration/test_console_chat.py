@@ -7,11 +7,13 @@ import asyncio
 import os
 import sys
 
+import aiohttp
 import pytest
 
 from assistant.app import Daemon
 from assistant.config import load_config
 from assistant.store.console import ConsoleEvents
+from tests.fakes.model import Hang
 from tests.helpers import FakeClock, free_port
 from tests.integration.test_daemon import write_config
 
@@ -109,3 +111,61 @@ async def test_without_a_daemon_it_says_so_and_offers_standalone(tmp_path, fake_
     assert "daemon is not running" in err and "assistant chat --standalone" in err
     code, out, err = await chat(path, "--standalone", "-m", "hi")
     assert (code, out) == (0, "echo: hi\n"), err
+
+
+async def run_daemon(config) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "assistant",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "ASSISTANT_CONSOLE_TOKEN": TOKEN, "ASSISTANT_ENV_FILE": ""},
+    )
+
+
+async def ready(http: aiohttp.ClientSession, base: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                async with http.get(f"{base}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientConnectorError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_turn_then_restart_answers_the_console_once(tmp_path, fake_model):
+    port = free_port()
+    config = config_for(tmp_path, fake_model, port)
+    base = f"http://127.0.0.1:{port}"
+    fake_model.script.append(Hang(120))  # thinking when the daemon dies
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        first = await run_daemon(config)
+        await ready(http, base)
+        async with http.post(f"{base}/api/messages", json={"text": "two plus two?"}) as r:
+            assert r.status == 202
+        await fake_model.wait_requests(1, timeout=20)
+        first.kill()
+        assert await first.wait() == -9
+        second = await run_daemon(config)
+        try:
+            await ready(http, base)
+            seen: list[dict] = []
+            async with http.ws_connect(f"{base}/ws?after=0") as ws, asyncio.timeout(20):
+                while not any(e.get("text") == "echo: two plus two?" for e in seen):
+                    seen.append(await ws.receive_json())
+            async with http.get(f"{base}/api/messages") as r:
+                events = (await r.json())["events"]
+        finally:
+            second.terminate()
+            await second.wait()
+    replies = {e["message_id"] for e in events if e["type"] in ("message", "edit")}
+    assert len(replies) == 1 and len(fake_model.requests) == 2  # one answer, once
+    assert [e["text"] for e in events if e["type"] == "mine"] == ["two plus two?"]
