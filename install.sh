@@ -312,6 +312,9 @@ ASSISTANT_MODEL_API_KEY=
 ASSISTANT_MODEL=
 # Bearer token for the gateway's admin endpoints (/status); empty: they are off
 ASSISTANT_ADMIN_TOKEN=
+# The owner's console token: `assistant chat` and the web console log in with it
+# (install.sh generates one when it is empty; docs/console.md)
+ASSISTANT_CONSOLE_TOKEN=
 EOF
 }
 
@@ -363,6 +366,20 @@ install_secrets() {
       unchanged "$name already has that value"
     fi
   done
+  if [[ -z $(env_value ASSISTANT_CONSOLE_TOKEN) ]]; then
+    set_env ASSISTANT_CONSOLE_TOKEN "$(new_token)" || true
+    changed "generated ASSISTANT_CONSOLE_TOKEN (the console's login; read it with: sudo grep ^ASSISTANT_CONSOLE_TOKEN= $ENV_FILE)"
+  else
+    unchanged "ASSISTANT_CONSOLE_TOKEN kept (read it with: sudo grep ^ASSISTANT_CONSOLE_TOKEN= $ENV_FILE)"
+  fi
+}
+
+new_token() { # 32 random bytes as hex
+  if command -v openssl >/dev/null 2>&1; then
+    openssl rand -hex 32
+  else
+    od -An -N32 -tx1 /dev/urandom | tr -d ' \n'
+  fi
 }
 
 # Turn on a channel section of a config this run created, when its credentials were given.

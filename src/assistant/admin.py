@@ -24,6 +24,7 @@ from assistant.core.messages import ChatRef, OutboundMessage
 from assistant.core.redact import Redactor
 from assistant.core.roles import Role
 from assistant.store.audit import AuditLog, AuditRecord
+from assistant.store.console import ConsoleToken
 from assistant.store.db import Database, prepare_state_dir
 from assistant.store.totp import TotpRecord, TotpStore
 from assistant.store.users import AccessChange, Users
@@ -178,3 +179,29 @@ async def totp_remove(config: Config, channel: str, user_id: str) -> None:
         if not await TotpStore(db).remove(principal):
             raise NotFound(f"{principal} has no authenticator set up")
         await AuditLog(db, Redactor()).append("totp.removed", actor(), principal=principal)
+
+
+async def token_create(config: Config, name: str, role: Role) -> str:
+    """A new console token for ``name`` with ``role`` (shown once; stored hashed)."""
+    from assistant.store.console import ConsoleTokens
+
+    async with open_state(config) as db:
+        try:
+            return await ConsoleTokens(db).create(name, role, by=actor())
+        except ValueError as exc:
+            raise AssistantError(str(exc)) from None
+
+
+async def token_list(config: Config) -> list[ConsoleToken]:
+    from assistant.store.console import ConsoleTokens
+
+    async with open_state(config) as db:
+        return await ConsoleTokens(db).list()
+
+
+async def token_revoke(config: Config, name: str) -> None:
+    from assistant.store.console import ConsoleTokens
+
+    async with open_state(config) as db:
+        if not await ConsoleTokens(db).revoke(name, by=actor()):
+            raise NotFound(f"{name!r} has no console token; see `assistant users token list`")

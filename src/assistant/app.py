@@ -197,7 +197,7 @@ class Daemon:
     def _say_what_is_missing(self, assembly: Assembly) -> None:
         """One line for each thing a new install still lacks, and what to do about it."""
         config, where = self.config, str(self.config_path)
-        if not assembly.channels:
+        if not [c for c in assembly.channels if c.name != "console"]:  # only the owner's
             log.warning(
                 "config.no_channel",
                 fix=f"nobody can reach the assistant: set [telegram] or [feishu] enabled = true "
@@ -323,13 +323,13 @@ class Daemon:
                 for c in assembly.components()
             ]
             tasks.append(tg.create_task(self._reload_loop(), name="reload"))
-            if self.notifier.watchdog_interval is not None:
-                tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
             starting = await assembly.start(tg)
             tasks += starting
             tasks.append(tg.create_task(self._loaded(starting), name="loaded"))
             self.ready.set()  # the channels serve; heavy parts may still be loading
             self.notifier.ready(self._summary())
+            if self.notifier.watchdog_interval is not None:  # pings follow READY
+                tasks.append(tg.create_task(self._watchdog(), name="watchdog"))
             await self._stop.wait()
             for task in tasks:  # stop intake; replies can still be sent while draining
                 task.cancel()

@@ -65,10 +65,31 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    path, config = _load(args, env)
+    if not args.standalone:
+        from assistant.features.console.client import DaemonNotRunning, chat
+
+        secret = config.console.token
+        token = secret.get_secret_value() if secret else env.get("ASSISTANT_CONSOLE_TOKEN", "")
+        if not token:
+            raise AssistantError(
+                "no console token: set ASSISTANT_CONSOLE_TOKEN in the env file and "
+                '[console] token = "${ASSISTANT_CONSOLE_TOKEN}" (sudo reads the env file), '
+                "or use --standalone"
+            )
+        try:
+            return asyncio.run(chat(config, token, message=args.message))
+        except DaemonNotRunning as exc:
+            print(
+                f"error: the assistant daemon is not running ({exc}).\n"
+                "Start it (sudo systemctl start assistant), or talk to an assistant in this "
+                "process instead: assistant chat --standalone",
+                file=sys.stderr,
+            )
+            return 1
     from assistant.app import run_chat
     from assistant.ops.envfile import as_owner
 
-    path, config = _load(args, env)
     with as_owner(config.assistant.state_dir):  # `sudo assistant chat` writes as the service
         return asyncio.run(run_chat(config, message=args.message, config_path=path))
 
@@ -142,6 +163,8 @@ def cmd_users(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(f"{args.channel} user {args.user_id} is now {args.role.value}")
         elif args.action == "totp":
             return _totp(config, args)
+        elif args.action == "token":
+            return _token(config, args)
         elif args.action == "revoke":
             asyncio.run(admin.users_revoke(config, args.channel, args.user_id))
             print(f"{args.channel} user {args.user_id} no longer has access")
@@ -200,6 +223,41 @@ def _totp(config: Config, args: argparse.Namespace) -> int:
     print(f"Scan this with {who}'s authenticator app (or type the secret: {secret}):")
     segno.make(uri, error="m").terminal(compact=True)
     print("Approving a request on hosts with require_totp = true now takes /approve ID CODE.")
+    return 0
+
+
+def _token(config: Config, args: argparse.Namespace) -> int:
+    from assistant import admin
+
+    if args.what == "list":
+        tokens = [
+            {
+                "name": t.name,
+                "role": t.role.value,
+                "created": _when(t.created_at),
+                "by": t.created_by,
+                "last_used": _when(t.last_used_at) if t.last_used_at else None,
+            }
+            for t in asyncio.run(admin.token_list(config))
+        ]
+        print_list(
+            tokens,
+            line=lambda t: row(
+                t["name"],
+                t["role"],
+                f"created {t['created']} by {t['by']}",
+                f"last used {t['last_used'] or 'never'}",
+            ),
+            empty="no console tokens: assistant users token create NAME --role user",
+            as_json=args.json,
+        )
+    elif args.what == "revoke":
+        asyncio.run(admin.token_revoke(config, args.name))
+        print(f"revoked the console token of {args.name}; their sessions are logged out")
+    else:
+        token = asyncio.run(admin.token_create(config, args.name, args.role))
+        print(f"Console token for {args.name} ({args.role.value}); it is shown only this once:")
+        print(token)
     return 0
 
 
@@ -280,6 +338,19 @@ def _add_totp(users: Any, action: Callable[..., argparse.ArgumentParser]) -> Non
         _config_option(sub)
 
 
+def _add_token(users: Any, action: Callable[..., argparse.ArgumentParser]) -> None:
+    token = action(users, "token", "console tokens: a person's login to the console")
+    actions = token.add_subparsers(dest="what", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new token (printed once, stored hashed)")
+    create.add_argument("name", help="the person (1-64 letters, digits, . _ -)")
+    create.add_argument("--role", type=_role, default=Role.USER, help="admin or user (default)")
+    revoke = actions.add_parser("revoke", help="delete a token and end its sessions")
+    revoke.add_argument("name")
+    listing = json_option(actions.add_parser("list", help="the tokens, with their last use"))
+    for sub in (create, revoke, listing):
+        _config_option(sub)
+
+
 def _config_option(parser: argparse.ArgumentParser) -> None:
     """``--config`` after the action too (``assistant jobs list --config PATH``)."""
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
@@ -315,8 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
         return parent.add_parser(name, help=help_text, description=help_text, parents=[nested])
 
     command("run", cmd_run, "run the daemon (what the systemd service starts)")
-    chat = command("chat", cmd_chat, "talk to the assistant in this terminal, as the owner")
+    chat = command("chat", cmd_chat, "talk to the running assistant in this terminal, as owner")
     chat.add_argument("-m", "--message", help="send one message, print the reply, and exit")
+    chat.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no daemon: run an assistant in this process (the terminal is its only channel)",
+    )
     check = command("check-config", cmd_check_config, "validate the config file; exit 0 or 2")
     check.add_argument("path", nargs="?", help="config file to check (same as --config)")
     command("print-config", cmd_print_config, "print the effective config, secrets masked")
@@ -349,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-n", type=int, default=50, help="how many (default 50)")
     json_option(history)
     _add_totp(users_sub, action)
+    _add_token(users_sub, action)
     ops_commands.add_commands(command)
     ops_init.add_command(command)
     _add_inbox(command)

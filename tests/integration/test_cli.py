@@ -73,7 +73,7 @@ def test_unwritable_state_dir_is_a_clear_error(tmp_path):
     blocker.write_text("")
     path = tmp_path / "c.toml"
     path.write_text(f"[assistant]\nstate_dir = '{blocker}/state'\n")
-    result = run_cli("chat", "--config", str(path), "-m", "hi")
+    result = run_cli("chat", "--standalone", "--config", str(path), "-m", "hi")
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot create state directory {blocker}/state")
     assert "Traceback" not in result.stderr
@@ -89,6 +89,7 @@ async def test_chat_answers_through_the_model(tmp_path, fake_model):
         "-m",
         "assistant",
         "chat",
+        "--standalone",
         "--config",
         str(config),
         stdin=asyncio.subprocess.PIPE,

@@ -22,6 +22,7 @@ async def chat(config, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *ASSISTANT,
         "chat",
+        "--standalone",
         "--config",
         str(config),
         *args,

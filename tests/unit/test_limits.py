@@ -92,9 +92,12 @@ def test_limits_per_role_and_what_is_never_limited():
         True,
         False,
     ]
-    for _ in range(10):  # scheduled work and the local console
+    for _ in range(10):  # scheduled work and the owner's console
         assert intake.refusal(message("g", kind=MessageKind.SCHEDULED), Role.GUEST, 0) is None
-        assert intake.refusal(message("c", channel="console"), Role.OWNER, 0) is None
+        assert intake.refusal(message("local", channel="console"), Role.OWNER, 0) is None
+    # a console person with a token of their own is limited like anyone
+    refused = [intake.refusal(message("ann", channel="console"), Role.USER, 0) for _ in range(3)]
+    assert [r is None for r in refused] == [True, True, False]
 
 
 def test_queue_cap_refuses_what_would_wait_but_not_what_skips_the_queue():

@@ -14,6 +14,7 @@ from assistant.config.sections import (
     AccessSection,
     AgentSection,
     AssistantSection,
+    ConsoleSection,
     GatewaySection,
     LoggingSection,
     ModelProvider,
@@ -30,6 +31,7 @@ class Config(Section):
     models: list[ModelProvider] = Field(default_factory=list)
     routing: list[RoutingRule] = Field(default_factory=list)
     gateway: GatewaySection = GatewaySection()
+    console: ConsoleSection = ConsoleSection()
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     limits: LimitsSection = LimitsSection()

@@ -104,6 +104,18 @@ class GatewaySection(Section):
     _blank_token = field_validator("admin_token", mode="before")(blank_to_none)
 
 
+class ConsoleSection(Section):
+    """The console: the terminal chat and the web console, clients of the gateway's /api."""
+
+    enabled: bool | None = None  # None: on when the gateway is
+    token: SecretStr | None = None  # the owner's console token
+    session_hours: float = Field(12.0, gt=0, le=24 * 90)
+    login_failures_per_minute: int = Field(5, ge=1, le=1000)
+    keep_messages_days: float = Field(30.0, gt=0)
+
+    _blank_token = field_validator("token", mode="before")(blank_to_none)
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 NAMES: tuple[str, ...] = (
     "telegram",
     "feishu",
+    "console",
     "ssh",
     "memory",
     "scheduler",

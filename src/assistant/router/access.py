@@ -11,7 +11,9 @@ CONSOLE = "console"
 
 
 class Access:
-    """An empty allowlist means nobody. The console (a local terminal) is the owner."""
+    """An empty allowlist means nobody. The console's ``local`` person (the terminal, and the
+    owner's console token) is the owner; other console people have the role their token
+    granted (``users``, channel ``console``)."""
 
     def __init__(self, config: AccessSection, users: Users) -> None:
         self.users = users
@@ -25,7 +27,7 @@ class Access:
         return f"{channel}:{user_id}" in self._owners
 
     def configured_role(self, channel: str, user_id: str) -> Role | None:
-        if channel == CONSOLE or self.is_owner_in_config(channel, user_id):
+        if (channel == CONSOLE and user_id == "local") or self.is_owner_in_config(channel, user_id):
             return Role.OWNER
         return self._config.channel(channel).users.get(user_id)
 

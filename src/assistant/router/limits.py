@@ -4,8 +4,8 @@ conversation.
 Past a limit a message is recorded and dropped (``assistant_messages_dropped_total``). The
 first one dropped in a row gets one polite reply; the rest of that burst get nothing, so a
 flood of 500 messages costs one reply and no model call. The burst ends when the person (or
-the conversation) is under the limit again. Scheduled work and the local console are not
-limited.
+the conversation) is under the limit again. Scheduled work and the owner's console
+(``console:local``) are not limited; other console people are, like anyone.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ QUEUE_NOTICE = N_(
     "and will skip more until I have caught up. Please wait for my replies, then send again "
     "what still needs one."
 )
-_UNLIMITED_CHANNELS = frozenset({"console"})
+_UNLIMITED = frozenset({("console", "local")})  # the owner at the terminal or console
 
 
 class SlidingWindow:
@@ -87,7 +87,8 @@ class IntakeLimits:
     def refusal(self, message: InboundMessage, role: Role, queued: int | None) -> Refusal | None:
         """Why ``message`` (already recorded) must not be processed; None: it may.
         ``queued``: how many wait before it in its conversation (None: it skips the queue)."""
-        if message.kind is MessageKind.SCHEDULED or message.chat.channel in _UNLIMITED_CHANNELS:
+        unlimited = (message.chat.channel, message.sender.user_id) in _UNLIMITED
+        if message.kind is MessageKind.SCHEDULED or unlimited:
             return None
         limits = self._config().limits
         person = _person(message)

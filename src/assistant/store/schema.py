@@ -232,4 +232,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN next_fire REAL;
     CREATE INDEX jobs_next_fire ON jobs (next_fire) WHERE status = 'active';
     """,
+    # 11: the console (issue 16): per-person tokens (sha256 of the token), sessions (sha256 of
+    # the cookie), and what was sent to each console chat, so a client that reconnects (or
+    # comes back after a restart) gets what it missed
+    """
+    CREATE TABLE console_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_used_at REAL
+    );
+    CREATE TABLE console_sessions (
+        hash TEXT PRIMARY KEY,
+        person TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE console_events (
+        id INTEGER PRIMARY KEY,
+        chat TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX console_events_chat ON console_events (chat, id);
+    """,
 ]

@@ -1,0 +1,248 @@
+"""The console's client API on the gateway.
+
+``POST /api/login`` ``{"token"}`` → session cookie (+ CSRF token); ``POST /api/logout``;
+``GET /api/me``; ``POST /api/messages`` ``{"text"}`` or ``{"action"}`` (a button's action id),
+optional ``"client_id"`` (a retry with the same id is not answered twice);
+``GET /api/messages?after=ID`` (what was sent to this person's console chat after event ID);
+``GET /ws?after=ID`` (a WebSocket: first what was missed after ID, then every event as it
+happens, plus ``busy``/``idle``/``typing`` status). Every response carries a strict CSP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from assistant.core.errors import ChannelUnavailable, IntakeClosed
+from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
+from assistant.core.ports import SubmitOutcome
+from assistant.features.console.auth import SECURITY_HEADERS, Authenticator, Principal, refusal
+from assistant.features.console.channel import CLOSE, WebConsoleChannel
+from assistant.store.console import CHANNEL, ConsoleEvents
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_TEXT = 20_000
+RoleOf = Callable[[str], Awaitable[str | None]]
+
+
+def secured(handler: Handler) -> Handler:
+    """Every response of the console (errors too) carries the security headers."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = exc
+        if not response.prepared:
+            response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return wrapped
+
+
+def _after(request: web.Request) -> int | web.Response:
+    try:
+        return max(0, int(request.query.get("after", "0")))
+    except ValueError:
+        return refusal(400, "after must be an event id (an integer)")
+
+
+def _language(request: web.Request) -> str:
+    first = request.headers.get("Accept-Language", "").split(",")[0]
+    return first.split(";")[0].strip()
+
+
+async def _json(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_type != "application/json":
+        return refusal(415, "send JSON (Content-Type: application/json)")
+    try:
+        body = await request.json()
+    except ValueError:
+        return refusal(400, "the body is not JSON")
+    if not isinstance(body, dict):
+        return refusal(400, "the body must be a JSON object")
+    return body
+
+
+class ConsoleApi:
+    def __init__(
+        self,
+        auth: Authenticator,
+        channel: WebConsoleChannel,
+        events: ConsoleEvents,
+        *,
+        role_of: RoleOf,
+    ) -> None:
+        self.auth = auth
+        self.channel = channel
+        self.events = events
+        self._role_of = role_of
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/api/login", secured(self.login)),
+            ("POST", "/api/logout", secured(self.logout)),
+            ("GET", "/api/me", secured(self.me)),
+            ("POST", "/api/messages", secured(self.post_message)),
+            ("GET", "/api/messages", secured(self.get_messages)),
+            ("GET", "/ws", secured(self.websocket)),
+        ]
+
+    async def _who(self, request: web.Request) -> Principal | web.Response:
+        principal = await self.auth.principal(request)
+        if isinstance(principal, web.Response):
+            return principal
+        if await self._role_of(principal.person) is None:
+            return refusal(403, "this console token has no role any more")
+        return principal
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        body = await _json(request)
+        if isinstance(body, web.Response):
+            return body
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            return refusal(400, 'send {"token": "..."}')
+        return await self.auth.login(request, token)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        return await self.auth.logout(request)
+
+    async def me(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        body: dict[str, Any] = {
+            "person": who.person,
+            "role": await self._role_of(who.person),
+            "chat": f"{CHANNEL}:{who.person}",
+            "last_event": await self.events.last_id(who.person),
+        }
+        if who.session is not None:
+            body["csrf"] = who.session.csrf
+            body["expires_at"] = who.session.expires_at
+        return web.json_response(body)
+
+    async def post_message(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        body = await _json(request)
+        if isinstance(body, web.Response):
+            return body
+        text, action = body.get("text"), body.get("action")
+        client_id = body.get("client_id") or uuid.uuid4().hex
+        if not isinstance(client_id, str) or len(client_id) > 100:
+            return refusal(400, "client_id must be a short string")
+        if isinstance(action, str) and action:
+            kind, content = MessageKind.ACTION, action
+        elif isinstance(text, str) and text.strip():
+            kind, content = MessageKind.CHAT, text.strip()
+        else:
+            return refusal(400, 'send {"text": "..."} or {"action": "..."}')
+        if len(content) > MAX_TEXT:
+            return refusal(413, f"a message is at most {MAX_TEXT} characters")
+        language = _language(request)
+        card = body.get("message_id")  # the message whose button was pressed
+        message = InboundMessage(
+            chat=ChatRef(CHANNEL, who.person),
+            sender=Sender(who.person, name=who.person),
+            text=content,
+            platform_id=f"{who.person}:{client_id}",
+            kind=kind,
+            message_id=card if isinstance(card, str) and kind is MessageKind.ACTION else None,
+            meta={"language": language} if language else {},
+        )
+        if not self.channel.serving:
+            return refusal(
+                503,
+                "the assistant is starting or stopping; try again shortly",
+                **{"Retry-After": "2"},
+            )
+        if kind is MessageKind.CHAT:  # every session of this person shows what was said
+            await self.events.append(who.person, "mine", f"mine-{client_id}", {"text": content})
+        try:
+            outcome = await self.channel.submit(message)
+        except (ChannelUnavailable, IntakeClosed):
+            return refusal(
+                503,
+                "the assistant is starting or stopping; try again shortly",
+                **{"Retry-After": "2"},
+            )
+        status = 202 if outcome is SubmitOutcome.ACCEPTED else 200
+        return web.json_response({"outcome": outcome.value, "client_id": client_id}, status=status)
+
+    async def get_messages(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        after = _after(request)
+        if isinstance(after, web.Response):
+            return after
+        events = await self.events.after(who.person, after)
+        last = events[-1].id if events else after
+        return web.json_response({"events": [e.wire() for e in events], "last": last})
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        after = _after(request)
+        if isinstance(after, web.Response):
+            return after
+        ws = web.WebSocketResponse(heartbeat=30, timeout=1.0)  # a closing handshake, at most
+        ws.headers.update(SECURITY_HEADERS)
+        await ws.prepare(request)
+        queue = self.channel.subscribe(who.person)  # before the replay: nothing falls between
+        self._sockets.add(ws)
+        try:
+            sent = after
+            for event in await self.events.after(who.person, after, limit=10_000):
+                await ws.send_json(event.wire())
+                sent = event.id
+            await ws.send_json({"type": "ready", "last": sent})
+            reader = asyncio.create_task(self._read(ws))
+            try:
+                while True:
+                    getter = asyncio.create_task(queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter not in done:
+                        getter.cancel()
+                        break
+                    push = getter.result()
+                    if push is CLOSE:
+                        break
+                    if isinstance(push.get("id"), int) and push["id"] <= sent:
+                        continue  # already in the replay
+                    await ws.send_json(push)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+        except ConnectionResetError:
+            pass
+        finally:
+            self.channel.unsubscribe(who.person, queue)
+            self._sockets.discard(ws)
+            await ws.close()
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse) -> None:
+        """Until the client closes (clients send nothing but pings)."""
+        async for message in ws:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break

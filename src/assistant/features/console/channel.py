@@ -1,0 +1,177 @@
+"""The console as a channel of the daemon: what the router sends to a console chat is stored
+(``console_events``) and pushed to that person's open WebSockets; what a client posts enters
+``Router.submit`` like any platform's message.
+
+A console chat is one person's (``ChatRef("console", PERSON)``); every session of that person
+(the terminal, browser tabs) sees the same conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import structlog
+
+from assistant.core.errors import ChannelError, ChannelUnavailable
+from assistant.core.health import ComponentState, Health
+from assistant.core.messages import (
+    Attachment,
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    SentMessage,
+)
+from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink, SubmitOutcome
+from assistant.store.console import CHANNEL, ConsoleEvents
+
+log = structlog.get_logger(__name__)
+
+Push = dict[str, Any]
+CLOSE: Push = {"type": "close"}  # tells a subscriber the daemon is stopping
+
+
+def _buttons(rows: tuple[tuple[Button, ...], ...]) -> list[list[dict[str, str]]]:
+    return [
+        [{"label": b.label, "action": b.action_id, "style": b.style} for b in row] for row in rows
+    ]
+
+
+class WebConsoleChannel:
+    """The ``console`` channel of the daemon (clients reach it through ``/api`` and ``/ws``)."""
+
+    def __init__(
+        self,
+        events: ConsoleEvents,
+        *,
+        wait_idle: Callable[[str], Awaitable[None]],
+        health: Health,
+    ) -> None:
+        self._events = events
+        self._health = health
+        self._wait_idle = wait_idle
+        self._on_message: InboundHandler | None = None
+        self._subscribers: dict[str, set[asyncio.Queue[Push]]] = {}
+        self._waiters: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return CHANNEL
+
+    @property
+    def features(self) -> ChannelFeatures:
+        return ChannelFeatures(edit=True, buttons=True, typing=True, stream=True, max_text=100_000)
+
+    async def run(self, on_message: InboundHandler) -> None:
+        """Serve until cancelled; then tell every open client the daemon is going away."""
+        self._on_message = on_message
+        self._health.set(f"channel.{CHANNEL}", ComponentState.READY, "/api and /ws")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._on_message = None
+            for task in self._waiters:
+                task.cancel()
+            for queues in self._subscribers.values():
+                for queue in queues:
+                    queue.put_nowait(CLOSE)
+
+    # --- clients ------------------------------------------------------------------------------
+
+    def subscribe(self, person: str) -> asyncio.Queue[Push]:
+        queue: asyncio.Queue[Push] = asyncio.Queue()
+        self._subscribers.setdefault(person, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, person: str, queue: asyncio.Queue[Push]) -> None:
+        queues = self._subscribers.get(person)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[person]
+
+    @property
+    def serving(self) -> bool:
+        return self._on_message is not None
+
+    async def submit(self, message: InboundMessage) -> SubmitOutcome:
+        """Hand a client's message to the router; once it is answered (the chat is idle),
+        the person's clients get ``{"type": "idle"}``."""
+        if self._on_message is None:
+            raise ChannelUnavailable("the console is not serving (starting or stopping)")
+        outcome = await self._on_message(message)
+        person = message.chat.chat_id
+        self._publish(person, {"type": "busy", "busy": True})
+        task = asyncio.create_task(self._idle(message.chat))
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+        return outcome
+
+    async def _idle(self, chat: ChatRef) -> None:
+        await self._wait_idle(chat.key)
+        self._publish(chat.chat_id, {"type": "idle", "busy": False})
+
+    def _publish(self, person: str, push: Push) -> None:
+        for queue in self._subscribers.get(person, ()):
+            queue.put_nowait(push)
+
+    async def _store(self, chat: ChatRef, kind: str, message_id: str, body: Push) -> None:
+        event = await self._events.append(chat.chat_id, kind, message_id, body)
+        self._publish(chat.chat_id, event.wire())
+
+    # --- Channel ------------------------------------------------------------------------------
+
+    async def send(
+        self, message: OutboundMessage, *, parts: PartSink | None = None
+    ) -> list[SentMessage]:
+        done = parts.delivered(0) if parts is not None else None
+        if done is not None:
+            return [done]
+        if parts is not None:
+            await parts.sending(0, of=1)
+        sent = SentMessage(message.chat, uuid.uuid4().hex[:16])
+        body: Push = {"text": message.text, "format": message.format}
+        if message.buttons:
+            body["buttons"] = _buttons(message.buttons)
+        await self._store(message.chat, "message", sent.message_id, body)
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
+        return [sent]
+
+    async def edit(
+        self,
+        sent: SentMessage,
+        text: str,
+        *,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        format: Literal["markdown", "plain"] = "markdown",
+        parts: PartSink | None = None,
+    ) -> list[SentMessage]:
+        body: Push = {"text": text, "format": format, "buttons": _buttons(buttons)}
+        await self._store(sent.chat, "edit", sent.message_id, body)
+        if parts is not None:
+            await parts.sent(0, sent, of=1)
+        return [sent]
+
+    async def typing(self, chat: ChatRef) -> None:
+        self._publish(chat.chat_id, {"type": "typing"})
+
+    async def answer_action(
+        self, action: InboundMessage, text: str, *, alert: bool = False
+    ) -> None:
+        if text:
+            body: Push = {"text": text, "alert": alert}
+            await self._store(action.chat, "notice", uuid.uuid4().hex[:16], body)
+
+    async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        raise ChannelError("the console has no attachments yet")
+
+    async def aclose(self) -> None:
+        for task in list(self._waiters):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._waiters, return_exceptions=True)
