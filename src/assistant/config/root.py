@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
-from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.channels import FeishuSection, TelegramSection, WhatsAppSection
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
@@ -34,6 +34,7 @@ class Config(Section):
     limits: LimitsSection = LimitsSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
+    whatsapp: WhatsAppSection = WhatsAppSection()
     ssh: SSHSection = SSHSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()
