@@ -5,7 +5,12 @@ Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds the
 """
 
 from assistant.config.base import Section
-from assistant.config.channels import FeishuSection, TelegramSection, WhatsAppSection
+from assistant.config.channels import (
+    FeishuSection,
+    SlackSection,
+    TelegramSection,
+    WhatsAppSection,
+)
 from assistant.config.limits import LimitsSection, RoleLimits
 from assistant.config.loader import (
     DEFAULT_PATH,
@@ -58,6 +63,7 @@ __all__ = [
     "SSHSection",
     "SchedulerSection",
     "Section",
+    "SlackSection",
     "SpeechSection",
     "TelegramSection",
     "WhatsAppSection",

@@ -158,3 +158,50 @@ class WhatsAppSection(Section):
         if not self.phone_number_id or not self.phone_number_id.isdigit():
             raise ValueError(f"phone_number_id {self.phone_number_id!r} is not a number")
         return self
+
+
+class SlackSection(Section):
+    """A Slack app's bot: Socket Mode (no public address) or the Events API on the gateway."""
+
+    enabled: bool = False
+    bot_token: SecretStr | None = None  # xoxb-…
+    app_token: SecretStr | None = None  # xapp-… (Socket Mode)
+    signing_secret: SecretStr | None = None  # the Events API's request signatures
+    mode: Literal["socket", "events"] = "socket"
+    api_base: str = "https://slack.com/api/"
+    webhook_path: str = Field("/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    timestamp_window: float = Field(300.0, ge=5)
+    stream: bool = True
+    max_file_mb: float = Field(20.0, gt=0, le=1000)
+    max_document_chars: int = Field(20000, ge=1000)
+
+    _blank = field_validator("bot_token", "app_token", "signing_secret", mode="before")(
+        blank_to_none
+    )
+
+    _url = field_validator("api_base")(http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SlackSection:
+        if not self.enabled:
+            return self
+        token = self.bot_token.get_secret_value() if self.bot_token else ""
+        if not token.startswith("xoxb-"):
+            raise ValueError(
+                "slack is enabled but bot_token is not a bot token (xoxb-…); set bot_token = "
+                '"${SLACK_BOT_TOKEN}" from the app\'s OAuth & Permissions page'
+            )
+        if self.mode == "socket":
+            app = self.app_token.get_secret_value() if self.app_token else ""
+            if not app.startswith("xapp-"):
+                raise ValueError(
+                    "Socket Mode needs app_token, an app-level token (xapp-…) with "
+                    'connections:write; set app_token = "${SLACK_APP_TOKEN}" (Basic Information '
+                    "→ App-Level Tokens)"
+                )
+        elif self.signing_secret is None:
+            raise ValueError(
+                "events mode needs signing_secret (Basic Information → App Credentials); set "
+                'signing_secret = "${SLACK_SIGNING_SECRET}"'
+            )
+        return self

@@ -7,7 +7,12 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
-from assistant.config.channels import FeishuSection, TelegramSection, WhatsAppSection
+from assistant.config.channels import (
+    FeishuSection,
+    SlackSection,
+    TelegramSection,
+    WhatsAppSection,
+)
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
@@ -35,6 +40,7 @@ class Config(Section):
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
     whatsapp: WhatsAppSection = WhatsAppSection()
+    slack: SlackSection = SlackSection()
     ssh: SSHSection = SSHSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()

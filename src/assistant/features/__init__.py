@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.kernel import FeatureModule
 
-NAMES: tuple[str, ...] = ("telegram", "feishu", "whatsapp", "ssh", "memory", "scheduler", "pairing")
+NAMES: tuple[str, ...] = (
+    "telegram",
+    "feishu",
+    "whatsapp",
+    "slack",
+    "ssh",
+    "memory",
+    "scheduler",
+    "pairing",
+)
 
 
 def module(name: str) -> FeatureModule:

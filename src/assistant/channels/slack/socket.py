@@ -1,0 +1,49 @@
+"""Socket Mode: Slack's websocket, opened with the app-level token (no public address).
+
+Each envelope is acknowledged only after its event was recorded (an unacknowledged envelope is
+delivered again by Slack); one that could not be recorded (the state refuses writes, we are
+closing) is left unacknowledged. slack-sdk reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assistant.channels.common import DEFERRED
+
+log = structlog.get_logger(__name__)
+
+Handle = Callable[..., Awaitable[None]]
+
+
+async def run_socket_mode(
+    app_token: str, web: AsyncWebClient, *, handle: Handle, ready: Callable[[], Any]
+) -> None:
+    client = SocketModeClient(app_token=app_token, web_client=web)
+
+    async def listener(socket: SocketModeClient, request: SocketModeRequest) -> None:
+        if request.type not in ("events_api", "interactive"):
+            await socket.send_socket_mode_response(SocketModeResponse(request.envelope_id))
+            return
+        try:
+            await handle(request.type, request.payload, source="socket")
+        except DEFERRED as exc:
+            log.warning("channel.deferred", channel="slack", source="socket", error=str(exc))
+            return
+        await socket.send_socket_mode_response(SocketModeResponse(request.envelope_id))
+
+    client.socket_mode_request_listeners.append(listener)  # type: ignore[arg-type]
+    try:
+        await client.connect()  # type: ignore[no-untyped-call]
+        ready()
+        await asyncio.Event().wait()
+    finally:
+        await client.close()  # type: ignore[no-untyped-call]
