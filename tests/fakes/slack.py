@@ -34,6 +34,7 @@ class Posted:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     thread_ts: str | None = None
     versions: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -149,7 +150,7 @@ class FakeSlack:
             found.text = str(args.get("text") or "")
             found.blocks = args.get("blocks") or []
             found.versions.append(found.text)
-            self.updates.append(args)
+            self.updates.append({**args, "at": time.monotonic()})
             await self._notify()
             return web.json_response({"ok": True, "channel": found.channel, "ts": found.ts})
         if method == "chat.postEphemeral":

@@ -4,6 +4,7 @@ sender, Socket Mode websocket) and the fake model."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from assistant.config import Config, parse_config
 from assistant.core.commands import ActionCall, ActionResult
 from assistant.core.messages import Button, ChatRef
 from assistant.core.roles import Permission
-from tests.fakes.model import FakeModel
+from tests.fakes.model import FakeModel, Reply
 from tests.fakes.slack import FakeSlack
 from tests.helpers import Running, running_daemons
 
@@ -207,3 +208,40 @@ def test_a_daemon_without_slack_imports_nothing_of_slack_sdk(tmp_path):
     out = subprocess.run(probe, cwd=root, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+async def test_pairing_files_and_streaming(tmp_path, fake_model, slack, run_daemon):
+    running = await run_daemon(slack_config(tmp_path, fake_model, slack, stream=True))
+    url = running.url
+    async with aiohttp.ClientSession() as http:
+        await slack.post(http, url, slack.event(slack.message("D0STRANGE3", STRANGER, "hello?")))
+        (code,) = await slack.wait_posted(1)
+        assert "assistant pairing approve slack " in code.text and fake_model.requests == []
+        notes = slack.add_file("notes.txt", b"line one\nline two")
+        shared = [
+            {
+                "id": "F1",
+                "name": "notes.txt",
+                "mimetype": "text/plain",
+                "size": 17,
+                "url_private_download": notes,
+            }
+        ]
+        document = slack.message(OWNER_DM, OWNER, "read this", files=shared)
+        await slack.post(http, url, slack.event(document))
+        await fake_model.wait_requests(1)
+        await slack.wait_for(
+            lambda: len(slack.posted) == 2 and slack.posted[1].text.startswith("echo")
+        )
+        text = "Streaming " + " ".join(f"w{i}" for i in range(60))
+        fake_model.responder = lambda body: Reply(text=text, chunk=12, pause=0.08)
+        await slack.post(http, url, slack.event(slack.message(OWNER_DM, OWNER, "stream please")))
+        await slack.wait_for(lambda: len(slack.posted) == 3 and slack.posted[2].text == text, 15)
+    await running.daemon.services.router.wait_idle()
+    prompt = fake_model.requests[0]["messages"][-1]["content"]
+    assert "[Attached file: notes.txt]" in prompt and "line one\nline two" in prompt
+    streamed = slack.posted[2]
+    updates = [u for u in slack.updates if u["ts"] == streamed.ts]
+    previews = [streamed.at] + [u["at"] for u in updates[:-1]]
+    assert len(updates) >= 2 and len(slack.posted) == 3  # one message, updated
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(previews))

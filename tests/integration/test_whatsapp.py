@@ -3,9 +3,12 @@ webhook sender) and the fake model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 
 import aiohttp
+import tomli_w
 
 from assistant.core.commands import ActionCall, ActionResult
 from assistant.core.messages import Button, ChatRef
@@ -15,6 +18,7 @@ from tests.integration.whatsapp_support import (
     OWNER,
     STRANGER,
     USER,
+    config_data,
     run_daemon,
     whatsapp,
     whatsapp_config,
@@ -72,15 +76,41 @@ async def test_redeliveries_are_answered_once_also_across_a_restart(
     assert len(fake_model.requests) == 2
 
 
-async def test_a_stranger_gets_a_pairing_code(tmp_path, fake_model, whatsapp, run_daemon):
-    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp))
+async def test_pairing_and_cli_approval(tmp_path, fake_model, whatsapp, run_daemon):
+    from assistant.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps(config_data(tmp_path, fake_model, whatsapp)))
+    running = await run_daemon(load_config(path, {}))
     async with aiohttp.ClientSession() as http:
         hello = whatsapp.delivery(whatsapp.text(STRANGER, "你好"), name="Li")
         assert (await whatsapp.post_webhook(http, running.url, hello))[0] == 200
-    sent = await whatsapp.wait_sent(1)
-    assert sent[0].to == STRANGER and "assistant pairing approve whatsapp " in sent[0].text
-    assert sent[0].text.startswith("你好，Li")  # a +86 number: Chinese
-    assert fake_model.requests == []
+        sent = await whatsapp.wait_sent(1)
+        assert sent[0].to == STRANGER and sent[0].text.startswith("你好，Li")  # +86: Chinese
+        code = sent[0].text.split("assistant pairing approve whatsapp ")[1][:8]
+        assert fake_model.requests == []
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "assistant",
+            "pairing",
+            "approve",
+            "whatsapp",
+            code,
+            "--config",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), 60)
+        assert cli.returncode == 0, err.decode()
+        assert "they have been told" in out.decode()
+        sent = await whatsapp.wait_sent(2)
+        assert sent[1].to == STRANGER
+        again = whatsapp.delivery(whatsapp.text(STRANGER, "now?"), name="Li")
+        await whatsapp.post_webhook(http, running.url, again)
+    sent = await whatsapp.wait_sent(3)
+    assert sent[2].text == "echo: now?"
 
 
 async def test_approval_by_reply_button(tmp_path, fake_model, whatsapp, run_daemon):

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 from assistant.feature import Feature, Reloaded, Route
 
 if TYPE_CHECKING:
+    import aiohttp
+
+    from assistant.channels.slack.adapter import SlackChannel
     from assistant.config import Config
+    from assistant.core.health import Health
+    from assistant.core.redact import Redactor
     from assistant.kernel import Context
 
 NAME = "slack"
@@ -18,6 +23,15 @@ CHANNEL = True
 
 def enabled(config: Config) -> bool:
     return config.slack.enabled
+
+
+def channel(
+    config: Config, *, session: aiohttp.ClientSession, health: Health, redactor: Redactor
+) -> SlackChannel:
+    """An adapter that can send but not receive (the command line's notices)."""
+    from assistant.channels.slack.adapter import SlackChannel
+
+    return SlackChannel(config.slack, session=session, health=health, redactor=redactor)
 
 
 async def setup(ctx: Context) -> Feature:

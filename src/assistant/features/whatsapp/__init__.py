@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING
 from assistant.feature import Feature, Reloaded, Route
 
 if TYPE_CHECKING:
+    import aiohttp
+
+    from assistant.channels.whatsapp.adapter import WhatsAppChannel
     from assistant.config import Config
+    from assistant.core.health import Health
     from assistant.core.messages import ChatRef
+    from assistant.core.redact import Redactor
     from assistant.kernel import Context
 
 NAME = "whatsapp"
@@ -18,6 +23,16 @@ CHANNEL = True
 
 def enabled(config: Config) -> bool:
     return config.whatsapp.enabled
+
+
+def channel(
+    config: Config, *, session: aiohttp.ClientSession, health: Health, redactor: Redactor
+) -> WhatsAppChannel:
+    """An adapter that can send but not receive (the command line's notices), not knowing
+    the 24-hour window: WhatsApp's own refusal is logged."""
+    from assistant.channels.whatsapp.adapter import WhatsAppChannel
+
+    return WhatsAppChannel(config.whatsapp, session=session, health=health, redactor=redactor)
 
 
 async def setup(ctx: Context) -> Feature:
