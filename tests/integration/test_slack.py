@@ -37,17 +37,18 @@ async def slack():
     await fake.stop()
 
 
-def slack_config(
+def slack_data(
     tmp_path: Path, fake_model: FakeModel, fake: FakeSlack, mode: str = "events", **extra: Any
-) -> Config:
-    data = {
+) -> dict[str, Any]:
+    gateway = extra.pop("gateway", {"port": 0})
+    return {
         "assistant": {"state_dir": str(tmp_path / "state"), "drain_timeout": 3},
-        "gateway": {"port": 0},
+        "gateway": gateway,
         "access": {
             "owners": [f"slack:{OWNER}"],
             "slack": {"users": {USER: "user"}, "groups": [GENERAL]},
         },
-        "models": [{"name": "m0", "base_url": fake_model.base_url, "model": "f", "timeout": 5}],
+        "models": [{"name": "m0", "base_url": fake_model.base_url, "model": "f", "timeout": 60}],
         "slack": {
             "enabled": True,
             "bot_token": fake.bot_token,
@@ -61,7 +62,12 @@ def slack_config(
         "memory": {"enabled": False},
         "scheduler": {"enabled": False},
     }
-    return parse_config(tomli_w.dumps(data), {})
+
+
+def slack_config(
+    tmp_path: Path, fake_model: FakeModel, fake: FakeSlack, mode: str = "events", **extra: Any
+) -> Config:
+    return parse_config(tomli_w.dumps(slack_data(tmp_path, fake_model, fake, mode, **extra)), {})
 
 
 class SlackRunning(Running):
@@ -245,3 +251,18 @@ async def test_pairing_files_and_streaming(tmp_path, fake_model, slack, run_daem
     previews = [streamed.at] + [u["at"] for u in updates[:-1]]
     assert len(updates) >= 2 and len(slack.posted) == 3  # one message, updated
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(previews))
+
+
+async def test_doctor_checks_the_token(tmp_path, fake_model, slack):
+    from assistant.feature import CheckContext, Status
+    from assistant.features.slack.checks import check_slack
+
+    async with aiohttp.ClientSession() as session:
+        ctx = CheckContext(config_path=tmp_path / "c.toml", env={}, env_file=None, session=session)
+        ctx.config = slack_config(tmp_path, fake_model, slack)
+        (ok,) = await check_slack(ctx)
+        assert ok.status is Status.OK and ok.detail == "token accepted; bot assistant (events)"
+        ctx.config = slack_config(tmp_path, fake_model, slack, bot_token="xoxb-bad-0001")
+        (bad,) = await check_slack(ctx)
+        assert bad.status is Status.FAIL and "refused the token" in bad.detail
+        assert "xoxb-bad-0001" not in bad.detail and bad.fix

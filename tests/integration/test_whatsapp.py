@@ -237,3 +237,28 @@ async def test_wrong_token_stops_only_the_adapter(tmp_path, fake_model, whatsapp
     await running.wait_state("failed")
     assert "refused the token" in running.health["detail"]
     assert "EAAwrong-0001" not in json.dumps(running.daemon.health.snapshot())
+
+
+async def test_poison_is_dead_lettered_and_can_be_retried(
+    tmp_path, fake_model, whatsapp, run_daemon
+):
+    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp))
+    url = running.url
+    poison = whatsapp.text(OWNER, "bad \udcff surrogate")  # SQLite cannot store it
+    async with aiohttp.ClientSession() as http:
+        body = json.dumps(whatsapp.delivery(poison)).encode()  # \udcff escaped: valid JSON
+        headers = {"X-Hub-Signature-256": whatsapp.signature(body)}
+        async with http.post(url, data=body, headers=headers) as response:
+            assert response.status == 200
+        headers = {"X-Hub-Signature-256": whatsapp.signature(b"not json")}
+        async with http.post(url, data=b"not json", headers=headers) as response:
+            assert response.status == 200  # signed, unreadable: kept, acknowledged
+        fine = whatsapp.delivery(whatsapp.text(OWNER, "still here?"))
+        await whatsapp.post_webhook(http, url, fine)
+    sent = await whatsapp.wait_sent(1)
+    assert sent[0].text == "echo: still here?"
+    db = running.daemon.services.db
+    rows = await db.fetchall("SELECT ref, payload FROM dead_letters ORDER BY id")
+    assert [row[0] for row in rows] == [poison["id"], None]
+    stored = json.loads(rows[0][1])
+    assert stored["entry"][0]["changes"][0]["value"]["messages"][0]["id"] == poison["id"]

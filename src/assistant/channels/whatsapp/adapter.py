@@ -41,6 +41,7 @@ from assistant.channels.whatsapp.parse import (
     message_ids,
     parse_item,
     sent_at,
+    single,
 )
 from assistant.channels.whatsapp.render import (
     Payload,
@@ -214,7 +215,7 @@ class WhatsAppChannel:
             except Exception as exc:  # noqa: BLE001 - quarantine, never wedge
                 ref = item.message.get("id")
                 await self._quarantine.hold(
-                    dict(item.message),
+                    single(item),
                     exc,
                     source=source,
                     ref=ref if isinstance(ref, str) else None,

@@ -59,6 +59,19 @@ def items(payload: Mapping[str, Any]) -> Iterator[Item]:
                 yield Item(message, contacts.get(sender), phone)
 
 
+def single(item: Item) -> dict[str, Any]:
+    """A delivery of ``item`` alone (what a dead letter keeps, to be taken again as it came)."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": item.phone_number_id},
+        "messages": [dict(item.message)],
+    }
+    if item.contact is not None:
+        value["contacts"] = [dict(item.contact)]
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"changes": [change]}]}
+
+
 def message_ids(payload: Mapping[str, Any]) -> list[str]:
     """The ids of the messages in a delivery, as far as they can be read (for dead letters)."""
     try:
