@@ -266,3 +266,10 @@ async def test_doctor_checks_the_token(tmp_path, fake_model, slack):
         (bad,) = await check_slack(ctx)
         assert bad.status is Status.FAIL and "refused the token" in bad.detail
         assert "xoxb-bad-0001" not in bad.detail and bad.fix
+
+
+async def test_wrong_app_token_stops_socket_mode(tmp_path, fake_model, slack, run_daemon):
+    config = slack_config(tmp_path, fake_model, slack, mode="socket", app_token="xapp-wrong-01")
+    running = await run_daemon(config, ready=False)
+    await running.wait_state("failed")
+    assert "refused the app-level token" in running.health["detail"]

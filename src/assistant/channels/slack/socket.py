@@ -12,12 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assistant.channels.common import DEFERRED
+from assistant.channels.slack.api import AUTH_ERRORS
+from assistant.core.errors import ChannelAuthError, ChannelUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +45,16 @@ async def run_socket_mode(
 
     client.socket_mode_request_listeners.append(listener)  # type: ignore[arg-type]
     try:
+        try:  # the SDK retries a refused token for ever: ask once ourselves first
+            await web.apps_connections_open(app_token=app_token)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in AUTH_ERRORS:
+                raise ChannelAuthError(
+                    f"Slack refused the app-level token ({error}); check [slack] app_token "
+                    "(Basic Information → App-Level Tokens, with connections:write)"
+                ) from None
+            raise ChannelUnavailable(f"Slack Socket Mode: {error or exc}") from None
         await client.connect()  # type: ignore[no-untyped-call]
         ready()
         await asyncio.Event().wait()
