@@ -137,12 +137,15 @@ class FakeSlack:
                 if block["type"] == "section" and len(block["text"]["text"]) > 3000:
                     return web.json_response({"ok": False, "error": "invalid_blocks"})
             ts = f"{int(time.time())}.{next(self._ts):06d}"
+            channel = str(args["channel"])
+            if channel.startswith("U"):  # a person: their direct message channel with the bot
+                channel = "D" + channel[1:]
             self.posted.append(
-                Posted(args["channel"], ts, text, args.get("blocks") or [], args.get("thread_ts"))
+                Posted(channel, ts, text, args.get("blocks") or [], args.get("thread_ts"))
             )
             self.posted[-1].versions.append(text)
             await self._notify()
-            return web.json_response({"ok": True, "channel": args["channel"], "ts": ts})
+            return web.json_response({"ok": True, "channel": channel, "ts": ts})
         if method == "chat.update":
             found = next((p for p in self.posted if p.ts == args.get("ts")), None)
             if found is None:

@@ -273,3 +273,17 @@ async def test_wrong_app_token_stops_socket_mode(tmp_path, fake_model, slack, ru
     running = await run_daemon(config, ready=False)
     await running.wait_state("failed")
     assert "refused the app-level token" in running.health["detail"]
+
+
+async def test_a_person_is_reached_by_member_id_and_the_card_updated(
+    tmp_path, fake_model, slack, run_daemon
+):
+    """Approvals go to people (U…); Slack answers from their DM channel (D…), which edits use."""
+    running = await run_daemon(slack_config(tmp_path, fake_model, slack))
+    router = running.daemon.services.router
+    buttons = ((Button("Approve", "ap:7:y"),),)
+    (sent,) = await router.notify(ChatRef("slack", OWNER), "Approve?", buttons=buttons)
+    assert sent.chat.chat_id == OWNER_DM and slack.posted[0].channel == OWNER_DM
+    await router.edit(sent, "Approved")
+    assert slack.posted[0].text == "Approved" and slack.posted[0].buttons == []
+    assert len(slack.posted) == 1

@@ -15,6 +15,7 @@ there or answered there: kept in memory, the newest 5000), always in the thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import urllib.parse
 from datetime import UTC, datetime
@@ -254,7 +255,10 @@ class SlackChannel:
             except SlackRefused as exc:
                 log.error("slack.send_refused", error=exc.error, channel=chat.chat_id)
                 return None
-            return SentMessage(chat, str(answer["ts"]))
+            # a message to a person (U…) lands in their direct message channel (D…): edits
+            # must name that channel
+            where = str(answer.get("channel") or chat.chat_id)
+            return SentMessage(dataclasses.replace(chat, chat_id=where), str(answer["ts"]))
 
         return await send_parts(len(payloads), send_one, sink, first=first)
 
