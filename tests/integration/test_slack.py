@@ -287,3 +287,19 @@ async def test_a_person_is_reached_by_member_id_and_the_card_updated(
     await router.edit(sent, "Approved")
     assert slack.posted[0].text == "Approved" and slack.posted[0].buttons == []
     assert len(slack.posted) == 1
+
+
+async def test_threads_are_remembered_across_a_restart(tmp_path, fake_model, slack, run_daemon):
+    config = slack_config(tmp_path, fake_model, slack)
+    running = await run_daemon(config)
+    asked = slack.message(GENERAL, USER, "<@U0BOT00001> hi")
+    async with aiohttp.ClientSession() as http:
+        await slack.post(http, running.url, slack.event(asked))
+        await slack.wait_posted(1)
+        await running.daemon.services.router.wait_idle()
+        assert await running.stop() == 0
+        running = await run_daemon(config)
+        follow = slack.message(GENERAL, USER, "and then?", thread_ts=asked["ts"])
+        await slack.post(http, running.url, slack.event(follow))
+        await slack.wait_posted(2)
+    assert slack.posted[1].text == "echo: and then?" and slack.posted[1].thread_ts == asked["ts"]

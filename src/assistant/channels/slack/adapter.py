@@ -9,7 +9,8 @@ entry); only then is the event id remembered and the event acknowledged (HTTP 20
 Socket Mode envelope's ack). What raises while it is parsed or recorded is dead-lettered.
 
 In channels the bot answers when mentioned, and in threads it takes part in (it was mentioned
-there or answered there: kept in memory, the newest 5000), always in the thread.
+there or answered there: kept in the state for a week, like the event ids), always in the
+thread.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import urllib.parse
 from datetime import UTC, datetime
 from types import TracebackType
@@ -61,6 +63,9 @@ log = structlog.get_logger(__name__)
 
 NAME = CHANNEL
 COMPONENT = "channel.slack"
+THREADS = "slack.thread"  # seen_events' channel for the threads the bot takes part in
+SEEN_RETENTION = 7 * 24 * 3600.0  # event ids (Slack retries for an hour) and threads: a week
+PURGE_EVERY = 3600.0
 
 
 def _now() -> str:
@@ -95,6 +100,7 @@ class SlackChannel:
         self._bot: BotIdentity | None = None
         self._on_message: InboundHandler | None = None
         self._threads: BoundedDict[tuple[str, str], bool] = BoundedDict(5000)
+        self._last_purge = float("-inf")
 
     @property
     def name(self) -> str:
@@ -223,14 +229,44 @@ class SlackChannel:
         if self._seen is not None and event_id and await self._seen.seen(NAME, event_id):
             log.debug("slack.duplicate_event", event_id=event_id)
             return
+        await self._recall_thread(payload.get("event"))
         message = parse_event(payload, bot, self._in_thread)
         if message is not None:
             if message.chat.is_group and message.addressed and message.chat.thread_id:
-                self._threads[(message.chat.chat_id, message.chat.thread_id)] = True
+                await self._join_thread(message.chat.chat_id, message.chat.thread_id)
             await on_message(message)
         if self._seen is not None and event_id:
             await self._seen.remember(NAME, event_id)
         self._health.note(COMPONENT, last_event=_now())
+        await self._purge()
+
+    async def _recall_thread(self, event: Any) -> None:
+        """Whether the bot takes part in the event's thread, from the state (after a restart)."""
+        if not isinstance(event, dict) or self._seen is None:
+            return
+        channel, thread = event.get("channel"), event.get("thread_ts")
+        if not isinstance(channel, str) or not isinstance(thread, str):
+            return
+        if (channel, thread) not in self._threads and await self._seen.seen(
+            THREADS, f"{channel}:{thread}"
+        ):
+            self._threads[(channel, thread)] = True
+
+    async def _join_thread(self, channel: str, thread: str) -> None:
+        if (channel, thread) in self._threads:
+            return
+        self._threads[(channel, thread)] = True
+        if self._seen is not None:
+            await self._seen.remember(THREADS, f"{channel}:{thread}")
+
+    async def _purge(self) -> None:
+        if self._seen is None or self._clock.monotonic() - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = self._clock.monotonic()
+        older = time.time() - SEEN_RETENTION  # the rows are stamped with the system clock
+        purged = await self._seen.purge(older)
+        if purged:
+            log.info("slack.seen_purged", rows=purged)
 
     # --- sending --------------------------------------------------------------------------
 
@@ -244,7 +280,7 @@ class SlackChannel:
         self, chat: ChatRef, payloads: list[dict[str, Any]], sink: PartSink | None, first: int = 0
     ) -> list[SentMessage]:
         if chat.is_group and chat.thread_id:
-            self._threads[(chat.chat_id, chat.thread_id)] = True
+            await self._join_thread(chat.chat_id, chat.thread_id)
 
         async def send_one(index: int) -> SentMessage | None:
             arguments = {"channel": chat.chat_id, **payloads[index]}
