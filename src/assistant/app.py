@@ -200,9 +200,9 @@ class Daemon:
         if not assembly.channels:
             log.warning(
                 "config.no_channel",
-                fix="nobody can reach the assistant: set [telegram], [feishu] or [whatsapp] "
-                f"enabled = true in {where} with its token; meanwhile `assistant chat` talks to "
-                "it here",
+                fix="nobody can reach the assistant: set [telegram], [feishu], [slack] or "
+                f"[whatsapp] enabled = true in {where} with its token; meanwhile `assistant chat` "
+                "talks to it here",
             )
         if not config.models:
             log.warning(
