@@ -304,6 +304,20 @@ class FakeWhatsApp:
             "recipient_id": person,
         }
 
+    def failed(self, message_id: str, person: str, code: int = 131047) -> dict[str, Any]:
+        """WhatsApp's later verdict on a message it had accepted."""
+        return {
+            **self.status(message_id, person, "failed"),
+            "errors": [
+                {
+                    "code": code,
+                    "title": "Message failed to send because more than 24 hours have passed "
+                    "since the customer last replied to this number.",
+                    "error_data": {"details": "Message failed to send"},
+                }
+            ],
+        }
+
     def signature(self, body: bytes, secret: str | None = None) -> str:
         key = (secret or self.app_secret).encode()
         return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()

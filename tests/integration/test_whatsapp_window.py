@@ -89,3 +89,27 @@ async def test_outside_the_window_a_template_goes(tmp_path, fake_model, whatsapp
         )
     sent = await whatsapp.wait_sent(2)
     assert (sent[1].type, sent[1].text) == ("text", "echo: ok")
+
+
+async def test_a_late_refusal_tells_the_owner_once(
+    tmp_path, fake_model, whatsapp, feishu, run_daemon
+):
+    access = {"owners": [f"whatsapp:{OWNER}", f"feishu:{FEISHU_OWNER}"]}
+    config = whatsapp_config(
+        tmp_path, fake_model, whatsapp, access=access, feishu=_feishu_section(feishu)
+    )
+    running = await run_daemon(config)
+    async with aiohttp.ClientSession() as http:
+        await whatsapp.post_webhook(http, running.url, whatsapp.delivery(whatsapp.text(USER, "hi")))
+        (reply,) = await whatsapp.wait_sent(1)
+        late = whatsapp.delivery(statuses=[whatsapp.failed(reply.message_id, USER)])
+        for _ in range(2):  # redelivered: told once
+            assert (await whatsapp.post_webhook(http, running.url, late))[0] == 200
+        told = await feishu.wait_sent(1)
+        await running.daemon.services.router.wait_idle()
+    assert len(feishu.sent) == 1 and told[0].chat_id == FEISHU_OWNER
+    assert USER in told[0].text and "refused it after it was sent" in told[0].text
+    row = await running.daemon.services.db.fetchone(
+        "SELECT undelivered FROM reply_windows WHERE person = ?", (USER,)
+    )
+    assert row is not None and row[0] == 1

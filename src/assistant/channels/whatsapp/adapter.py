@@ -37,6 +37,7 @@ from assistant.channels.whatsapp.api import OUTSIDE_WINDOW, GraphAPI, WhatsAppRe
 from assistant.channels.whatsapp.parse import (
     CHANNEL,
     Item,
+    failures,
     items,
     message_ids,
     parse_item,
@@ -51,6 +52,7 @@ from assistant.channels.whatsapp.render import (
 )
 from assistant.channels.whatsapp.webhook import handshake, signed
 from assistant.config import WhatsAppSection
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError, IntakeClosed
 from assistant.core.health import ComponentState, Health
 from assistant.core.messages import (
@@ -81,7 +83,7 @@ COMPONENT = "channel.whatsapp"
 WINDOW = 24 * 3600.0  # seconds after a person's message in which free-form replies may go
 MARK_READ_TIMEOUT = 5.0
 
-Undeliverable = Callable[[ChatRef, str], Awaitable[None]]
+Undeliverable = Callable[[ChatRef, str | None], Awaitable[None]]  # None: the text is gone
 
 
 def _now() -> str:
@@ -119,6 +121,7 @@ class WhatsAppChannel:
             clock=self._clock,
         )
         self._on_message: InboundHandler | None = None
+        self._failed: BoundedDict[str, bool] = BoundedDict(2000)  # message ids reported failed
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -220,7 +223,33 @@ class WhatsAppChannel:
                     source=source,
                     ref=ref if isinstance(ref, str) else None,
                 )
+        await self._failures(payload)
         self._health.note(COMPONENT, last_event=_now())
+
+    async def _failures(self, payload: dict[str, Any]) -> None:
+        """Messages WhatsApp accepted and later could not deliver: outside the 24-hour window
+        (131047), recorded as undelivered and the owners told, once per message."""
+        try:
+            found = failures(payload)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.info("whatsapp.status_unreadable", error=str(exc))
+            return
+        for failed in found:
+            if failed.message_id in self._failed:
+                continue
+            self._failed[failed.message_id] = True
+            log.warning(
+                "whatsapp.delivery_failed",
+                person=failed.person,
+                message_id=failed.message_id,
+                code=failed.code,
+            )
+            if failed.code != OUTSIDE_WINDOW:
+                continue
+            if self._windows is not None:
+                await self._windows.undelivered(failed.person, self._clock.time())
+            if self._undeliverable is not None:
+                await self._undeliverable(ChatRef(NAME, failed.person), None)
 
     async def redeliver(self, payload: str) -> None:
         data = json.loads(payload)

@@ -59,6 +59,35 @@ def items(payload: Mapping[str, Any]) -> Iterator[Item]:
                 yield Item(message, contacts.get(sender), phone)
 
 
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A message we sent that WhatsApp reports it could not deliver (``status: failed``)."""
+
+    message_id: str
+    person: str
+    code: int | None
+
+
+def failures(payload: Mapping[str, Any]) -> list[Failed]:
+    """The ``failed`` statuses of a delivery (131047: outside the 24-hour window)."""
+    found = []
+    for entry in payload.get("entry") or ():
+        for change in entry.get("changes") or ():
+            for status in (change.get("value") or {}).get("statuses") or ():
+                if not isinstance(status, Mapping) or status.get("status") != "failed":
+                    continue
+                errors = status.get("errors") or [{}]
+                code = errors[0].get("code") if isinstance(errors[0], Mapping) else None
+                found.append(
+                    Failed(
+                        _text(status.get("id")),
+                        _text(status.get("recipient_id") or status.get("recipient_user_id")),
+                        code if isinstance(code, int) else None,
+                    )
+                )
+    return found
+
+
 def single(item: Item) -> dict[str, Any]:
     """A delivery of ``item`` alone (what a dead letter keeps, to be taken again as it came)."""
     value: dict[str, Any] = {

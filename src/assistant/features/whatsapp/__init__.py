@@ -44,7 +44,7 @@ async def setup(ctx: Context) -> Feature:
     section = ctx.config.whatsapp
     assert section.phone_number_id is not None
 
-    async def undeliverable(chat: ChatRef, text: str) -> None:
+    async def undeliverable(chat: ChatRef, text: str | None) -> None:
         await tell_owners(ctx, chat, text)
 
     adapter = await ctx.stack.enter_async_context(

@@ -18,20 +18,30 @@ NOTE = N_(
     "and WhatsApp allows only an approved template after that (none is configured). "
     "The reply was:\n\n{text}"
 )
+FAILED_LATER = N_(
+    "A WhatsApp message to {person} was not delivered: WhatsApp refused it after it was sent, "
+    "because they last wrote more than 24 hours ago. Configure an approved template "
+    "([whatsapp] template_name) to reach people after that."
+)
 QUOTE_LIMIT = 1500
 
 
-async def tell_owners(ctx: Context, chat: ChatRef, text: str) -> int:
+async def tell_owners(ctx: Context, chat: ChatRef, text: str | None) -> int:
     """Send the note to each owner on a running channel but WhatsApp; how many got it."""
     running = ctx.router.channels
     told = 0
+    text = text or ""
     quoted = text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 1] + "…"
+    late = not text
     for owner in ctx.config.access.owners:
         channel, _, user = owner.partition(":")
         if channel == chat.channel or channel not in running:
             continue
         with i18n.using(await ctx.locales.of_person(channel, user)):
-            note = tr(NOTE).format(person=chat.chat_id, text=quoted)
+            if late:
+                note = tr(FAILED_LATER).format(person=chat.chat_id)
+            else:
+                note = tr(NOTE).format(person=chat.chat_id, text=quoted)
         try:
             await ctx.router.notify(ChatRef(channel, user), note, plain=True)
         except ChannelError as exc:
