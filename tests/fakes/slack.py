@@ -57,6 +57,7 @@ class FakeSlack:
         self.attempts: dict[str, list[float]] = defaultdict(list)
         self.files: dict[str, bytes] = {}
         self.acks: list[str] = []
+        self.refuse = False
         self._failures: dict[str, deque[tuple[int, str, str | None]]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
         self._ts = itertools.count(1)
@@ -169,7 +170,16 @@ class FakeSlack:
 
     # --- Socket Mode ----------------------------------------------------------------------------
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def drop(self, *, refuse: bool = True) -> None:
+        """Close every Socket Mode connection; with ``refuse``, refuse new ones until
+        ``refuse`` is set false again."""
+        self.refuse = refuse
+        for ws in list(self._sockets):
+            await ws.close()
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse:
+            return web.Response(status=503)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)

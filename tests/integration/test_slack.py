@@ -303,3 +303,29 @@ async def test_threads_are_remembered_across_a_restart(tmp_path, fake_model, sla
         await slack.post(http, running.url, slack.event(follow))
         await slack.wait_posted(2)
     assert slack.posted[1].text == "echo: and then?" and slack.posted[1].thread_ts == asked["ts"]
+
+
+async def test_a_lost_socket_shows_on_readyz_until_it_is_back(
+    tmp_path, fake_model, slack, run_daemon
+):
+    from tests.helpers import FakeClock
+
+    clock = FakeClock()
+    config = slack_config(tmp_path, fake_model, slack, mode="socket")
+    running = await run_daemon(config, clock=clock)
+
+    async def settles_in(state: str) -> None:
+        async with asyncio.timeout(20):
+            while running.health.get("state") != state:
+                clock.advance(10)
+                await asyncio.sleep(0.05)
+
+    await slack.drop(refuse=True)
+    await settles_in("degraded")
+    assert "reconnecting" in running.health["detail"]
+    slack.refuse = False  # the SDK reconnects (it looks every 5 s)
+    await settles_in("ready")
+    event = slack.event(slack.message(OWNER_DM, OWNER, "back?"))
+    await slack.push("events_api", event, "env-9")
+    (posted,) = await slack.wait_posted(1)
+    assert posted.text == "echo: back?"

@@ -148,6 +148,10 @@ class SlackChannel:
                     self.api.client,
                     handle=self.handle_payload,
                     ready=lambda: self._health.set(COMPONENT, ComponentState.READY, "socket"),
+                    degraded=lambda: self._health.set(
+                        COMPONENT, ComponentState.DEGRADED, "socket disconnected; reconnecting"
+                    ),
+                    clock=self._clock,
                 )
         finally:
             self._on_message = None

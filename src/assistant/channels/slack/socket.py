@@ -7,7 +7,6 @@ closing) is left unacknowledged. slack-sdk reconnects by itself.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,15 +20,28 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assistant.channels.common import DEFERRED
 from assistant.channels.slack.api import AUTH_ERRORS
 from assistant.core.errors import ChannelAuthError, ChannelUnavailable
+from assistant.core.ports import Clock
 
 log = structlog.get_logger(__name__)
 
 Handle = Callable[..., Awaitable[None]]
 
 
+LIVENESS_EVERY = 10.0  # seconds between looks at the connection (the SDK pings every 5 s)
+
+
 async def run_socket_mode(
-    app_token: str, web: AsyncWebClient, *, handle: Handle, ready: Callable[[], Any]
+    app_token: str,
+    web: AsyncWebClient,
+    *,
+    handle: Handle,
+    ready: Callable[[], Any],
+    degraded: Callable[[], Any],
+    clock: Clock,
 ) -> None:
+    """Serve Socket Mode until cancelled. The SDK reconnects by itself; whether it is
+    connected is looked at every ``LIVENESS_EVERY`` seconds and shown (``ready`` or
+    ``degraded``), so that a deaf connection is seen on /readyz."""
     client = SocketModeClient(app_token=app_token, web_client=web)
 
     async def listener(socket: SocketModeClient, request: SocketModeRequest) -> None:
@@ -57,6 +69,13 @@ async def run_socket_mode(
             raise ChannelUnavailable(f"Slack Socket Mode: {error or exc}") from None
         await client.connect()  # type: ignore[no-untyped-call]
         ready()
-        await asyncio.Event().wait()
+        up = True
+        while True:
+            await clock.sleep(LIVENESS_EVERY)
+            connected = await client.is_connected()
+            if connected != up:
+                log.info("slack.socket", connected=connected)
+                (ready if connected else degraded)()
+                up = connected
     finally:
         await client.close()  # type: ignore[no-untyped-call]
