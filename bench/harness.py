@@ -18,7 +18,9 @@ import aiohttp
 import tomli_w
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.model import FakeModel, Reply, last_user_text
+from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeBotAPI, Sent
+from tests.fakes.whatsapp import FakeWhatsApp
 from tests.helpers import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,6 +58,8 @@ class Fakes:
     model: FakeModel
     inbox: Inbox
     feishu: FakeFeishu
+    whatsapp: FakeWhatsApp
+    slack: FakeSlack
     delay: float = 0.0  # the model's latency, seconds
     memories: list[str] = field(default_factory=list)
 
@@ -73,9 +77,13 @@ async def fakes() -> AsyncIterator[Fakes]:
     bot = await FakeBotAPI().start()
     model = await FakeModel().start()
     feishu = await FakeFeishu().start()
+    whatsapp = await FakeWhatsApp().start()
+    slack = await FakeSlack().start()
     try:
-        yield Fakes(bot, model, Inbox(bot), feishu)
+        yield Fakes(bot, model, Inbox(bot), feishu, whatsapp, slack)
     finally:
+        await slack.stop()
+        await whatsapp.stop()
         await feishu.stop()
         await bot.stop()
         await model.close()
@@ -90,6 +98,8 @@ def write_config(
     scheduler: bool = False,
     ssh: bool = False,
     feishu: str | None = None,  # "websocket" (the default mode) or "webhook"
+    whatsapp: bool = False,
+    slack: str | None = None,  # "socket" (the default mode) or "events"
     stream: bool = False,
     max_concurrent: int | None = None,
 ) -> tuple[Path, int]:
@@ -140,6 +150,25 @@ def write_config(
             "app_secret": fake.feishu.app_secret,
             "domain": fake.feishu.base_url,
             "verification_token": fake.feishu.verification_token,
+        }
+    if whatsapp:
+        wa = fake.whatsapp
+        data["whatsapp"] = {
+            "enabled": True,
+            "phone_number_id": wa.phone_id,
+            "token": wa.token,
+            "app_secret": wa.app_secret,
+            "verify_token": wa.verify_token,
+            "api_base": wa.api_base,
+        }
+    if slack:
+        data["slack"] = {
+            "enabled": True,
+            "mode": slack,
+            "bot_token": fake.slack.bot_token,
+            "app_token": fake.slack.app_token,
+            "signing_secret": fake.slack.signing_secret,
+            "api_base": fake.slack.api_base,
         }
     if ssh:
         key = directory / "id_ed25519"

@@ -247,6 +247,9 @@ PARTS: dict[str, dict[str, Any]] = {  # idle RSS of each part on top of Telegram
     "telegram_feishu_webhook": {"feishu": "webhook"},
     "telegram_scheduler_ssh": {"scheduler": True, "ssh": True},
     "telegram_memory_remote_embedder": {"memory": "openai"},
+    "telegram_whatsapp": {"whatsapp": True},
+    "telegram_slack_socket": {"slack": "socket"},
+    "telegram_slack_events": {"slack": "events"},
 }
 # everything on within 300 MB: Feishu by webhook (no lark-oapi), embeddings from an endpoint
 EVERYTHING_LEAN = {**EVERYTHING, "memory": "openai", "feishu": "webhook"}

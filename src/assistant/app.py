@@ -200,8 +200,9 @@ class Daemon:
         if not [c for c in assembly.channels if c.name != "console"]:  # only the owner's
             log.warning(
                 "config.no_channel",
-                fix=f"nobody can reach the assistant: set [telegram] or [feishu] enabled = true "
-                f"in {where} with its token; meanwhile `assistant chat` talks to it here",
+                fix="nobody can reach the assistant: set [telegram], [feishu], [slack] or "
+                f"[whatsapp] enabled = true in {where} with its token; meanwhile `assistant chat` "
+                "talks to it here",
             )
         if not config.models:
             log.warning(

@@ -359,7 +359,7 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
-        description="A self-hosted personal AI assistant for Telegram and Feishu.",
+        description="A self-hosted personal AI assistant for Telegram, Feishu, Slack and WhatsApp.",
     )
     parser.add_argument("--version", action="version", version=f"assistant {__version__}")
     config_help = (

@@ -72,7 +72,7 @@ async def test_first_log_lines_say_what_is_missing(tmp_path, fake_model):
         assert await task == 0
     events = {entry["event"]: entry for entry in logs}
     for event, words in (
-        ("config.no_channel", "[telegram] or [feishu]"),
+        ("config.no_channel", "[telegram], [feishu], [slack] or [whatsapp]"),
         ("config.no_model", "[[models]]"),
         ("config.no_owner", "[access] owners"),
     ):

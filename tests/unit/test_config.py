@@ -74,7 +74,7 @@ def test_example_config_documents_every_key():
         ),
         (
             "[access]\nowners = ['12345']\n",
-            "c.toml: access.owners: '12345' is not 'telegram:USER_ID' or 'feishu:OPEN_ID'",
+            "c.toml: access.owners: '12345' is not 'telegram:USER_ID', 'feishu:OPEN_ID', 'slack:MEMBER_ID' or 'whatsapp:PHONE_NUMBER'",
         ),
         (
             "[access.telegram]\nusers = { '1' = 'boss' }\n",

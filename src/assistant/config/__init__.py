@@ -5,7 +5,12 @@ Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds the
 """
 
 from assistant.config.base import Section
-from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.channels import (
+    FeishuSection,
+    SlackSection,
+    TelegramSection,
+    WhatsAppSection,
+)
 from assistant.config.limits import LimitsSection, RoleLimits
 from assistant.config.loader import (
     DEFAULT_PATH,
@@ -60,8 +65,10 @@ __all__ = [
     "SSHSection",
     "SchedulerSection",
     "Section",
+    "SlackSection",
     "SpeechSection",
     "TelegramSection",
+    "WhatsAppSection",
     "config_source",
     "find_config_path",
     "load_config",

@@ -112,3 +112,96 @@ class FeishuSection(Section):
                 '→ Encryption Strategy); set verification_token = "${FEISHU_VERIFICATION_TOKEN}"'
             )
         return self
+
+
+class WhatsAppSection(Section):
+    """The WhatsApp Business Cloud API: a phone number of a Meta app, receiving by webhook."""
+
+    enabled: bool = False
+    phone_number_id: str | None = None
+    token: SecretStr | None = None
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    api_base: str = "https://graph.facebook.com/v23.0"
+    webhook_path: str = Field("/whatsapp/webhook", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    mark_read: bool = True
+    # an approved message template for replies outside the 24-hour window; none: the reply is
+    # recorded as undelivered and the owner is told on another channel
+    template_name: str | None = None
+    template_language: str = "en_US"
+    template_with_text: bool = False  # fill the template's one body parameter with the reply
+    max_file_mb: float = Field(16.0, gt=0, le=100)
+    max_document_chars: int = Field(20000, ge=1000)
+
+    _blank = field_validator(
+        "phone_number_id", "token", "app_secret", "verify_token", "template_name", mode="before"
+    )(blank_to_none)
+
+    _url = field_validator("api_base")(http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> WhatsAppSection:
+        if not self.enabled:
+            return self
+        missing = [
+            key
+            for key in ("phone_number_id", "token", "app_secret", "verify_token")
+            if getattr(self, key) is None
+        ]
+        if missing:
+            raise ValueError(
+                f"whatsapp is enabled but has no {', '.join(missing)}; see docs/whatsapp.md: "
+                "phone_number_id from the app's WhatsApp → API Setup page, "
+                'token = "${WHATSAPP_TOKEN}", app_secret = "${WHATSAPP_APP_SECRET}", '
+                'verify_token = "${WHATSAPP_VERIFY_TOKEN}"'
+            )
+        if not self.phone_number_id or not self.phone_number_id.isdigit():
+            raise ValueError(f"phone_number_id {self.phone_number_id!r} is not a number")
+        return self
+
+
+class SlackSection(Section):
+    """A Slack app's bot: Socket Mode (no public address) or the Events API on the gateway."""
+
+    enabled: bool = False
+    bot_token: SecretStr | None = None  # xoxb-…
+    app_token: SecretStr | None = None  # xapp-… (Socket Mode)
+    signing_secret: SecretStr | None = None  # the Events API's request signatures
+    mode: Literal["socket", "events"] = "socket"
+    api_base: str = "https://slack.com/api/"
+    webhook_path: str = Field("/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    timestamp_window: float = Field(300.0, ge=5)
+    stream: bool = True
+    max_file_mb: float = Field(20.0, gt=0, le=1000)
+    max_document_chars: int = Field(20000, ge=1000)
+
+    _blank = field_validator("bot_token", "app_token", "signing_secret", mode="before")(
+        blank_to_none
+    )
+
+    _url = field_validator("api_base")(http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SlackSection:
+        if not self.enabled:
+            return self
+        token = self.bot_token.get_secret_value() if self.bot_token else ""
+        if not token.startswith("xoxb-"):
+            raise ValueError(
+                "slack is enabled but bot_token is not a bot token (xoxb-…); set bot_token = "
+                '"${SLACK_BOT_TOKEN}" from the app\'s OAuth & Permissions page'
+            )
+        if self.mode == "socket":
+            app = self.app_token.get_secret_value() if self.app_token else ""
+            if not app.startswith("xapp-"):
+                raise ValueError(
+                    "Socket Mode needs app_token, an app-level token (xapp-…) with "
+                    'connections:write; set app_token = "${SLACK_APP_TOKEN}" (Basic Information '
+                    "→ App-Level Tokens)"
+                )
+        elif self.signing_secret is None:
+            raise ValueError(
+                "events mode needs signing_secret (Basic Information → App Credentials); set "
+                'signing_secret = "${SLACK_SIGNING_SECRET}"'
+            )
+        return self

@@ -7,7 +7,12 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
-from assistant.config.channels import FeishuSection, TelegramSection
+from assistant.config.channels import (
+    FeishuSection,
+    SlackSection,
+    TelegramSection,
+    WhatsAppSection,
+)
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
 from assistant.config.sections import (
@@ -37,6 +42,8 @@ class Config(Section):
     limits: LimitsSection = LimitsSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
+    whatsapp: WhatsAppSection = WhatsAppSection()
+    slack: SlackSection = SlackSection()
     ssh: SSHSection = SSHSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()

@@ -144,7 +144,10 @@ def _account(item: str) -> None:
     channel, _, user = item.partition(":")
     channels = [n for n, f in AccessSection.model_fields.items() if f.annotation is ChannelAccess]
     if channel not in [*channels, "console"] or not user:
-        raise ValueError(f"{item!r} is not 'telegram:USER_ID' or 'feishu:OPEN_ID'")
+        raise ValueError(
+            f"{item!r} is not 'telegram:USER_ID', 'feishu:OPEN_ID', 'slack:MEMBER_ID' or "
+            "'whatsapp:PHONE_NUMBER'"
+        )
 
 
 class AccessSection(Section):
@@ -153,6 +156,8 @@ class AccessSection(Section):
     group_members: Literal["guest", "user", "none"] = "guest"
     telegram: ChannelAccess = ChannelAccess()
     feishu: ChannelAccess = ChannelAccess()
+    whatsapp: ChannelAccess = ChannelAccess()
+    slack: ChannelAccess = ChannelAccess()
     permissions: dict[Role, list[Permission]] = Field(default_factory=dict)
     # accounts of one person on several channels: approvals treat them as one person
     people: list[list[str]] = Field(default_factory=list)

@@ -18,6 +18,8 @@ NAMES: tuple[str, ...] = (
     "telegram",
     "feishu",
     "console",
+    "whatsapp",
+    "slack",
     "ssh",
     "memory",
     "scheduler",

@@ -262,4 +262,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX console_events_chat ON console_events (chat, id);
     """,
+    # 12: WhatsApp's 24-hour window (issue 19): when each person last wrote to a phone number
+    # (free-form replies are allowed for 24 hours after it), and what could not be delivered
+    """
+    CREATE TABLE reply_windows (
+        channel TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        person TEXT NOT NULL,
+        last_inbound REAL NOT NULL,
+        undelivered INTEGER NOT NULL DEFAULT 0,
+        last_undelivered REAL,
+        PRIMARY KEY (channel, bot, person)
+    ) WITHOUT ROWID;
+    """,
 ]

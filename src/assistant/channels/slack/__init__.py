@@ -1,0 +1,1 @@
+"""The Slack channel (slack-sdk, imported only when the channel is enabled)."""

@@ -1,0 +1,105 @@
+"""Slack's Web API through slack-sdk's ``AsyncWebClient`` on our aiohttp session.
+
+Errors are translated here, once: ``ratelimited`` (HTTP 429) waits ``Retry-After`` (or a
+jittered backoff) on the clock and retries a few times, then is ``ChannelUnavailable``, as are
+5xx and network trouble; refused tokens are ``ChannelAuthError``; any other ``ok: false`` is
+``SlackRefused`` with Slack's error string. slack-sdk's own retry handlers are off: one place
+decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import structlog
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assistant.core.backoff import Backoff
+from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
+from assistant.core.ports import Clock, SystemClock
+from assistant.core.redact import Redactor
+
+log = structlog.get_logger(__name__)
+
+AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+AUTH_HINT = "check [slack] bot_token (OAuth & Permissions → Bot User OAuth Token, xoxb-…)"
+RETRY_CAP = 60.0
+
+
+class SlackRefused(ChannelError):
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class SlackAPI:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        token: str,
+        redactor: Redactor,
+        clock: Clock | None = None,
+        timeout: int = 15,
+        attempts: int = 4,
+        backoff: float = 0.5,
+    ) -> None:
+        self.client = AsyncWebClient(
+            token=token, base_url=base_url, session=session, timeout=timeout, retry_handlers=[]
+        )
+        self._session = session
+        self._token = token
+        self._redactor = redactor
+        self._clock = clock or SystemClock()
+        self._attempts = attempts
+        self._backoff = backoff
+        self.retries = 0
+
+    async def call(self, method: str, **arguments: Any) -> dict[str, Any]:
+        backoff = Backoff(self._backoff, RETRY_CAP)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = await self.client.api_call(method, json=arguments)
+                data = response.data
+                return data if isinstance(data, dict) else {}
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                error = str(exc.response.get("error") or f"HTTP {status}")
+                if error in AUTH_ERRORS:
+                    raise ChannelAuthError(
+                        f"Slack refused the token ({error}); {AUTH_HINT}"
+                    ) from None
+                if status != 429 and status < 500:
+                    raise SlackRefused(f"{method}: {error}", error) from None
+                after = exc.response.headers.get("Retry-After")
+                wait = float(after) if after and after.isdigit() else backoff.next_delay()
+            except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
+                error = type(exc).__name__
+                status = 0
+                wait = backoff.next_delay()
+            if attempt == self._attempts:
+                raise ChannelUnavailable(f"Slack {method}: {self._redactor.text(error)}")
+            self.retries += 1
+            log.warning("slack.retry", method=method, error=error, status=status, wait=wait)
+            await self._clock.sleep(min(wait, RETRY_CAP))
+        raise AssertionError("unreachable")
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """A file people shared (``url_private``), read with the bot token."""
+        try:
+            async with self._session.get(
+                url,
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as response:
+                if response.status >= 300:
+                    raise ChannelUnavailable(f"file download answered HTTP {response.status}")
+                data = await response.content.read(max_bytes + 1)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ChannelUnavailable(f"file download failed ({type(exc).__name__})") from None
+        if len(data) > max_bytes:
+            raise ChannelError(f"the file is larger than {max_bytes} bytes")
+        return data
