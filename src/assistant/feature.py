@@ -147,7 +147,7 @@ class Finding:
     fix: str = ""
 
 
-def _doc_dirs() -> tuple[Path, ...]:
+def doc_dirs() -> tuple[Path, ...]:
     """Where the documentation is: an installation's (install.sh copies it next to the
     program), then a checkout's."""
     checkout = Path(__file__).resolve().parents[2]
@@ -173,7 +173,7 @@ class CheckContext:
     min_free_bytes: int = 200 * 1024 * 1024
     warn_free_bytes: int = 1024 * 1024 * 1024
     service_user: str = "assistant"
-    doc_dirs: tuple[Path, ...] = field(default_factory=_doc_dirs)
+    doc_dirs: tuple[Path, ...] = field(default_factory=doc_dirs)
 
     def doc(self, name: str) -> str:
         """Where a documentation file (``feishu.md``, ``assistant.example.toml``) is on this

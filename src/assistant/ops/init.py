@@ -19,10 +19,21 @@ from pathlib import Path
 from typing import TextIO
 
 from assistant.core.errors import AssistantError
+from assistant.feature import doc_dirs
 
 CONFIG_NAME = "assistant.toml"
 ENV_NAME = "assistant.env"
-EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "assistant.example.toml"
+EXAMPLE_NAME = "assistant.example.toml"
+
+
+def find_example() -> Path:
+    """The example config: an installation's copy (install.sh puts it beside the docs), else
+    the checkout's (the doctor looks in the same places)."""
+    for directory in doc_dirs():
+        if (directory / EXAMPLE_NAME).is_file():
+            return directory / EXAMPLE_NAME
+    return doc_dirs()[-1] / EXAMPLE_NAME
+
 
 Ask = Callable[[str], str]
 
@@ -121,7 +132,7 @@ def init(
     *,
     force: bool = False,
     answers: Answers | None = None,
-    example: Path = EXAMPLE,
+    example: Path | None = None,
     out: TextIO = sys.stdout,
 ) -> tuple[Path, Path]:
     """Write the two files; returns their paths."""
@@ -133,12 +144,13 @@ def init(
         raise AssistantError(
             f"{names} already exist(s); edit it, or run `assistant init --force` to replace it"
         )
+    example = example or find_example()
     try:
         template = example.read_text(encoding="utf-8")
     except OSError:
         raise AssistantError(
-            f"the example config is not at {example}; run `assistant init` from a checkout "
-            "of the repository (an installed service uses /etc/assistant/config.toml)"
+            f"the example config is not at {example}; reinstall, or run `assistant init` from "
+            "a checkout of the repository"
         ) from None
     answers = answers or Answers()
     directory.mkdir(parents=True, exist_ok=True)
