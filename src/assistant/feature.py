@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from assistant.core.commands import Action, Canceller, Command, HostStatus, JobCanceller
 from assistant.core.messages import ChatRef
 from assistant.core.ports import (
+    AlertSink,
     Approver,
     Channel,
     CommandRunner,
@@ -240,6 +241,7 @@ HOST_STATUS: Port[HostStatus] = Port("host-status")  # /status HOST
 CANCELLER: Port[Canceller] = Port("canceller")  # /cancel
 JOB_CANCELLER: Port[JobCanceller] = Port("job-canceller")  # /cancel ID
 APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool call
+ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

@@ -82,12 +82,27 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class OutFile:
+    """A picture or a file the assistant sends (a chart, a report the model wrote).
+
+    ``kind`` says how the platform should show it: ``image`` inline (PNG/JPEG), ``document``
+    as a file to download. Channels without file support send ``name`` as a line of text.
+    """
+
+    name: str
+    data: bytes = field(repr=False)
+    mime_type: str
+    kind: Literal["image", "document"] = "document"
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     chat: ChatRef
     text: str
     format: Literal["markdown", "plain"] = "markdown"
     reply_to: str | None = None
     buttons: tuple[tuple[Button, ...], ...] = ()
+    files: tuple[OutFile, ...] = ()  # sent with (before) the text; the text is their caption
 
 
 @dataclass(frozen=True, slots=True)

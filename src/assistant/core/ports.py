@@ -17,6 +17,7 @@ from assistant.core.messages import (
     ChatRef,
     InboundMessage,
     OutboundMessage,
+    OutFile,
     Sender,
     SentMessage,
 )
@@ -152,6 +153,39 @@ class Redeliverable(Protocol):
     async def redeliver(self, payload: str) -> None:
         """Parse and submit ``payload`` (as stored) as if it had just arrived; raises what
         went wrong instead of dead-lettering it again."""
+        ...
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition someone should hear about: a host metric over its threshold, a failing
+    check, the assistant itself in trouble. ``key`` names the condition ("monitor:web1:cpu",
+    "self:channel:telegram") so firing it again while it holds is not a new alert."""
+
+    key: str
+    severity: Severity
+    title: str  # one line, in the recipient's language where it can be
+    detail: str  # what was seen
+    host: str | None = None
+    source: str = "monitor"  # monitor | check | self
+    files: tuple[OutFile, ...] = ()  # e.g. the chart of the window that triggered it
+
+
+class AlertSink(Protocol):
+    """Where alerts go (the alerts feature: routes per severity, escalation, acknowledgement,
+    silences). Both calls return quickly; delivery is the sink's work."""
+
+    async def fire(self, alert: Alert) -> None:
+        """The condition holds (calling again while it holds changes nothing)."""
+        ...
+
+    async def resolve(self, key: str, detail: str) -> None:
+        """The condition no longer holds; a no-op for a key that is not firing."""
         ...
 
 
