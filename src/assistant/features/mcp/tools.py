@@ -16,7 +16,7 @@ from assistant.core.errors import ToolError
 from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.store.audit import AuditLog
-from assistant.tools.ask import ask
+from assistant.tools.ask import ask_for_call
 from assistant.tools.registry import truncate_middle
 
 CallFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -102,17 +102,17 @@ class McpTool:
         arguments = dict(params.model_extra or {})
         shown = json.dumps(arguments, ensure_ascii=False)
         if self.mode == "ask":
-            refusal = await ask(
+            refusal = await ask_for_call(
                 self._approver(),
                 self._audit,
                 ctx,
+                tool=self.name,
+                arguments=shown,
                 target=f"mcp:{self._server}",
-                what=f"{self.name} {truncate_middle(shown, 600)}",
                 reason="the config classes this MCP tool as ask",
             )
             if refusal is not None:
                 return ToolResult.error(refusal)
-            await ctx.mark_side_effect(self.name)
         await self._audit.append("mcp.call", ctx.actor, tool=self.name, arguments=shown[:2000])
         try:
             result = await self._call(self._remote, arguments)
