@@ -44,7 +44,7 @@ async def build(ctx: Context) -> Feature:
             description=remote.description or "",
             schema=remote.input_schema,
             rule=rule,
-            call=link.call,
+            call=link.resources if getattr(remote, "resources", False) else link.call,
             approver=lambda: ctx.ports.get(APPROVER),
             audit=ctx.audit,
             max_result=rules.max_result,
@@ -58,6 +58,7 @@ async def build(ctx: Context) -> Feature:
             publish=catalog.publish,
             health=ctx.health,
             clock=ctx.clock,
+            cache_dir=ctx.state_dir / "mcp",
         )
         for server in section().servers
     ]
@@ -67,7 +68,7 @@ async def build(ctx: Context) -> Feature:
     async def reload(old: Config, new: Config) -> Reloaded:
         catalog.layout(new.mcp)  # the new rules, at once
         for link in links:
-            await link.refresh(new.mcp)  # and whatever the servers list now
+            await link.relist(new.mcp)  # and whatever the servers list now
         applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
         return Reloaded(tuple(applied))
 

@@ -45,7 +45,10 @@ def params_for(schema: dict[str, Any]) -> type[BaseModel]:
 
 
 def render(result: Any) -> tuple[str, bool]:
-    """A ``CallToolResult`` as text: its text parts, else its structured content."""
+    """A ``CallToolResult`` as text: its text parts, else its structured content (a text
+    as it is: what ``resources`` gives)."""
+    if isinstance(result, str):
+        return result, False
     parts: list[str] = []
     for block in getattr(result, "content", None) or []:
         kind = getattr(block, "type", "")
