@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import psutil
 import structlog
+import tomli_w
 
 from assistant.app import Daemon
 from assistant.config import Config, load_config
@@ -179,6 +181,22 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         assert {p.pid for p in children()}.isdisjoint(pids)
         ready = await _readyz(daemon)
         assert ready["components"]["mcp.tiny"]["state"] == "ready"
+        # a reload adds a server and (the next one) removes one: no restart
+        data = tomllib.loads(path.read_text())
+        data["mcp"]["servers"].append({**server, "name": "two"})
+        data["mcp"]["tools"].insert(0, {"tool": "two__add", "permission": "chat", "mode": "read"})
+        path.write_text(tomli_w.dumps(data))
+        tiny = {p.pid for p in children()}
+        applied, _restart = await daemon.reload()
+        assert "mcp.servers" in applied
+        await until(lambda: listed("two__add", "tiny__add"), timeout=20)
+        assert {p.pid for p in children()} > tiny  # tiny's own process kept
+        del data["mcp"]["servers"][0]
+        path.write_text(tomli_w.dumps(data))
+        await daemon.reload()
+        assert not any(n.startswith("tiny__") for n in tools.names) and "two__add" in tools.names
+        assert "mcp.tiny" not in (await _readyz(daemon))["components"]
+        await until(lambda: _async(not {p.pid for p in children()} & tiny), timeout=10)
     finally:
         daemon.stop()
         assert await task == 0
