@@ -121,6 +121,7 @@ async def test_the_config_decides_permission_and_approval(
     await h.ask("hello", user=USER)
     offered = {t["function"]["name"] for t in fake_model.requests[0].get("tools", [])}
     assert not offered & {"word_count", "server_note", "flaky"}
+    assert "flaky" not in h.services.tools.names  # installed, not named: not loaded
     fake_model.script.extend([Reply(tool_calls=[("word_count", {"text": "x y"})]), Reply("ok")])
     assert await h.ask("count", user=OWNER) == "ok"
     assert "approval" in result(fake_model, 2) and "Nothing was done" in result(fake_model, 2)
@@ -128,11 +129,20 @@ async def test_the_config_decides_permission_and_approval(
     assert not [r for r in audit if r.kind == "plugin.call"]
 
 
-async def test_an_unknown_plugin_is_refused_naming_the_installed_ones(installed, make_config):
-    config = make_config(plugins=tools({"name": "word_cont", "mode": "read"}))
+async def test_an_unknown_or_broken_plugin_stops_the_start(installed, make_config):
+    config = make_config(plugins=tools({"name": "word_cont"}, {"name": "broken"}))
     async with AsyncExitStack() as stack:
         with pytest.raises(ConfigError) as caught:
             await assemble(stack, config, health=Health(), redactor=Redactor())
-    problem = caught.value.problems[0]
-    assert "'word_cont'" in problem and "assistant.tools" in problem
-    assert "installed: flaky, server_note, word_count" in problem
+    unknown, broken = caught.value.problems
+    assert "'word_cont'" in unknown and "assistant.tools" in unknown
+    assert "installed: broken, flaky, server_note, word_count" in unknown
+    assert "'broken' (assistant_example_tools:Broken) does not keep the Tool contract" in broken
+    for wrong in ("Params must be", "call must be an async", "permission 'root'"):
+        assert wrong in broken
+
+
+async def test_plugins_are_imported_only_when_named(installed, make_config, start_harness):
+    h = await start_harness(make_config())
+    assert "assistant_example_tools" not in sys.modules
+    assert not {"word_count", "server_note", "flaky"} & set(h.services.tools.names)

@@ -63,3 +63,16 @@ class Flaky:
 
     async def call(self, params: NoParams, ctx: ToolContext) -> ToolResult:
         raise RuntimeError("the plugin broke")
+
+
+class Broken:
+    """Breaks the contract (no Params, a call that is not async, a made-up permission): the
+    assistant refuses to start with it and says what is wrong."""
+
+    name = "broken"
+    description = "Never loaded."
+    permission = "root"
+    side_effects = False
+
+    def call(self, params: NoParams, ctx: ToolContext) -> ToolResult:
+        return ToolResult("never")
