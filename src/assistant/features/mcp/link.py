@@ -84,7 +84,6 @@ class ServerLink:
         self._connected = asyncio.Event()
         self._written = ""
         self.remote_tools: list[str] = []
-        self.starts = 0  # connections made (a lazy server's stays 0 until first used)
 
     async def run(self) -> None:
         if self.server.lazy and not self._wanted.is_set():
@@ -103,7 +102,6 @@ class ServerLink:
                     message_handler=self._on_message,
                 )
             )
-            self.starts += 1
             self._client = client
             stack.callback(self._forget_client)
             await self.refresh()
