@@ -392,6 +392,16 @@ async def test_a_lazy_server_starts_on_first_use_and_an_old_one_announces_change
         ready = await _readyz(daemon)
         assert ready["components"]["mcp.idle"]["state"] == "ready"
         assert ready["components"]["mcp.idle"]["detail"] == "5 tools"
+        # it dies: idle again (its tools offered), not started until the next use
+        fake_model.script.extend([Reply(tool_calls=[("idle__crash", {})]), Reply(text="gone")])
+        await daemon.services.router.submit(message("crash", OWNER, 3))
+
+        async def idle() -> bool:
+            detail = (await _readyz(daemon))["components"]["mcp.idle"].get("detail", "")
+            return str(detail).startswith("idle") and "idle__add" in tools.names
+
+        await until(idle, timeout=10)
+        assert len(starts.read_text().split()) == 2
 
     await run(first)
     await run(second)

@@ -110,6 +110,7 @@ class ServerLink:
             tools = f"{len(self.remote_tools)} tools"
             self._health.set(self.component, ComponentState.READY, tools)
             self._connected.set()
+            stack.callback(self._wanted.clear)  # a lazy server that dies waits for a use again
             log.info("mcp.connected", server=self.server.name, tools=len(self.remote_tools))
             while True:
                 await within(self._clock, self._section().check_interval, self._wake.wait())
