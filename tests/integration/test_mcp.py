@@ -7,15 +7,21 @@ rules, and no server process is left after shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import socket
 import sys
+import tomllib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
+import structlog
+import tomli_w
 
 from assistant.app import Daemon
 from assistant.config import Config, load_config
@@ -62,6 +68,7 @@ def rules(leak: str) -> list[dict[str, str]]:
         {"tool": "tiny__grow", "permission": "chat", "mode": "read"},
         {"tool": "tiny__late", "permission": "chat", "mode": "read"},
         {"tool": "tiny__leak", "permission": "chat", "mode": leak},
+        {"tool": "tiny__resources", "permission": "chat", "mode": "read"},
         {"tool": "tiny__*", "permission": "chat", "mode": "ask"},
     ]
 
@@ -116,6 +123,21 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         offered = {t["function"]["name"]: t["function"] for t in fake_model.requests[0]["tools"]}
         assert set(offered["tiny__add"]["parameters"]["properties"]) == {"a", "b"}
         assert fake_model.requests[1]["messages"][-1]["content"] == "42"
+        # its resources: listed, then one read, redacted on the way to the model
+        fake_model.script.extend(
+            [
+                Reply(tool_calls=[("tiny__resources", {})]),
+                Reply(tool_calls=[("tiny__resources", {"uri": "note://ops"})]),
+                Reply(text="read"),
+            ]
+        )
+        before = len(fake_model.requests)
+        await daemon.services.router.submit(message("read the notes", USER, 7))
+        await until(lambda: _async(any(m.text == "read" for m in sent)))
+        listing = fake_model.requests[before + 1]["messages"][-1]["content"]
+        assert listing == "note://ops  ops-note: The operations note."
+        note = fake_model.requests[before + 2]["messages"][-1]["content"]
+        assert "rotate the key" in note and "sk-live-0123456789" not in note
         # an ask tool: nothing happens until the owner approves
         fake_model.script.extend(
             [Reply(tool_calls=[("tiny__touch", {"text": "hello"})]), Reply(text="touched")]
@@ -143,9 +165,12 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         fake_model.script.extend([Reply(tool_calls=[("tiny__grow", {})]), Reply(text="grew")])
         await daemon.services.router.submit(message("grow", USER, 6))
         await until(lambda: listed("tiny__late"), timeout=10)
-        # the server crashes: its tools go, /readyz says so, it comes back with a new list
-        pids = {p.pid for p in children()}
+        # the server lists one more tool without a word: a reload (SIGHUP) finds it
         extra.write_text("yes")
+        await daemon.reload()
+        assert "tiny__extra" in tools.names
+        # the server crashes: its tools go, /readyz says so, it comes back with its list
+        pids = {p.pid for p in children()}
         fake_model.script.extend([Reply(tool_calls=[("tiny__crash", {})]), Reply(text="gone")])
         await daemon.services.router.submit(message("crash it", USER, 5))
         await until(lambda: _async(any(m.text == "gone" for m in sent)))
@@ -156,10 +181,45 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         assert {p.pid for p in children()}.isdisjoint(pids)
         ready = await _readyz(daemon)
         assert ready["components"]["mcp.tiny"]["state"] == "ready"
+        # a reload adds a server and (the next one) removes one: no restart
+        data = tomllib.loads(path.read_text())
+        data["mcp"]["servers"].append({**server, "name": "two"})
+        data["mcp"]["tools"].insert(0, {"tool": "two__add", "permission": "chat", "mode": "read"})
+        path.write_text(tomli_w.dumps(data))
+        tiny = {p.pid for p in children()}
+        applied, _restart = await daemon.reload()
+        assert "mcp.servers" in applied
+        await until(lambda: listed("two__add", "tiny__add"), timeout=20)
+        assert {p.pid for p in children()} > tiny  # tiny's own process kept
+        del data["mcp"]["servers"][0]
+        path.write_text(tomli_w.dumps(data))
+        await daemon.reload()
+        assert not any(n.startswith("tiny__") for n in tools.names) and "two__add" in tools.names
+        assert "mcp.tiny" not in (await _readyz(daemon))["components"]
+        await until(lambda: _async(not {p.pid for p in children()} & tiny), timeout=10)
     finally:
         daemon.stop()
         assert await task == 0
     await until(lambda: _async(not children()), timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    path: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Daemon, Chat]]:
+    env = env or {}
+    chat = Chat()
+    daemon = Daemon(
+        load_config(path, env), config_path=path, env=env, configure_logging=False, extra=[chat]
+    )
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with asyncio.timeout(15):
+            await daemon.ready.wait()
+        yield daemon, chat
+    finally:
+        daemon.stop()
+        assert await task == 0
 
 
 async def _async(value: bool) -> bool:
@@ -172,7 +232,17 @@ async def _readyz(daemon: Daemon) -> dict[str, Any]:
         return await response.json()  # type: ignore[no-any-return]
 
 
-async def test_a_streamable_http_server_with_headers(tmp_path, fake_model):
+def owner_config(tmp_path: Path, fake_model: Any, mcp: dict[str, Any]) -> Path:
+    owner = {"owners": [f"telegram:{OWNER}"]}
+    state = tmp_path / "state"
+    return write_config(tmp_path / "config.toml", state, fake_model.base_url, access=owner, mcp=mcp)
+
+
+async def test_a_streamable_http_server_with_headers(tmp_path, fake_model, caplog):
+    """The configured headers are sent (the server refuses a request without its token), and
+    the token, from ${MCP_TOKEN}, is in no log line, /readyz or audit record."""
+    token = "mcp-t0ken-0123456789abcdef"
+    env = {"MCP_TOKEN": token}
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -183,45 +253,40 @@ async def test_a_streamable_http_server_with_headers(tmp_path, fake_model):
         "http",
         str(port),
         cwd=str(ROOT),
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MCP_MARKER": str(tmp_path / "m")},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MCP_MARKER": str(tmp_path / "m"), **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
     server = {
         "name": "remote",
         "url": f"http://127.0.0.1:{port}/mcp",
-        "headers": {"Authorization": "Bearer t0ken"},
+        "headers": {"Authorization": "Bearer ${MCP_TOKEN}"},
     }
-    path = write_config(
-        tmp_path / "config.toml",
-        tmp_path / "state",
-        fake_model.base_url,
-        access={"owners": [f"telegram:{OWNER}"]},
-        mcp={
+    path = owner_config(
+        tmp_path,
+        fake_model,
+        {
             "servers": [server],
             "tools": [{"tool": "remote__add", "permission": "chat", "mode": "read"}],
         },
     )
-    chat = Chat()
-    daemon = Daemon(
-        load_config(path, {}), config_path=path, env={}, configure_logging=False, extra=[chat]
-    )
-    task = asyncio.create_task(daemon.run())
+    caplog.set_level(logging.DEBUG)
     try:
-        async with asyncio.timeout(15):
-            await daemon.ready.wait()
-        tools = daemon.services.tools
-        await until(lambda: _async("remote__add" in tools.names), timeout=20)
-        fake_model.script.extend(
-            [Reply(tool_calls=[("remote__add", {"a": 1, "b": 2})]), Reply(text="three")]
-        )
-        await daemon.services.router.submit(message("1+2", OWNER, 1))
-        await chat.channel.wait_sent(1)
-        assert fake_model.requests[1]["messages"][-1]["content"] == "3"
-        assert "remote__touch" in tools.names  # no rule: ask, for exec (the owner has it)
+        with structlog.testing.capture_logs() as events:
+            async with running(path, env) as (daemon, chat):
+                tools = daemon.services.tools
+                await until(lambda: _async("remote__add" in tools.names), timeout=20)
+                fake_model.script.extend(
+                    [Reply(tool_calls=[("remote__add", {"a": 1, "b": 2})]), Reply(text="three")]
+                )
+                await daemon.services.router.submit(message("1+2", OWNER, 1))
+                await chat.channel.wait_sent(1)
+                assert fake_model.requests[1]["messages"][-1]["content"] == "3"
+                assert "remote__touch" in tools.names  # no rule: ask, for exec (the owner has it)
+                said = [json.dumps(await _readyz(daemon)), caplog.text, repr(events)]
+                said += [repr(r) for r in await daemon.services.audit.tail(100)]
+                assert events and all(token not in text for text in said)
     finally:
-        daemon.stop()
-        assert await task == 0
         child.terminate()
         await child.wait()
 
@@ -240,21 +305,8 @@ async def test_thirty_tools_are_listed_compactly_within_the_prompt_budget(tmp_pa
         {"tool": "tracker__search_*", "permission": "chat", "mode": "read"},
         {"tool": "*", "mode": "deny"},
     ]
-    path = write_config(
-        tmp_path / "config.toml",
-        tmp_path / "state",
-        fake_model.base_url,
-        access={"owners": [f"telegram:{OWNER}"]},
-        mcp={"servers": [server], "tools": rules},
-    )
-    chat = Chat()
-    daemon = Daemon(
-        load_config(path, {}), config_path=path, env={}, configure_logging=False, extra=[chat]
-    )
-    task = asyncio.create_task(daemon.run())
-    try:
-        async with asyncio.timeout(15):
-            await daemon.ready.wait()
+    path = owner_config(tmp_path, fake_model, {"servers": [server], "tools": rules})
+    async with running(path) as (daemon, chat):
         tools = daemon.services.tools
         await until(lambda: _async("tracker__search_29" in tools.names), timeout=20)
         fake_model.script.extend(
@@ -279,6 +331,77 @@ async def test_thirty_tools_are_listed_compactly_within_the_prompt_budget(tmp_pa
         assert fake_model.requests[2]["messages"][-1]["content"] == "3 open results for disk"
         size = prompt_bytes(first)
         assert size <= 6 * 1024, size
-    finally:
-        daemon.stop()
-        assert await task == 0
+
+
+def _server(name: str, tmp_path: Path, **env: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "command": sys.executable,
+        "args": ["-m", "tests.fakes.mcp_server", "stdio"],
+        "env": {"PYTHONPATH": str(ROOT), "MCP_MARKER": str(tmp_path / "m"), **env},
+        "cwd": str(ROOT),
+    }
+
+
+async def test_a_lazy_server_starts_on_first_use_and_an_old_one_announces_changes(
+    tmp_path, fake_model
+):
+    """A lazy server is listed once, then (next start) offered from what it listed and started
+    by the first call of one of its tools; a handshake-era server's
+    notifications/tools/list_changed has its list fetched again at once."""
+    starts = tmp_path / "starts"
+    lazy = {**_server("idle", tmp_path, MCP_STARTS=str(starts)), "lazy": True}
+    old = _server("old", tmp_path, MCP_LEGACY="1")
+    path = owner_config(
+        tmp_path,
+        fake_model,
+        {
+            "servers": [lazy, old],
+            "tools": [{"tool": "*", "permission": "chat", "mode": "read"}],
+            "check_interval": 600,  # only an announcement re-lists in time
+        },
+    )
+
+    async def run(check: Any) -> None:
+        async with running(path) as (daemon, chat):
+            await check(daemon, chat)
+        await until(lambda: _async(not children()), timeout=10)
+
+    async def first(daemon: Daemon, chat: Chat) -> None:
+        tools = daemon.services.tools
+        await until(lambda: _async({"idle__add", "old__grow"} <= set(tools.names)), timeout=20)
+        assert len(starts.read_text().split()) == 1  # never listed: started to be listed
+        fake_model.script.extend([Reply(tool_calls=[("old__grow", {})]), Reply(text="grew")])
+        await daemon.services.router.submit(message("grow", OWNER, 1))
+        await until(lambda: _async("old__late" in tools.names), timeout=10)
+
+    async def second(daemon: Daemon, chat: Chat) -> None:
+        tools = daemon.services.tools
+        await until(lambda: _async("idle__add" in tools.names), timeout=10)
+        ready = await _readyz(daemon)
+        assert ready["components"]["mcp.idle"]["detail"].startswith("idle: starts on first use")
+        assert len(starts.read_text().split()) == 1  # not started again
+        fake_model.script.extend(
+            [Reply(tool_calls=[("idle__add", {"a": 40, "b": 2})]), Reply(text="forty-two")]
+        )
+        before = len(fake_model.requests)
+        await daemon.services.router.submit(message("add", OWNER, 2))
+        await chat.channel.wait_sent(1)
+        assert fake_model.requests[before + 1]["messages"][-1]["content"] == "42"
+        assert len(starts.read_text().split()) == 2
+        ready = await _readyz(daemon)
+        assert ready["components"]["mcp.idle"]["state"] == "ready"
+        assert ready["components"]["mcp.idle"]["detail"] == "5 tools"
+        # it dies: idle again (its tools offered), not started until the next use
+        fake_model.script.extend([Reply(tool_calls=[("idle__crash", {})]), Reply(text="gone")])
+        await daemon.services.router.submit(message("crash", OWNER, 3))
+
+        async def idle() -> bool:
+            detail = (await _readyz(daemon))["components"]["mcp.idle"].get("detail", "")
+            return str(detail).startswith("idle") and "idle__add" in tools.names
+
+        await until(idle, timeout=10)
+        assert len(starts.read_text().split()) == 2
+
+    await run(first)
+    await run(second)

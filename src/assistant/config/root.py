@@ -15,6 +15,7 @@ from assistant.config.channels import (
 )
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
+from assistant.config.plugins import PluginsSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
@@ -50,6 +51,7 @@ class Config(Section):
     speech: SpeechSection | None = None
     web: WebSection = WebSection()
     mcp: McpSection = McpSection()
+    plugins: PluginsSection = PluginsSection()
 
     @property
     def known_hosts(self) -> Path:

@@ -88,6 +88,7 @@ class McpServer(Section):
     url: str | None = None  # streamable HTTP
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: float = Field(30.0, gt=0)  # seconds per tool call
+    lazy: bool = False  # started on the first call of one of its tools, not with the daemon
 
     @model_validator(mode="after")
     def _transport(self) -> McpServer:

@@ -49,6 +49,10 @@ class Health:
     def register(self, name: str, *, required: bool = True) -> None:
         self._components[name] = ComponentStatus(ComponentState.STARTING, required)
 
+    def unregister(self, name: str) -> None:
+        """Forget a component that is gone for good (an MCP server removed from the config)."""
+        self._components.pop(name, None)
+
     def set(self, name: str, state: ComponentState, detail: str = "") -> None:
         status = self._components.get(name)
         if status is None:

@@ -10,6 +10,7 @@ from assistant.core.i18n import N_, tr
 from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext
 from assistant.store.audit import AuditLog
+from assistant.tools.registry import truncate_middle
 
 _NOTES = {
     "approved": N_("✅ Approved by {by} (#{id})."),
@@ -64,3 +65,28 @@ async def ask(
     if outcome.approved:
         return None
     return f"The request (#{outcome.id}) to do {what} was {outcome.status}. Nothing was done."
+
+
+async def ask_for_call(
+    approver: Approver | None,
+    audit: AuditLog,
+    ctx: ToolContext,
+    *,
+    tool: str,
+    arguments: str,
+    target: str,
+    reason: str,
+) -> str | None:
+    """``ask`` for one call of a tool the config classes as ``ask`` (an MCP or plugin tool):
+    None once approved, the call then recorded as a side effect so a crash never repeats it."""
+    refusal = await ask(
+        approver,
+        audit,
+        ctx,
+        target=target,
+        what=f"{tool} {truncate_middle(arguments, 600)}",
+        reason=reason,
+    )
+    if refusal is None:
+        await ctx.mark_side_effect(tool)
+    return refusal

@@ -11,6 +11,7 @@ from assistant.core.errors import ConfigError
 from assistant.feature import APPROVER, Component, Feature, Reloaded, changed_keys
 from assistant.features.mcp.catalog import Catalog
 from assistant.features.mcp.link import ServerLink
+from assistant.features.mcp.servers import Servers
 from assistant.features.mcp.tools import McpTool, local_name
 
 if TYPE_CHECKING:
@@ -44,36 +45,41 @@ async def build(ctx: Context) -> Feature:
             description=remote.description or "",
             schema=remote.input_schema,
             rule=rule,
-            call=link.call,
+            call=link.resources if getattr(remote, "resources", False) else link.call,
             approver=lambda: ctx.ports.get(APPROVER),
             audit=ctx.audit,
             max_result=rules.max_result,
         )
 
     catalog = Catalog(ctx.tools, make_tool, section)
-    links = [
-        ServerLink(
+
+    def make_link(server: McpServer) -> ServerLink:
+        return ServerLink(
             server,
             section=section,
             publish=catalog.publish,
             health=ctx.health,
             clock=ctx.clock,
+            cache_dir=ctx.state_dir / "mcp",
         )
-        for server in section().servers
-    ]
-    for link in links:
-        ctx.health.register(link.component, required=False)
+
+    servers = Servers(
+        make_link, catalog.publish, health=ctx.health, redactor=ctx.redactor, clock=ctx.clock
+    )
+    for server in section().servers:
+        servers.add(server)
 
     async def reload(old: Config, new: Config) -> Reloaded:
         catalog.layout(new.mcp)  # the new rules, at once
-        for link in links:
-            await link.refresh(new.mcp)  # and whatever the servers list now
-        applied = [k for k in changed_keys(old.mcp, new.mcp, "mcp") if k != "mcp.servers"]
-        return Reloaded(tuple(applied))
+        started = await servers.apply(new.mcp)  # servers added, removed or changed
+        for name, link in servers.links.items():
+            if name not in started:
+                await link.relist(new.mcp)  # and whatever the others list now
+        return Reloaded(tuple(changed_keys(old.mcp, new.mcp, "mcp")))
 
     return Feature(
         "mcp",
-        components=[Component(link.component, link.run) for link in links],
+        components=[Component("mcp", servers.run)],
         reload=reload,
-        parts={"links": {link.server.name: link for link in links}, "catalog": catalog},
+        parts={"links": servers.links, "catalog": catalog},
     )

@@ -16,7 +16,7 @@ from assistant.core.errors import ToolError
 from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.store.audit import AuditLog
-from assistant.tools.ask import ask
+from assistant.tools.ask import ask_for_call
 from assistant.tools.registry import truncate_middle
 
 CallFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -45,7 +45,10 @@ def params_for(schema: dict[str, Any]) -> type[BaseModel]:
 
 
 def render(result: Any) -> tuple[str, bool]:
-    """A ``CallToolResult`` as text: its text parts, else its structured content."""
+    """A ``CallToolResult`` as text: its text parts, else its structured content (a text
+    as it is: what ``resources`` gives)."""
+    if isinstance(result, str):
+        return result, False
     parts: list[str] = []
     for block in getattr(result, "content", None) or []:
         kind = getattr(block, "type", "")
@@ -102,17 +105,17 @@ class McpTool:
         arguments = dict(params.model_extra or {})
         shown = json.dumps(arguments, ensure_ascii=False)
         if self.mode == "ask":
-            refusal = await ask(
+            refusal = await ask_for_call(
                 self._approver(),
                 self._audit,
                 ctx,
+                tool=self.name,
+                arguments=shown,
                 target=f"mcp:{self._server}",
-                what=f"{self.name} {truncate_middle(shown, 600)}",
                 reason="the config classes this MCP tool as ask",
             )
             if refusal is not None:
                 return ToolResult.error(refusal)
-            await ctx.mark_side_effect(self.name)
         await self._audit.append("mcp.call", ctx.actor, tool=self.name, arguments=shown[:2000])
         try:
             result = await self._call(self._remote, arguments)
