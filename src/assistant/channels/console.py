@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Literal, TextIO
 
+from assistant.channels.outfiles import downloads_dir, save_new
 from assistant.core.errors import ChannelError
 from assistant.core.messages import (
     Attachment,
@@ -105,7 +106,14 @@ class ConsoleChannel:
         if parts is not None:
             await parts.sending(0, of=1)
         prefix = "\rassistant> " if self._interactive else ""
-        self._write(f"{prefix}{message.text}")
+        for file in message.files:
+            try:
+                where = f"saved to {save_new(downloads_dir(), file.name, file.data)}"
+            except OSError as exc:
+                where = f"not saved: {exc.strerror or exc}"
+            self._write(f"{prefix}📎 {file.name} {where}")
+        if message.text.strip() or not message.files:
+            self._write(f"{prefix}{message.text}")
         for row in message.buttons:
             self._write("  " + "  ".join(f"[{b.label}]" for b in row))
         if self._interactive:
