@@ -169,7 +169,7 @@ class FakeBotAPI:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> FakeBotAPI:
-        app = web.Application()
+        app = web.Application(client_max_size=128 * 1024 * 1024)  # uploads
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(

@@ -174,3 +174,19 @@ async def test_a_streamed_reply_keeps_its_preview_and_sends_the_file_below(
         ("notes.txt", ""),
     ]
     assert history[1].file is not None and history[1].file.data == b"plain notes"
+
+
+async def test_the_recording_channel_shows_a_turns_files(make_config, start_harness, fake_model):
+    h = await start_harness(make_config())
+    fake_model.script.extend(
+        [
+            Reply(tool_calls=[("send_file", {"name": "a.txt", "content": "first"})]),
+            Reply(tool_calls=[("send_file", {"name": "b.md", "content": "second"})]),
+            Reply(text="Two files."),
+        ]
+    )
+    assert await h.ask("two files please") == "Two files."
+    assert [(f.name, f.data, f.mime_type) for f in h.channel.files()] == [
+        ("a.txt", b"first", "text/plain"),
+        ("b.md", b"second", "text/markdown"),
+    ]

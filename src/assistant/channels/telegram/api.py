@@ -25,6 +25,7 @@ than the requests themselves (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -166,7 +167,9 @@ class BotAPI:
             for key, value in payload.items():
                 text = value if isinstance(value, str) else json.dumps(value)
                 body.add_field(key, text)
-            body.add_field(field, data, filename=upload_name(name), content_type=mime_type)
+            body.add_field(
+                field, io.BytesIO(data), filename=upload_name(name), content_type=mime_type
+            )
             return {"data": body}
 
         return await self._retrying(method, lambda: self._once(method, form(), limit), None)
