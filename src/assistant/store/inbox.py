@@ -22,7 +22,7 @@ import structlog
 from pydantic import TypeAdapter
 
 from assistant.core.messages import InboundMessage, OutFile
-from assistant.store.db import Database
+from assistant.store.db import Database, transaction
 from assistant.store.deliveries import forget_parts
 
 log = structlog.get_logger(__name__)
@@ -195,10 +195,16 @@ class Inbox:
         return row is not None
 
     async def set_status(self, inbox_id: int, status: InboxStatus) -> None:
-        await self._db.execute(
-            "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
-            (status.value, time.time(), inbox_id),
-        )
+        def run(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
+                    (status.value, time.time(), inbox_id),
+                )
+                if status is InboxStatus.DONE:  # its reply's files are not needed any more
+                    conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
+
+        await self._db.call(run)
 
     async def mark_side_effect(self, inbox_id: int, description: str) -> None:
         """Note, before it happens, that this message's turn starts a side effect."""
