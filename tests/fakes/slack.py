@@ -1,6 +1,7 @@
 """A fake Slack on 127.0.0.1, from Slack's documentation (api.slack.com): the Web API methods
 the channel calls (``auth.test``, ``chat.postMessage``/``update``/``postEphemeral``,
-``apps.connections.open``, and files.getUploadURLExternal → POST of the bytes to the upload
+``apps.connections.open``, ``conversations.open`` (a person's DM channel), and
+files.getUploadURLExternal → POST of the bytes to the upload
 URL → files.completeUploadExternal for uploads, which must name a channel (C/D/G…), and the
 length asked for must be what arrives) answering ``{"ok": …}``, HTTP 429 ``ratelimited`` with
 ``Retry-After`` on demand, file downloads with the bot token, a Socket Mode websocket that
@@ -184,6 +185,11 @@ class FakeSlack:
             self._uploads[file_id] = {"name": args["filename"], "length": length, "data": None}
             url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
             return web.json_response({"ok": True, "upload_url": url, "file_id": file_id})
+        if method == "conversations.open":
+            person = str(args.get("users") or "")
+            if not person.startswith(("U", "W")):
+                return web.json_response({"ok": False, "error": "user_not_found"})
+            return web.json_response({"ok": True, "channel": {"id": "D" + person[1:]}})
         if method == "files.completeUploadExternal":
             return await self._complete(args)
         if method == "chat.postEphemeral":

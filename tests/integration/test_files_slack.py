@@ -33,7 +33,12 @@ async def test_files_are_shared_in_the_thread_before_the_text(
     [posted] = slack.posted
     assert (posted.channel, posted.thread_ts, posted.text) == (GENERAL, THREAD, "Weekly report")
 
-    # a file Slack refuses (to a person's id rather than a channel) becomes a line naming it
+    # to a person: in their direct message channel with the bot
     await router.notify(ChatRef("slack", OWNER), "", files=files[1:], plain=True)
-    assert len(slack.shared) == 2
+    assert (slack.shared[-1].channel, slack.shared[-1].name) == ("D" + OWNER[1:], "hosts.csv")
+
+    # a file Slack refuses (here: the bot is not in the channel) becomes a line naming it
+    slack.fail("files.completeUploadExternal", 200, "not_in_channel")
+    await router.notify(ChatRef("slack", GENERAL), "", files=files[1:], plain=True)
+    assert len(slack.shared) == 3
     assert slack.posted[-1].text == "📎 hosts.csv (17 B) could not be sent: Slack refused it."

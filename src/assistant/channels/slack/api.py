@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assistant.core.backoff import Backoff
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.ports import Clock, SystemClock
 from assistant.core.redact import Redactor
@@ -59,6 +60,7 @@ class SlackAPI:
         self._attempts = attempts
         self._backoff = backoff
         self.retries = 0
+        self._direct: BoundedDict[str, str] = BoundedDict(1000)  # person → their DM channel
 
     async def call(self, method: str, **arguments: Any) -> dict[str, Any]:
         """A Web API method with JSON arguments; its answer, or raises, translated."""
@@ -103,7 +105,10 @@ class SlackAPI:
     ) -> str:
         """Share a file in ``channel`` (in ``thread``) as slack-sdk's ``files_upload_v2``
         does: files.getUploadURLExternal, the bytes POSTed to the URL it gave, then
-        files.completeUploadExternal. Its file id."""
+        files.completeUploadExternal. Its file id. To a person (``U…``): in their direct
+        message channel with the bot (conversations.open, scope ``im:write``)."""
+        if channel[:1] in ("U", "W"):
+            channel = await self.direct_channel(channel)
         ticket = await self.call_form("files.getUploadURLExternal", filename=name, length=len(data))
         url, file_id = ticket.get("upload_url"), ticket.get("file_id")
         if not isinstance(url, str) or not isinstance(file_id, str):
@@ -127,6 +132,18 @@ class SlackAPI:
             arguments["thread_ts"] = thread
         await self.call_form("files.completeUploadExternal", **arguments)
         return file_id
+
+    async def direct_channel(self, person: str) -> str:
+        """The id of the bot's direct message channel with ``person`` (``D…``)."""
+        found = self._direct.get(person)
+        if found is None:
+            answer = await self.call("conversations.open", users=person)
+            opened = answer.get("channel")
+            found = opened.get("id") if isinstance(opened, dict) else None
+            if not isinstance(found, str) or not found:
+                raise ChannelUnavailable("Slack answered conversations.open without a channel")
+            self._direct[person] = found
+        return found
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """A file people shared (``url_private``), read with the bot token."""
