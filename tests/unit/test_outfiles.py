@@ -3,8 +3,11 @@ stands in for one it will not take (in both languages), safe names, saving at a 
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from assistant.channels.console import ConsoleChannel
 from assistant.channels.outfiles import (
     FileLimits,
     human_size,
@@ -14,7 +17,7 @@ from assistant.channels.outfiles import (
     upload_name,
 )
 from assistant.core import i18n
-from assistant.core.messages import OutFile
+from assistant.core.messages import ChatRef, OutboundMessage, OutFile
 from assistant.tools.files import file_name
 
 LIMITS = FileLimits("Telegram", image=10, document=20)
@@ -80,3 +83,18 @@ def test_saving_never_overwrites(tmp_path):
     second = save_new(tmp_path, "chart.png", b"2")
     assert (first.name, second.name) == ("chart.png", "chart (1).png")
     assert first.read_bytes() == b"1" and second.read_bytes() == b"2"
+
+
+async def test_the_standalone_terminal_saves_files_and_prints_where(tmp_path):
+    async def idle(key: str) -> None:
+        return None
+
+    out = io.StringIO()
+    channel = ConsoleChannel(wait_idle=idle, lines=[], stdout=out, downloads=tmp_path)
+    file = OutFile("notes.txt", b"hello", "text/plain")
+    await channel.send(OutboundMessage(ChatRef("console", "local"), "Here.", files=(file,)))
+    assert (tmp_path / "notes.txt").read_bytes() == b"hello"
+    assert out.getvalue().splitlines() == [
+        f"📎 notes.txt saved to {tmp_path / 'notes.txt'}",
+        "Here.",
+    ]

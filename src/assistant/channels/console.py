@@ -8,6 +8,7 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Literal, TextIO
 
 from assistant.channels.outfiles import downloads_dir, save_new
@@ -41,8 +42,10 @@ class ConsoleChannel:
         lines: Iterable[str] | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        downloads: Path | None = None,
     ) -> None:
         self._wait_idle = wait_idle
+        self._downloads = downloads  # where files sent to the terminal go (None: ~/Downloads)
         self._lines = list(lines) if lines is not None else None
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
@@ -108,7 +111,8 @@ class ConsoleChannel:
         prefix = "\rassistant> " if self._interactive else ""
         for file in message.files:
             try:
-                where = f"saved to {save_new(downloads_dir(), file.name, file.data)}"
+                path = save_new(self._downloads or downloads_dir(), file.name, file.data)
+                where = f"saved to {path}"
             except OSError as exc:
                 where = f"not saved: {exc.strerror or exc}"
             self._write(f"{prefix}📎 {file.name} {where}")
