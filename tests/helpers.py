@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -161,3 +163,22 @@ def pdf_bytes(text: str) -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def png_bytes(width: int = 2, height: int = 2, *, header_only: bool = False) -> bytes:
+    """A black RGB PNG of ``width`` × ``height`` (``header_only``: one that only claims that
+    size, for a platform's dimension checks without megabytes of pixels)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = 1 if header_only else height
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * (1 if header_only else width) for _ in range(rows))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -52,6 +52,7 @@ from assistant.store.pairing import Pairing
 from assistant.store.people import People
 from assistant.store.scratch import remove_stale
 from assistant.store.users import Users
+from assistant.tools.files import SendFileTool
 from assistant.tools.registry import ToolRegistry
 from assistant.tools.system import CurrentTimeTool, SystemStatusTool
 
@@ -163,6 +164,7 @@ async def build_kernel(
     )
     tools.register(CurrentTimeTool(clock))
     tools.register(SystemStatusTool((Path("/"), state_dir)))
+    tools.register(SendFileTool(redactor, lambda: live.get().agent.send_file_max_kb * 1024))
     agent = Agent(
         client=client,
         tools=tools,

@@ -1,12 +1,13 @@
-"""A channel that records what the assistant sends: the test double of the Channel port,
-for router tests that need no platform. Platform behaviour is tested with the platform fakes."""
+"""A channel that records what the assistant sends (texts, buttons, pictures and files: each
+``OutboundMessage`` whole, one part): the test double of the Channel port, for router tests
+that need no platform. Platform behaviour is tested with the platform fakes."""
 
 from __future__ import annotations
 
 import asyncio
 
 from assistant.core.errors import ChannelUnavailable
-from assistant.core.messages import Button, ChatRef, OutboundMessage, SentMessage
+from assistant.core.messages import Button, ChatRef, OutboundMessage, OutFile, SentMessage
 from assistant.core.ports import ChannelFeatures, InboundHandler
 
 
@@ -80,3 +81,7 @@ class RecordingChannel:
 
     def texts(self) -> list[str]:
         return [m.text for m in self.sent]
+
+    def files(self) -> list[OutFile]:
+        """Every picture and file sent (the messages' ``files``), in order."""
+        return [file for message in self.sent for file in message.files]

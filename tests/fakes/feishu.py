@@ -2,7 +2,9 @@
 (https://open.feishu.cn/document/server-docs): tenant_access_token/internal (tokens that
 expire, ``code`` 99991663 for an invalid one), bot/v3/info, contact/v3/users (names),
 im/v1/messages create/reply (``uuid`` dedupe, content validated: text, card JSON 2.0 under
-30 KB), PATCH (cards only) and PUT (text only), message resources — plus the long
+30 KB; image and file messages name an uploaded key), im/v1/images and im/v1/files uploads
+(multipart; a picture a PNG/JPEG/GIF/WEBP within 10 MB, a file not empty and within 30 MB),
+PATCH (cards only) and PUT (text only), message resources — plus the long
 connection (tests/fakes/feishu_ws.py), webhook delivery (plain or encrypted, signed or not)
 and injectable failures (any ``code`` with any HTTP status, a number of times).
 
@@ -53,6 +55,8 @@ class Sent:
     def text(self) -> str:
         if self.msg_type == "text":
             return str(self.content["text"])
+        if self.msg_type in ("image", "file"):
+            return ""
         parts = []
         for element in self.content["body"]["elements"]:
             if element["tag"] == "markdown":
@@ -71,6 +75,18 @@ class Sent:
                 for button in column["elements"]:
                     found.append((button["text"]["content"], button["behaviors"][0]["value"]))
         return found
+
+
+@dataclass
+class Upload:
+    kind: str  # "image" | "file"
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+    file_type: str | None = None
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF")
 
 
 @dataclass
@@ -95,6 +111,7 @@ class FakeFeishu:
         self.edits: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []
         self.files: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.uploads: dict[str, Upload] = {}  # image_key / file_key → what was uploaded
         self.inbound: dict[str, str] = {}  # users' message ids (reply targets) → chat id
         self.delay = 0.0  # seconds every message call waits before answering
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
@@ -108,11 +125,13 @@ class FakeFeishu:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> FakeFeishu:
-        app = web.Application()
+        app = web.Application(client_max_size=128 * 1024 * 1024)  # uploads
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
         app.router.add_get("/open-apis/contact/v3/users/{user_id}", self._user)
         app.router.add_post("/open-apis/im/v1/messages", self._create)
+        app.router.add_post("/open-apis/im/v1/images", self._upload_image)
+        app.router.add_post("/open-apis/im/v1/files", self._upload_file)
         app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._reply)
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
         app.router.add_put("/open-apis/im/v1/messages/{message_id}", self._update)
@@ -231,6 +250,13 @@ class FakeFeishu:
                 return None, "the message content is too long"
             parsed = json.loads(content)
             return (parsed, "") if isinstance(parsed.get("text"), str) else (None, "no text")
+        if msg_type in ("image", "file"):
+            parsed = json.loads(content)
+            key = parsed.get(f"{msg_type}_key")
+            known = self.uploads.get(key) if isinstance(key, str) else None
+            if known is None or known.kind != msg_type:
+                return None, f"invalid {msg_type}_key"
+            return parsed, ""
         if msg_type != "interactive":
             return None, f"unsupported msg_type {msg_type}"
         if len(content.encode()) > CARD_LIMIT:
@@ -284,6 +310,59 @@ class FakeFeishu:
             )
         # to an open_id: the bot's private chat with that user (recorded under the open_id)
         return await self._store(body["receive_id"], body, None, False)
+
+    async def _form(self, request: web.Request) -> tuple[dict[str, str], dict[str, Upload]]:
+        if not request.content_type.startswith("multipart/form-data"):
+            return {}, {}
+        form = await request.post()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        uploads = {
+            k: Upload(k, v.filename, v.content_type, v.file.read())
+            for k, v in form.items()
+            if isinstance(v, web.FileField)
+        }
+        return fields, uploads
+
+    async def _upload_image(self, request: web.Request) -> web.Response:
+        refused = await self._guard(request, "upload")
+        if refused:
+            return refused
+        fields, uploads = await self._form(request)
+        image = uploads.get("image")
+        if fields.get("image_type") != "message" or image is None:
+            return self._body(234001, "Invalid request param.", 400)
+        if len(image.data) > 10 * 1024 * 1024:
+            return self._body(234006, "The image size exceeds the limit (10 MB).", 400)
+        if not image.data.startswith(IMAGE_MAGIC):
+            return self._body(234011, "Can't recognise image format.", 400)
+        key = f"img_v3_{uuid.uuid4().hex}"
+        self.uploads[key] = Upload("image", image.name, image.mime_type, image.data)
+        return self._body(data={"image_key": key})
+
+    async def _upload_file(self, request: web.Request) -> web.Response:
+        refused = await self._guard(request, "upload")
+        if refused:
+            return refused
+        fields, uploads = await self._form(request)
+        file = uploads.get("file")
+        kinds = {"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"}
+        if file is None or fields.get("file_type") not in kinds or not fields.get("file_name"):
+            return self._body(234001, "Invalid request param.", 400)
+        if not file.data:
+            return self._body(234010, "File size can't be 0.", 400)
+        if len(file.data) > 30 * 1024 * 1024:
+            return self._body(234037, "The file size exceeds the limit (30 MB).", 400)
+        key = f"file_v3_{uuid.uuid4().hex}"
+        self.uploads[key] = Upload(
+            "file", fields["file_name"], file.mime_type, file.data, fields["file_type"]
+        )
+        return self._body(data={"file_key": key})
+
+    def upload_of(self, sent: Sent) -> Upload | None:
+        """The picture or file an image or file message shows."""
+        if sent.msg_type not in ("image", "file"):
+            return None
+        return self.uploads.get(sent.content[f"{sent.msg_type}_key"])
 
     def _message(self, message_id: str) -> Sent | None:
         return next((s for s in self.sent if s.message_id == message_id), None)

@@ -1,6 +1,9 @@
 """A fake Slack on 127.0.0.1, from Slack's documentation (api.slack.com): the Web API methods
 the channel calls (``auth.test``, ``chat.postMessage``/``update``/``postEphemeral``,
-``apps.connections.open``) answering ``{"ok": …}``, HTTP 429 ``ratelimited`` with
+``apps.connections.open``, ``conversations.open`` (a person's DM channel), and
+files.getUploadURLExternal → POST of the bytes to the upload
+URL → files.completeUploadExternal for uploads, which must name a channel (C/D/G…), and the
+length asked for must be what arrives) answering ``{"ok": …}``, HTTP 429 ``ratelimited`` with
 ``Retry-After`` on demand, file downloads with the bot token, a Socket Mode websocket that
 sends ``hello`` and envelopes and records acks, and an Events API sender that signs requests
 (``X-Slack-Signature`` v0) and can mark them as retries (``X-Slack-Retry-Num``).
@@ -24,6 +27,19 @@ from assistant.channels.slack.webhook import signature
 
 BOT_USER = "U0BOT00001"
 TEAM = "T0TEAM0001"
+
+
+@dataclass
+class Shared:
+    """A file shared by files.completeUploadExternal."""
+
+    id: str
+    channel: str
+    title: str
+    name: str
+    data: bytes = field(repr=False)
+    thread_ts: str | None = None
+    initial_comment: str | None = None
 
 
 @dataclass
@@ -56,6 +72,8 @@ class FakeSlack:
         self.updates: list[dict[str, Any]] = []
         self.attempts: dict[str, list[float]] = defaultdict(list)
         self.files: dict[str, bytes] = {}
+        self.shared: list[Shared] = []
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id → name, length, data
         self.acks: list[str] = []
         self.refuse = False
         self._failures: dict[str, deque[tuple[int, str, str | None]]] = defaultdict(deque)
@@ -66,8 +84,9 @@ class FakeSlack:
         self.port = 0
 
     async def start(self) -> FakeSlack:
-        app = web.Application()
+        app = web.Application(client_max_size=128 * 1024 * 1024)  # uploads
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
@@ -120,6 +139,7 @@ class FakeSlack:
             args = await request.json() if request.can_read_body else {}
         else:
             args = dict(urllib.parse.parse_qsl(await request.text()))
+        args = {**request.query, **args}  # slack-sdk sends some methods' arguments as a query
         if self._failures[method]:
             status, error, after = self._failures[method].popleft()
             headers = {"Retry-After": after} if after else {}
@@ -157,11 +177,62 @@ class FakeSlack:
             self.updates.append({**args, "at": time.monotonic()})
             await self._notify()
             return web.json_response({"ok": True, "channel": found.channel, "ts": found.ts})
+        if method == "files.getUploadURLExternal":
+            length = int(args.get("length") or 0)
+            if not args.get("filename") or length <= 0:
+                return web.json_response({"ok": False, "error": "invalid_arguments"})
+            file_id = f"F{next(self._ts):08d}"
+            self._uploads[file_id] = {"name": args["filename"], "length": length, "data": None}
+            url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+            return web.json_response({"ok": True, "upload_url": url, "file_id": file_id})
+        if method == "conversations.open":
+            person = str(args.get("users") or "")
+            if not person.startswith(("U", "W")):
+                return web.json_response({"ok": False, "error": "user_not_found"})
+            return web.json_response({"ok": True, "channel": {"id": "D" + person[1:]}})
+        if method == "files.completeUploadExternal":
+            return await self._complete(args)
         if method == "chat.postEphemeral":
             self.ephemeral.append(args)
             await self._notify()
             return web.json_response({"ok": True, "message_ts": "1.1"})
         return web.json_response({"ok": False, "error": "unknown_method"})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self._uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404)
+        upload["data"] = await request.read()
+        return web.Response(text=f"OK - {len(upload['data'])}")
+
+    async def _complete(self, args: dict[str, Any]) -> web.Response:
+        try:
+            files = json.loads(args.get("files") or "[]")
+        except ValueError:
+            return web.json_response({"ok": False, "error": "invalid_arguments"})
+        channel = str(args.get("channel_id") or "")
+        if channel[:1] not in ("C", "D", "G"):
+            return web.json_response({"ok": False, "error": "invalid_channel"})
+        done = []
+        for entry in files:
+            upload = self._uploads.get(entry.get("id"))
+            if upload is None or upload["data"] is None:
+                return web.json_response({"ok": False, "error": "file_not_found"})
+            if len(upload["data"]) != upload["length"]:
+                return web.json_response({"ok": False, "error": "file_upload_size_mismatch"})
+            shared = Shared(
+                entry["id"],
+                channel,
+                str(entry.get("title") or upload["name"]),
+                upload["name"],
+                upload["data"],
+                args.get("thread_ts"),
+                args.get("initial_comment"),
+            )
+            self.shared.append(shared)
+            done.append({"id": shared.id, "title": shared.title, "name": shared.name})
+        await self._notify()
+        return web.json_response({"ok": True, "files": done})
 
     async def _file(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.bot_token}":

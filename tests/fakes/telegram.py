@@ -1,7 +1,9 @@
 """A fake Telegram Bot API server on 127.0.0.1, built from the Bot API documentation
 (https://core.telegram.org/bots/api): getMe, getUpdates (offset confirmation, long-poll
 timeout, 409 while a webhook is set), sendMessage (HTML entities validated, 4096-character
-limit), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
+limit), sendPhoto and sendDocument (multipart uploads: a photo must be a PNG or JPEG within
+10 MB and 10000 px width plus height, a document at most 50 MB, a caption at most 1024
+characters), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
 setWebhook/deleteWebhook/getWebhookInfo, getFile and file download (``add_file``; with
 ``announce=False`` the size is neither in getFile's answer nor in a Content-Length: the file
 is streamed in chunks, and ``served`` counts the bytes that went out) — plus injectable
@@ -93,6 +95,14 @@ def utf16_len(text: str) -> int:
 
 
 @dataclass
+class SentFile:
+    kind: str  # "photo" | "document"
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass
 class Sent:
     chat_id: int
     message_id: int
@@ -103,6 +113,7 @@ class Sent:
     thread_id: int | None
     at: float = field(default_factory=time.monotonic)
     versions: list[str] = field(default_factory=list)  # the text as sent, then each edit
+    file: SentFile | None = None  # sendPhoto/sendDocument: ``text`` is the caption
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -158,7 +169,7 @@ class FakeBotAPI:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> FakeBotAPI:
-        app = web.Application()
+        app = web.Application(client_max_size=128 * 1024 * 1024)  # uploads
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(
@@ -337,7 +348,14 @@ class FakeBotAPI:
         if request.content_type == "application/json":
             params.update(await request.json())
         elif request.can_read_body:
-            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+            form = await request.post()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            uploads = {k: v for k, v in form.items() if isinstance(v, web.FileField)}
+            if uploads:
+                params["_files"] = {
+                    k: SentFile(k, v.filename, v.content_type, v.file.read())
+                    for k, v in uploads.items()
+                }
         for key in ("reply_markup", "reply_parameters", "commands", "allowed_updates"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
@@ -462,6 +480,53 @@ class FakeBotAPI:
         await self._notify()
         return self._ok(self._message_result(sent))
 
+    async def _send_file(self, params: dict[str, Any], kind: str) -> web.Response:
+        upload = (params.get("_files") or {}).get(kind)
+        if not isinstance(upload, SentFile):
+            return self._error(400, f"Bad Request: there is no {kind} in the request")
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        limit = 10 if kind == "photo" else 50
+        if len(upload.data) > limit * 1024 * 1024:
+            return self._error(413, "Request Entity Too Large")
+        if kind == "photo":
+            problem = photo_problem(upload.data)
+            if problem:
+                return self._error(400, f"Bad Request: {problem}")
+        caption = str(params.get("caption", ""))
+        if caption:
+            error, plain = self._check_text(caption, params.get("parse_mode"))
+            if error and "too long" not in error:
+                return self._error(400, error.replace("message text", "caption"))
+            if utf16_len(plain) > 1024:
+                return self._error(400, "Bad Request: message caption is too long")
+        reply = params.get("reply_parameters") or {}
+        sent = Sent(
+            chat_id=chat_id,
+            message_id=next(self._ids),
+            text=caption,
+            parse_mode=params.get("parse_mode"),
+            reply_markup=params.get("reply_markup"),
+            reply_to=int(reply["message_id"]) if reply.get("message_id") else None,
+            thread_id=int(params["message_thread_id"]) if params.get("message_thread_id") else None,
+            file=SentFile(kind, upload.name, upload.mime_type, upload.data),
+        )
+        self.sent.append(sent)
+        for callback in self.on_sent:
+            callback(sent)
+        await self._notify()
+        result = self._message_result(sent)
+        result.pop("text")
+        result["caption"] = caption
+        return self._ok(result)
+
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> web.Response:
+        return await self._send_file(params, "photo")
+
+    async def _m_sendDocument(self, params: dict[str, Any]) -> web.Response:
+        return await self._send_file(params, "document")
+
     async def _m_editMessageText(self, params: dict[str, Any]) -> web.Response:
         text = str(params.get("text", ""))
         error, _ = self._check_text(text, params.get("parse_mode"))
@@ -581,6 +646,16 @@ class FakeBotAPI:
         body = update if isinstance(update, str) else json.dumps(update)
         async with session.post(self.webhook["url"], data=body, headers=headers) as response:
             return int(response.status)
+
+
+def photo_problem(data: bytes) -> str | None:
+    """What Telegram says about a photo it cannot take (None: it takes it)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return "PHOTO_INVALID_DIMENSIONS" if width + height > 10000 else None
+    if data.startswith(b"\xff\xd8\xff"):
+        return None
+    return "IMAGE_PROCESS_FAILED"
 
 
 def escape(text: str) -> str:

@@ -2,7 +2,10 @@
 Meta's documentation (developers.facebook.com/docs/whatsapp/cloud-api): ``GET /{phone-id}``,
 ``POST /{phone-id}/messages`` (text at most 4096 characters; interactive reply buttons, at most
 3 with titles of at most 20 characters and a body of at most 1024; lists of at most 10 rows;
-templates; ``status: read``), ``GET /{media-id}`` and the media download, the bearer token
+templates; image and document messages naming an uploaded media id, captions of at most
+1024; ``status: read``), ``POST /{phone-id}/media`` (multipart uploads of the documented
+types: JPEG/PNG pictures within 5 MB, documents — text/plain, PDF, Office — within 100 MB;
+anything else code 131053), ``GET /{media-id}`` and the media download, the bearer token
 (HTTP 401, code 190 when wrong), the 24-hour window (code 131047 for a free-form message to a
 person in ``closed``) and injectable failures (any HTTP status and code, with ``Retry-After``).
 
@@ -48,6 +51,8 @@ class Sent:
             return str(self.payload["text"]["body"])
         if self.type == "interactive":
             return str(self.payload["interactive"]["body"]["text"])
+        if self.type in ("image", "document"):
+            return str(self.payload[self.type].get("caption") or "")
         return f"[template {self.payload['template']['name']}]"
 
     @property
@@ -60,6 +65,26 @@ class Sent:
         if interactive["type"] == "button":
             return [(b["reply"]["title"], b["reply"]["id"]) for b in action["buttons"]]
         return [(r["title"], r["id"]) for s in action["sections"] for r in s["rows"]]
+
+
+@dataclass
+class Uploaded:
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+
+
+IMAGE_TYPES = {"image/jpeg": 5, "image/png": 5}  # MB
+DOCUMENT_TYPES = {
+    "text/plain",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
 
 
 @dataclass
@@ -81,6 +106,7 @@ class FakeWhatsApp:
         self.read: list[str] = []
         self.attempts: list[float] = []  # monotonic time of every send attempt
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.uploads: dict[str, Uploaded] = {}  # media ids of what the bot uploaded
         self.closed: set[str] = set()  # people whose 24-hour window is closed
         self._failures: deque[Failure] = deque()
         self._ids = itertools.count(1)
@@ -89,9 +115,10 @@ class FakeWhatsApp:
         self.port = 0
 
     async def start(self) -> FakeWhatsApp:
-        app = web.Application()
+        app = web.Application(client_max_size=128 * 1024 * 1024)  # uploads
         app.router.add_get(f"/{VERSION}/{{node}}", self._node)
         app.router.add_post(f"/{VERSION}/{{phone}}/messages", self._messages)
+        app.router.add_post(f"/{VERSION}/{{phone}}/media", self._upload)
         app.router.add_get("/media-download/{media_id}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -203,7 +230,33 @@ class FakeWhatsApp:
             return "unknown interactive type"
         if kind == "template":
             return None if body["template"].get("name") else "template without a name"
+        if kind in ("image", "document"):
+            media = body[kind]
+            uploaded = self.uploads.get(media.get("id"))
+            if uploaded is None:
+                return "unknown media id"
+            if kind == "image" and uploaded.mime_type not in IMAGE_TYPES:
+                return "an image message needs a JPEG or PNG"
+            return "caption too long" if len(media.get("caption") or "") > 1024 else None
         return f"unsupported type {kind!r}"
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        form = await request.post()
+        file = form.get("file")
+        if form.get("messaging_product") != "whatsapp" or not isinstance(file, web.FileField):
+            return self._error(400, 100, "(#100) The parameter messaging_product is required.")
+        kind = str(form.get("type") or file.content_type)
+        data = file.file.read()
+        limit = IMAGE_TYPES.get(kind, 100 if kind in DOCUMENT_TYPES else 0)
+        if not limit:
+            return self._error(400, 131053, f"(#131053) Media upload error: {kind} not supported")
+        if not data or len(data) > limit * 1024 * 1024:
+            return self._error(400, 131053, "(#131053) Media upload error: file size")
+        media_id = f"{next(self._ids) + 900000000000000}"
+        self.uploads[media_id] = Uploaded(file.filename, kind, data)
+        return web.json_response({"id": media_id})
 
     async def _messages(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -23,7 +23,7 @@ from assistant.config import AgentSection, AssistantSection
 from assistant.core import i18n
 from assistant.core.errors import ModelRequestError, ModelUnavailable, NoModelConfigured
 from assistant.core.i18n import N_, tr
-from assistant.core.messages import ChatRef, Sender
+from assistant.core.messages import ChatRef, OutFile, Sender
 from assistant.core.ports import ChatIO, Clock, Recaller, SystemClock, now
 from assistant.core.roles import Role
 from assistant.core.text import clip_tokens, estimate_tokens
@@ -51,6 +51,9 @@ def no_model_hint(where: str = "", apply: str = APPLY_SYSTEMD) -> str:
     file"), ``apply``: one of the APPLY_ texts."""
     return tr(NO_MODEL_HINT).format(where=where or tr("the config file"), apply=tr(apply))
 
+
+MAX_FILES = 10  # pictures and files one reply may carry
+MAX_FILE_BYTES = 60 * 1024 * 1024  # their size together (each channel has its own limits too)
 
 _SUMMARY_PROMPT = (
     "Summarize the conversation below for your own later reference, in at most {words} words, "
@@ -93,6 +96,7 @@ class TurnOutcome:
     provider: str | None = None
     steps: int = 0
     summary: Summary | None = None  # a new summary of older history, for the turn's owner to store
+    files: list[OutFile] = field(default_factory=list)  # pictures and files the reply carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +235,14 @@ class Agent:
     ) -> None:
         permissions = self._policy.permissions(request.role)
         specs = self._tools.specs(permissions)
+
+        def attach(file: OutFile) -> bool:
+            carried = sum(len(f.data) for f in outcome.files)
+            if len(outcome.files) >= MAX_FILES or carried + len(file.data) > MAX_FILE_BYTES:
+                return False
+            outcome.files.append(file)
+            return True
+
         ctx = ToolContext(
             turn_id=request.turn_id,
             chat=request.chat,
@@ -241,6 +253,7 @@ class Agent:
             mark_side_effect=request.mark_side_effect,
             io=request.io,
             hold=clock.hold,
+            attach=attach,
         )
         seen: Counter[tuple[str, str]] = Counter()
         for _ in range(self._settings.max_steps):

@@ -8,8 +8,10 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Literal, TextIO
 
+from assistant.channels.outfiles import downloads_dir, save_new
 from assistant.core.errors import ChannelError
 from assistant.core.messages import (
     Attachment,
@@ -40,8 +42,10 @@ class ConsoleChannel:
         lines: Iterable[str] | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        downloads: Path | None = None,
     ) -> None:
         self._wait_idle = wait_idle
+        self._downloads = downloads  # where files sent to the terminal go (None: ~/Downloads)
         self._lines = list(lines) if lines is not None else None
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
@@ -105,7 +109,15 @@ class ConsoleChannel:
         if parts is not None:
             await parts.sending(0, of=1)
         prefix = "\rassistant> " if self._interactive else ""
-        self._write(f"{prefix}{message.text}")
+        for file in message.files:
+            try:
+                path = save_new(self._downloads or downloads_dir(), file.name, file.data)
+                where = f"saved to {path}"
+            except OSError as exc:
+                where = f"not saved: {exc.strerror or exc}"
+            self._write(f"{prefix}📎 {file.name} {where}")
+        if message.text.strip() or not message.files:
+            self._write(f"{prefix}{message.text}")
         for row in message.buttons:
             self._write("  " + "  ".join(f"[{b.label}]" for b in row))
         if self._interactive:

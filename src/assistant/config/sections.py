@@ -58,6 +58,7 @@ class AgentSection(Section):
     summary_tokens: int = Field(500, ge=50, le=10_000)
     tool_timeout: float = Field(60.0, gt=0)
     max_tool_output: int = Field(8000, ge=500)
+    send_file_max_kb: int = Field(1024, ge=1, le=20 * 1024)
 
 
 class ModelProvider(Section):
@@ -112,6 +113,8 @@ class ConsoleSection(Section):
     session_hours: float = Field(12.0, gt=0, le=24 * 90)
     login_failures_per_minute: int = Field(5, ge=1, le=1000)
     keep_messages_days: float = Field(30.0, gt=0)
+    max_file_mb: float = Field(20.0, gt=0, le=1024)
+    keep_files_mb: float = Field(200.0, gt=0)
 
     _blank_token = field_validator("token", mode="before")(blank_to_none)
 

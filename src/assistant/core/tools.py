@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from assistant.core.messages import ChatRef, Sender
+from assistant.core.messages import ChatRef, OutFile, Sender
 from assistant.core.ports import ChatIO
 from assistant.core.roles import Permission, Role
 
@@ -31,6 +31,9 @@ class ToolContext:
     mark_side_effect: Callable[[str], Awaitable[None]]
     io: ChatIO | None = None  # progress messages in the chat, where the channel allows
     hold: Callable[[], AbstractAsyncContextManager[None]] | None = None  # pause the deadline
+    # add a picture or file to the turn's reply (sent with it, exactly once); False: the reply
+    # carries as many files as it may. None: this turn has no reply to carry files.
+    attach: Callable[[OutFile], bool] | None = None
 
     @property
     def actor(self) -> str:

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import dataclasses
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Literal
 
 import structlog
 
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelError, ChannelUnavailable
-from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
+from assistant.core.messages import (
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    OutFile,
+    SentMessage,
+)
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, Clock, SystemClock
-from assistant.router.reply_log import ReplyLog, persist
+from assistant.router.reply_log import ReplyLog, ShiftedParts, persist
 from assistant.router.stream import StreamingReply
 from assistant.store.deliveries import DeliveryLog, PartRecord
 from assistant.store.inbox import Inbox, InboxStatus
@@ -24,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 _SEND_ATTEMPTS = 4  # for failures that are not an outage (e.g. the adapter stopped for good)
 _RETRY_CAP = 15.0  # seconds between attempts at most, while the platform is unreachable
+# the part index of a streamed reply's first file: its text, edited into the preview on
+# screen, takes the parts from 0 (a file as part 0 would overwrite the preview's record)
+STREAMED_FILES = 10_000
 
 
 class Delivery:
@@ -56,10 +67,13 @@ class Delivery:
         plain: bool = False,
         store: bool = True,
         stream: StreamingReply | None = None,
+        files: Sequence[OutFile] = (),
     ) -> None:
         """Send the reply to ``message``, part by part as ``record`` says, then mark it done.
 
-        ``store``: store the reply first (else the turn's commit did, or a previous run, and
+        ``files`` go first, one part each (after a streamed preview: below it, as parts from
+        ``STREAMED_FILES``, before the preview is edited into the text). ``store``: store the
+        reply (and its files) first (else the turn's commit did, or a previous run, and
         ``record`` says how far its delivery got). A streamed preview on screen is edited into
         the text instead of being left behind. While the platform is unreachable
         (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with backoff for as
@@ -70,7 +84,7 @@ class Delivery:
         if channel is None:
             raise ChannelError(f"no channel named {message.chat.channel!r} is running")
         if store:
-            await self._inbox.store_reply(record.inbox_id, text, plain=plain)
+            await self._inbox.store_reply(record.inbox_id, text, plain=plain, files=files)
             record.forget()
         if stream is not None:
             await stream.stop()
@@ -80,6 +94,7 @@ class Delivery:
             text=text,
             format=fmt,
             reply_to=message.message_id if message.chat.is_group else None,
+            files=tuple(files),
         )
         backoff = Backoff(0.5, _RETRY_CAP)
         attempt = 0
@@ -88,7 +103,12 @@ class Delivery:
             try:
                 preview = record.preview
                 if preview is not None and record.delivered(0) is None:
+                    if files:
+                        alone = OutboundMessage(message.chat, "", files=tuple(files))
+                        await channel.send(alone, parts=ShiftedParts(record, STREAMED_FILES))
                     await channel.edit(preview, text, format=fmt, parts=record)
+                elif files and record.reaches(STREAMED_FILES):  # the rest of a streamed one
+                    await channel.send(dataclasses.replace(outbound, files=()), parts=record)
                 else:
                     await channel.send(outbound, parts=record)
                 break

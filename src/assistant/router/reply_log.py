@@ -61,6 +61,10 @@ class ReplyLog:
         """Parts whose send had begun but was never acknowledged (a crash came between)."""
         return sorted(i for i, r in self._records.items() if r.state is PartState.SENDING)
 
+    def reaches(self, index: int) -> bool:
+        """Whether a part at ``index`` or later was recorded."""
+        return any(i >= index for i in self._records)
+
     def forget(self) -> None:
         """A new reply text was stored: keep only the preview (see ``forget_parts``)."""
         self._records = {i: r for i, r in self._records.items() if r.state is PartState.PREVIEW}
@@ -96,3 +100,21 @@ class ReplyLog:
             lambda: self._store.preview(self.inbox_id, message.message_id),
             "delivery.record_failed",
         )
+
+
+class ShiftedParts:
+    """A streamed reply's files in its delivery log: file ``i`` is part ``offset + i``, and
+    none of them is the last part (the text, edited into the preview, is)."""
+
+    def __init__(self, record: ReplyLog, offset: int) -> None:
+        self._record = record
+        self._offset = offset
+
+    def delivered(self, index: int) -> SentMessage | None:
+        return self._record.delivered(self._offset + index)
+
+    async def sending(self, index: int, *, of: int) -> None:
+        await self._record.sending(self._offset + index, of=self._offset + of + 1)
+
+    async def sent(self, index: int, message: SentMessage, *, of: int) -> None:
+        await self._record.sent(self._offset + index, message, of=self._offset + of + 1)

@@ -34,6 +34,7 @@ from assistant.core.messages import (
     InboundMessage,
     MessageKind,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.metrics import Metrics
@@ -174,7 +175,7 @@ class Router:
             record = self._delivery.record(entry.id, entry.message.chat, parts.get(entry.id))
             work = Work(entry.id, entry.message, record, plain=entry.plain)
             if entry.status is InboxStatus.REPLYING and entry.reply is not None:
-                work.resend = entry.reply
+                work.resend, work.files = entry.reply, entry.files
             elif entry.side_effect:
                 work.interrupted = entry.side_effect
             await self._queues.put(work.message.chat.key, work)
@@ -263,7 +264,7 @@ class Router:
         message = work.message
         if work.resend is not None:
             await self._delivery.deliver(
-                work.record, message, work.resend, plain=work.plain, store=False
+                work.record, message, work.resend, plain=work.plain, store=False, files=work.files
             )
             return
         if work.interrupted is not None:
@@ -347,13 +348,15 @@ class Router:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         plain: bool = False,
+        files: tuple[OutFile, ...] = (),
     ) -> list[SentMessage]:
-        """Send a message that answers no inbound message (approvals, pairing, alerts)."""
+        """Send a message that answers no inbound message (approvals, pairing, alerts);
+        ``files`` go before the text (a chart with an alert)."""
         channel = self._channels.get(chat.channel)
         if channel is None:
             raise ChannelError(f"no channel named {chat.channel!r} is running")
         message = OutboundMessage(
-            chat, text, buttons=buttons, format="plain" if plain else "markdown"
+            chat, text, buttons=buttons, format="plain" if plain else "markdown", files=files
         )
         return await channel.send(message)
 

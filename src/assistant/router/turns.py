@@ -153,9 +153,10 @@ class TurnRunner:
                 stored_messages(outcome),
                 reply=outcome.reply,
                 summary=(summary.text, summary.upto) if summary is not None else None,
+                files=outcome.files,
             )
             self._budget.spent(person(message), outcome.usage.total)
             work.record.forget()  # the commit stored the reply (see ``forget_parts``)
             await self._delivery.deliver(
-                work.record, message, outcome.reply, store=False, stream=stream
+                work.record, message, outcome.reply, store=False, stream=stream, files=outcome.files
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from assistant.core.messages import InboundMessage
+from assistant.core.messages import InboundMessage, OutFile
 from assistant.router.reply_log import ReplyLog
 
 
@@ -21,5 +21,6 @@ class Work:
     record: ReplyLog  # how far the reply's delivery got
     resend: str | None = None  # recovered: deliver this stored reply, do not re-run
     plain: bool = False  # the stored reply is plain text
+    files: tuple[OutFile, ...] = ()  # recovered: the pictures and files the stored reply carries
     interrupted: str | None = None  # recovered: a side effect had started; tell the user
     turn_id: str = ""  # this attempt's id, in every log line (set by the log middleware)

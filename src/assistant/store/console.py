@@ -210,3 +210,59 @@ class ConsoleEvents:
 
     async def prune(self, *, before: float) -> int:
         return await self._db.execute("DELETE FROM console_events WHERE at < ?", (before,))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    id: str
+    chat: str
+    name: str
+    mime_type: str
+    kind: str
+    data: bytes
+
+
+class ConsoleFiles:
+    """Pictures and files sent to console chats, for their clients to download; at most
+    ``max_total`` bytes in all (the oldest go first) and, by ``prune``, not past their age."""
+
+    def __init__(self, db: Database, *, max_total: int) -> None:
+        self._db = db
+        self._max_total = max_total
+
+    async def put(self, chat: str, name: str, mime_type: str, kind: str, data: bytes) -> str:
+        file_id = secrets.token_urlsafe(16)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO console_files (id, chat, name, mime_type, kind, size, data, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (file_id, chat, name, mime_type, kind, len(data), data, time.time()),
+                )
+                total = 0
+                rows = conn.execute(
+                    "SELECT id, size FROM console_files ORDER BY at DESC, rowid DESC"
+                )
+                for row in rows.fetchall():
+                    total += row["size"]
+                    if total > self._max_total and row["id"] != file_id:
+                        conn.execute("DELETE FROM console_files WHERE id = ?", (row["id"],))
+
+        await self._db.call(run)
+        return file_id
+
+    async def get(self, chat: str, file_id: str) -> StoredFile | None:
+        row = await self._db.fetchone(
+            "SELECT id, chat, name, mime_type, kind, data FROM console_files "
+            "WHERE id = ? AND chat = ?",
+            (file_id, chat),
+        )
+        if row is None:
+            return None
+        return StoredFile(
+            row["id"], row["chat"], row["name"], row["mime_type"], row["kind"], bytes(row["data"])
+        )
+
+    async def prune(self, *, before: float) -> int:
+        return await self._db.execute("DELETE FROM console_files WHERE at < ?", (before,))

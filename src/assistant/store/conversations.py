@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.core.messages import OutFile
 from assistant.store.db import Database, transaction
 from assistant.store.inbox import set_processing, set_replying
 
@@ -168,10 +170,11 @@ class Conversations:
         *,
         reply: str | None,
         summary: tuple[str, int] | None = None,
+        files: Sequence[OutFile] = (),
     ) -> None:
         """Store a finished turn atomically: its messages, its usage, the conversation's new
         summary (text, id of the last message it covers), and (when it came from the inbox)
-        the reply to deliver."""
+        the reply to deliver, with its ``files``."""
 
         def run(conn: sqlite3.Connection) -> None:
             with transaction(conn):
@@ -218,7 +221,7 @@ class Conversations:
                     ),
                 )
                 if turn.inbox_id is not None and reply is not None:
-                    set_replying(conn, turn.inbox_id, reply)
+                    set_replying(conn, turn.inbox_id, reply, files=files)
 
         await self._db.call(run)
 

@@ -59,6 +59,7 @@ def _sent_and_done(conn: sqlite3.Connection, inbox_id: int, index: int, message_
             "UPDATE inbox SET status = 'done', updated_at = ? WHERE id = ?",
             (time.time(), inbox_id),
         )
+        conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
 
 
 class DeliveryLog:

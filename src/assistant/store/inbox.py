@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import structlog
 from pydantic import TypeAdapter
 
-from assistant.core.messages import InboundMessage
-from assistant.store.db import Database
+from assistant.core.messages import InboundMessage, OutFile
+from assistant.store.db import Database, transaction
 from assistant.store.deliveries import forget_parts
 
 log = structlog.get_logger(__name__)
@@ -45,6 +45,7 @@ class InboxEntry:
     side_effect: str | None
     reply: str | None
     plain: bool = False  # the stored reply is plain text (not Markdown)
+    files: tuple[OutFile, ...] = ()  # the pictures and files the stored reply carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +91,47 @@ def set_processing(conn: sqlite3.Connection, inbox_id: int) -> None:
 
 
 def set_replying(
-    conn: sqlite3.Connection, inbox_id: int, reply: str, *, plain: bool = False
+    conn: sqlite3.Connection,
+    inbox_id: int,
+    reply: str,
+    *,
+    plain: bool = False,
+    files: Sequence[OutFile] = (),
 ) -> None:
-    """Store the reply to deliver; for use inside a caller's transaction."""
+    """Store the reply to deliver, with its files (they go before the text, and are kept
+    until it is delivered); for use inside a caller's transaction."""
     conn.execute(
         "UPDATE inbox SET status = 'replying', reply = ?, reply_format = ?, updated_at = ? "
         "WHERE id = ?",
         (reply, "plain" if plain else "markdown", time.time(), inbox_id),
     )
+    conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
+    conn.executemany(
+        "INSERT INTO reply_files (inbox_id, idx, name, mime_type, kind, data) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(inbox_id, i, f.name, f.mime_type, f.kind, f.data) for i, f in enumerate(files)],
+    )
     forget_parts(conn, inbox_id)
+
+
+def _reply_files(conn: sqlite3.Connection, inbox_ids: Sequence[int]) -> dict[int, list[OutFile]]:
+    out: dict[int, list[OutFile]] = {}
+    for inbox_id in inbox_ids:
+        rows = conn.execute(
+            "SELECT name, mime_type, kind, data FROM reply_files WHERE inbox_id = ? ORDER BY idx",
+            (inbox_id,),
+        ).fetchall()
+        for row in rows:
+            image = row["kind"] == "image"
+            out.setdefault(inbox_id, []).append(
+                OutFile(
+                    row["name"],
+                    bytes(row["data"]),
+                    row["mime_type"],
+                    "image" if image else "document",
+                )
+            )
+    return out
 
 
 def _duplicate(row: sqlite3.Row, message: InboundMessage) -> Duplicate:
@@ -162,10 +195,16 @@ class Inbox:
         return row is not None
 
     async def set_status(self, inbox_id: int, status: InboxStatus) -> None:
-        await self._db.execute(
-            "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
-            (status.value, time.time(), inbox_id),
-        )
+        def run(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
+                    (status.value, time.time(), inbox_id),
+                )
+                if status is InboxStatus.DONE:  # its reply's files are not needed any more
+                    conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
+
+        await self._db.call(run)
 
     async def mark_side_effect(self, inbox_id: int, description: str) -> None:
         """Note, before it happens, that this message's turn starts a side effect."""
@@ -175,8 +214,10 @@ class Inbox:
             (description, time.time(), inbox_id),
         )
 
-    async def store_reply(self, inbox_id: int, reply: str, *, plain: bool = False) -> None:
-        await self._db.call(set_replying, inbox_id, reply, plain=plain)
+    async def store_reply(
+        self, inbox_id: int, reply: str, *, plain: bool = False, files: Sequence[OutFile] = ()
+    ) -> None:
+        await self._db.call(set_replying, inbox_id, reply, plain=plain, files=files)
 
     async def unfinished(self, channels: Collection[str]) -> list[InboxEntry]:
         if not channels:
@@ -187,6 +228,8 @@ class Inbox:
             f"WHERE status <> 'done' AND channel IN ({marks}) ORDER BY id"
         )
         rows = await self._db.fetchall(query, tuple(channels))
+        replying = [row["id"] for row in rows if row["status"] == InboxStatus.REPLYING.value]
+        files = await self._db.call(_reply_files, replying) if replying else {}
         return [
             InboxEntry(
                 id=row["id"],
@@ -195,6 +238,7 @@ class Inbox:
                 side_effect=row["side_effect"],
                 reply=row["reply"],
                 plain=row["reply_format"] == "plain",
+                files=tuple(files.get(row["id"], ())),
             )
             for row in rows
         ]

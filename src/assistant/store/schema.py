@@ -275,4 +275,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel, bot, person)
     ) WITHOUT ROWID;
     """,
+    # 13: pictures and files (issues 18, 19): those a stored reply carries, kept until it is
+    # delivered (a restart sends what was not acknowledged), and those sent to a console chat,
+    # which its clients download (bounded: the oldest go first)
+    """
+    CREATE TABLE reply_files (
+        inbox_id INTEGER NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (inbox_id, idx)
+    );
+    CREATE TABLE console_files (
+        id TEXT PRIMARY KEY,
+        chat TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX console_files_at ON console_files (at);
+    """,
 ]

@@ -48,6 +48,7 @@ from assistant.channels.feishu.render import (
 )
 from assistant.channels.feishu.webhook import Poison, Rejected, open_request
 from assistant.channels.feishu.ws_thread import LongConnection
+from assistant.channels.outfiles import FileLimits, refused_line, send_as, too_large_line
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.config import FeishuSection
@@ -61,6 +62,7 @@ from assistant.core.messages import (
     InboundMessage,
     MessageKind,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.ports import (
@@ -82,6 +84,7 @@ SEEN_RETENTION = 7 * 24 * 3600  # Feishu redelivers for about 7 hours; keep a we
 _PURGE_EVERY = 3600.0
 ANSWER_WAIT = 1.2  # seconds a press's response waits for the action's answer (Feishu: 3 s)
 _KNOWN_EVENTS = {MESSAGE_EVENT, ACTION_EVENT}
+FILE_LIMITS = FileLimits("Feishu", image=10 * 1024 * 1024, document=30 * 1024 * 1024)
 
 
 def _now() -> str:
@@ -342,6 +345,15 @@ class FeishuChannel:
             thread=chat.thread_id,
             prefer_cards=self._config.stream,
         )
+        if message.files:
+            text = bool(message.text.strip() or message.buttons)
+            return await self._send_all(
+                chat,
+                payloads if text else [],
+                reply_to=message.reply_to,
+                sink=parts,
+                files=message.files,
+            )
         return await self._send_all(chat, payloads, reply_to=message.reply_to, sink=parts)
 
     async def _send_all(
@@ -352,20 +364,42 @@ class FeishuChannel:
         reply_to: str | None,
         sink: PartSink | None,
         first: int = 0,
+        files: tuple[OutFile, ...] = (),
     ) -> list[SentMessage]:
-        """Send ``payloads[first:]``, each recorded in ``sink``; stop at one refused."""
+        """Send ``files`` (each a part; an image or file message), then ``payloads[first:]``,
+        each recorded in ``sink``; stop at one refused."""
+        count = len(files)
 
         async def send_one(index: int) -> SentMessage | None:
-            payload = payloads[index]
             # in a thread every part stays in it; elsewhere only the first part quotes
             target = reply_to if index == 0 or chat.thread_id else None
+            if index < count:
+                payload = await self._file_payload(files[index])
+            else:
+                payload = payloads[index - count]
             message_id = await self._post(chat, payload, target)
             if message_id is None:
                 return None
             self._kinds[message_id] = payload.msg_type
             return SentMessage(chat, message_id)
 
-        return await send_parts(len(payloads), send_one, sink, first=first)
+        return await send_parts(count + len(payloads), send_one, sink, first=first)
+
+    async def _file_payload(self, file: OutFile) -> Payload:
+        """Upload a picture (im/v1/images) or a file (im/v1/files): the message showing it,
+        or a text message naming it when it is too large or Feishu refuses it."""
+        how = send_as(file, FILE_LIMITS)
+        if how is None:
+            return text_payloads(too_large_line(file, FILE_LIMITS))[0]
+        try:
+            if how == "image":
+                key = await self.api.upload_image(file.name, file.data, file.mime_type)
+                return Payload("image", json.dumps({"image_key": key}))
+            key = await self.api.upload_file(file.name, file.data, file.mime_type)
+            return Payload("file", json.dumps({"file_key": key}))
+        except FeishuRefused as exc:
+            log.warning("feishu.upload_refused", code=exc.code, error=str(exc), name=file.name)
+            return text_payloads(refused_line(file, FILE_LIMITS.platform))[0]
 
     async def _post(self, chat: ChatRef, payload: Payload, reply_to: str | None) -> str | None:
         """Send one message; None when Feishu refused it for good (logged)."""

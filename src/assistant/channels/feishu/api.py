@@ -15,13 +15,16 @@ platform's code and message.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import structlog
 
+from assistant.channels.outfiles import upload_name
 from assistant.core.backoff import Backoff
 from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
@@ -121,13 +124,15 @@ class FeishuAPI:
         token: str | None = None,
         what: str,
         timeout: float | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with self._session.request(
                 method,
                 self.base_url + path,
-                json=json_body,
+                json=json_body if form is None else None,
+                data=form() if form is not None else None,
                 params=params,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
@@ -158,8 +163,10 @@ class FeishuAPI:
         params: dict[str, str] | None = None,
         what: str,
         timeout: float | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> dict[str, Any]:
-        """One authenticated call; returns the body (``code`` 0) or raises, translated."""
+        """One authenticated call; returns the body (``code`` 0) or raises, translated.
+        ``form``: a multipart body instead of JSON (built again for each attempt)."""
         backoff = Backoff(self._backoff, 16 * self._backoff)
         refreshed = False
         token = await self.token()
@@ -172,6 +179,7 @@ class FeishuAPI:
                 token=token,
                 what=what,
                 timeout=timeout,
+                form=form,
             )
             code = body.get("code")
             status = body.pop("_status")
@@ -256,6 +264,39 @@ class FeishuAPI:
             json_body={"msg_type": "text", "content": content},
             what="editing a message",
         )
+
+    async def upload_image(self, name: str, data: bytes, mime_type: str) -> str:
+        """A picture for an image message (``im/v1/images``, image_type message); its key."""
+        fields = {"image_type": "message"}
+        return await self._upload("images", fields, "image", name, data, mime_type)
+
+    async def upload_file(self, name: str, data: bytes, mime_type: str) -> str:
+        """A file for a file message (``im/v1/files``); its key."""
+        fields = {"file_type": file_type(name), "file_name": upload_name(name)}
+        return await self._upload("files", fields, "file", name, data, mime_type)
+
+    async def _upload(
+        self,
+        kind: str,
+        fields: dict[str, str],
+        field: str,
+        name: str,
+        data: bytes,
+        mime_type: str,
+    ) -> str:
+        def form() -> aiohttp.FormData:
+            body = aiohttp.FormData(quote_fields=False)  # UTF-8 names, as Feishu takes them
+            for key, value in fields.items():
+                body.add_field(key, value)
+            body.add_field(
+                field, io.BytesIO(data), filename=upload_name(name), content_type=mime_type
+            )
+            return body
+
+        answer = await self.call(
+            "POST", f"/open-apis/im/v1/{kind}", form=form, what=f"uploading {kind}", timeout=120
+        )
+        return _key(answer, f"{field}_key")
 
     async def user_name(self, open_id: str, *, timeout: float = 1.0) -> str:
         """The person's display name, best effort (needs the contact:user.base:readonly scope)."""
@@ -349,6 +390,32 @@ class FeishuAPI:
             f"Feishu refused a long connection (code {code}: {body.get('msg')}); {AUTH_HINT}, "
             "and choose 'Receive events through persistent connection' under Events & Callbacks"
         )
+
+
+# Feishu's file types by extension (im/v1/files); anything else is a "stream"
+_FILE_TYPES = {
+    "pdf": "pdf",
+    "doc": "doc",
+    "docx": "doc",
+    "xls": "xls",
+    "xlsx": "xls",
+    "ppt": "ppt",
+    "pptx": "ppt",
+    "mp4": "mp4",
+    "opus": "opus",
+}
+
+
+def file_type(name: str) -> str:
+    return _FILE_TYPES.get(name.rpartition(".")[2].lower(), "stream")
+
+
+def _key(body: dict[str, Any], name: str) -> str:
+    data = body.get("data")
+    key = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key:
+        raise ChannelUnavailable(f"Feishu answered an upload without its {name}")
+    return key
 
 
 def _message_id(body: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ _STYLES = {"default": "default", "primary": "primary", "danger": "danger"}
 
 @dataclass(frozen=True, slots=True)
 class Payload:
-    msg_type: Literal["text", "interactive"]
+    msg_type: Literal["text", "interactive", "image", "file"]
     content: str  # the JSON string Feishu expects in "content"
 
 

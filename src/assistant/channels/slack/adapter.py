@@ -29,6 +29,13 @@ import structlog
 from aiohttp import web
 
 from assistant.channels.common import DEFERRED, answer_or_defer
+from assistant.channels.outfiles import (
+    FileLimits,
+    refused_line,
+    send_as,
+    too_large_line,
+    upload_name,
+)
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.slack.api import SlackAPI, SlackRefused
@@ -45,6 +52,7 @@ from assistant.core.messages import (
     ChatRef,
     InboundMessage,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.ports import (
@@ -63,6 +71,7 @@ log = structlog.get_logger(__name__)
 
 NAME = CHANNEL
 COMPONENT = "channel.slack"
+FILE_LIMITS = FileLimits("Slack", image=1024**3, document=1024**3)  # files.getUploadURLExternal
 THREADS = "slack.thread"  # seen_events' channel for the threads the bot takes part in
 SEEN_RETENTION = 7 * 24 * 3600.0  # event ids (Slack retries for an hour) and threads: a week
 PURGE_EVERY = 3600.0
@@ -278,16 +287,27 @@ class SlackChannel:
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
         payloads = render_message(message.text, message.format, message.buttons)
-        return await self._send_all(message.chat, payloads, parts)
+        if message.files and not (message.text.strip() or message.buttons):
+            payloads = []
+        return await self._send_all(message.chat, payloads, parts, files=message.files)
 
     async def _send_all(
-        self, chat: ChatRef, payloads: list[dict[str, Any]], sink: PartSink | None, first: int = 0
+        self,
+        chat: ChatRef,
+        payloads: list[dict[str, Any]],
+        sink: PartSink | None,
+        first: int = 0,
+        files: tuple[OutFile, ...] = (),
     ) -> list[SentMessage]:
+        """``files`` (each a part, shared where the reply goes), then ``payloads[first:]``."""
         if chat.is_group and chat.thread_id:
             await self._join_thread(chat.chat_id, chat.thread_id)
+        count = len(files)
 
         async def send_one(index: int) -> SentMessage | None:
-            arguments = {"channel": chat.chat_id, **payloads[index]}
+            if index < count:
+                return await self._send_file(chat, files[index])
+            arguments = {"channel": chat.chat_id, **payloads[index - count]}
             if chat.thread_id:
                 arguments["thread_ts"] = chat.thread_id
             try:
@@ -300,7 +320,24 @@ class SlackChannel:
             where = str(answer.get("channel") or chat.chat_id)
             return SentMessage(dataclasses.replace(chat, chat_id=where), str(answer["ts"]))
 
-        return await send_parts(len(payloads), send_one, sink, first=first)
+        return await send_parts(count + len(payloads), send_one, sink, first=first)
+
+    async def _send_file(self, chat: ChatRef, file: OutFile) -> SentMessage | None:
+        """Share one file in the chat (in its thread); a message naming it when it is too
+        large or Slack refuses it (a person's id instead of a channel, a missing scope)."""
+        if send_as(file, FILE_LIMITS) is None:
+            line = too_large_line(file, FILE_LIMITS)
+        else:
+            try:
+                file_id = await self.api.upload(
+                    chat.chat_id, upload_name(file.name), file.data, thread=chat.thread_id
+                )
+                return SentMessage(chat, file_id)
+            except SlackRefused as exc:
+                log.warning("slack.upload_refused", error=exc.error, name=file.name)
+                line = refused_line(file, FILE_LIMITS.platform)
+        sent = await self._send_all(chat, [{"text": line}], None)
+        return sent[0] if sent else None
 
     async def edit(
         self,

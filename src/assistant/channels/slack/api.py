@@ -9,6 +9,8 @@ decides.
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import aiohttp
@@ -17,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assistant.core.backoff import Backoff
+from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.ports import Clock, SystemClock
 from assistant.core.redact import Redactor
@@ -57,12 +60,22 @@ class SlackAPI:
         self._attempts = attempts
         self._backoff = backoff
         self.retries = 0
+        self._direct: BoundedDict[str, str] = BoundedDict(1000)  # person → their DM channel
 
     async def call(self, method: str, **arguments: Any) -> dict[str, Any]:
+        """A Web API method with JSON arguments; its answer, or raises, translated."""
+        return await self._call(method, {"json": arguments})
+
+    async def call_form(self, method: str, **arguments: Any) -> dict[str, Any]:
+        """A method that takes its arguments as form parameters only (the files methods),
+        sent as slack-sdk sends them."""
+        return await self._call(method, {"params": arguments})
+
+    async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         backoff = Backoff(self._backoff, RETRY_CAP)
         for attempt in range(1, self._attempts + 1):
             try:
-                response = await self.client.api_call(method, json=arguments)
+                response = await self.client.api_call(method, **body)
                 data = response.data
                 return data if isinstance(data, dict) else {}
             except SlackApiError as exc:
@@ -86,6 +99,51 @@ class SlackAPI:
             log.warning("slack.retry", method=method, error=error, status=status, wait=wait)
             await self._clock.sleep(min(wait, RETRY_CAP))
         raise AssertionError("unreachable")
+
+    async def upload(
+        self, channel: str, name: str, data: bytes, *, thread: str | None = None
+    ) -> str:
+        """Share a file in ``channel`` (in ``thread``) as slack-sdk's ``files_upload_v2``
+        does: files.getUploadURLExternal, the bytes POSTed to the URL it gave, then
+        files.completeUploadExternal. Its file id. To a person (``U…``): in their direct
+        message channel with the bot (conversations.open, scope ``im:write``)."""
+        if channel[:1] in ("U", "W"):
+            channel = await self.direct_channel(channel)
+        ticket = await self.call_form("files.getUploadURLExternal", filename=name, length=len(data))
+        url, file_id = ticket.get("upload_url"), ticket.get("file_id")
+        if not isinstance(url, str) or not isinstance(file_id, str):
+            raise ChannelUnavailable("Slack answered files.getUploadURLExternal without a URL")
+        try:
+            async with self._session.post(
+                url, data=io.BytesIO(data), timeout=aiohttp.ClientTimeout(total=120)
+            ) as response:
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ChannelUnavailable(f"file upload failed ({type(exc).__name__})") from None
+        if status >= 500:
+            raise ChannelUnavailable(f"file upload answered HTTP {status}")
+        if status >= 300:
+            raise SlackRefused(f"file upload answered HTTP {status}", f"http_{status}")
+        arguments: dict[str, Any] = {
+            "files": json.dumps([{"id": file_id, "title": name}]),
+            "channel_id": channel,
+        }
+        if thread:
+            arguments["thread_ts"] = thread
+        await self.call_form("files.completeUploadExternal", **arguments)
+        return file_id
+
+    async def direct_channel(self, person: str) -> str:
+        """The id of the bot's direct message channel with ``person`` (``D…``)."""
+        found = self._direct.get(person)
+        if found is None:
+            answer = await self.call("conversations.open", users=person)
+            opened = answer.get("channel")
+            found = opened.get("id") if isinstance(opened, dict) else None
+            if not isinstance(found, str) or not found:
+                raise ChannelUnavailable("Slack answered conversations.open without a channel")
+            self._direct[person] = found
+        return found
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """A file people shared (``url_private``), read with the bot token."""

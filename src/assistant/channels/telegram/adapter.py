@@ -14,6 +14,14 @@ import aiohttp
 import structlog
 
 from assistant.channels.common import webhook_routes
+from assistant.channels.outfiles import (
+    FileLimits,
+    caption_of,
+    refused_line,
+    send_as,
+    too_large_line,
+    with_files,
+)
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.telegram.api import (
@@ -26,7 +34,13 @@ from assistant.channels.telegram.api import (
 )
 from assistant.channels.telegram.parse import BotIdentity
 from assistant.channels.telegram.receive import ALLOWED_UPDATES, COMPONENT, Receiver
-from assistant.channels.telegram.render import Part, inline_keyboard, render_parts
+from assistant.channels.telegram.render import (
+    Part,
+    inline_keyboard,
+    render_parts,
+    utf16_len,
+    visible_len,
+)
 from assistant.config import TelegramSection
 from assistant.core.errors import ChannelError, ChannelUnavailable, ConfigError
 from assistant.core.health import ComponentState, Health
@@ -36,6 +50,7 @@ from assistant.core.messages import (
     ChatRef,
     InboundMessage,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink, WebhookHandler
@@ -46,6 +61,9 @@ log = structlog.get_logger(__name__)
 
 NAME = "telegram"
 NO_PREVIEW = {"is_disabled": True}
+# the Bot API's upload limits (sendPhoto, sendDocument) and a caption's length
+FILE_LIMITS = FileLimits("Telegram", image=10 * 1024 * 1024, document=50 * 1024 * 1024)
+CAPTION = 1024
 # a command menu: (Telegram's two-letter language code, or None for everyone else;
 # (command, summary) pairs)
 Menu = tuple[str | None, Sequence[tuple[str, str]]]
@@ -157,11 +175,100 @@ class TelegramChannel:
     async def send(
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
-        rendered = render_parts(message.text, message.format)
         markup = inline_keyboard(message.buttons)
+        if message.files:
+            return await self._send_with_files(message, markup, parts)
+        rendered = render_parts(message.text, message.format)
         return await self._send_parts(
             message.chat, rendered, markup, reply_to=message.reply_to, sink=parts
         )
+
+    async def _send_with_files(
+        self, message: OutboundMessage, markup: dict[str, Any] | None, sink: PartSink | None
+    ) -> list[SentMessage]:
+        """The files (sendPhoto/sendDocument), then the text; see ``channels.outfiles``."""
+        chat, files = message.chat, message.files
+        texts = render_parts(message.text, message.format) if message.text.strip() else []
+        fits = bool(texts) and _caption_len(texts[0]) <= CAPTION
+        caption = texts[0] if caption_of(files, len(texts), bool(markup), fits) else None
+        if caption is not None:
+            texts = []
+        last = len(texts) - 1
+
+        def send_file(index: int) -> Awaitable[SentMessage | None]:
+            return self._send_file(
+                chat,
+                files[index],
+                caption if index == len(files) - 1 else None,
+                reply_to=message.reply_to if index == 0 else None,
+            )
+
+        def send_text(index: int) -> Awaitable[SentMessage | None]:
+            return self._send_part(
+                chat, texts[index], reply_to=None, markup=markup if index == last else None
+            )
+
+        total, send_one = with_files(len(files), send_file, len(texts), send_text)
+        return await send_parts(total, send_one, sink)
+
+    async def _send_file(
+        self, chat: ChatRef, file: OutFile, caption: Part | None, *, reply_to: str | None
+    ) -> SentMessage | None:
+        """One picture or file; a line naming it when it is too large or refused."""
+        how = send_as(file, FILE_LIMITS)
+        if how is None:
+            return await self._send_line(chat, too_large_line(file, FILE_LIMITS), caption)
+        await self._throttle(chat)
+        payload: dict[str, Any] = {"chat_id": int(chat.chat_id)}
+        if caption is not None:
+            payload["caption"] = caption.text
+            if caption.parse_mode:
+                payload["parse_mode"] = caption.parse_mode
+        if chat.thread_id:
+            payload["message_thread_id"] = int(chat.thread_id)
+        if reply_to:
+            payload["reply_parameters"] = {
+                "message_id": int(reply_to),
+                "allow_sending_without_reply": True,
+            }
+        for _ in range(4):
+            method, field = (
+                ("sendPhoto", "photo") if how == "image" else ("sendDocument", "document")
+            )
+            try:
+                result = await self.api.upload(
+                    method,
+                    payload,
+                    field=field,
+                    name=file.name,
+                    data=file.data,
+                    mime_type=file.mime_type,
+                )
+                return SentMessage(chat, str(result["message_id"]))
+            except TelegramRefused as exc:
+                problem = exc.message.lower()
+                if exc.forbidden:
+                    log.warning("telegram.blocked", chat_id=chat.chat_id, error=exc.message)
+                    return None
+                if payload.get("parse_mode") and "entities" in problem and caption is not None:
+                    payload["caption"] = caption.source or caption.text
+                    payload.pop("parse_mode")
+                elif "thread not found" in problem and "message_thread_id" in payload:
+                    payload.pop("message_thread_id")
+                elif how == "image":  # a picture Telegram cannot show (dimensions): as a file
+                    log.info("telegram.photo_refused", error=exc.message)
+                    how = "document"
+                else:
+                    log.warning("telegram.file_refused", error=exc.message, name=file.name)
+                    break
+        return await self._send_line(chat, refused_line(file, FILE_LIMITS.platform), caption)
+
+    async def _send_line(
+        self, chat: ChatRef, line: str, caption: Part | None
+    ) -> SentMessage | None:
+        """A file's stand-in: the line naming it, and the caption it would have had."""
+        text = f"{line}\n\n{caption.source}" if caption is not None and caption.source else line
+        return await self._send_part(chat, Part(text, None, text), reply_to=None, markup=None)
 
     async def _send_parts(
         self,
@@ -322,3 +429,7 @@ class TelegramChannel:
 
     async def _throttle(self, chat: ChatRef) -> None:
         await self._limits.wait(chat)
+
+
+def _caption_len(part: Part) -> int:
+    return visible_len(part.text) if part.parse_mode else utf16_len(part.text)

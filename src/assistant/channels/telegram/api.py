@@ -25,6 +25,7 @@ than the requests themselves (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 
+from assistant.channels.outfiles import upload_name
 from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.messages import ChatRef
@@ -142,7 +144,35 @@ class BotAPI:
         """The ``result`` of ``method``; raises ``TelegramRefused`` or a channel error."""
         limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
         body = payload or {}
-        return await self._retrying(method, lambda: self._once(method, body, limit), attempts)
+        return await self._retrying(
+            method, lambda: self._once(method, {"json": body}, limit), attempts
+        )
+
+    async def upload(
+        self,
+        method: str,
+        payload: Mapping[str, Any],
+        *,
+        field: str,
+        name: str,
+        data: bytes,
+        mime_type: str,
+    ) -> Any:
+        """``method`` with a file in ``field`` (sendPhoto, sendDocument): a multipart form,
+        other fields as form values (objects as JSON); retried like ``call``."""
+        limit = aiohttp.ClientTimeout(total=max(self._timeout, 120.0))
+
+        def form() -> dict[str, Any]:
+            body = aiohttp.FormData(quote_fields=False)  # UTF-8 names, as Telegram takes them
+            for key, value in payload.items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                body.add_field(key, text)
+            body.add_field(
+                field, io.BytesIO(data), filename=upload_name(name), content_type=mime_type
+            )
+            return {"data": body}
+
+        return await self._retrying(method, lambda: self._once(method, form(), limit), None)
 
     async def _retrying(
         self, what: str, request: Callable[[], Awaitable[T]], attempts: int | None
@@ -160,11 +190,11 @@ class BotAPI:
         raise AssertionError("unreachable")
 
     async def _once(
-        self, method: str, payload: Mapping[str, Any], timeout: aiohttp.ClientTimeout
+        self, method: str, body: Mapping[str, Any], timeout: aiohttp.ClientTimeout
     ) -> Any:
         try:
             async with self._session.post(
-                self._methods + method, json=payload, timeout=timeout
+                self._methods + method, timeout=timeout, **body
             ) as response:
                 status = response.status
                 raw = await response.read()

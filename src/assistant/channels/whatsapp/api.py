@@ -13,12 +13,15 @@ anything else is ``WhatsAppRefused`` with Meta's code (131047: outside the 24-ho
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import structlog
 
+from assistant.channels.outfiles import upload_name
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelAuthError, ChannelError, ChannelUnavailable
 from assistant.core.ports import Clock, SystemClock
@@ -74,13 +77,19 @@ class GraphAPI:
         self.retries = 0
 
     async def _once(
-        self, method: str, url: str, body: Any, what: str
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        what: str,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> tuple[int, dict[str, Any], float | None]:
         try:
             async with self._session.request(
                 method,
                 url,
-                json=body,
+                json=body if form is None else None,
+                data=form() if form is not None else None,
                 headers={"Authorization": f"Bearer {self._token}"},
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as response:
@@ -105,12 +114,21 @@ class GraphAPI:
                 wait = None
         return status, data if isinstance(data, dict) else {}, wait
 
-    async def call(self, method: str, path: str, body: Any = None, *, what: str) -> dict[str, Any]:
-        """One Graph API call, retried on rate limits and 5xx; the JSON answer."""
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        what: str,
+        form: Callable[[], aiohttp.FormData] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph API call, retried on rate limits and 5xx; the JSON answer. ``form``: a
+        multipart body instead of JSON (built again for each attempt)."""
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
         backoff = Backoff(self._backoff, RETRY_CAP)
         for attempt in range(1, self._attempts + 1):
-            status, data, after = await self._once(method, url, body, what)
+            status, data, after = await self._once(method, url, body, what, form)
             if status < 300:
                 return data
             found = data.get("error")
@@ -156,6 +174,26 @@ class GraphAPI:
         if not isinstance(messages, list) or not messages or "id" not in messages[0]:
             raise ChannelUnavailable("the WhatsApp Cloud API answered a send without an id")
         return str(messages[0]["id"])
+
+    async def upload_media(self, name: str, data: bytes, mime_type: str) -> str:
+        """A picture or document for a message (``/PHONE_NUMBER_ID/media``); its media id."""
+
+        def form() -> aiohttp.FormData:
+            body = aiohttp.FormData(quote_fields=False)
+            body.add_field("messaging_product", "whatsapp")
+            body.add_field("type", mime_type)
+            body.add_field(
+                "file", io.BytesIO(data), filename=upload_name(name), content_type=mime_type
+            )
+            return body
+
+        answer = await self.call(
+            "POST", f"{self.phone_number_id}/media", form=form, what="uploading media"
+        )
+        media_id = answer.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise ChannelUnavailable("the WhatsApp Cloud API answered an upload without an id")
+        return media_id
 
     async def mark_read(self, message_id: str) -> None:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}

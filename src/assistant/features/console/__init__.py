@@ -33,10 +33,18 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.channel import WebConsoleChannel
     from assistant.features.console.page import routes as pages
     from assistant.store.console import CHANNEL as CONSOLE
-    from assistant.store.console import ConsoleEvents, ConsoleSessions, ConsoleTokens
+    from assistant.store.console import ConsoleEvents, ConsoleFiles, ConsoleSessions, ConsoleTokens
 
     events = ConsoleEvents(ctx.db)
-    channel = WebConsoleChannel(events, wait_idle=ctx.router.wait_idle, health=ctx.health)
+    console = ctx.config.console
+    files = ConsoleFiles(ctx.db, max_total=int(console.keep_files_mb * 1024 * 1024))
+    channel = WebConsoleChannel(
+        events,
+        wait_idle=ctx.router.wait_idle,
+        health=ctx.health,
+        files=files,
+        max_file_bytes=int(console.max_file_mb * 1024 * 1024),
+    )
     ctx.stack.push_async_callback(channel.aclose)
     sessions = ConsoleSessions(ctx.db)
     auth = Authenticator(
@@ -47,14 +55,16 @@ async def setup(ctx: Context) -> Feature:
         role = await ctx.access.role(CONSOLE, person)
         return role.value if role is not None else None
 
-    api = ConsoleApi(auth, channel, events, role_of=role_of)
+    api = ConsoleApi(auth, channel, events, role_of=role_of, files=files)
     page = pages(lambda: ctx.config.assistant.name)
 
     async def prune() -> None:
         while True:
             now = ctx.clock.time()
             await sessions.prune(now=now)
-            await events.prune(before=now - ctx.config.console.keep_messages_days * 86400)
+            before = now - ctx.config.console.keep_messages_days * 86400
+            await events.prune(before=before)
+            await files.prune(before=before)
             await ctx.clock.sleep(PRUNE_EVERY)
 
     async def reload(old: Config, new: Config) -> Reloaded:

@@ -5,7 +5,8 @@
 optional ``"client_id"`` (a retry with the same id is not answered twice);
 ``GET /api/messages?after=ID`` (what was sent to this person's console chat after event ID);
 ``GET /ws?after=ID`` (a WebSocket: first what was missed after ID, then every event as it
-happens, plus ``busy``/``idle``/``typing`` status). Every response carries a strict CSP.
+happens, plus ``busy``/``idle``/``typing`` status); ``GET /api/files/ID`` (a picture or file
+sent to this person's chat: a ``file`` event's ``url``). Every response carries a strict CSP.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -24,12 +26,13 @@ from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import SubmitOutcome
 from assistant.features.console.auth import SECURITY_HEADERS, Authenticator, Principal, refusal
 from assistant.features.console.channel import CLOSE, WebConsoleChannel
-from assistant.store.console import CHANNEL, ConsoleEvents
+from assistant.store.console import CHANNEL, ConsoleEvents, ConsoleFiles
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_TEXT = 20_000
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 RoleOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -80,8 +83,10 @@ class ConsoleApi:
         events: ConsoleEvents,
         *,
         role_of: RoleOf,
+        files: ConsoleFiles | None = None,
     ) -> None:
         self.auth = auth
+        self.files = files
         self.channel = channel
         self.events = events
         self._role_of = role_of
@@ -95,6 +100,7 @@ class ConsoleApi:
             ("POST", "/api/messages", secured(self.post_message)),
             ("GET", "/api/messages", secured(self.get_messages)),
             ("GET", "/ws", secured(self.websocket)),
+            ("GET", "/api/files/{file_id}", secured(self.get_file)),
         ]
 
     async def _who(self, request: web.Request) -> Principal | web.Response:
@@ -194,6 +200,25 @@ class ConsoleApi:
         events = await self.events.after(who.person, after)
         last = events[-1].id if events else after
         return web.json_response({"events": [e.wire() for e in events], "last": last})
+
+    async def get_file(self, request: web.Request) -> web.StreamResponse:
+        """A file sent to the requester's own chat. Pictures are shown inline (the page's
+        ``<img>``); anything else only as a download, so a file can never run as a page."""
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        found = None
+        if self.files is not None:
+            found = await self.files.get(who.person, request.match_info["file_id"])
+        if found is None:
+            return refusal(404, "no such file (it may have expired)")
+        image = found.kind == "image" and found.mime_type in INLINE_IMAGES
+        disposition = "inline" if image else "attachment"
+        return web.Response(
+            body=found.data,
+            content_type=found.mime_type if image else "application/octet-stream",
+            headers={"Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(found.name)}"},
+        )
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)

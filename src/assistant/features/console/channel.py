@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import structlog
 
+from assistant.channels.outfiles import FileLimits, human_size, send_as, too_large_line, with_files
+from assistant.channels.parts import send_parts
 from assistant.core.errors import ChannelError, ChannelUnavailable
 from assistant.core.health import ComponentState, Health
 from assistant.core.messages import (
@@ -24,10 +26,11 @@ from assistant.core.messages import (
     ChatRef,
     InboundMessage,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink, SubmitOutcome
-from assistant.store.console import CHANNEL, ConsoleEvents
+from assistant.store.console import CHANNEL, ConsoleEvents, ConsoleFiles
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +53,12 @@ class WebConsoleChannel:
         *,
         wait_idle: Callable[[str], Awaitable[None]],
         health: Health,
+        files: ConsoleFiles | None = None,
+        max_file_bytes: int = 20 * 1024 * 1024,
     ) -> None:
         self._events = events
+        self._files = files
+        self._limits = FileLimits("the console", max_file_bytes, max_file_bytes)
         self._health = health
         self._wait_idle = wait_idle
         self._on_message: InboundHandler | None = None
@@ -128,19 +135,47 @@ class WebConsoleChannel:
     async def send(
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
-        done = parts.delivered(0) if parts is not None else None
-        if done is not None:
-            return [done]
-        if parts is not None:
-            await parts.sending(0, of=1)
-        sent = SentMessage(message.chat, uuid.uuid4().hex[:16])
-        body: Push = {"text": message.text, "format": message.format}
-        if message.buttons:
-            body["buttons"] = _buttons(message.buttons)
-        await self._store(message.chat, "message", sent.message_id, body)
-        if parts is not None:
-            await parts.sent(0, sent, of=1)
-        return [sent]
+        chat, files = message.chat, message.files
+        texts = 1 if message.text.strip() or message.buttons or not files else 0
+
+        async def send_file(index: int) -> SentMessage | None:
+            return await self._send_file(chat, files[index])
+
+        async def send_text(index: int) -> SentMessage | None:
+            sent = SentMessage(chat, uuid.uuid4().hex[:16])
+            body: Push = {"text": message.text, "format": message.format}
+            if message.buttons:
+                body["buttons"] = _buttons(message.buttons)
+            await self._store(chat, "message", sent.message_id, body)
+            return sent
+
+        total, send_one = with_files(len(files), send_file, texts, send_text)
+        return await send_parts(total, send_one, parts)
+
+    async def _send_file(self, chat: ChatRef, file: OutFile) -> SentMessage:
+        """Stored for the person's clients to download (``GET /api/files/ID``); a line
+        naming it when it is larger than the console keeps."""
+        sent = SentMessage(chat, uuid.uuid4().hex[:16])
+        if self._files is None or send_as(file, self._limits) is None:
+            line = too_large_line(file, self._limits)
+            await self._store(chat, "message", sent.message_id, {"text": line, "format": "plain"})
+            return sent
+        file_id = await self._files.put(
+            chat.chat_id, file.name, file.mime_type, file.kind, file.data
+        )
+        body: Push = {
+            "text": f"📎 {file.name} ({human_size(len(file.data))})",
+            "file": {
+                "id": file_id,
+                "name": file.name,
+                "size": len(file.data),
+                "mime_type": file.mime_type,
+                "kind": file.kind,
+                "url": f"/api/files/{file_id}",
+            },
+        }
+        await self._store(chat, "file", sent.message_id, body)
+        return sent
 
     async def edit(
         self,

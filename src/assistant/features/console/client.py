@@ -3,7 +3,9 @@
 It talks to the daemon's gateway (``/api/messages``, ``/ws``) with the owner's console token
 as a bearer token, so memory, jobs, approvals and ``/run`` are the daemon's. At a terminal,
 replies stream as they are written; from a pipe or with ``-m``, each reply is printed whole
-once its message is answered. ``/exit`` and ``/quit`` (or end of input) leave.
+once its message is answered. ``/exit`` and ``/quit`` (or end of input) leave. A picture or
+file the assistant sends is saved (in ~/Downloads, else the current directory) and its name
+and path printed.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
 
+from assistant.channels.outfiles import downloads_dir, save_new
 from assistant.config import Config
 from assistant.core.errors import AssistantError
 
@@ -60,6 +64,9 @@ class Screen:
 
     def show(self, push: dict[str, Any]) -> None:
         kind = push.get("type")
+        if kind == "file":
+            push = {**push, "type": "message", "text": file_line(push)}
+            kind = "message"
         if kind == "notice":
             self._end_line()
             self._write(f"{push.get('text', '')}\n")
@@ -110,11 +117,43 @@ class Screen:
         self._out.flush()
 
 
+def file_line(push: dict[str, Any]) -> str:
+    file = push.get("file") or {}
+    name = str(file.get("name", "?"))
+    saved = push.get("saved")
+    if saved:
+        return f"📎 {name} saved to {saved}"
+    return f"📎 {name} (not saved: {push.get('error', 'download failed')})"
+
+
 class ChatClient:
-    def __init__(self, base: str, token: str, *, stdout: TextIO) -> None:
+    def __init__(
+        self, base: str, token: str, *, stdout: TextIO, downloads: Path | None = None
+    ) -> None:
         self._base = base
         self._token = token
         self._stdout = stdout
+        self._downloads = downloads
+
+    async def _save(self, http: aiohttp.ClientSession, push: dict[str, Any]) -> dict[str, Any]:
+        """A ``file`` event with the file saved (``saved``: where) or why not (``error``)."""
+        file = push.get("file") or {}
+        url = file.get("url")
+        if not isinstance(url, str) or not url.startswith("/api/files/"):
+            return {**push, "error": "no download address"}
+        try:
+            async with http.get(self._base + url) as response:
+                if response.status != 200:
+                    return {**push, "error": f"HTTP {response.status}"}
+                data = await response.read()
+        except aiohttp.ClientError as exc:
+            return {**push, "error": type(exc).__name__}
+        directory = self._downloads or downloads_dir()
+        try:
+            path = save_new(directory, str(file.get("name") or "file"), data)
+        except OSError as exc:
+            return {**push, "error": exc.strerror or "cannot write"}
+        return {**push, "saved": str(path)}
 
     async def run(
         self, *, message: str | None = None, stdin: TextIO | None = None, banner: str = ""
@@ -133,7 +172,7 @@ class ChatClient:
                     if message is not None:
                         screen = Screen(self._stdout, stream=False)
                         await self._say(http, message)
-                        await self._answer(pushes, screen)
+                        await self._answer(http, pushes, screen)
                         return 0
                     return await self._converse(http, pushes, stdin or sys.stdin, banner)
                 finally:
@@ -170,7 +209,12 @@ class ChatClient:
                 error = (await response.json()).get("error", response.reason)
                 raise AssistantError(f"the daemon did not take the message: {error}")
 
-    async def _answer(self, pushes: asyncio.Queue[dict[str, Any] | None], screen: Screen) -> None:
+    async def _answer(
+        self,
+        http: aiohttp.ClientSession,
+        pushes: asyncio.Queue[dict[str, Any] | None],
+        screen: Screen,
+    ) -> None:
         """Show events until the message is answered: idle after a reply (or a reply after
         idle, then a moment of quiet)."""
         idle = False
@@ -184,6 +228,8 @@ class ChatClient:
             if push is None:
                 screen.flush()
                 raise AssistantError("the daemon closed the connection (stopping?)")
+            if push.get("type") == "file":
+                push = await self._save(http, push)
             screen.show(push)
             if push.get("type") == "idle":
                 idle = True
@@ -219,7 +265,7 @@ class ChatClient:
                     return 0
                 if line.strip():
                     await self._say(http, line.strip())
-                    await self._answer(pushes, screen)
+                    await self._answer(http, pushes, screen)
                 continue
             line_task = asyncio.ensure_future(lines.get())
             push_task = asyncio.ensure_future(pushes.get())
@@ -235,6 +281,8 @@ class ChatClient:
                     screen.flush()
                     self._stdout.write("\nthe assistant stopped; bye\n")
                     return 1
+                if push.get("type") == "file":
+                    push = await self._save(http, push)
                 screen.show(push)
                 if push.get("type") == "idle":
                     screen.prompt()

@@ -49,6 +49,7 @@
       list.appendChild(li);
     }
     li.textContent = event.text || "";
+    if (event.file) li.appendChild(attachment(event.file));
     const rows = event.buttons || [];
     for (const row of rows) {
       const box = document.createElement("div");
@@ -64,6 +65,24 @@
       li.appendChild(box);
     }
     if (stick) list.scrollTop = list.scrollHeight;
+  }
+
+  function attachment(file) {
+    // a picture is shown; any file is offered as a download (same-origin, session cookie)
+    const box = document.createElement("div");
+    box.className = "file";
+    if (file.kind === "image") {
+      const img = document.createElement("img");
+      img.src = file.url;
+      img.alt = file.name;
+      box.appendChild(img);
+    }
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.download = file.name;
+    link.textContent = file.name;
+    box.appendChild(link);
+    return box;
   }
 
   async function press(action, card, li) {

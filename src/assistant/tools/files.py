@@ -1,0 +1,79 @@
+"""send_file: the model hands the person a file it wrote (a report, a table), sent with its reply.
+
+The file joins the turn's reply (``ToolContext.attach``): it is stored with the reply and sent
+before its text, part of the reply's delivery record, so a restart neither loses nor repeats
+it. Its content passes the secret redactor first, like every tool result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pydantic import BaseModel, Field
+
+from assistant.core.messages import OutFile
+from assistant.core.redact import Redactor
+from assistant.core.roles import Permission
+from assistant.core.tools import ToolContext, ToolResult
+
+# what the model may write, by extension; CSV gets a byte order mark so that spreadsheet
+# programs read it as UTF-8 (Chinese text in Excel)
+KINDS = {
+    "md": "text/markdown",
+    "markdown": "text/markdown",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "txt": "text/plain",
+    "log": "text/plain",
+    "json": "application/json",
+}
+_UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+
+
+class SendFileParams(BaseModel):  # every byte of the schema is sent with every turn
+    name: str = Field(min_length=1, max_length=200)
+    content: str
+
+
+def file_name(name: str) -> str | None:
+    """A safe name (no directories, no control characters, at most 100 characters) with a
+    known extension, or None."""
+    clean = _UNSAFE.sub("_", name.strip()).strip(" ._")
+    stem, dot, extension = clean.rpartition(".")
+    if not dot or not stem or extension.lower() not in KINDS:
+        return None
+    return f"{stem[: 100 - len(extension) - 1]}.{extension.lower()}"
+
+
+class SendFileTool:
+    name = "send_file"
+    description = "Attach a file you wrote to your reply (name: report.md, data.csv, notes.txt)."
+    permission = Permission.CHAT
+    side_effects = False  # nothing leaves before the reply does
+    Params = SendFileParams
+
+    def __init__(self, redactor: Redactor, max_bytes: Callable[[], int]) -> None:
+        self._redactor = redactor
+        self._max_bytes = max_bytes
+
+    async def call(self, params: SendFileParams, ctx: ToolContext) -> ToolResult:
+        if ctx.attach is None:
+            return ToolResult.error("Files cannot be sent from here; put the content in the reply.")
+        name = file_name(params.name)
+        if name is None:
+            known = ", ".join(f".{k}" for k in KINDS)
+            return ToolResult.error(f"Give the file a name ending in one of: {known}.")
+        extension = name.rpartition(".")[2]
+        data = self._redactor.text(params.content).encode()
+        if extension == "csv":
+            data = b"\xef\xbb\xbf" + data
+        limit = self._max_bytes()
+        if len(data) > limit:
+            return ToolResult.error(
+                f"The file is {len(data)} bytes; at most {limit} may be sent. Shorten it or "
+                "split it into several files."
+            )
+        if not ctx.attach(OutFile(name, data, KINDS[extension], "document")):
+            return ToolResult.error("This reply already carries as many files as it may.")
+        return ToolResult(f"{name} ({len(data)} bytes) will be sent with your reply.")
