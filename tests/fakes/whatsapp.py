@@ -2,7 +2,7 @@
 Meta's documentation (developers.facebook.com/docs/whatsapp/cloud-api): ``GET /{phone-id}``,
 ``POST /{phone-id}/messages`` (text at most 4096 characters; interactive reply buttons, at most
 3 with titles of at most 20 characters and a body of at most 1024; lists of at most 10 rows;
-templates; ``status: read``), ``GET /{media-id}`` and the media download, the bearer token
+templates; ``status: read``, with the typing indicator), ``GET /{media-id}`` and the media download, the bearer token
 (HTTP 401, code 190 when wrong), the 24-hour window (code 131047 for a free-form message to a
 person in ``closed``) and injectable failures (any HTTP status and code, with ``Retry-After``).
 
@@ -79,6 +79,7 @@ class FakeWhatsApp:
         self.sent: list[Sent] = []
         self.refused: list[dict[str, Any]] = []
         self.read: list[str] = []
+        self.typing: list[str] = []  # message ids the typing indicator was shown on
         self.attempts: list[float] = []  # monotonic time of every send attempt
         self.media: dict[str, tuple[bytes, str]] = {}
         self.closed: set[str] = set()  # people whose 24-hour window is closed
@@ -212,7 +213,12 @@ class FakeWhatsApp:
         if body.get("messaging_product") != "whatsapp":
             return self._error(400, 100, "(#100) The parameter messaging_product is required.")
         if body.get("status") == "read":
-            self.read.append(str(body["message_id"]))
+            if body.get("typing_indicator") is not None:
+                if body["typing_indicator"] != {"type": "text"}:
+                    return self._error(400, 100, "(#100) Invalid parameter typing_indicator")
+                self.typing.append(str(body["message_id"]))
+            else:
+                self.read.append(str(body["message_id"]))
             await self._notify()
             return web.json_response({"success": True})
         self.attempts.append(time.monotonic())

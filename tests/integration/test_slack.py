@@ -329,3 +329,42 @@ async def test_a_lost_socket_shows_on_readyz_until_it_is_back(
     await slack.push("events_api", event, "env-9")
     (posted,) = await slack.wait_posted(1)
     assert posted.text == "echo: back?"
+
+
+async def test_an_image_to_vision_and_an_audio_clip_to_transcription(
+    tmp_path, fake_model, slack, run_daemon
+):
+    vision = {"name": "eyes", "base_url": fake_model.base_url, "model": "v", "vision": True}
+    data = slack_data(tmp_path, fake_model, slack)
+    data["models"] = [vision]
+    data["speech"] = {"base_url": fake_model.base_url, "model": "whisper-test"}
+    running = await run_daemon(parse_config(tomli_w.dumps(data), {}))
+    webm = b"\x1a\x45\xdf\xa3" + b"\x00" * 12  # Slack records clips as WebM
+    picture = {
+        "id": "F0IMG",
+        "name": "screen.png",
+        "mimetype": "image/png",
+        "size": 6,
+        "url_private_download": slack.add_file("screen.png", b"\x89PNG!"),
+    }
+    clip = {
+        "id": "F0CLIP",
+        "name": "audio_message.webm",
+        "mimetype": "video/webm",  # what Slack may call an audio clip
+        "subtype": "slack_audio",
+        "size": len(webm),
+        "url_private_download": slack.add_file("audio_message.webm", webm),
+    }
+    async with aiohttp.ClientSession() as http:
+        for text, shared in (("what is this?", picture), ("", clip)):
+            message = slack.message(OWNER_DM, OWNER, text, files=[shared])
+            await slack.post(http, running.url, slack.event(message))
+            await fake_model.wait_requests(len(fake_model.requests) + 1)
+    await slack.wait_posted(2)
+    seen, heard = (r["messages"][-1]["content"] for r in fake_model.requests)
+    assert seen[0]["text"] == "what is this?"
+    assert seen[1]["image_url"]["url"] == "data:image/png;base64,iVBORyE="
+    assert fake_model.uploads == [
+        {"model": "whisper-test", "filename": "audio_message.webm", "size": len(webm)}
+    ]
+    assert heard == "[voice message] please check the disk"

@@ -49,7 +49,8 @@ async def test_handshake_signature_and_a_reply(tmp_path, fake_model, whatsapp, r
         assert (await whatsapp.post_webhook(http, url, hello))[0] == 200
     sent = await whatsapp.wait_sent(1)
     assert (sent[0].to, sent[0].type, sent[0].text) == (OWNER, "text", "echo: hi")
-    assert whatsapp.read == [hello["entry"][0]["changes"][0]["value"]["messages"][0]["id"]]
+    hello_id = hello["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert whatsapp.read == [hello_id] and whatsapp.typing == [hello_id]  # "typing…" once
     assert len(fake_model.requests) == 1
     assert running.health["state"] == "ready" and running.health["number"] == "15550783881"
 
@@ -194,26 +195,35 @@ async def test_long_replies_are_split_at_4096(tmp_path, fake_model, whatsapp, ru
     assert all(f"{i:04d} " in joined for i in range(40)) and whatsapp.refused == []
 
 
-async def test_images_and_documents_by_media_id(tmp_path, fake_model, whatsapp, run_daemon):
+async def test_images_voice_and_documents_by_media_id(tmp_path, fake_model, whatsapp, run_daemon):
     vision = {"name": "eyes", "base_url": fake_model.base_url, "model": "v", "vision": True}
-    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, models=[vision]))
+    speech = {"base_url": fake_model.base_url, "model": "whisper-test"}
+    config = whatsapp_config(tmp_path, fake_model, whatsapp, models=[vision], speech=speech)
+    running = await run_daemon(config)
+    ogg = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead"
     whatsapp.add_media("1187325368803231", b"\xff\xd8jpeg", "image/jpeg")
     whatsapp.add_media("2298127441", b"line one\nline two", "text/plain")
+    whatsapp.add_media("3312090", ogg, "audio/ogg; codecs=opus")
     image = whatsapp.media_message(
         OWNER, "image", "1187325368803231", "image/jpeg", caption="what is this?"
     )
     document = whatsapp.media_message(
         OWNER, "document", "2298127441", "text/plain", filename="notes.txt"
     )
+    voice = whatsapp.media_message(OWNER, "audio", "3312090", "audio/ogg; codecs=opus", voice=True)
     async with aiohttp.ClientSession() as http:
-        for message in (image, document):
+        for message in (image, document, voice):
             await whatsapp.post_webhook(http, running.url, whatsapp.delivery(message))
             await fake_model.wait_requests(len(fake_model.requests) + 1)
-    await whatsapp.wait_sent(2)
-    first, second = (r["messages"][-1]["content"] for r in fake_model.requests)
+    await whatsapp.wait_sent(3)
+    first, second, third = (r["messages"][-1]["content"] for r in fake_model.requests)
     assert first[0]["text"] == "what is this?"
     assert first[1]["image_url"]["url"] == "data:image/jpeg;base64,/9hqcGVn"
     assert second.startswith("[Attached file: notes.txt]") and "line one\nline two" in second
+    assert fake_model.uploads == [
+        {"model": "whisper-test", "filename": "voice.ogg", "size": len(ogg)}
+    ]
+    assert third == "[voice message] please check the disk"
 
 
 async def test_rate_limits_are_honoured(tmp_path, fake_model, whatsapp, run_daemon):

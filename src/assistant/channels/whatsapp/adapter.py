@@ -14,7 +14,9 @@ configured approved template, or, without one, is recorded as undelivered and ha
 (code 131047) counts too, whatever our table said.
 
 WhatsApp cannot edit a message: ``edit`` sends the new text as a new message, and a button
-press's answer (``answer_action``) is a short message.
+press's answer (``answer_action``) is a short message. While a turn runs, the person sees
+"typing…" (the Cloud API's typing indicator, tied to their last message, which it marks read;
+off with ``mark_read = false``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ NAME = CHANNEL
 COMPONENT = "channel.whatsapp"
 WINDOW = 24 * 3600.0  # seconds after a person's message in which free-form replies may go
 MARK_READ_TIMEOUT = 5.0
+TYPING_EVERY = 20.0  # WhatsApp shows the indicator for 25 s (or until the reply)
 
 Undeliverable = Callable[[ChatRef, str | None], Awaitable[None]]  # None: the text is gone
 
@@ -122,6 +125,8 @@ class WhatsAppChannel:
         )
         self._on_message: InboundHandler | None = None
         self._failed: BoundedDict[str, bool] = BoundedDict(2000)  # message ids reported failed
+        self._last_in: BoundedDict[str, str] = BoundedDict(2000)  # person → their last message
+        self._typed: BoundedDict[str, float] = BoundedDict(2000)  # message id → indicator shown
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -131,7 +136,9 @@ class WhatsAppChannel:
 
     @property
     def features(self) -> ChannelFeatures:
-        return ChannelFeatures(edit=False, buttons=True, typing=False, stream=False, max_text=4096)
+        return ChannelFeatures(
+            edit=False, buttons=True, typing=self._config.mark_read, stream=False, max_text=4096
+        )
 
     async def __aenter__(self) -> WhatsAppChannel:
         return self
@@ -271,17 +278,20 @@ class WhatsAppChannel:
             now = self._clock.time()
             when = sent_at(item.message)
             await self._windows.touch(message.sender.user_id, min(when or now, now))
+        courtesy = self._config.mark_read and message.kind is MessageKind.CHAT
+        if courtesy and message.message_id:  # before the turn can start: its "typing…"
+            self._last_in[message.chat.chat_id] = message.message_id
         await on_message(message)
-        if self._config.mark_read and message.kind is MessageKind.CHAT and message.message_id:
-            await self._mark_read(message.message_id)
+        if courtesy and message.message_id:
+            await self._courtesy(self.api.mark_read(message.message_id), "mark_read")
 
-    async def _mark_read(self, message_id: str) -> None:
-        """A courtesy (the person sees blue ticks): it never fails the intake."""
+    async def _courtesy(self, call: Awaitable[None], what: str) -> None:
+        """Blue ticks, "typing…": they never fail the intake or a turn."""
         try:
             async with asyncio.timeout(MARK_READ_TIMEOUT):
-                await self.api.mark_read(message_id)
+                await call
         except (TimeoutError, ChannelError) as exc:
-            log.info("whatsapp.mark_read_failed", error=str(exc))
+            log.info("whatsapp.courtesy_failed", what=what, error=str(exc))
 
     # --- sending --------------------------------------------------------------------------
 
@@ -364,7 +374,16 @@ class WhatsAppChannel:
         return await self._deliver(sent.chat, text, render_message(text, format, buttons), parts)
 
     async def typing(self, chat: ChatRef) -> None:
-        return None
+        """The typing indicator on the person's last message, renewed before it fades."""
+        message_id = self._last_in.get(chat.chat_id)
+        if message_id is None:
+            return
+        now = self._clock.monotonic()
+        last = self._typed.get(message_id)
+        if last is not None and now - last < TYPING_EVERY:
+            return
+        self._typed[message_id] = now
+        await self._courtesy(self.api.typing(message_id), "typing")
 
     async def answer_action(
         self, action: InboundMessage, text: str, *, alert: bool = False

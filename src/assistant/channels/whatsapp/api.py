@@ -161,6 +161,17 @@ class GraphAPI:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
         await self.call("POST", f"{self.phone_number_id}/messages", body, what="marking read")
 
+    async def typing(self, message_id: str) -> None:
+        """Show "typing…" to the person who sent ``message_id`` (and mark it read): WhatsApp
+        shows it until the reply arrives, for at most 25 seconds."""
+        body = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+            "typing_indicator": {"type": "text"},
+        }
+        await self.call("POST", f"{self.phone_number_id}/messages", body, what="typing")
+
     async def download(self, media_id: str, max_bytes: int) -> bytes:
         """A media file by id: its URL from the Graph API, then the bytes (with the token)."""
         info = await self.call("GET", media_id, what="looking up a media file")
