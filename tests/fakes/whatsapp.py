@@ -52,7 +52,14 @@ class Sent:
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
-        """(title, id) of each reply button or list row."""
+        """(title, id) of each reply button or list row; (index, payload) of a template's
+        quick-reply buttons."""
+        if self.type == "template":
+            return [
+                (c["index"], c["parameters"][0]["payload"])
+                for c in self.payload["template"].get("components", [])
+                if c["type"] == "button"
+            ]
         if self.type != "interactive":
             return []
         interactive = self.payload["interactive"]
@@ -83,6 +90,7 @@ class FakeWhatsApp:
         self.attempts: list[float] = []  # monotonic time of every send attempt
         self.media: dict[str, tuple[bytes, str]] = {}
         self.closed: set[str] = set()  # people whose 24-hour window is closed
+        self.template_buttons = 0  # quick-reply buttons of the approved templates
         self._failures: deque[Failure] = deque()
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -203,7 +211,19 @@ class FakeWhatsApp:
                 return "row title too long" if any(len(r["title"]) > 24 for r in rows) else None
             return "unknown interactive type"
         if kind == "template":
-            return None if body["template"].get("name") else "template without a name"
+            template = body["template"]
+            if not template.get("name"):
+                return "template without a name"
+            quick = [c for c in template.get("components", []) if c["type"] == "button"]
+            if len(quick) > self.template_buttons:
+                return f"the template has {self.template_buttons} quick-reply buttons"
+            for position, button in enumerate(quick):
+                (parameter,) = button["parameters"]
+                if (button["sub_type"], button["index"]) != ("quick_reply", str(position)):
+                    return "button component out of order"
+                if parameter["type"] != "payload" or not 0 < len(parameter["payload"]) <= 256:
+                    return "quick reply payload"
+            return None
         return f"unsupported type {kind!r}"
 
     async def _messages(self, request: web.Request) -> web.Response:
@@ -293,6 +313,15 @@ class FakeWhatsApp:
             **self._base(person, "interactive"),
             "context": {"from": DISPLAY, "id": sent.message_id},
             "interactive": {"type": reply_type, reply_type: {"id": reply_id, "title": title}},
+        }
+
+    def template_reply(self, person: str, sent: Sent, index: int) -> dict[str, Any]:
+        """The person pressed quick-reply button ``index`` of the template ``sent``."""
+        _, payload = sent.buttons[index]
+        return {
+            **self._base(person, "button"),
+            "context": {"from": DISPLAY, "id": sent.message_id},
+            "button": {"payload": payload, "text": f"Button {index}"},
         }
 
     def media_message(

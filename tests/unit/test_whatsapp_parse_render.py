@@ -178,3 +178,16 @@ def test_parse_returns_a_message_or_none_or_raises_a_plain_error(
 def test_not_whatsapp_deliveries_raise(payload: dict[str, Any]) -> None:
     with pytest.raises((ValueError, TypeError)):
         _parse(payload)
+
+
+def test_template_quick_reply_buttons_carry_the_actions() -> None:
+    payload = template_payload("approval", "de", None, ["ap:1:y", "ap:1:n"])
+    assert payload["template"]["components"] == [
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(i),
+            "parameters": [{"type": "payload", "payload": action}],
+        }
+        for i, action in enumerate(["ap:1:y", "ap:1:n"])
+    ]

@@ -57,6 +57,7 @@ from assistant.config import WhatsAppSection
 from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError, IntakeClosed
 from assistant.core.health import ComponentState, Health
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import (
     Attachment,
     Button,
@@ -85,6 +86,11 @@ COMPONENT = "channel.whatsapp"
 WINDOW = 24 * 3600.0  # seconds after a person's message in which free-form replies may go
 MARK_READ_TIMEOUT = 5.0
 TYPING_EVERY = 20.0  # WhatsApp shows the indicator for 25 s (or until the reply)
+
+BUTTONS_LOST = N_(
+    "(This message had buttons, which WhatsApp does not allow more than 24 hours after your last "
+    "message. Write to me, then ask again.)"
+)
 
 Undeliverable = Callable[[ChatRef, str | None], Awaitable[None]]  # None: the text is gone
 
@@ -305,15 +311,20 @@ class WhatsAppChannel:
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
         payloads = render_message(message.text, message.format, message.buttons)
-        return await self._deliver(message.chat, message.text, payloads, parts)
+        return await self._deliver(message.chat, message.text, payloads, parts, message.buttons)
 
     async def _deliver(
-        self, chat: ChatRef, text: str, payloads: list[Payload], sink: PartSink | None
+        self,
+        chat: ChatRef,
+        text: str,
+        payloads: list[Payload],
+        sink: PartSink | None,
+        buttons: tuple[tuple[Button, ...], ...] = (),
     ) -> list[SentMessage]:
         if not payloads:
             return []
         if not await self._in_window(chat.chat_id):
-            return await self._outside_window(chat, text, sink)
+            return await self._outside_window(chat, text, buttons, sink)
         closed = False
 
         async def send_one(index: int) -> SentMessage | None:
@@ -328,18 +339,33 @@ class WhatsAppChannel:
 
         sent = await send_parts(len(payloads), send_one, sink)
         if closed and not sent:
-            return await self._outside_window(chat, text, sink)
+            return await self._outside_window(chat, text, buttons, sink)
         return sent
 
     async def _outside_window(
-        self, chat: ChatRef, text: str, sink: PartSink | None
+        self,
+        chat: ChatRef,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+        sink: PartSink | None,
     ) -> list[SentMessage]:
         name = self._config.template_name
         if name is not None:
+            actions = [button.action_id for row in buttons for button in row]
+            if len(actions) > self._config.template_buttons:
+                log.warning(
+                    "whatsapp.template_buttons_missing",
+                    person=chat.chat_id,
+                    buttons=len(actions),
+                    template_buttons=self._config.template_buttons,
+                )
+                text = f"{text}\n\n{tr(BUTTONS_LOST)}"
+                actions = []
             payload = template_payload(
                 name,
                 self._config.template_language,
                 text if self._config.template_with_text else None,
+                actions,
             )
 
             async def send_template(index: int) -> SentMessage | None:
@@ -371,7 +397,8 @@ class WhatsAppChannel:
         parts: PartSink | None = None,
     ) -> list[SentMessage]:
         """WhatsApp cannot edit: the new text comes as a new message."""
-        return await self._deliver(sent.chat, text, render_message(text, format, buttons), parts)
+        payloads = render_message(text, format, buttons)
+        return await self._deliver(sent.chat, text, payloads, parts, buttons)
 
     async def typing(self, chat: ChatRef) -> None:
         """The typing indicator on the person's last message, renewed before it fades."""
