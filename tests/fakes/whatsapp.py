@@ -187,6 +187,8 @@ class FakeWhatsApp:
     def _invalid(self, body: dict[str, Any]) -> str | None:
         """Why Meta would refuse this message (its documented limits), or None."""
         kind = body.get("type")
+        if body.get("recipient_type") == "group" and kind not in ("text", "template"):
+            return f"groups take text, media and templates, not {kind}"
         if kind == "text":
             text = body["text"]["body"]
             return "text empty or too long" if not text.strip() or len(text) > 4096 else None
@@ -248,6 +250,8 @@ class FakeWhatsApp:
             return self._error(failure.status, failure.code, failure.message, **headers)
         to = str(body.get("to") or body.get("recipient") or "")
         why = self._invalid(body)
+        if body.get("recipient_type") not in ("individual", "group"):
+            why = "recipient_type is individual or group"
         if why is not None:
             self.refused.append(body)
             return self._error(400, 131009, f"(#131009) Parameter value is not valid: {why}")
@@ -301,8 +305,16 @@ class FakeWhatsApp:
             "type": kind,
         }
 
-    def text(self, person: str, body: str) -> dict[str, Any]:
-        return {**self._base(person, "text"), "text": {"body": body}}
+    def text(
+        self, person: str, body: str, *, group: str | None = None, reply_to: Sent | None = None
+    ) -> dict[str, Any]:
+        """A text message; in ``group`` (Groups API), maybe replying to our message."""
+        message = {**self._base(person, "text"), "text": {"body": body}}
+        if group is not None:
+            message["group_id"] = group
+        if reply_to is not None:
+            message["context"] = {"from": DISPLAY, "id": reply_to.message_id}
+        return message
 
     def button_reply(self, person: str, sent: Sent, index: int) -> dict[str, Any]:
         """The person pressed button ``index`` of the message ``sent``."""

@@ -272,3 +272,33 @@ async def test_poison_is_dead_lettered_and_can_be_retried(
     assert [row[0] for row in rows] == [poison["id"], None]
     stored = json.loads(rows[0][1])
     assert stored["entry"][0]["changes"][0]["value"]["messages"][0]["id"] == poison["id"]
+
+
+GROUP = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD"
+
+
+async def test_groups_are_answered_only_when_addressed(tmp_path, fake_model, whatsapp, run_daemon):
+    """A group of the Groups API: a mention of our number, a reply to our message or a command
+    is for us; chatter is not; a group that is not allowlisted gets nothing."""
+    access = {"whatsapp": {"users": {USER: "user"}, "groups": [GROUP]}}
+    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, access=access))
+    display = "15550783881"
+    async with aiohttp.ClientSession() as http:
+
+        async def say(message: dict) -> None:
+            delivery = whatsapp.delivery(message)
+            assert (await whatsapp.post_webhook(http, running.url, delivery))[0] == 200
+
+        await say(whatsapp.text(USER, "lunch anyone?", group=GROUP))
+        await say(whatsapp.text(USER, f"@{display} how full is the disk?", group=GROUP))
+        (answer,) = await whatsapp.wait_sent(1)
+        await say(whatsapp.text(USER, "and memory?", group=GROUP, reply_to=answer))
+        await say(whatsapp.text(USER, f"@{display} hello?", group="OTHERGROUP0001"))
+        await whatsapp.wait_sent(2)
+        await running.daemon.services.router.wait_idle()
+    assert [(s.to, s.payload["recipient_type"], s.text) for s in whatsapp.sent] == [
+        (GROUP, "group", "echo: how full is the disk?"),
+        (GROUP, "group", "echo: and memory?"),
+    ]
+    assert len(fake_model.requests) == 2
+    assert whatsapp.read == [] and whatsapp.typing == []  # no read receipts in groups

@@ -284,7 +284,13 @@ class WhatsAppChannel:
             now = self._clock.time()
             when = sent_at(item.message)
             await self._windows.touch(message.sender.user_id, min(when or now, now))
-        courtesy = self._config.mark_read and message.kind is MessageKind.CHAT
+            if message.chat.is_group:  # replies in the group: within 24 h of its last message
+                await self._windows.touch(message.chat.chat_id, min(when or now, now))
+        courtesy = (
+            self._config.mark_read
+            and message.kind is MessageKind.CHAT
+            and not message.chat.is_group
+        )
         if courtesy and message.message_id:  # before the turn can start: its "typing…"
             self._last_in[message.chat.chat_id] = message.message_id
         await on_message(message)
@@ -310,8 +316,20 @@ class WhatsAppChannel:
     async def send(
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
-        payloads = render_message(message.text, message.format, message.buttons)
+        payloads = self._render(message.chat, message.text, message.format, message.buttons)
         return await self._deliver(message.chat, message.text, payloads, parts, message.buttons)
+
+    @staticmethod
+    def _render(
+        chat: ChatRef,
+        text: str,
+        format: Literal["markdown", "plain"],
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> list[Payload]:
+        if chat.is_group and buttons:  # groups take text, media and templates: no buttons
+            log.warning("whatsapp.group_buttons_dropped", group=chat.chat_id)
+            buttons = ()
+        return render_message(text, format, buttons)
 
     async def _deliver(
         self,
@@ -330,7 +348,7 @@ class WhatsAppChannel:
         async def send_one(index: int) -> SentMessage | None:
             nonlocal closed
             try:
-                message_id = await self.api.send(chat.chat_id, payloads[index])
+                message_id = await self.api.send(chat.chat_id, payloads[index], group=chat.is_group)
             except WhatsAppRefused as exc:
                 closed = exc.code == OUTSIDE_WINDOW
                 log.error("whatsapp.send_refused", code=exc.code, error=str(exc))
@@ -370,7 +388,8 @@ class WhatsAppChannel:
 
             async def send_template(index: int) -> SentMessage | None:
                 try:
-                    return SentMessage(chat, await self.api.send(chat.chat_id, payload))
+                    sent = await self.api.send(chat.chat_id, payload, group=chat.is_group)
+                    return SentMessage(chat, sent)
                 except WhatsAppRefused as exc:
                     log.error("whatsapp.template_refused", code=exc.code, error=str(exc))
                     return None
@@ -397,7 +416,7 @@ class WhatsAppChannel:
         parts: PartSink | None = None,
     ) -> list[SentMessage]:
         """WhatsApp cannot edit: the new text comes as a new message."""
-        payloads = render_message(text, format, buttons)
+        payloads = self._render(sent.chat, text, format, buttons)
         return await self._deliver(sent.chat, text, payloads, parts, buttons)
 
     async def typing(self, chat: ChatRef) -> None:
