@@ -368,3 +368,38 @@ async def test_an_image_to_vision_and_an_audio_clip_to_transcription(
         {"model": "whisper-test", "filename": "audio_message.webm", "size": len(webm)}
     ]
     assert heard == "[voice message] please check the disk"
+
+
+async def test_pairing_by_block_kit_buttons(tmp_path, fake_model, slack, run_daemon):
+    """With pairing_notify the owner gets each new request with Approve and Reject: Approve
+    lets the stranger in (and tells them), Reject drops the request; a user may press neither."""
+    data = slack_data(tmp_path, fake_model, slack)
+    data["access"]["pairing_notify"] = True
+    running = await run_daemon(parse_config(tomli_w.dumps(data), {}))
+    other = "U0OTHER004"
+    async with aiohttp.ClientSession() as http:
+
+        async def post(payload: dict[str, Any], **kw: Any) -> None:
+            assert (await slack.post(http, running.url, payload, **kw))[0] == 200
+
+        await post(slack.event(slack.message("D0STRANGE3", STRANGER, "hello?")))
+        await post(slack.event(slack.message("D0OTHER004", other, "me too")))
+        await slack.wait_for(lambda: len([p for p in slack.posted if p.buttons]) == 2)
+        first, second = [p for p in slack.posted if p.buttons]
+        assert first.channel == OWNER_DM and STRANGER in first.text
+        assert [title for title, _ in first.buttons] == ["Approve", "Reject"]
+        await post(slack.block_actions(USER, first, 0), interactive=True)  # a user: refused
+        await slack.wait_for(lambda: len(slack.ephemeral) == 1)
+        await post(slack.block_actions(OWNER, first, 0), interactive=True)
+        await post(slack.block_actions(OWNER, second, 1), interactive=True)
+        await slack.wait_for(lambda: len(slack.updates) == 2)
+        assert first.text.startswith("Approved ") and "They have been told" in first.text
+        assert second.text.startswith("Rejected ") and second.buttons == []
+        welcome = [p for p in slack.posted if p.channel == "D0STRANGE3"][-1]
+        assert welcome.text.startswith("You're in!")
+        await post(slack.event(slack.message("D0STRANGE3", STRANGER, "now?")))
+        await slack.wait_for(lambda: slack.posted[-1].text == "echo: now?")
+    assert "may not do this" in slack.ephemeral[0]["text"]
+    pending = await running.daemon.services.db.fetchall("SELECT user_id FROM pairing")
+    assert pending == []  # one approved, one rejected
+    assert len(fake_model.requests) == 1

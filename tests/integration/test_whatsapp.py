@@ -302,3 +302,30 @@ async def test_groups_are_answered_only_when_addressed(tmp_path, fake_model, wha
     ]
     assert len(fake_model.requests) == 2
     assert whatsapp.read == [] and whatsapp.typing == []  # no read receipts in groups
+
+
+async def test_pairing_by_reply_buttons(tmp_path, fake_model, whatsapp, run_daemon):
+    access = {"pairing_notify": True}
+    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, access=access))
+    async with aiohttp.ClientSession() as http:
+
+        async def say(message: dict, name: str = "Ann") -> None:
+            delivery = whatsapp.delivery(message, name=name)
+            assert (await whatsapp.post_webhook(http, running.url, delivery))[0] == 200
+
+        await say(whatsapp.text(OWNER, "hi"))  # the owner wrote today: buttons may go
+        await whatsapp.wait_sent(1)
+        await say(whatsapp.text(STRANGER, "你好"), name="Li")
+        await whatsapp.wait_for(lambda: any(s.buttons for s in whatsapp.sent))
+        (note,) = [s for s in whatsapp.sent if s.buttons]
+        assert note.to == OWNER and "Li (whatsapp 8613800138000)" in note.text
+        assert [title for title, _ in note.buttons] == ["Approve", "Reject"]
+        await say(whatsapp.button_reply(OWNER, note, 0))
+        await whatsapp.wait_for(
+            lambda: any(s.text.startswith("Approved Li") for s in whatsapp.sent)
+        )
+        await say(whatsapp.text(STRANGER, "现在呢？"), name="Li")
+        await whatsapp.wait_for(lambda: whatsapp.sent[-1].text == "echo: 现在呢？")
+    to_stranger = [s.text for s in whatsapp.sent if s.to == STRANGER]
+    assert "assistant pairing approve" in to_stranger[0]
+    assert to_stranger[1].startswith("你")  # the welcome, in Chinese
