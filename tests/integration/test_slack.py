@@ -266,6 +266,13 @@ async def test_doctor_checks_the_token(tmp_path, fake_model, slack):
         (bad,) = await check_slack(ctx)
         assert bad.status is Status.FAIL and "refused the token" in bad.detail
         assert "xoxb-bad-0001" not in bad.detail and bad.fix
+        ctx.config = slack_config(tmp_path, fake_model, slack, mode="socket")
+        assert [f.status for f in await check_slack(ctx)] == [Status.OK, Status.OK]
+        wrong = slack_config(tmp_path, fake_model, slack, mode="socket", app_token="xapp-bad-02")
+        ctx.config = wrong
+        ok, refused = await check_slack(ctx)
+        assert refused.status is Status.FAIL and "app-level token" in refused.detail
+        assert "xapp-bad-02" not in refused.detail + refused.fix
 
 
 async def test_wrong_app_token_stops_socket_mode(tmp_path, fake_model, slack, run_daemon):
