@@ -69,6 +69,10 @@ def message(draw: st.DrawFn) -> dict[str, Any]:
         body["button"] = {"payload": draw(maybe_junk(words)), "text": "Yes"}
     elif kind in ("image", "audio"):
         body[kind] = {"id": "m1", "mime_type": "image/jpeg", "caption": draw(words)}
+    if draw(st.booleans()):  # a group of the Groups API, maybe mentioning us
+        body["group_id"] = draw(maybe_junk(st.just("R3JvdXAx")))
+        if kind == "text" and draw(st.booleans()):
+            body["text"] = {"body": f"@15550783881 {draw(words)}"}
     return draw(poisoned(body))
 
 
@@ -77,7 +81,10 @@ def delivery(draw: st.DrawFn) -> Any:
     messages = draw(st.lists(message(), max_size=3))
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"phone_number_id": draw(maybe_junk(st.just(PHONE_ID)))},
+        "metadata": {
+            "display_phone_number": "15550783881",
+            "phone_number_id": draw(maybe_junk(st.just(PHONE_ID))),
+        },
         "contacts": [{"profile": {"name": draw(words)}, "wa_id": p} for p in (OWNER, STRANGER)],
         "messages": messages,
     }
