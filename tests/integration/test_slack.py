@@ -195,6 +195,21 @@ async def test_socket_mode_acks_after_recording(tmp_path, fake_model, slack, run
     assert posted.text == "echo: over the socket"
     await running.daemon.services.router.wait_idle()
     assert len(slack.posted) == 1 and running.health["state"] == "ready"
+    # a button press comes over the socket too (an "interactive" envelope)
+    services = running.daemon.services
+    pressed: list[str] = []
+
+    async def decide(call: ActionCall) -> ActionResult:
+        pressed.append(call.argument)
+        return ActionResult(edit_text="Approved")
+
+    services.actions.register("ap", Permission.APPROVE, decide)
+    buttons = ((Button("Approve", "ap:9:y"),),)
+    await services.router.notify(ChatRef("slack", OWNER), "Approve?", buttons=buttons)
+    card = (await slack.wait_posted(2))[1]
+    await slack.push("interactive", slack.block_actions(OWNER, card, 0), "env-3")
+    await slack.wait_for(lambda: "env-3" in slack.acks and card.text == "Approved")
+    assert pressed == ["9:y"]
 
 
 async def test_wrong_bot_token_stops_only_the_adapter(tmp_path, fake_model, slack, run_daemon):
