@@ -13,6 +13,7 @@ Malformed input raises ``ValueError``/``KeyError``/``TypeError``: the adapter de
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -165,8 +166,8 @@ def parse_item(item: Item, bot: str) -> InboundMessage | None:
     }
     if kind == "text":
         body = str((message.get("text") or {}).get("body") or "")[:MAX_TEXT]
-        if group is not None and item.display:  # without the mention of us
-            body = re.sub(rf"@\+?{re.escape(item.display.lstrip('+'))}\b[ \t]?", "", body)
+        if group is not None:
+            body = _unmention(body, item.display)
         return InboundMessage(text=body, **base) if body.strip() else None
     if kind == "interactive":
         interactive = message.get("interactive") or {}
@@ -178,8 +179,18 @@ def parse_item(item: Item, bot: str) -> InboundMessage | None:
         return _action(_text((message.get("button") or {}).get("payload")), message, base)
     media = _MEDIA.get(str(kind))
     if media is not None:
-        return _media(media, message, base)
+        found = _media(media, message, base)
+        if group is None:
+            return found
+        return dataclasses.replace(found, text=_unmention(found.text, item.display))
     return None
+
+
+def _unmention(text: str, display: str) -> str:
+    """``text`` without the mention of our number."""
+    if not display:
+        return text
+    return re.sub(rf"@\+?{re.escape(display.lstrip('+'))}\b[ \t]?", "", text).strip()
 
 
 def _addressed(message: Mapping[str, Any], display: str) -> bool:
@@ -188,7 +199,9 @@ def _addressed(message: Mapping[str, Any], display: str) -> bool:
     digits = display.lstrip("+")
     if not digits:
         return False
-    body = str((message.get("text") or {}).get("body") or "")
+    media = message.get(str(message.get("type")))
+    caption = media.get("caption") if isinstance(media, Mapping) else None
+    body = str((message.get("text") or {}).get("body") or caption or "")
     replied = str((message.get("context") or {}).get("from") or "").lstrip("+")
     command = body.lstrip().startswith("/")
     return command or f"@{digits}" in body.replace("@+", "@") or replied == digits
