@@ -45,8 +45,8 @@ async def setup(ctx: Context) -> Feature:
         for chat in await ctx.access.approver_chats(set(ctx.router.channels)):
             with i18n.using(await ctx.locales.of_person(chat.channel, chat.chat_id)):
                 text, buttons = people.note(request)
-            try:
-                await ctx.router.notify(chat, text, buttons=buttons)
+            try:  # plain: the stranger chose their name
+                await ctx.router.notify(chat, text, buttons=buttons, plain=True)
             except ChannelError as exc:
                 log.warning("pairing.announce_failed", channel=chat.channel, error=str(exc))
 
