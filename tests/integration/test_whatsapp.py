@@ -302,6 +302,12 @@ async def test_groups_are_answered_only_when_addressed(tmp_path, fake_model, wha
     ]
     assert len(fake_model.requests) == 2
     assert whatsapp.read == [] and whatsapp.typing == []  # no read receipts in groups
+    buttons = ((Button("Approve", "ap:1:y"), Button("Deny", "ap:1:n")),)
+    group = ChatRef("whatsapp", GROUP, is_group=True)
+    await running.daemon.services.router.notify(group, "Run it?", buttons=buttons)
+    card = (await whatsapp.wait_sent(3))[2]
+    assert (card.type, card.text) == ("text", "Run it?")  # groups take no buttons
+    assert whatsapp.refused == []
 
 
 async def test_pairing_by_reply_buttons(tmp_path, fake_model, whatsapp, run_daemon):

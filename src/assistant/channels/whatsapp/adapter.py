@@ -316,20 +316,19 @@ class WhatsAppChannel:
     async def send(
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
-        payloads = self._render(message.chat, message.text, message.format, message.buttons)
-        return await self._deliver(message.chat, message.text, payloads, parts, message.buttons)
+        buttons = self._buttons(message.chat, message.buttons)
+        payloads = render_message(message.text, message.format, buttons)
+        return await self._deliver(message.chat, message.text, payloads, parts, buttons)
 
     @staticmethod
-    def _render(
-        chat: ChatRef,
-        text: str,
-        format: Literal["markdown", "plain"],
-        buttons: tuple[tuple[Button, ...], ...],
-    ) -> list[Payload]:
-        if chat.is_group and buttons:  # groups take text, media and templates: no buttons
+    def _buttons(
+        chat: ChatRef, buttons: tuple[tuple[Button, ...], ...]
+    ) -> tuple[tuple[Button, ...], ...]:
+        """The buttons that may go to ``chat``: groups take text, media and templates only."""
+        if chat.is_group and buttons:
             log.warning("whatsapp.group_buttons_dropped", group=chat.chat_id)
-            buttons = ()
-        return render_message(text, format, buttons)
+            return ()
+        return buttons
 
     async def _deliver(
         self,
@@ -416,7 +415,8 @@ class WhatsAppChannel:
         parts: PartSink | None = None,
     ) -> list[SentMessage]:
         """WhatsApp cannot edit: the new text comes as a new message."""
-        payloads = self._render(sent.chat, text, format, buttons)
+        buttons = self._buttons(sent.chat, buttons)
+        payloads = render_message(text, format, buttons)
         return await self._deliver(sent.chat, text, payloads, parts, buttons)
 
     async def typing(self, chat: ChatRef) -> None:
