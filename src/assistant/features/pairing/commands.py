@@ -134,6 +134,8 @@ class PairingCommands:
         by = f"{call.message.chat.channel}:{call.message.sender.user_id}"
         if verdict == "y":
             return ActionResult(edit_text=await self._approve(channel, code, Role.USER, by))
+        if verdict != "n":
+            return ActionResult(toast=tr("This button is no longer valid."))
         try:
             request = await self._pairing.revoke(channel, code, by=by)
         except NotFound:
