@@ -3,7 +3,7 @@ Meta's documentation (developers.facebook.com/docs/whatsapp/cloud-api): ``GET /{
 ``POST /{phone-id}/messages`` (text at most 4096 characters; interactive reply buttons, at most
 3 with titles of at most 20 characters and a body of at most 1024; lists of at most 10 rows;
 templates; image and document messages naming an uploaded media id, captions of at most
-1024; ``status: read``), ``POST /{phone-id}/media`` (multipart uploads of the documented
+1024; ``status: read``, with the typing indicator), ``POST /{phone-id}/media`` (multipart uploads of the documented
 types: JPEG/PNG pictures within 5 MB, documents — text/plain, PDF, Office — within 100 MB;
 anything else code 131053), ``GET /{media-id}`` and the media download, the bearer token
 (HTTP 401, code 190 when wrong), the 24-hour window (code 131047 for a free-form message to a
@@ -57,7 +57,14 @@ class Sent:
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
-        """(title, id) of each reply button or list row."""
+        """(title, id) of each reply button or list row; (index, payload) of a template's
+        quick-reply buttons."""
+        if self.type == "template":
+            return [
+                (c["index"], c["parameters"][0]["payload"])
+                for c in self.payload["template"].get("components", [])
+                if c["type"] == "button"
+            ]
         if self.type != "interactive":
             return []
         interactive = self.payload["interactive"]
@@ -104,10 +111,12 @@ class FakeWhatsApp:
         self.sent: list[Sent] = []
         self.refused: list[dict[str, Any]] = []
         self.read: list[str] = []
+        self.typing: list[str] = []  # message ids the typing indicator was shown on
         self.attempts: list[float] = []  # monotonic time of every send attempt
         self.media: dict[str, tuple[bytes, str]] = {}
         self.uploads: dict[str, Uploaded] = {}  # media ids of what the bot uploaded
         self.closed: set[str] = set()  # people whose 24-hour window is closed
+        self.template_buttons = 0  # quick-reply buttons of the approved templates
         self._failures: deque[Failure] = deque()
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -205,6 +214,8 @@ class FakeWhatsApp:
     def _invalid(self, body: dict[str, Any]) -> str | None:
         """Why Meta would refuse this message (its documented limits), or None."""
         kind = body.get("type")
+        if body.get("recipient_type") == "group" and kind not in ("text", "template"):
+            return f"groups take text, media and templates, not {kind}"
         if kind == "text":
             text = body["text"]["body"]
             return "text empty or too long" if not text.strip() or len(text) > 4096 else None
@@ -229,7 +240,19 @@ class FakeWhatsApp:
                 return "row title too long" if any(len(r["title"]) > 24 for r in rows) else None
             return "unknown interactive type"
         if kind == "template":
-            return None if body["template"].get("name") else "template without a name"
+            template = body["template"]
+            if not template.get("name"):
+                return "template without a name"
+            quick = [c for c in template.get("components", []) if c["type"] == "button"]
+            if len(quick) > self.template_buttons:
+                return f"the template has {self.template_buttons} quick-reply buttons"
+            for position, button in enumerate(quick):
+                (parameter,) = button["parameters"]
+                if (button["sub_type"], button["index"]) != ("quick_reply", str(position)):
+                    return "button component out of order"
+                if parameter["type"] != "payload" or not 0 < len(parameter["payload"]) <= 256:
+                    return "quick reply payload"
+            return None
         if kind in ("image", "document"):
             media = body[kind]
             uploaded = self.uploads.get(media.get("id"))
@@ -265,7 +288,12 @@ class FakeWhatsApp:
         if body.get("messaging_product") != "whatsapp":
             return self._error(400, 100, "(#100) The parameter messaging_product is required.")
         if body.get("status") == "read":
-            self.read.append(str(body["message_id"]))
+            if body.get("typing_indicator") is not None:
+                if body["typing_indicator"] != {"type": "text"}:
+                    return self._error(400, 100, "(#100) Invalid parameter typing_indicator")
+                self.typing.append(str(body["message_id"]))
+            else:
+                self.read.append(str(body["message_id"]))
             await self._notify()
             return web.json_response({"success": True})
         self.attempts.append(time.monotonic())
@@ -275,6 +303,8 @@ class FakeWhatsApp:
             return self._error(failure.status, failure.code, failure.message, **headers)
         to = str(body.get("to") or body.get("recipient") or "")
         why = self._invalid(body)
+        if body.get("recipient_type") not in ("individual", "group"):
+            why = "recipient_type is individual or group"
         if why is not None:
             self.refused.append(body)
             return self._error(400, 131009, f"(#131009) Parameter value is not valid: {why}")
@@ -328,8 +358,16 @@ class FakeWhatsApp:
             "type": kind,
         }
 
-    def text(self, person: str, body: str) -> dict[str, Any]:
-        return {**self._base(person, "text"), "text": {"body": body}}
+    def text(
+        self, person: str, body: str, *, group: str | None = None, reply_to: Sent | None = None
+    ) -> dict[str, Any]:
+        """A text message; in ``group`` (Groups API), maybe replying to our message."""
+        message = {**self._base(person, "text"), "text": {"body": body}}
+        if group is not None:
+            message["group_id"] = group
+        if reply_to is not None:
+            message["context"] = {"from": DISPLAY, "id": reply_to.message_id}
+        return message
 
     def button_reply(self, person: str, sent: Sent, index: int) -> dict[str, Any]:
         """The person pressed button ``index`` of the message ``sent``."""
@@ -340,6 +378,15 @@ class FakeWhatsApp:
             **self._base(person, "interactive"),
             "context": {"from": DISPLAY, "id": sent.message_id},
             "interactive": {"type": reply_type, reply_type: {"id": reply_id, "title": title}},
+        }
+
+    def template_reply(self, person: str, sent: Sent, index: int) -> dict[str, Any]:
+        """The person pressed quick-reply button ``index`` of the template ``sent``."""
+        _, payload = sent.buttons[index]
+        return {
+            **self._base(person, "button"),
+            "context": {"from": DISPLAY, "id": sent.message_id},
+            "button": {"payload": payload, "text": f"Button {index}"},
         }
 
     def media_message(

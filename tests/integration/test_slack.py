@@ -195,6 +195,21 @@ async def test_socket_mode_acks_after_recording(tmp_path, fake_model, slack, run
     assert posted.text == "echo: over the socket"
     await running.daemon.services.router.wait_idle()
     assert len(slack.posted) == 1 and running.health["state"] == "ready"
+    # a button press comes over the socket too (an "interactive" envelope)
+    services = running.daemon.services
+    pressed: list[str] = []
+
+    async def decide(call: ActionCall) -> ActionResult:
+        pressed.append(call.argument)
+        return ActionResult(edit_text="Approved")
+
+    services.actions.register("ap", Permission.APPROVE, decide)
+    buttons = ((Button("Approve", "ap:9:y"),),)
+    await services.router.notify(ChatRef("slack", OWNER), "Approve?", buttons=buttons)
+    card = (await slack.wait_posted(2))[1]
+    await slack.push("interactive", slack.block_actions(OWNER, card, 0), "env-3")
+    await slack.wait_for(lambda: "env-3" in slack.acks and card.text == "Approved")
+    assert pressed == ["9:y"]
 
 
 async def test_wrong_bot_token_stops_only_the_adapter(tmp_path, fake_model, slack, run_daemon):
@@ -266,6 +281,13 @@ async def test_doctor_checks_the_token(tmp_path, fake_model, slack):
         (bad,) = await check_slack(ctx)
         assert bad.status is Status.FAIL and "refused the token" in bad.detail
         assert "xoxb-bad-0001" not in bad.detail and bad.fix
+        ctx.config = slack_config(tmp_path, fake_model, slack, mode="socket")
+        assert [f.status for f in await check_slack(ctx)] == [Status.OK, Status.OK]
+        wrong = slack_config(tmp_path, fake_model, slack, mode="socket", app_token="xapp-bad-02")
+        ctx.config = wrong
+        ok, refused = await check_slack(ctx)
+        assert refused.status is Status.FAIL and "app-level token" in refused.detail
+        assert "xapp-bad-02" not in refused.detail + refused.fix
 
 
 async def test_wrong_app_token_stops_socket_mode(tmp_path, fake_model, slack, run_daemon):
@@ -329,3 +351,77 @@ async def test_a_lost_socket_shows_on_readyz_until_it_is_back(
     await slack.push("events_api", event, "env-9")
     (posted,) = await slack.wait_posted(1)
     assert posted.text == "echo: back?"
+
+
+async def test_an_image_to_vision_and_an_audio_clip_to_transcription(
+    tmp_path, fake_model, slack, run_daemon
+):
+    vision = {"name": "eyes", "base_url": fake_model.base_url, "model": "v", "vision": True}
+    data = slack_data(tmp_path, fake_model, slack)
+    data["models"] = [vision]
+    data["speech"] = {"base_url": fake_model.base_url, "model": "whisper-test"}
+    running = await run_daemon(parse_config(tomli_w.dumps(data), {}))
+    webm = b"\x1a\x45\xdf\xa3" + b"\x00" * 12  # Slack records clips as WebM
+    picture = {
+        "id": "F0IMG",
+        "name": "screen.png",
+        "mimetype": "image/png",
+        "size": 6,
+        "url_private_download": slack.add_file("screen.png", b"\x89PNG!"),
+    }
+    clip = {
+        "id": "F0CLIP",
+        "name": "audio_message.webm",
+        "mimetype": "video/webm",  # what Slack may call an audio clip
+        "subtype": "slack_audio",
+        "size": len(webm),
+        "url_private_download": slack.add_file("audio_message.webm", webm),
+    }
+    async with aiohttp.ClientSession() as http:
+        for text, shared in (("what is this?", picture), ("", clip)):
+            message = slack.message(OWNER_DM, OWNER, text, files=[shared])
+            await slack.post(http, running.url, slack.event(message))
+            await fake_model.wait_requests(len(fake_model.requests) + 1)
+    await slack.wait_posted(2)
+    seen, heard = (r["messages"][-1]["content"] for r in fake_model.requests)
+    assert seen[0]["text"] == "what is this?"
+    assert seen[1]["image_url"]["url"] == "data:image/png;base64,iVBORyE="
+    assert fake_model.uploads == [
+        {"model": "whisper-test", "filename": "audio_message.webm", "size": len(webm)}
+    ]
+    assert heard == "[voice message] please check the disk"
+
+
+async def test_pairing_by_block_kit_buttons(tmp_path, fake_model, slack, run_daemon):
+    """With pairing_notify the owner gets each new request with Approve and Reject: Approve
+    lets the stranger in (and tells them), Reject drops the request; a user may press neither."""
+    data = slack_data(tmp_path, fake_model, slack)
+    data["access"]["pairing_notify"] = True
+    running = await run_daemon(parse_config(tomli_w.dumps(data), {}))
+    other = "U0OTHER004"
+    async with aiohttp.ClientSession() as http:
+
+        async def post(payload: dict[str, Any], **kw: Any) -> None:
+            assert (await slack.post(http, running.url, payload, **kw))[0] == 200
+
+        await post(slack.event(slack.message("D0STRANGE3", STRANGER, "hello?")))
+        await post(slack.event(slack.message("D0OTHER004", other, "me too")))
+        await slack.wait_for(lambda: len([p for p in slack.posted if p.buttons]) == 2)
+        first, second = [p for p in slack.posted if p.buttons]
+        assert first.channel == OWNER_DM and STRANGER in first.text
+        assert [title for title, _ in first.buttons] == ["Approve", "Reject"]
+        await post(slack.block_actions(USER, first, 0), interactive=True)  # a user: refused
+        await slack.wait_for(lambda: len(slack.ephemeral) == 1)
+        await post(slack.block_actions(OWNER, first, 0), interactive=True)
+        await post(slack.block_actions(OWNER, second, 1), interactive=True)
+        await slack.wait_for(lambda: len(slack.updates) == 2)
+        assert first.text.startswith("Approved ") and "They have been told" in first.text
+        assert second.text.startswith("Rejected ") and second.buttons == []
+        welcome = [p for p in slack.posted if p.channel == "D0STRANGE3"][-1]
+        assert welcome.text.startswith("You're in!")
+        await post(slack.event(slack.message("D0STRANGE3", STRANGER, "now?")))
+        await slack.wait_for(lambda: slack.posted[-1].text == "echo: now?")
+    assert "may not do this" in slack.ephemeral[0]["text"]
+    pending = await running.daemon.services.db.fetchall("SELECT user_id FROM pairing")
+    assert pending == []  # one approved, one rejected
+    assert len(fake_model.requests) == 1

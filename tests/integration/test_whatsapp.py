@@ -49,7 +49,8 @@ async def test_handshake_signature_and_a_reply(tmp_path, fake_model, whatsapp, r
         assert (await whatsapp.post_webhook(http, url, hello))[0] == 200
     sent = await whatsapp.wait_sent(1)
     assert (sent[0].to, sent[0].type, sent[0].text) == (OWNER, "text", "echo: hi")
-    assert whatsapp.read == [hello["entry"][0]["changes"][0]["value"]["messages"][0]["id"]]
+    hello_id = hello["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert whatsapp.read == [hello_id] and whatsapp.typing == [hello_id]  # "typing…" once
     assert len(fake_model.requests) == 1
     assert running.health["state"] == "ready" and running.health["number"] == "15550783881"
 
@@ -194,26 +195,35 @@ async def test_long_replies_are_split_at_4096(tmp_path, fake_model, whatsapp, ru
     assert all(f"{i:04d} " in joined for i in range(40)) and whatsapp.refused == []
 
 
-async def test_images_and_documents_by_media_id(tmp_path, fake_model, whatsapp, run_daemon):
+async def test_images_voice_and_documents_by_media_id(tmp_path, fake_model, whatsapp, run_daemon):
     vision = {"name": "eyes", "base_url": fake_model.base_url, "model": "v", "vision": True}
-    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, models=[vision]))
+    speech = {"base_url": fake_model.base_url, "model": "whisper-test"}
+    config = whatsapp_config(tmp_path, fake_model, whatsapp, models=[vision], speech=speech)
+    running = await run_daemon(config)
+    ogg = b"OggS\x00\x02" + b"\x00" * 20 + b"OpusHead"
     whatsapp.add_media("1187325368803231", b"\xff\xd8jpeg", "image/jpeg")
     whatsapp.add_media("2298127441", b"line one\nline two", "text/plain")
+    whatsapp.add_media("3312090", ogg, "audio/ogg; codecs=opus")
     image = whatsapp.media_message(
         OWNER, "image", "1187325368803231", "image/jpeg", caption="what is this?"
     )
     document = whatsapp.media_message(
         OWNER, "document", "2298127441", "text/plain", filename="notes.txt"
     )
+    voice = whatsapp.media_message(OWNER, "audio", "3312090", "audio/ogg; codecs=opus", voice=True)
     async with aiohttp.ClientSession() as http:
-        for message in (image, document):
+        for message in (image, document, voice):
             await whatsapp.post_webhook(http, running.url, whatsapp.delivery(message))
             await fake_model.wait_requests(len(fake_model.requests) + 1)
-    await whatsapp.wait_sent(2)
-    first, second = (r["messages"][-1]["content"] for r in fake_model.requests)
+    await whatsapp.wait_sent(3)
+    first, second, third = (r["messages"][-1]["content"] for r in fake_model.requests)
     assert first[0]["text"] == "what is this?"
     assert first[1]["image_url"]["url"] == "data:image/jpeg;base64,/9hqcGVn"
     assert second.startswith("[Attached file: notes.txt]") and "line one\nline two" in second
+    assert fake_model.uploads == [
+        {"model": "whisper-test", "filename": "voice.ogg", "size": len(ogg)}
+    ]
+    assert third == "[voice message] please check the disk"
 
 
 async def test_rate_limits_are_honoured(tmp_path, fake_model, whatsapp, run_daemon):
@@ -262,3 +272,66 @@ async def test_poison_is_dead_lettered_and_can_be_retried(
     assert [row[0] for row in rows] == [poison["id"], None]
     stored = json.loads(rows[0][1])
     assert stored["entry"][0]["changes"][0]["value"]["messages"][0]["id"] == poison["id"]
+
+
+GROUP = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD"
+
+
+async def test_groups_are_answered_only_when_addressed(tmp_path, fake_model, whatsapp, run_daemon):
+    """A group of the Groups API: a mention of our number, a reply to our message or a command
+    is for us; chatter is not; a group that is not allowlisted gets nothing."""
+    access = {"whatsapp": {"users": {USER: "user"}, "groups": [GROUP]}}
+    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, access=access))
+    display = "15550783881"
+    async with aiohttp.ClientSession() as http:
+
+        async def say(message: dict) -> None:
+            delivery = whatsapp.delivery(message)
+            assert (await whatsapp.post_webhook(http, running.url, delivery))[0] == 200
+
+        await say(whatsapp.text(USER, "lunch anyone?", group=GROUP))
+        await say(whatsapp.text(USER, f"@{display} how full is the disk?", group=GROUP))
+        (answer,) = await whatsapp.wait_sent(1)
+        await say(whatsapp.text(USER, "and memory?", group=GROUP, reply_to=answer))
+        await say(whatsapp.text(USER, f"@{display} hello?", group="OTHERGROUP0001"))
+        await whatsapp.wait_sent(2)
+        await running.daemon.services.router.wait_idle()
+    assert [(s.to, s.payload["recipient_type"], s.text) for s in whatsapp.sent] == [
+        (GROUP, "group", "echo: how full is the disk?"),
+        (GROUP, "group", "echo: and memory?"),
+    ]
+    assert len(fake_model.requests) == 2
+    assert whatsapp.read == [] and whatsapp.typing == []  # no read receipts in groups
+    buttons = ((Button("Approve", "ap:1:y"), Button("Deny", "ap:1:n")),)
+    group = ChatRef("whatsapp", GROUP, is_group=True)
+    await running.daemon.services.router.notify(group, "Run it?", buttons=buttons)
+    card = (await whatsapp.wait_sent(3))[2]
+    assert (card.type, card.text) == ("text", "Run it?")  # groups take no buttons
+    assert whatsapp.refused == []
+
+
+async def test_pairing_by_reply_buttons(tmp_path, fake_model, whatsapp, run_daemon):
+    access = {"pairing_notify": True}
+    running = await run_daemon(whatsapp_config(tmp_path, fake_model, whatsapp, access=access))
+    async with aiohttp.ClientSession() as http:
+
+        async def say(message: dict, name: str = "Ann") -> None:
+            delivery = whatsapp.delivery(message, name=name)
+            assert (await whatsapp.post_webhook(http, running.url, delivery))[0] == 200
+
+        await say(whatsapp.text(OWNER, "hi"))  # the owner wrote today: buttons may go
+        await whatsapp.wait_sent(1)
+        await say(whatsapp.text(STRANGER, "你好"), name="Li")
+        await whatsapp.wait_for(lambda: any(s.buttons for s in whatsapp.sent))
+        (note,) = [s for s in whatsapp.sent if s.buttons]
+        assert note.to == OWNER and "Li (whatsapp 8613800138000)" in note.text
+        assert [title for title, _ in note.buttons] == ["Approve", "Reject"]
+        await say(whatsapp.button_reply(OWNER, note, 0))
+        await whatsapp.wait_for(
+            lambda: any(s.text.startswith("Approved Li") for s in whatsapp.sent)
+        )
+        await say(whatsapp.text(STRANGER, "现在呢？"), name="Li")
+        await whatsapp.wait_for(lambda: whatsapp.sent[-1].text == "echo: 现在呢？")
+    to_stranger = [s.text for s in whatsapp.sent if s.to == STRANGER]
+    assert "assistant pairing approve" in to_stranger[0]
+    assert to_stranger[1].startswith("你")  # the welcome, in Chinese

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from assistant.core.messages import ChatRef
+from assistant.core.commands import ActionCall, ActionResult
+from assistant.core.messages import Button, ChatRef
+from assistant.core.roles import Permission
 from tests.fakes.feishu import FakeFeishu
 from tests.integration.feishu_support import OWNER as FEISHU_OWNER
 from tests.integration.feishu_support import feishu
@@ -113,3 +115,47 @@ async def test_a_late_refusal_tells_the_owner_once(
         "SELECT undelivered FROM reply_windows WHERE person = ?", (USER,)
     )
     assert row is not None and row[0] == 1
+
+
+async def test_outside_the_window_an_approval_keeps_its_buttons_in_the_template(
+    tmp_path, fake_model, whatsapp, run_daemon
+):
+    """Approve, Deny go as the template's quick replies; a press (a ``button`` message) is
+    the approval, and reopens the window. Three buttons do not fit two: the text says so."""
+    template = {
+        "template_name": "approval_waiting",
+        "template_with_text": True,
+        "template_buttons": 2,
+    }
+    access = {"owners": [f"whatsapp:{NEVER_WROTE}"]}
+    config = whatsapp_config(tmp_path, fake_model, whatsapp, whatsapp=template, access=access)
+    whatsapp.template_buttons = 2
+    running = await run_daemon(config)
+    services = running.daemon.services
+    presses: list[str] = []
+
+    async def decide(call: ActionCall) -> ActionResult:
+        presses.append(call.argument)
+        return ActionResult(toast="Approved", edit_text="Approved: df -h ran")
+
+    services.actions.register("ap", Permission.APPROVE, decide)
+    chat = ChatRef("whatsapp", NEVER_WROTE)
+    two = (Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger"))
+    three = (*two, Button("Always", "ap:42:a"))
+    await services.router.notify(chat, "Run `df -h`?", buttons=(two,))
+    await services.router.notify(chat, "Run `uptime`?", buttons=(three,))
+    card, crowded = await whatsapp.wait_sent(2)
+    assert card.type == "template" and card.buttons == [("0", "ap:42:y"), ("1", "ap:42:n")]
+    assert crowded.type == "template" and crowded.buttons == []
+    body = crowded.payload["template"]["components"][0]["parameters"][0]["text"]
+    assert body.startswith("Run `uptime`?") and "does not allow" in body
+    async with aiohttp.ClientSession() as http:
+        press = whatsapp.delivery(whatsapp.template_reply(NEVER_WROTE, card, 0))
+        assert (await whatsapp.post_webhook(http, running.url, press))[0] == 200
+        await whatsapp.wait_sent(4)
+    assert presses == ["42:y"]
+    assert [(s.type, s.text) for s in whatsapp.sent[2:]] == [
+        ("text", "Approved"),
+        ("text", "Approved: df -h ran"),  # the window is open again: free-form
+    ]
+    assert whatsapp.refused == []

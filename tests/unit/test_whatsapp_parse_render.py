@@ -178,3 +178,34 @@ def test_parse_returns_a_message_or_none_or_raises_a_plain_error(
 def test_not_whatsapp_deliveries_raise(payload: dict[str, Any]) -> None:
     with pytest.raises((ValueError, TypeError)):
         _parse(payload)
+
+
+def test_template_quick_reply_buttons_carry_the_actions() -> None:
+    payload = template_payload("approval", "de", None, ["ap:1:y", "ap:1:n"])
+    assert payload["template"]["components"] == [
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(i),
+            "parameters": [{"type": "payload", "payload": action}],
+        }
+        for i, action in enumerate(["ap:1:y", "ap:1:n"])
+    ]
+
+
+def test_group_messages_are_addressed_by_mention_reply_or_command() -> None:
+    from assistant.channels.whatsapp.parse import Item, parse_item
+
+    def parse(**message: Any) -> tuple[str, bool, str]:
+        base = {"from": "4915112345678", "id": "wamid.G1", "type": "text", "group_id": "G1"}
+        parsed = parse_item(Item({**base, **message}, None, "106", "15550783881"), "106")
+        assert parsed is not None and parsed.chat.is_group and parsed.chat.chat_id == "G1"
+        return parsed.text, parsed.addressed, parsed.sender.user_id
+
+    assert parse(text={"body": "lunch?"})[1] is False
+    assert parse(text={"body": "@15550783881 disk?"}) == ("disk?", True, "4915112345678")
+    assert parse(text={"body": "/status"})[1] is True
+    assert parse(text={"body": "ok"}, context={"from": "15550783881", "id": "x"})[1] is True
+    assert parse(text={"body": "ok"}, context={"from": "4915187654321", "id": "x"})[1] is False
+    image = {"id": "m1", "mime_type": "image/jpeg", "caption": "@15550783881 what?"}
+    assert parse(type="image", image=image)[:2] == ("what?", True)

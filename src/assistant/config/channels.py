@@ -130,6 +130,9 @@ class WhatsAppSection(Section):
     template_name: str | None = None
     template_language: str = "en_US"
     template_with_text: bool = False  # fill the template's one body parameter with the reply
+    # the template's quick-reply buttons: a reply's buttons (an approval's Approve, Deny) go in
+    # them, in order, when it has no more than this many
+    template_buttons: int = Field(0, ge=0, le=10)
     max_file_mb: float = Field(16.0, gt=0, le=100)
     max_document_chars: int = Field(20000, ge=1000)
 

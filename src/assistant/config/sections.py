@@ -156,6 +156,7 @@ def _account(item: str) -> None:
 class AccessSection(Section):
     owners: list[str] = Field(default_factory=list)
     pairing: bool = True
+    pairing_notify: bool = False  # tell owners and admins of each new request, with buttons
     group_members: Literal["guest", "user", "none"] = "guest"
     telegram: ChannelAccess = ChannelAccess()
     feishu: ChannelAccess = ChannelAccess()

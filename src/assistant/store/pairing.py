@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -38,6 +39,9 @@ class PairingRequest:
     expires_at: float
 
 
+Listener = Callable[[PairingRequest], Awaitable[None]]  # must not raise
+
+
 def normalize_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
@@ -59,6 +63,11 @@ class Pairing:
         self.ttl = ttl
         self.max_pending = max_pending
         self._clock = clock or SystemClock()
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """``listener`` is told of every new request (after it is stored)."""
+        self._listeners.append(listener)
 
     async def request(
         self, channel: str, user_id: str, *, name: str, chat_id: str
@@ -90,7 +99,11 @@ class Pairing:
                 row = conn.execute("SELECT * FROM pairing WHERE code = ?", (code,)).fetchone()
                 return _request(row), True
 
-        return await self._db.call(run)
+        request, fresh = await self._db.call(run)
+        if fresh:
+            for listener in self._listeners:
+                await listener(request)
+        return request, fresh
 
     async def pending(self, channel: str | None = None) -> list[PairingRequest]:
         rows = await self._db.fetchall(

@@ -57,12 +57,10 @@ def _attachments(event: Mapping[str, Any]) -> tuple[Attachment, ...]:
         if not isinstance(url, str):
             continue  # e.g. a file from another workspace we may not read
         mime = str(item.get("mimetype") or "")
+        # a recorded audio clip is ``slack_audio`` (its type may say webm or mp4)
+        audio = mime.startswith("audio/") or item.get("subtype") == "slack_audio"
         kind: Literal["image", "document", "voice"] = (
-            "image"
-            if mime.startswith("image/")
-            else "voice"
-            if mime.startswith("audio/")
-            else "document"
+            "image" if mime.startswith("image/") else "voice" if audio else "document"
         )
         size = item.get("size")
         found.append(

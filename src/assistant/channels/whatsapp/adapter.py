@@ -14,7 +14,9 @@ configured approved template, or, without one, is recorded as undelivered and ha
 (code 131047) counts too, whatever our table said.
 
 WhatsApp cannot edit a message: ``edit`` sends the new text as a new message, and a button
-press's answer (``answer_action``) is a short message.
+press's answer (``answer_action``) is a short message. While a turn runs, the person sees
+"typing…" (the Cloud API's typing indicator, tied to their last message, which it marks read;
+off with ``mark_read = false``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from assistant.config import WhatsAppSection
 from assistant.core.bounded import BoundedDict
 from assistant.core.errors import ChannelError, IntakeClosed
 from assistant.core.health import ComponentState, Health
+from assistant.core.i18n import N_, tr
 from assistant.core.messages import (
     Attachment,
     Button,
@@ -95,6 +98,12 @@ MARK_READ_TIMEOUT = 5.0
 FILE_LIMITS = FileLimits("WhatsApp", image=5 * 1024 * 1024, document=100 * 1024 * 1024)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 CAPTION = 1024
+TYPING_EVERY = 20.0  # WhatsApp shows the indicator for 25 s (or until the reply)
+
+BUTTONS_LOST = N_(
+    "(This message had buttons, which WhatsApp does not allow more than 24 hours after your last "
+    "message. Write to me, then ask again.)"
+)
 
 Undeliverable = Callable[[ChatRef, str | None], Awaitable[None]]  # None: the text is gone
 
@@ -150,6 +159,8 @@ class WhatsAppChannel:
         )
         self._on_message: InboundHandler | None = None
         self._failed: BoundedDict[str, bool] = BoundedDict(2000)  # message ids reported failed
+        self._last_in: BoundedDict[str, str] = BoundedDict(2000)  # person → their last message
+        self._typed: BoundedDict[str, float] = BoundedDict(2000)  # message id → indicator shown
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -159,7 +170,9 @@ class WhatsAppChannel:
 
     @property
     def features(self) -> ChannelFeatures:
-        return ChannelFeatures(edit=False, buttons=True, typing=False, stream=False, max_text=4096)
+        return ChannelFeatures(
+            edit=False, buttons=True, typing=self._config.mark_read, stream=False, max_text=4096
+        )
 
     async def __aenter__(self) -> WhatsAppChannel:
         return self
@@ -299,17 +312,26 @@ class WhatsAppChannel:
             now = self._clock.time()
             when = sent_at(item.message)
             await self._windows.touch(message.sender.user_id, min(when or now, now))
+            if message.chat.is_group:  # replies in the group: within 24 h of its last message
+                await self._windows.touch(message.chat.chat_id, min(when or now, now))
+        courtesy = (
+            self._config.mark_read
+            and message.kind is MessageKind.CHAT
+            and not message.chat.is_group
+        )
+        if courtesy and message.message_id:  # before the turn can start: its "typing…"
+            self._last_in[message.chat.chat_id] = message.message_id
         await on_message(message)
-        if self._config.mark_read and message.kind is MessageKind.CHAT and message.message_id:
-            await self._mark_read(message.message_id)
+        if courtesy and message.message_id:
+            await self._courtesy(self.api.mark_read(message.message_id), "mark_read")
 
-    async def _mark_read(self, message_id: str) -> None:
-        """A courtesy (the person sees blue ticks): it never fails the intake."""
+    async def _courtesy(self, call: Awaitable[None], what: str) -> None:
+        """Blue ticks, "typing…": they never fail the intake or a turn."""
         try:
             async with asyncio.timeout(MARK_READ_TIMEOUT):
-                await self.api.mark_read(message_id)
+                await call
         except (TimeoutError, ChannelError) as exc:
-            log.info("whatsapp.mark_read_failed", error=str(exc))
+            log.info("whatsapp.courtesy_failed", what=what, error=str(exc))
 
     # --- sending --------------------------------------------------------------------------
 
@@ -322,8 +344,21 @@ class WhatsAppChannel:
     async def send(
         self, message: OutboundMessage, *, parts: PartSink | None = None
     ) -> list[SentMessage]:
-        payloads = render_message(message.text, message.format, message.buttons)
-        return await self._deliver(message.chat, message.text, payloads, parts, message.files)
+        buttons = self._buttons(message.chat, message.buttons)
+        payloads = render_message(message.text, message.format, buttons)
+        return await self._deliver(
+            message.chat, message.text, payloads, parts, message.files, buttons
+        )
+
+    @staticmethod
+    def _buttons(
+        chat: ChatRef, buttons: tuple[tuple[Button, ...], ...]
+    ) -> tuple[tuple[Button, ...], ...]:
+        """The buttons that may go to ``chat``: groups take text, media and templates only."""
+        if chat.is_group and buttons:
+            log.warning("whatsapp.group_buttons_dropped", group=chat.chat_id)
+            return ()
+        return buttons
 
     async def _deliver(
         self,
@@ -332,13 +367,14 @@ class WhatsAppChannel:
         payloads: list[Payload],
         sink: PartSink | None,
         files: tuple[OutFile, ...] = (),
+        buttons: tuple[tuple[Button, ...], ...] = (),
     ) -> list[SentMessage]:
         """``files`` (uploaded, each an image or document message; the text their caption
         when it fits), then ``payloads``; outside the window, the template instead."""
         if not payloads and not files:
             return []
         if not await self._in_window(chat.chat_id):
-            return await self._outside_window(chat, text, sink)
+            return await self._outside_window(chat, text, buttons, sink)
         closed = False
         count, caption = len(files), _caption(files, payloads)
         if caption is not None:
@@ -350,7 +386,9 @@ class WhatsAppChannel:
                 if index < count:
                     last = index == count - 1
                     return await self._send_file(chat, files[index], caption if last else None)
-                message_id = await self.api.send(chat.chat_id, payloads[index - count])
+                message_id = await self.api.send(
+                    chat.chat_id, payloads[index - count], group=chat.is_group
+                )
             except WhatsAppRefused as exc:
                 closed = exc.code == OUTSIDE_WINDOW
                 log.error("whatsapp.send_refused", code=exc.code, error=str(exc))
@@ -359,7 +397,7 @@ class WhatsAppChannel:
 
         sent = await send_parts(count + len(payloads), send_one, sink)
         if closed and not sent:
-            return await self._outside_window(chat, text, sink)
+            return await self._outside_window(chat, text, buttons, sink)
         return sent
 
     async def _send_file(
@@ -382,29 +420,48 @@ class WhatsAppChannel:
                 if caption:
                     body["caption"] = caption
                 payload = {"type": how, how: body}
-                return SentMessage(chat, await self.api.send(chat.chat_id, payload))
+                return SentMessage(
+                    chat, await self.api.send(chat.chat_id, payload, group=chat.is_group)
+                )
             except WhatsAppRefused as exc:
                 if exc.code == OUTSIDE_WINDOW:
                     raise
                 log.warning("whatsapp.file_refused", code=exc.code, error=str(exc))
                 line = refused_line(file, FILE_LIMITS.platform)
         body_text = f"{line}\n\n{caption}" if caption else line
-        return SentMessage(chat, await self.api.send(chat.chat_id, text_payload(body_text)))
+        sent = await self.api.send(chat.chat_id, text_payload(body_text), group=chat.is_group)
+        return SentMessage(chat, sent)
 
     async def _outside_window(
-        self, chat: ChatRef, text: str, sink: PartSink | None
+        self,
+        chat: ChatRef,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+        sink: PartSink | None,
     ) -> list[SentMessage]:
         name = self._config.template_name
         if name is not None:
+            actions = [button.action_id for row in buttons for button in row]
+            if len(actions) > self._config.template_buttons:
+                log.warning(
+                    "whatsapp.template_buttons_missing",
+                    person=chat.chat_id,
+                    buttons=len(actions),
+                    template_buttons=self._config.template_buttons,
+                )
+                text = f"{text}\n\n{tr(BUTTONS_LOST)}"
+                actions = []
             payload = template_payload(
                 name,
                 self._config.template_language,
                 text if self._config.template_with_text else None,
+                actions,
             )
 
             async def send_template(index: int) -> SentMessage | None:
                 try:
-                    return SentMessage(chat, await self.api.send(chat.chat_id, payload))
+                    sent = await self.api.send(chat.chat_id, payload, group=chat.is_group)
+                    return SentMessage(chat, sent)
                 except WhatsAppRefused as exc:
                     log.error("whatsapp.template_refused", code=exc.code, error=str(exc))
                     return None
@@ -431,10 +488,21 @@ class WhatsAppChannel:
         parts: PartSink | None = None,
     ) -> list[SentMessage]:
         """WhatsApp cannot edit: the new text comes as a new message."""
-        return await self._deliver(sent.chat, text, render_message(text, format, buttons), parts)
+        buttons = self._buttons(sent.chat, buttons)
+        payloads = render_message(text, format, buttons)
+        return await self._deliver(sent.chat, text, payloads, parts, buttons=buttons)
 
     async def typing(self, chat: ChatRef) -> None:
-        return None
+        """The typing indicator on the person's last message, renewed before it fades."""
+        message_id = self._last_in.get(chat.chat_id)
+        if message_id is None:
+            return
+        now = self._clock.monotonic()
+        last = self._typed.get(message_id)
+        if last is not None and now - last < TYPING_EVERY:
+            return
+        self._typed[message_id] = now
+        await self._courtesy(self.api.typing(message_id), "typing")
 
     async def answer_action(
         self, action: InboundMessage, text: str, *, alert: bool = False

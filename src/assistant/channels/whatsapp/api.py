@@ -46,9 +46,13 @@ class WhatsAppRefused(ChannelError):
         self.code = code
 
 
-def recipient(person: str) -> dict[str, str]:
-    """Phone numbers go in ``to``; a business-scoped user id (``US.…``) in ``recipient``."""
-    return {"to": person} if person.isdigit() else {"recipient": person}
+def recipient(person: str, *, group: bool = False) -> dict[str, str]:
+    """Phone numbers go in ``to``; a business-scoped user id (``US.…``) in ``recipient``; a
+    group's id in ``to``, with ``recipient_type: group``."""
+    if group:
+        return {"recipient_type": "group", "to": person}
+    kind = {"recipient_type": "individual"}
+    return {**kind, "to": person} if person.isdigit() else {**kind, "recipient": person}
 
 
 class GraphAPI:
@@ -159,14 +163,9 @@ class GraphAPI:
             what="reading the phone number",
         )
 
-    async def send(self, person: str, payload: dict[str, Any]) -> str:
-        """Send one message to ``person``; its id (``wamid.…``)."""
-        body = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            **recipient(person),
-            **payload,
-        }
+    async def send(self, person: str, payload: dict[str, Any], *, group: bool = False) -> str:
+        """Send one message to ``person`` (or a group); its id (``wamid.…``)."""
+        body = {"messaging_product": "whatsapp", **recipient(person, group=group), **payload}
         answer = await self.call(
             "POST", f"{self.phone_number_id}/messages", body, what="sending a message"
         )
@@ -198,6 +197,17 @@ class GraphAPI:
     async def mark_read(self, message_id: str) -> None:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
         await self.call("POST", f"{self.phone_number_id}/messages", body, what="marking read")
+
+    async def typing(self, message_id: str) -> None:
+        """Show "typing…" to the person who sent ``message_id`` (and mark it read): WhatsApp
+        shows it until the reply arrives, for at most 25 seconds."""
+        body = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+            "typing_indicator": {"type": "text"},
+        }
+        await self.call("POST", f"{self.phone_number_id}/messages", body, what="typing")
 
     async def download(self, media_id: str, max_bytes: int) -> bytes:
         """A media file by id: its URL from the Graph API, then the bytes (with the token)."""

@@ -2,7 +2,9 @@
 shapes (``entry[].changes[].value`` with ``metadata``, ``contacts[]``, ``messages[]`` and
 ``statuses[]``).
 
-Understood: text, a press of one of our reply buttons or list rows (``interactive``:
+Understood: text (in a group made with the Groups API too: the message has a ``group_id``, and
+is addressed to us when it mentions our number, ``@15550783881``, or replies to one of our
+messages), a press of one of our reply buttons or list rows (``interactive``:
 ``button_reply``/``list_reply``) or a template's quick reply (``button``), and media by id
 (image, document, audio and voice notes, with their caption). Statuses (sent, delivered, read,
 failed) and every other type (reactions, locations, stickers, ``unsupported``) give nothing.
@@ -11,6 +13,8 @@ Malformed input raises ``ValueError``/``KeyError``/``TypeError``: the adapter de
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +39,7 @@ class Item:
     message: Mapping[str, Any]
     contact: Mapping[str, Any] | None
     phone_number_id: str
+    display: str = ""  # our number as people see it (``display_phone_number``)
 
 
 def items(payload: Mapping[str, Any]) -> Iterator[Item]:
@@ -46,7 +51,9 @@ def items(payload: Mapping[str, Any]) -> Iterator[Item]:
             if change.get("field") != "messages":
                 continue
             value = change.get("value") or {}
-            phone = _text((value.get("metadata") or {}).get("phone_number_id"))
+            metadata = value.get("metadata") or {}
+            phone = _text(metadata.get("phone_number_id"))
+            display = str(metadata.get("display_phone_number") or "")
             contacts = {
                 str(c.get("wa_id") or c.get("user_id")): c
                 for c in value.get("contacts") or ()
@@ -56,7 +63,7 @@ def items(payload: Mapping[str, Any]) -> Iterator[Item]:
                 if not isinstance(message, Mapping):
                     raise TypeError("a message is not an object")
                 sender = str(message.get("from") or message.get("from_user_id") or "")
-                yield Item(message, contacts.get(sender), phone)
+                yield Item(message, contacts.get(sender), phone, display)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,10 @@ def single(item: Item) -> dict[str, Any]:
     """A delivery of ``item`` alone (what a dead letter keeps, to be taken again as it came)."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"phone_number_id": item.phone_number_id},
+        "metadata": {
+            "display_phone_number": item.display,
+            "phone_number_id": item.phone_number_id,
+        },
         "messages": [dict(item.message)],
     }
     if item.contact is not None:
@@ -141,8 +151,13 @@ def parse_item(item: Item, bot: str) -> InboundMessage | None:
     kind = message.get("type")
     name = str(((item.contact or {}).get("profile") or {}).get("name") or "")
     language = language_hint(person)
+    group = message.get("group_id")
+    chat = ChatRef(CHANNEL, person)
+    if group is not None:
+        chat = ChatRef(CHANNEL, _text(group), is_group=True)
     base: dict[str, Any] = {
-        "chat": ChatRef(CHANNEL, person),
+        "chat": chat,
+        "addressed": group is None or _addressed(message, item.display),
         "sender": Sender(person, name=name),
         "platform_id": message_id,
         "message_id": message_id,
@@ -151,6 +166,8 @@ def parse_item(item: Item, bot: str) -> InboundMessage | None:
     }
     if kind == "text":
         body = str((message.get("text") or {}).get("body") or "")[:MAX_TEXT]
+        if group is not None:
+            body = _unmention(body, item.display)
         return InboundMessage(text=body, **base) if body.strip() else None
     if kind == "interactive":
         interactive = message.get("interactive") or {}
@@ -162,8 +179,32 @@ def parse_item(item: Item, bot: str) -> InboundMessage | None:
         return _action(_text((message.get("button") or {}).get("payload")), message, base)
     media = _MEDIA.get(str(kind))
     if media is not None:
-        return _media(media, message, base)
+        found = _media(media, message, base)
+        if group is None:
+            return found
+        return dataclasses.replace(found, text=_unmention(found.text, item.display))
     return None
+
+
+def _unmention(text: str, display: str) -> str:
+    """``text`` without the mention of our number."""
+    if not display:
+        return text
+    return re.sub(rf"@\+?{re.escape(display.lstrip('+'))}\b[ \t]?", "", text).strip()
+
+
+def _addressed(message: Mapping[str, Any], display: str) -> bool:
+    """A group message is for us when it mentions our number, replies to our message or is a
+    command."""
+    digits = display.lstrip("+")
+    if not digits:
+        return False
+    media = message.get(str(message.get("type")))
+    caption = media.get("caption") if isinstance(media, Mapping) else None
+    body = str((message.get("text") or {}).get("body") or caption or "")
+    replied = str((message.get("context") or {}).get("from") or "").lstrip("+")
+    command = body.lstrip().startswith("/")
+    return command or f"@{digits}" in body.replace("@+", "@") or replied == digits
 
 
 def _action(action_id: str, message: Mapping[str, Any], base: dict[str, Any]) -> InboundMessage:

@@ -121,10 +121,28 @@ def render_message(
     return out
 
 
-def template_payload(name: str, language: str, text: str | None) -> Payload:
-    """An approved template (outside the 24-hour window), its one body parameter ``text``."""
+def template_payload(
+    name: str, language: str, text: str | None, actions: Sequence[str] = ()
+) -> Payload:
+    """An approved template (outside the 24-hour window), its one body parameter ``text``;
+    ``actions`` go, in order, as the payloads of its quick-reply buttons (a press comes back
+    as a ``button`` message with that payload)."""
     template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    components: list[dict[str, Any]] = []
     if text is not None:
         parameter = {"type": "text", "text": _cut(" ".join(text.split()), BODY_LIMIT)}
-        template["components"] = [{"type": "body", "parameters": [parameter]}]
+        components.append({"type": "body", "parameters": [parameter]})
+    for index, action in enumerate(actions):
+        if len(action) > ID_LIMIT:
+            raise ValueError(f"action id {action[:40]!r}… is too long")
+        components.append(
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": str(index),
+                "parameters": [{"type": "payload", "payload": action}],
+            }
+        )
+    if components:
+        template["components"] = components
     return {"type": "template", "template": template}

@@ -1,5 +1,6 @@
 """Pairing: the owner lets a stranger in with ``/pair CODE [role]`` in chat (or
-``assistant pairing approve`` on the command line). Strangers get their code from the router's
+``assistant pairing approve`` on the command line, or the Approve button of the note a new
+request sends with ``[access] pairing_notify``). Strangers get their code from the router's
 gate, which every assistant has; this feature is how the owner answers."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.core.messages import ChatRef, SentMessage
     from assistant.kernel import Context
+    from assistant.store.pairing import PairingRequest
 
 NAME = "pairing"
 
@@ -21,13 +23,39 @@ def enabled(config: Config) -> bool:
 
 
 async def setup(ctx: Context) -> Feature:
-    from assistant.features.pairing.commands import PairingCommands
+    import structlog
+
+    from assistant.core import i18n
+    from assistant.core.commands import Action
+    from assistant.core.errors import ChannelError
+    from assistant.core.roles import Permission
+    from assistant.features.pairing.commands import PREFIX, PairingCommands
+
+    log = structlog.get_logger(__name__)
 
     async def notify(chat: ChatRef, text: str) -> list[SentMessage]:
         return await ctx.router.notify(chat, text)
 
     people = PairingCommands(pairing=ctx.pairing, notify=notify, locale_of=ctx.locales.of_person)
-    return Feature(NAME, commands=people.commands())
+
+    async def announce(request: PairingRequest) -> None:
+        """A new request: the owners and admins get a note with Approve and Reject."""
+        if not ctx.config.access.pairing_notify:
+            return
+        for chat in await ctx.access.approver_chats(set(ctx.router.channels)):
+            with i18n.using(await ctx.locales.of_person(chat.channel, chat.chat_id)):
+                text, buttons = people.note(request)
+            try:  # plain: the stranger chose their name
+                await ctx.router.notify(chat, text, buttons=buttons, plain=True)
+            except ChannelError as exc:
+                log.warning("pairing.announce_failed", channel=chat.channel, error=str(exc))
+
+    ctx.pairing.subscribe(announce)
+    return Feature(
+        NAME,
+        commands=people.commands(),
+        actions=(Action(PREFIX, Permission.ADMIN, people.press),),
+    )
 
 
 def __getattr__(name: str) -> object:

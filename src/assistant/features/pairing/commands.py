@@ -1,4 +1,5 @@
-"""Owner commands in chat: approve pairing requests."""
+"""Owner commands in chat: approve pairing requests, by ``/pair CODE`` or by the buttons of the
+note each new request sends to the owners and admins (``[access] pairing_notify``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from assistant.core import i18n
-from assistant.core.commands import Command, CommandCall
+from assistant.core.commands import ActionCall, ActionResult, Command, CommandCall
 from assistant.core.errors import ChannelError, NotFound
 from assistant.core.i18n import N_, tr
-from assistant.core.messages import ChatRef, SentMessage
+from assistant.core.messages import Button, ChatRef, SentMessage
 from assistant.core.roles import Permission, Role
 from assistant.core.text import one_line
-from assistant.store.pairing import Pairing
+from assistant.store.pairing import Pairing, PairingRequest
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +22,12 @@ WELCOME = N_(
     "You're in! The owner approved you (role: {role}). Write to me any time; /help lists "
     "what I can do."
 )
+
+REQUESTED = N_(
+    "{who} asks to talk to me (pairing code {code}, valid for an hour). Approve them as a "
+    "user, or reject the request:"
+)
+PREFIX = "pair"  # the buttons' action: pair:CHANNEL:CODE:y|n
 
 _LISTED = 20  # pending requests /pair shows; `assistant pairing list` shows all
 
@@ -79,15 +86,18 @@ class PairingCommands:
         if role is Role.OWNER and call.role is not Role.OWNER:
             return tr("Only an owner can make someone an owner.")
         by = f"{channel}:{call.message.sender.user_id}"
+        return await self._approve(channel, args[0], role, by)
+
+    async def _approve(self, channel: str, code: str, role: Role, by: str) -> str:
         try:
-            request = await self._pairing.approve(channel, args[0], role, by=by)
+            request = await self._pairing.approve(channel, code, role, by=by)
         except NotFound:
             return tr(
                 "No pending {channel} pairing request with code {code}; it may have expired "
                 "(codes last an hour): ask the person to write to the bot again."
-            ).format(channel=channel, code=args[0].upper())
+            ).format(channel=channel, code=code.upper())
         log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
-        who = f"{one_line(request.name) or tr('someone')} ({channel} {one_line(request.user_id)})"
+        who = _who(request)
         locale = None
         if self._locale_of is not None:
             locale = await self._locale_of(channel, request.user_id)
@@ -101,3 +111,41 @@ class PairingCommands:
                 who=who, role=role.value, error=exc
             )
         return tr("Approved {who} as {role}. They have been told.").format(who=who, role=role.value)
+
+    # --- the buttons ------------------------------------------------------------------------
+
+    @staticmethod
+    def note(request: PairingRequest) -> tuple[str, tuple[tuple[Button, ...], ...]]:
+        """The note to the owners about a new request (in the current language), and its
+        buttons."""
+        action = f"{PREFIX}:{request.channel}:{request.code}"
+        buttons = (
+            (
+                Button(tr("Approve"), f"{action}:y", "primary"),
+                Button(tr("Reject"), f"{action}:n", "danger"),
+            ),
+        )
+        return tr(REQUESTED).format(who=_who(request), code=request.code), buttons
+
+    async def press(self, call: ActionCall) -> ActionResult:
+        """A press of Approve (as a user) or Reject under a pairing note."""
+        channel, _, rest = call.argument.partition(":")
+        code, _, verdict = rest.partition(":")
+        by = f"{call.message.chat.channel}:{call.message.sender.user_id}"
+        if verdict == "y":
+            return ActionResult(edit_text=await self._approve(channel, code, Role.USER, by))
+        if verdict != "n":
+            return ActionResult(toast=tr("This button is no longer valid."))
+        try:
+            request = await self._pairing.revoke(channel, code, by=by)
+        except NotFound:
+            gone = tr("No pending {channel} pairing request with code {code}.")
+            return ActionResult(edit_text=gone.format(channel=channel, code=code))
+        log.info("pairing.rejected", channel=channel, user_id=request.user_id)
+        rejected = tr("Rejected the pairing request of {who}.").format(who=_who(request))
+        return ActionResult(edit_text=rejected)
+
+
+def _who(request: PairingRequest) -> str:
+    name = one_line(request.name) or tr("someone")
+    return f"{name} ({request.channel} {one_line(request.user_id)})"
