@@ -284,3 +284,33 @@ def test_the_trust_option_names_a_bad_file(tmp_path):
     with pytest.raises(ConfigError, match=r"\[web\] ca_file: cannot load"):
         trust(tmp_path / "missing.pem")
     assert TlsCheck(host="example.com").target == "example.com:443"
+
+
+async def test_a_reload_takes_web_read_or_the_allowlist_away(
+    make_config, start_harness, clock, health
+):
+    config = checks_on(make_config, check_cooldown=0, web=LOOPBACK)
+    h = await start_harness(config, clock=clock)
+    jid = job_id(await h.ask(f"/check {health.url} every 1m", user=USER))
+    await step(h, clock, 60, jid)
+    assert health.hits == 1
+
+    closed = checks_on(make_config, check_cooldown=0)  # no allowlist any more
+    applied, _ = await h.assembly.reload(closed)
+    assert "web.allow_networks" in applied
+    await step(h, clock, 60, jid)
+    assert alerts(h)[-1].startswith(f"🔴 Alert (check {jid}): GET {health.url} failed: refused")
+
+    revoked = checks_on(
+        make_config, check_cooldown=0, web=LOOPBACK, access={"permissions": {"user": ["schedule"]}}
+    )
+    await h.assembly.reload(revoked)
+    await step(h, clock, 60, jid)
+    assert health.hits == 1  # neither run made a request
+    assert (await h.scheduler.table.get(jid)).check_state == "alert"
+    before = len(h.channel.sent)
+    await h.scheduler.fire(jid, clock.time(), manual=True)  # a run on request says why
+    assert (await h.channel.wait_sent(before + 1))[-1].text == (
+        f"🔴 Alert (check {jid}): the check may no longer run: the creator's role no longer "
+        "has web.read."
+    )
