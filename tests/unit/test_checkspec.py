@@ -50,6 +50,7 @@ def test_check_lines(line, every, check):
     [
         ("", "Usage: /check"),
         ("ftp://example.com/", "is not an http:// or https:// URL"),
+        ("https://admin:s3cret@example.com/", "may not carry a user name or password"),
         ("https://example.com/ status 700", "is not an HTTP status"),
         ("https://example.com/ head match ok", "HEAD request has no body"),
         ("https://example.com/ match (", "is not a regex"),

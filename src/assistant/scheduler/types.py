@@ -150,6 +150,9 @@ class HttpCheck(_Frozen):
             raise ValueError(
                 tr("{url!r} is not an http:// or https:// URL").format(url=value.strip())
             )
+        if parts.username is not None or parts.password is not None:
+            # it would be stored, listed and shown in every alert
+            raise ValueError(tr("A check's URL may not carry a user name or password."))
         return value.strip()
 
     @field_validator("status")
