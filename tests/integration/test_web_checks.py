@@ -126,6 +126,9 @@ async def test_each_way_an_http_check_fails_is_named(clock, health):
         with i18n.using("zh_CN"):
             chinese = (await checks.observe_http(check)).detail
         closed = await checks.observe_http(HttpCheck(url="http://127.0.0.1:9/"))
+        health.mode = "up"
+        head = await checks.observe_http(HttpCheck(url=health.url, method="HEAD", status="200"))
+        plain = await checks.observe_tls(TlsCheck(host="127.0.0.1", port=health.port))
     url = health.url
     assert seen == {
         "up": (False, f"GET {url} answered 200 in 0 ms"),
@@ -135,6 +138,10 @@ async def test_each_way_an_http_check_fails_is_named(clock, health):
     }
     assert chinese == f"GET {url} 返回 200，用时 5000 毫秒，慢于 2000 毫秒"
     assert closed.failing and closed.detail.startswith("GET http://127.0.0.1:9/ failed: cannot")
+    assert (head.failing, head.detail) == (False, f"HEAD {url} answered 200 in 0 ms")
+    assert plain.failing and plain.detail == (
+        f"TLS on 127.0.0.1:{health.port}: the TLS handshake failed (wrong version number)"
+    )
 
 
 async def test_internal_addresses_are_refused_without_the_allowlist(

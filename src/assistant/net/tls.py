@@ -72,7 +72,10 @@ async def peer_certificate(
         reason = exc.verify_message or exc.reason or str(exc)
         raise TlsFailure("certificate", str(reason)) from None
     except ssl.SSLError as exc:
-        raise TlsFailure("handshake", str(exc.reason or exc)) from None
+        reason = str(exc.reason or exc)  # OpenSSL's code, e.g. WRONG_VERSION_NUMBER: in words
+        if reason.replace("_", "").isupper():
+            reason = reason.replace("_", " ").lower()
+        raise TlsFailure("handshake", reason) from None
     except OSError as exc:
         raise TlsFailure("connect", exc.strerror or str(exc)) from None
 
