@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.core.errors import ToolError
-from assistant.features.web.client import WebClient
-from assistant.features.web.guard import AddressPolicy
+from assistant.net.client import WebClient
+from assistant.net.guard import AddressPolicy
 from tests.fakes.web import FakeDNS, Site
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from yarl import URL
 
-from assistant.features.web.guard import AddressPolicy, BlockedAddress, is_public, parse_ip
+from assistant.net.guard import AddressPolicy, BlockedAddress, is_public, parse_ip
 
 REFUSED_V4 = [
     "127.0.0.0/8",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -43,6 +44,7 @@ class WebSection(Section):
     allow_networks: list[str] = Field(default_factory=list)  # CIDRs that may be private
     allow: list[WebAllowRule] = Field(default_factory=list)  # writes without approval
     searxng_url: str | None = None  # web_search through this SearXNG instance
+    ca_file: Path | None = None  # PEM: CAs trusted besides the system's (an internal CA)
 
     @field_validator("allow_networks")
     @classmethod

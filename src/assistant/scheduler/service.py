@@ -37,6 +37,7 @@ from assistant.core.errors import IntakeClosed, StateError
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import Clock, CommandRunner, InboundHandler, SubmitOutcome, SystemClock
+from assistant.core.roles import Permission
 from assistant.scheduler import checks
 from assistant.scheduler.files import FiringLock, take_legacy_store
 from assistant.scheduler.jobs import JobTable
@@ -50,18 +51,23 @@ from assistant.scheduler.timing import (
 )
 from assistant.scheduler.types import (
     AgentJob,
+    AnyTask,
     At,
+    Check,
     CommandCheck,
     Cron,
     Every,
+    HttpCheck,
     Job,
     JobRefused,
     MetricCheck,
     Reminder,
+    TlsCheck,
     describe_task,
     is_dst_repeat,
     zone_of,
 )
+from assistant.scheduler.webchecks import WebChecks
 from assistant.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -94,6 +100,7 @@ class SchedulerService:
         clock: Clock | None = None,
         check_timeout: float = 60.0,
         locale_of: LocaleOf | None = None,
+        web: WebChecks | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self.table = JobTable(db, self._clock)
@@ -105,6 +112,7 @@ class SchedulerService:
         self._runner = runner
         self._check_timeout = check_timeout
         self._locale_of = locale_of  # a firing is written in its creator's language
+        self._web = web  # HTTP and TLS checks (None: not available)
         self._firings: dict[str, asyncio.Task[None]] = {}  # job id (or run:id) → its firing
         self.configure(settings, timezone)
 
@@ -158,10 +166,14 @@ class SchedulerService:
         chat: ChatRef,
         sender: Sender,
         schedule: At | Every | Cron,
-        task: Reminder | AgentJob | MetricCheck | CommandCheck,
+        task: AnyTask,
         timezone: str | None = None,
+        *,
+        permissions: Collection[Permission] | None = None,
     ) -> tuple[Job, datetime | None]:
-        """Validate and store a job; returns it with its first run time."""
+        """Validate and store a job; returns it with its first run time. ``permissions``:
+        the creator's, for the tasks that need more than ``schedule`` (HTTP and TLS checks
+        need ``web.read``; unknown permissions refuse them)."""
         zone_name = timezone or self._timezone
         try:
             zone = zone_of(zone_name)
@@ -169,6 +181,10 @@ class SchedulerService:
             raise JobRefused(str(exc)) from None
         schedule = self._normalize(schedule, zone)
         self._check_task(schedule, task)
+        if isinstance(task, HttpCheck | TlsCheck):
+            web_refusal = self._web.refusal(task, permissions) if self._web else None
+            if self._web is None or web_refusal is not None:
+                raise JobRefused(web_refusal or tr("HTTP and TLS checks are not available here."))
         if isinstance(task, CommandCheck) and self._runner is not None:
             refusal = await self._runner.refusal(
                 task.host, task.command, f"{chat.channel}:{sender.user_id}"
@@ -245,10 +261,8 @@ class SchedulerService:
             ) from None
         return schedule
 
-    def _check_task(
-        self, schedule: At | Every | Cron, task: Reminder | AgentJob | MetricCheck | CommandCheck
-    ) -> None:
-        if isinstance(task, MetricCheck | CommandCheck) and isinstance(schedule, At):
+    def _check_task(self, schedule: At | Every | Cron, task: AnyTask) -> None:
+        if isinstance(task, Check) and isinstance(schedule, At):
             raise JobRefused(
                 tr("A check needs a recurring schedule (every … or a cron expression).")
             )
@@ -381,7 +395,7 @@ class SchedulerService:
             locale = await self._locale_of(job.chat.channel, job.sender.user_id)
         with i18n.using(locale):
             task = job.task
-            if isinstance(task, MetricCheck | CommandCheck):
+            if isinstance(task, Check):
                 await self._check(job, task, due, manual)
                 return
             when = datetime.fromtimestamp(due, ZoneInfo(job.timezone)).strftime("%Y-%m-%d %H:%M")
@@ -389,11 +403,15 @@ class SchedulerService:
             text, run = _firing(job.id, task, when, 0.0 if manual else late, missed)
             await self._deliver(job, due, text, run, manual)
 
-    async def _check(
-        self, job: Job, task: MetricCheck | CommandCheck, due: float, manual: bool
-    ) -> None:
+    async def _check(self, job: Job, task: Check, due: float, manual: bool) -> None:
         if isinstance(task, MetricCheck):
             seen = await checks.observe_metric(task)
+        elif isinstance(task, HttpCheck | TlsCheck):
+            if self._web is None:
+                unavailable = tr("HTTP and TLS checks are not available here.")
+                seen = checks.Observation(True, None, unavailable)
+            else:
+                seen = await self._web.observe(task, job.chat.channel, job.sender.user_id)
         else:
             actor = f"{job.chat.channel}:{job.sender.user_id}"
             seen = await checks.observe_command(task, self._runner, self._check_timeout, actor)

@@ -1,5 +1,6 @@
 """What a job is: when it runs (``At | Every | Cron``) and what it does
-(``Reminder | AgentJob | MetricCheck | CommandCheck``), as discriminated unions.
+(``Reminder | AgentJob | MetricCheck | CommandCheck | HttpCheck | TlsCheck``), as
+discriminated unions.
 
 These models are the model tool's parameters too, so their field descriptions are what the
 model reads: keep them short. Light to import (no APScheduler).
@@ -11,13 +12,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from assistant.core.errors import ToolError
-from assistant.core.i18n import N_, tr
+from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.messages import ChatRef, Sender
 
 
@@ -91,10 +101,124 @@ class CommandCheck(_Frozen):
     expect_regex: str = Field("", description="a regex the output must match, if any")
 
 
-Task = Annotated[Reminder | AgentJob | MetricCheck | CommandCheck, Field(discriminator="type")]
+_STATUS = re.compile(r"^(?:([1-5])xx|(\d{3})(?:-(\d{3}))?)$", re.I)
+
+
+def status_range(spec: str) -> tuple[int, int]:
+    """``"200"`` → (200, 200); ``"200-399"`` → (200, 399); ``"2xx"`` → (200, 299)."""
+    found = _STATUS.match(spec.replace(" ", ""))
+    low, high = 0, 0
+    if found and found.group(1):
+        low = int(found.group(1)) * 100
+        high = low + 99
+    elif found:
+        low = int(found.group(2))
+        high = int(found.group(3) or low)
+    if not 100 <= low <= high <= 599:
+        raise ValueError(
+            tr("{spec!r} is not an HTTP status: write 200, 200-399 or 2xx").format(spec=spec)
+        )
+    return low, high
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        message = tr("{regex!r} is not a regex: {error}").format(regex=value, error=exc)
+        raise ValueError(message) from None
+    return value
+
+
+class HttpCheck(_Frozen):
+    """A request every run: an alert when it fails, answers with a status out of ``status``,
+    slower than ``max_latency`` seconds, or with a body ``regex`` does not match."""
+
+    type: Literal["http"] = "http"
+    url: str = Field(min_length=1, max_length=2000)
+    method: Literal["GET", "HEAD"] = "GET"
+    status: str = "200-299"
+    max_latency: float | None = Field(None, gt=0)
+    regex: str = Field("", max_length=500)
+    timeout: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                tr("{url!r} is not an http:// or https:// URL").format(url=value.strip())
+            )
+        if parts.username is not None or parts.password is not None:
+            # it would be stored, listed and shown in every alert
+            raise ValueError(tr("A check's URL may not carry a user name or password."))
+        return value.strip()
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        low, high = status_range(value)
+        return str(low) if low == high else f"{low}-{high}"
+
+    @field_validator("regex")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        return _regex(value)
+
+    @model_validator(mode="after")
+    def _body(self) -> HttpCheck:
+        if self.regex and self.method == "HEAD":
+            raise ValueError(tr("A HEAD request has no body to match; use GET."))
+        return self
+
+
+class TlsCheck(_Frozen):
+    """A TLS handshake every run: an alert when the certificate does not verify (or there is
+    no handshake), or when it expires within ``days`` days."""
+
+    type: Literal["tls"] = "tls"
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[^\s/@\[\]]+$")
+    port: int = Field(443, ge=1, le=65535)
+    days: int = Field(14, ge=0, le=3650)
+    timeout: float = Field(10.0, gt=0, le=120)
+
+    @property
+    def target(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem of a task's validation, for the user: our validators' own message,
+    else the field and pydantic's words."""
+    problem = exc.errors()[0]
+    error = problem.get("ctx", {}).get("error")
+    if error is not None:
+        return str(error)
+    return f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+
+
+def tls_target(text: str) -> tuple[str, int]:
+    """``"example.com"`` → (``"example.com"``, 443); ``"example.com:8443"``, ``"[::1]:443"``,
+    ``"https://example.com/"`` → host and port; ValueError when it is not one."""
+    text = text.strip()
+    parts = urlsplit(text if "//" in text else f"//{text}")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        port = 0
+    if not parts.hostname or not 1 <= port <= 65535 or parts.path.strip("/"):
+        raise ValueError(tr("{target!r} is not HOST or HOST:PORT").format(target=text))
+    return parts.hostname, port
+
+
+Check = MetricCheck | CommandCheck | HttpCheck | TlsCheck
+WebCheck = HttpCheck | TlsCheck  # checks that need the web.read permission
+AnyTask = Reminder | AgentJob | MetricCheck | CommandCheck | HttpCheck | TlsCheck
+Task = Annotated[AnyTask, Field(discriminator="type")]
 
 SCHEDULE: TypeAdapter[At | Every | Cron] = TypeAdapter(Schedule)
-TASK: TypeAdapter[Reminder | AgentJob | MetricCheck | CommandCheck] = TypeAdapter(Task)
+TASK: TypeAdapter[AnyTask] = TypeAdapter(Task)
 
 
 def zone_of(name: str) -> ZoneInfo:
@@ -123,7 +247,7 @@ class Job:
     sender: Sender
     timezone: str
     schedule: At | Every | Cron
-    task: Reminder | AgentJob | MetricCheck | CommandCheck
+    task: AnyTask
     status: str = "active"  # active | done | cancelled
     created_at: float = 0.0
     runs: int = 0
@@ -177,7 +301,7 @@ def describe_schedule(schedule: At | Every | Cron, zone: str) -> str:
     return tr("cron '{expr}' ({zone})").format(expr=schedule.expr, zone=zone)
 
 
-def describe_task(task: Reminder | AgentJob | MetricCheck | CommandCheck) -> str:
+def describe_task(task: AnyTask) -> str:
     if isinstance(task, Reminder):
         return f"⏰ {task.text}"
     if isinstance(task, AgentJob):
@@ -186,6 +310,15 @@ def describe_task(task: Reminder | AgentJob | MetricCheck | CommandCheck) -> str
         return tr("📈 {metric} above {threshold:g}").format(
             metric=metric_label(task), threshold=task.threshold
         )
+    if isinstance(task, HttpCheck):
+        return _describe_http(task)
+    if isinstance(task, TlsCheck):
+        days = ngettext(
+            "🔒 TLS certificate of {target} (alert {days} day before it expires)",
+            "🔒 TLS certificate of {target} (alert {days} days before it expires)",
+            task.days,
+        )
+        return days.format(target=task.target, days=task.days)
     if task.expect_regex:
         expect = tr("exit {status} and output matching /{regex}/").format(
             status=task.expect_status, regex=task.expect_regex
@@ -194,6 +327,17 @@ def describe_task(task: Reminder | AgentJob | MetricCheck | CommandCheck) -> str
         expect = tr("exit {status}").format(status=task.expect_status)
     return tr("📈 `{command}` on {host} ({expect})").format(
         command=task.command, host=task.host, expect=expect
+    )
+
+
+def _describe_http(task: HttpCheck) -> str:
+    expect = [tr("status {status}").format(status=task.status)]
+    if task.max_latency is not None:
+        expect.append(tr("within {time}").format(time=duration(task.max_latency)))
+    if task.regex:
+        expect.append(tr("body matching /{regex}/").format(regex=task.regex))
+    return tr("🌐 {method} {url} ({expect})").format(
+        method=task.method, url=task.url, expect=", ".join(expect)
     )
 
 

@@ -1,8 +1,9 @@
 """Tools over scheduled work: schedule and jobs (list or cancel). The model turns "every weekday
-at 8:30" into structured fields; it never hands over free text to parse."""
+at 8:30" into structured fields; only a web check's options are words, those of ``/check``."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from assistant.core.i18n import tr
 from assistant.core.roles import Permission
+from assistant.scheduler.checkspec import parse_check
 from assistant.scheduler.parse import duration_seconds
 from assistant.scheduler.types import (
     CANCELLED,
@@ -35,18 +37,24 @@ from assistant.core.tools import ToolContext, ToolResult
 
 
 class ScheduleParams(BaseModel):
-    """Flat on purpose: a nested union of schedules and tasks cost the model 2.7 KB per turn."""
+    """Flat on purpose: a nested union of schedules and tasks cost the model 2.7 KB per turn.
+    A web check's options are the ``/check`` words in ``text`` (cheaper than five fields)."""
 
     kind: Literal["remind", "prompt", "check"] = Field(
-        description="remind; prompt: run text as a request; check: alert on change"
+        description="prompt: text runs as a request; check: alert on change"
     )
-    text: str = Field("", max_length=4000, description="reminder, request or check command")
+    text: str = Field(
+        "",
+        max_length=4000,
+        description="reminder, request, command; web check: URL [status 2xx] [latency 2s] "
+        "[match RE] | tls HOST [days 14]",
+    )
     at: datetime | None = Field(None, description="once, local")
     every: str | None = Field(None, description="30m, 2h, 1d")
     cron: str | None = Field(None, description="5-field crontab")
     metric: Metric | None = Field(None, description="of this machine")
     above: float | None = Field(None, description="threshold")
-    host: str | None = Field(None, description="run text there; exit 0 is ok")
+    host: str | None = Field(None, description="run text there")
     path: str = "/"
 
 
@@ -79,8 +87,16 @@ def to_job(params: ScheduleParams) -> tuple[At | Every | Cron, Task]:
         task = MetricCheck(metric=params.metric, threshold=params.above, path=params.path)
     elif params.host and text:
         task = CommandCheck(host=params.host, command=text)
+    elif re.match(r"(?i)(https?://|tls\s)", text):
+        try:
+            _, task = parse_check(text)  # the schedule is at, every or cron
+        except ValueError as exc:
+            raise JobRefused(str(exc)) from None
     else:
-        raise JobRefused("A check needs metric and above, or host and the command in text.")
+        raise JobRefused(
+            "A check needs metric and above, host and the command in text, or a URL "
+            "or tls HOST in text."
+        )
     return schedule, task
 
 
@@ -97,7 +113,7 @@ class ScheduleTool:
     async def call(self, params: ScheduleParams, ctx: ToolContext) -> ToolResult:
         schedule, task = to_job(params)
         job, next_run = await self._scheduler.create(
-            ctx.chat, ctx.sender, schedule, task, ctx.timezone.key
+            ctx.chat, ctx.sender, schedule, task, ctx.timezone.key, permissions=ctx.permissions
         )
         # the model passes this on, often word for word: in the person's language
         return ToolResult(

@@ -22,14 +22,22 @@ from assistant.feature import (
 from assistant.feature import changed_keys as _changed_keys
 
 if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
     from assistant.config import Config
+    from assistant.config.web import WebSection
     from assistant.core.ports import CommandOutcome
     from assistant.kernel import Context
+    from assistant.net.client import WebClient
 
 NAME = "scheduler"
 
 UNCONFIGURED = Unconfigured(
-    commands=(("remind", Permission.SCHEDULE), ("jobs", Permission.SCHEDULE)),
+    commands=(
+        ("remind", Permission.SCHEDULE),
+        ("jobs", Permission.SCHEDULE),
+        ("check", Permission.SCHEDULE),
+    ),
     hint=N_(
         "reminders and jobs are off: set [scheduler] enabled = true in the config and restart "
         "the assistant (docs/jobs.md)",
@@ -38,6 +46,8 @@ UNCONFIGURED = Unconfigured(
 JOBS = "jobs"  # the daemon's name for its firing lock (option "jobs_name": another)
 # what a running assistant applies on reload; the rest of [scheduler] needs a restart
 LIVE = ("misfire_grace", "min_interval", "check_cooldown", "max_jobs_per_user")
+# what HTTP and TLS checks take from [web] and apply on reload (ca_file needs a restart)
+WEB_LIVE = ("allow_hosts", "allow_networks", "max_redirects", "user_agent")
 
 
 def enabled(config: Config) -> bool:
@@ -66,15 +76,43 @@ class _Runner:
         return await runner.run(host, command, timeout=timeout, actor=actor)
 
 
+def _web_client(section: WebSection, resolver: AbstractResolver | None) -> WebClient:
+    """The SSRF-guarded client of HTTP and TLS checks: the web tools' allowlist and trust."""
+    from assistant.net.client import WebClient
+    from assistant.net.guard import AddressPolicy
+    from assistant.net.tls import trust
+    from assistant.scheduler.webchecks import BODY_BYTES
+
+    return WebClient(
+        AddressPolicy.of(section.allow_hosts, section.allow_networks),
+        timeout=section.timeout,
+        max_redirects=section.max_redirects,
+        max_download=BODY_BYTES,
+        user_agent=section.user_agent,
+        resolver=resolver,  # a test's fake DNS
+        ssl_context=trust(section.ca_file) if section.ca_file else None,
+    )
+
+
 async def setup(ctx: Context) -> Feature:
     from assistant.core.health import ComponentState
     from assistant.features.scheduler.commands import JobCommands
+    from assistant.net.guard import AddressPolicy
     from assistant.scheduler.service import SchedulerService
+    from assistant.scheduler.webchecks import WebChecks
     from assistant.tools.schedule import JobsTool, ScheduleTool
 
     config = ctx.config
     router = ctx.router
     ctx.health.register(NAME, required=False)
+    client = await ctx.stack.enter_async_context(
+        _web_client(config.web, ctx.options.get("web.resolver"))
+    )
+
+    async def permissions_of(channel: str, user_id: str) -> frozenset[Permission]:
+        role = await ctx.access.role(channel, user_id)
+        return ctx.policy.permissions(role) if role is not None else frozenset()
+
     # entered after the router: it stops firing before the router closes
     scheduler = await ctx.stack.enter_async_context(
         SchedulerService(
@@ -89,6 +127,7 @@ async def setup(ctx: Context) -> Feature:
             runner=_Runner(ctx.ports),
             clock=ctx.clock,
             locale_of=ctx.locales.of_person,
+            web=WebChecks(client, ctx.clock, permissions_of),
         )
     )
     people = JobCommands(scheduler=scheduler, timezone=ctx.timezone, clock=ctx.clock)
@@ -104,8 +143,15 @@ async def setup(ctx: Context) -> Feature:
 
     async def reload(old: Config, new: Config) -> Reloaded:
         scheduler.configure(new.scheduler, new.assistant.timezone)
+        client.guard.policy = AddressPolicy.of(new.web.allow_hosts, new.web.allow_networks)
+        client.max_redirects = new.web.max_redirects
+        client.user_agent = new.web.user_agent
         keys = _changed_keys(old.scheduler, new.scheduler, NAME)
-        return Reloaded(tuple(k for k in keys if k.split(".", 1)[1] in LIVE))
+        web = _changed_keys(old.web, new.web, "web")
+        return Reloaded(
+            tuple(k for k in keys if k.split(".", 1)[1] in LIVE)
+            + tuple(k for k in web if k.split(".", 1)[1] in WEB_LIVE)
+        )
 
     return Feature(
         NAME,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -10,10 +11,13 @@ from assistant.core.commands import Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.ports import Clock, now
 from assistant.core.roles import Permission
+from assistant.scheduler.checkspec import USAGE as CHECK_USAGE
+from assistant.scheduler.checkspec import parse_check
 from assistant.scheduler.parse import USAGE, parse_when
 from assistant.scheduler.types import (
     CANCELLED,
     JOB_LINE,
+    Job,
     JobRefused,
     Reminder,
     describe_next,
@@ -43,6 +47,13 @@ class JobCommands:
                 usage="/remind WHEN TEXT",
             ),
             Command(
+                "check",
+                N_("watch a URL (status, latency, body) or a TLS certificate's expiry"),
+                Permission.SCHEDULE,
+                self.check,
+                usage="/check URL|tls HOST[:PORT] [every 5m] …",
+            ),
+            Command(
                 "jobs",
                 N_("this chat's reminders, scheduled jobs and checks"),
                 Permission.SCHEDULE,
@@ -61,12 +72,26 @@ class JobCommands:
             )
         except (ValueError, JobRefused) as exc:
             return str(exc)
-        return tr("OK, job {id}: {task} — {schedule}; {next}. /cancel {id} cancels it.").format(
-            id=job.id,
-            task=describe_task(job.task),
-            schedule=describe_schedule(job.schedule, zone),
-            next=describe_next(next_run, zone),
-        )
+        return _created(job, next_run, zone)
+
+    async def check(self, call: CommandCall) -> str:
+        """``/check``: an HTTP or TLS check (needs ``web.read`` as well)."""
+        if not call.args:
+            return tr(CHECK_USAGE)
+        zone = self._timezone()
+        try:
+            schedule, task = parse_check(call.args)
+            job, next_run = await self._scheduler.create(
+                call.message.chat,
+                call.message.sender,
+                schedule,
+                task,
+                zone,
+                permissions=call.permissions,
+            )
+        except (ValueError, JobRefused) as exc:
+            return str(exc)
+        return _created(job, next_run, zone)
 
     async def jobs(self, call: CommandCall) -> str:
         jobs = await self._scheduler.jobs_in(call.message.chat)
@@ -100,3 +125,12 @@ class JobCommands:
         except JobRefused as exc:
             return str(exc)
         return tr(CANCELLED).format(id=job.id, task=describe_task(job.task))
+
+
+def _created(job: Job, next_run: datetime | None, zone: str) -> str:
+    return tr("OK, job {id}: {task} — {schedule}; {next}. /cancel {id} cancels it.").format(
+        id=job.id,
+        task=describe_task(job.task),
+        schedule=describe_schedule(job.schedule, zone),
+        next=describe_next(next_run, zone),
+    )

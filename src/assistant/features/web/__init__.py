@@ -10,8 +10,8 @@ from assistant.feature import APPROVER, Feature, Reloaded, changed_keys
 if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.config.web import WebSection
-    from assistant.features.web.guard import AddressPolicy
     from assistant.kernel import Context
+    from assistant.net.guard import AddressPolicy
 
 NAME = "web"
 
@@ -25,7 +25,7 @@ def policy_of(section: WebSection) -> AddressPolicy:
     named by the config, so it is allowed by name."""
     from yarl import URL
 
-    from assistant.features.web.guard import AddressPolicy
+    from assistant.net.guard import AddressPolicy
 
     hosts = list(section.allow_hosts)
     if section.searxng_url:
@@ -34,8 +34,9 @@ def policy_of(section: WebSection) -> AddressPolicy:
 
 
 async def setup(ctx: Context) -> Feature:
-    from assistant.features.web.client import WebClient
     from assistant.features.web.tools import HttpRequestTool, WebFetchTool, WebSearchTool
+    from assistant.net.client import WebClient
+    from assistant.net.tls import trust
 
     live = ctx.live
     section = live.current.web
@@ -47,6 +48,7 @@ async def setup(ctx: Context) -> Feature:
             max_download=section.max_download,
             user_agent=section.user_agent,
             resolver=ctx.options.get("web.resolver"),  # a test's fake DNS
+            ssl_context=trust(section.ca_file) if section.ca_file else None,
         )
     )
 
@@ -65,9 +67,8 @@ async def setup(ctx: Context) -> Feature:
         client.timeout = new.web.timeout
         client.max_redirects = new.web.max_redirects
         client.max_download = new.web.max_download
-        applied = [
-            k for k in changed_keys(old.web, new.web, "web") if k not in ("web.searxng_url",)
-        ]
+        restart = ("web.searxng_url", "web.ca_file")
+        applied = [k for k in changed_keys(old.web, new.web, "web") if k not in restart]
         return Reloaded(tuple(applied))
 
     return Feature(NAME, tools=tools, reload=reload, parts={"client": client})  # type: ignore[arg-type]

@@ -22,8 +22,8 @@ from assistant.core.errors import ToolError
 from assistant.core.ports import Approver
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
-from assistant.features.web.client import WebClient
 from assistant.features.web.extract import readable
+from assistant.net.client import WebClient
 from assistant.store.audit import AuditLog
 from assistant.tools.ask import ask
 from assistant.tools.registry import truncate_middle

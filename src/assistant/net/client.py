@@ -1,10 +1,12 @@
-"""One guarded HTTP client for the web tools: every request and every redirect hop goes
-through the SSRF guard's connector, with a scheme check, a redirect limit, a total time limit,
-a cap on what is read, and nothing taken from the environment (no proxy, no .netrc)."""
+"""One guarded HTTP client for the web tools and the HTTP checks: every request and every
+redirect hop goes through the SSRF guard's connector, with a scheme check, a redirect limit, a
+total time limit, a cap on what is read, and nothing taken from the environment (no proxy, no
+.netrc)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,11 +16,23 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from assistant.core.errors import ToolError
-from assistant.features.web.guard import AddressPolicy, BlockedAddress, Guard
+from assistant.net.guard import AddressPolicy, BlockedAddress, Guard
+from assistant.net.tls import PeerCertificate, peer_certificate, trust
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # hop-by-hop and identity headers the model may not set
 _FORBIDDEN_HEADERS = frozenset({"host", "connection", "transfer-encoding", "content-length"})
+
+
+class FetchError(ToolError):
+    """A request that got no answer. The message is a sentence for the model; ``kind`` says
+    what went wrong (``timeout``, ``refused`` by the SSRF guard, ``connect``, ``invalid`` URL,
+    ``redirects``, ``failed``) and ``reason`` the details, for a caller that words it itself."""
+
+    def __init__(self, message: str, kind: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,7 @@ class WebClient:
         max_download: int,
         user_agent: str,
         resolver: AbstractResolver | None = None,  # a test's fake DNS, wrapped by the guard
+        ssl_context: ssl.SSLContext | None = None,  # None: the system's trusted CAs
     ) -> None:
         self.guard = Guard(policy)
         self.timeout = timeout
@@ -58,6 +73,7 @@ class WebClient:
         self.max_download = max_download
         self.user_agent = user_agent
         self._inner = resolver
+        self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> WebClient:
@@ -66,6 +82,7 @@ class WebClient:
             socket_factory=self.guard.socket_factory(),
             use_dns_cache=False,
             limit=8,
+            ssl=self._ssl if self._ssl is not None else True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector, trust_env=False, auto_decompress=True
@@ -77,6 +94,16 @@ class WebClient:
             await self._session.close()
             self._session = None
 
+    async def certificate(self, host: str, port: int, *, timeout: float) -> PeerCertificate:
+        """The verified certificate ``host:port`` presents, through the same guard and trust;
+        raises ``TlsFailure``."""
+        if self._ssl is None:
+            self._ssl = trust(None)  # what aiohttp's default is: the system's CAs
+        context = self._ssl
+        return await peer_certificate(
+            self.guard, host, port, context=context, timeout=timeout, resolver=self._inner
+        )
+
     async def fetch(
         self,
         method: str,
@@ -85,24 +112,37 @@ class WebClient:
         headers: Mapping[str, str] | None = None,
         body: str | None = None,
         max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> Fetched:
-        """One request, redirects followed by hand (each hop checked again); raises
-        ``ToolError`` with a sentence the model can act on."""
+        """One request, redirects followed by hand (each hop checked again), within
+        ``timeout`` seconds (default: the client's); raises ``FetchError`` with a sentence the
+        model can act on."""
+        limit = timeout or self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(limit):
                 return await self._fetch(method, url, headers or {}, body, max_bytes)
         except TimeoutError:
-            raise ToolError(f"{url}: no complete answer within {self.timeout:.0f} s") from None
+            message = f"{url}: no complete answer within {limit:.0f} s"
+            raise FetchError(message, "timeout") from None
         except BlockedAddress as exc:
-            raise ToolError(f"refused by the SSRF guard: {exc}") from None
+            raise FetchError(f"refused by the SSRF guard: {exc}", "refused", str(exc)) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            cause = exc.certificate_error
+            reason = str(getattr(cause, "verify_message", "") or cause)
+            message = f"{url}: cannot connect ({exc.os_error})"
+            raise FetchError(message, "certificate", reason) from None
         except aiohttp.ClientConnectorError as exc:
+            reason = str(exc.os_error)
             if isinstance(exc.os_error, BlockedAddress):
-                raise ToolError(f"refused by the SSRF guard: {exc.os_error}") from None
-            raise ToolError(f"{url}: cannot connect ({exc.os_error})") from None
+                message = f"refused by the SSRF guard: {reason}"
+                raise FetchError(message, "refused", reason) from None
+            raise FetchError(f"{url}: cannot connect ({reason})", "connect", reason) from None
         except aiohttp.InvalidURL as exc:
-            raise ToolError(f"{exc.url} is not a valid URL (or a non-canonical address)") from None
+            message = f"{exc.url} is not a valid URL (or a non-canonical address)"
+            raise FetchError(message, "invalid", str(exc.url)) from None
         except aiohttp.ClientError as exc:
-            raise ToolError(f"{url}: {type(exc).__name__}: {exc}") from None
+            reason = f"{type(exc).__name__}: {exc}"
+            raise FetchError(f"{url}: {reason}", "failed", reason) from None
 
     async def _fetch(
         self,
@@ -152,7 +192,8 @@ class WebClient:
                     truncated=truncated,
                     charset=response.charset,
                 )
-        raise ToolError(f"{url}: more than {self.max_redirects} redirects")
+        message = f"{url}: more than {self.max_redirects} redirects"
+        raise FetchError(message, "redirects", str(self.max_redirects))
 
 
 async def _read(response: aiohttp.ClientResponse, limit: int, method: str) -> tuple[bytes, bool]:
