@@ -65,8 +65,7 @@ async def test_plain_turn_prompt_with_everything_on_stays_under_3kb(
     request = fake_model.requests[-1]
     names = {t["function"]["name"] for t in request["tools"]}
     assert {"run_command", "schedule", "remember", "recall", "host_status"} <= names
-    # 3 KB until send_file (issue 18) took 274 bytes of it
-    assert prompt_bytes(request) <= 3.25 * 1024, prompt_bytes(request)
+    assert prompt_bytes(request) <= 3 * 1024, prompt_bytes(request)
 
 
 async def test_guest_sees_no_system_tool_and_cannot_call_it(make_config, start_harness, fake_model):

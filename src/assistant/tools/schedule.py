@@ -40,8 +40,9 @@ class ScheduleParams(BaseModel):
     """Flat on purpose: a nested union of schedules and tasks cost the model 2.7 KB per turn.
     A web check's options are the ``/check`` words in ``text`` (cheaper than five fields)."""
 
-    kind: Literal["remind", "prompt", "check"] = Field(
-        description="prompt: text runs as a request; check: alert on change"
+    kind: Literal["remind", "prompt", "check", "list", "cancel"] = Field(
+        description="prompt: text runs as a request; check: alert on change; list: this "
+        "chat's jobs; cancel: the job id in text"
     )
     text: str = Field(
         "",
@@ -111,6 +112,8 @@ class ScheduleTool:
         self._scheduler = scheduler
 
     async def call(self, params: ScheduleParams, ctx: ToolContext) -> ToolResult:
+        if params.kind in ("list", "cancel"):  # one tool, not two: each costs every prompt
+            return await jobs_in_chat(self._scheduler, ctx, params.text.strip() or None)
         schedule, task = to_job(params)
         job, next_run = await self._scheduler.create(
             ctx.chat, ctx.sender, schedule, task, ctx.timezone.key, permissions=ctx.permissions
@@ -129,37 +132,26 @@ class ScheduleTool:
         )
 
 
-class JobsParams(BaseModel):
-    cancel: str | None = Field(None, description="a job id to cancel")
-
-
-class JobsTool:
-    name = "jobs"
-    description = "List this chat's scheduled jobs, or cancel one."
-    permission = Permission.SCHEDULE
-    side_effects = True  # cancelling
-    Params = JobsParams
-
-    def __init__(self, scheduler: SchedulerService) -> None:
-        self._scheduler = scheduler
-
-    async def call(self, params: JobsParams, ctx: ToolContext) -> ToolResult:
-        if params.cancel:
-            job = await self._scheduler.cancel(
-                params.cancel, ctx.chat, ctx.sender, admin=Permission.ADMIN in ctx.permissions
-            )
-            return ToolResult(tr(CANCELLED).format(id=job.id, task=describe_task(job.task)))
-        jobs = await self._scheduler.jobs_in(ctx.chat)
-        if not jobs:
-            return ToolResult(tr("No scheduled jobs in this chat."))
-        return ToolResult(
-            "\n".join(
-                tr(JOB_LINE).format(
-                    id=job.id,
-                    task=describe_task(job.task),
-                    schedule=describe_schedule(job.schedule, job.timezone),
-                    next=describe_next(when, job.timezone),
-                )
-                for job, when in jobs
-            )
+async def jobs_in_chat(
+    scheduler: SchedulerService, ctx: ToolContext, cancel: str | None
+) -> ToolResult:
+    """This chat's jobs, or one of them cancelled (``cancel``: its id)."""
+    if cancel:
+        job = await scheduler.cancel(
+            cancel, ctx.chat, ctx.sender, admin=Permission.ADMIN in ctx.permissions
         )
+        return ToolResult(tr(CANCELLED).format(id=job.id, task=describe_task(job.task)))
+    jobs = await scheduler.jobs_in(ctx.chat)
+    if not jobs:
+        return ToolResult(tr("No scheduled jobs in this chat."))
+    return ToolResult(
+        "\n".join(
+            tr(JOB_LINE).format(
+                id=job.id,
+                task=describe_task(job.task),
+                schedule=describe_schedule(job.schedule, job.timezone),
+                next=describe_next(when, job.timezone),
+            )
+            for job, when in jobs
+        )
+    )

@@ -1,4 +1,4 @@
-"""The model's SSH tools: run_command, list_hosts, host_status."""
+"""The model's SSH tools: run_command and host_status (a server's state, or the list)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,6 @@ class RunCommandTool:
         return ToolResult(report.text, report.is_error)
 
 
-class ListHostsParams(BaseModel):
-    pass
-
-
 def host_lines(service: ExecService) -> str:
     config = service.executor.config
     if not config.hosts:
@@ -58,22 +54,8 @@ def host_lines(service: ExecService) -> str:
     return "\n".join(lines)
 
 
-class ListHostsTool:
-    name = "list_hosts"
-    description = "The servers you can run commands on."
-    permission = Permission.EXEC_READONLY
-    side_effects = False
-    Params = ListHostsParams
-
-    def __init__(self, service: ExecService) -> None:
-        self._service = service
-
-    async def call(self, params: ListHostsParams, ctx: ToolContext) -> ToolResult:
-        return ToolResult(host_lines(self._service))
-
-
 class HostStatusParams(BaseModel):
-    host: str
+    host: str | None = Field(None, description="none: list the servers")
 
 
 class HostStatusTool:
@@ -87,6 +69,8 @@ class HostStatusTool:
         self._service = service
 
     async def call(self, params: HostStatusParams, ctx: ToolContext) -> ToolResult:
+        if not params.host:  # the inventory: one tool rather than two, each costs every prompt
+            return ToolResult(host_lines(self._service))
         report = await self._service.execute(
             ExecRequest(
                 hosts=params.host,

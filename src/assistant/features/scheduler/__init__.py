@@ -100,7 +100,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.net.guard import AddressPolicy
     from assistant.scheduler.service import SchedulerService
     from assistant.scheduler.webchecks import WebChecks
-    from assistant.tools.schedule import JobsTool, ScheduleTool
+    from assistant.tools.schedule import ScheduleTool
 
     config = ctx.config
     router = ctx.router
@@ -156,7 +156,7 @@ async def setup(ctx: Context) -> Feature:
     return Feature(
         NAME,
         commands=people.commands(),
-        tools=(ScheduleTool(scheduler), JobsTool(scheduler)),
+        tools=(ScheduleTool(scheduler),),
         start=start,
         reload=reload,
         parts={"scheduler": scheduler},

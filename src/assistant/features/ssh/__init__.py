@@ -1,6 +1,6 @@
 """SSH: commands on the owner's servers under the command policy, with approvals and audit.
 
-Adds the model's tools (run_command, list_hosts, host_status), the people's commands (/run,
+Adds the model's tools (run_command, host_status), the people's commands (/run,
 /hosts, /approve, /deny) and buttons (Approve/Deny, Cancel), and offers what /status HOST and
 /cancel reach and what monitoring checks run commands with.
 """
@@ -58,7 +58,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.store.approvals import ApprovalStore
     from assistant.store.totp import TotpStore
     from assistant.tools.exec import ExecService
-    from assistant.tools.ssh import HostStatusTool, ListHostsTool, RunCommandTool
+    from assistant.tools.ssh import HostStatusTool, RunCommandTool
 
     live, router = ctx.live, ctx.router
     executor = await ctx.stack.enter_async_context(
@@ -114,7 +114,7 @@ async def setup(ctx: Context) -> Feature:
         NAME,
         commands=people.commands(),
         actions=people.actions(),
-        tools=(RunCommandTool(service), ListHostsTool(service), HostStatusTool(service)),
+        tools=(RunCommandTool(service), HostStatusTool(service)),
         start=start,
         reload=reload,
         parts={"exec": service, "approvals": approvals},
