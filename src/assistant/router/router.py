@@ -34,6 +34,7 @@ from assistant.core.messages import (
     InboundMessage,
     MessageKind,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.metrics import Metrics
@@ -347,13 +348,14 @@ class Router:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         plain: bool = False,
+        files: tuple[OutFile, ...] = (),
     ) -> list[SentMessage]:
         """Send a message that answers no inbound message (approvals, pairing, alerts)."""
         channel = self._channels.get(chat.channel)
         if channel is None:
             raise ChannelError(f"no channel named {chat.channel!r} is running")
         message = OutboundMessage(
-            chat, text, buttons=buttons, format="plain" if plain else "markdown"
+            chat, text, buttons=buttons, format="plain" if plain else "markdown", files=files
         )
         return await channel.send(message)
 

@@ -1,0 +1,339 @@
+"""Alerts end to end on a fake clock: the real kernel, state and audit; chats recorded, email
+to a loopback SMTP server (aiosmtpd, STARTTLS or TLS), a loopback webhook that checks the
+signature; and the Acknowledge button through the fake Telegram Bot API."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from assistant.core.health import ComponentState
+from assistant.core.messages import OutFile
+from assistant.core.ports import Alert, Severity
+from assistant.feature import ALERTS
+from assistant.features.alerts.selfwatch import Usage
+from tests.conftest import OWNER, USER, until
+from tests.fakes.hook import HookReceiver
+from tests.fakes.smtp import FakeSMTP
+from tests.helpers import FakeClock
+
+SECRET = "whsec-0123456789abcdef"
+ACK = 600.0
+PNG = OutFile("cpu.png", b"\x89PNG\r\n\x1a\nfake", "image/png", "image")
+
+
+@pytest.fixture
+async def smtp(tmp_path):
+    server = await FakeSMTP(tmp_path, users={"alerts": "smtp-pass-123"}).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def hook():
+    receiver = await HookReceiver(SECRET).start()
+    yield receiver
+    await receiver.stop()
+
+
+def alerts_config(smtp: FakeSMTP | None, hook: HookReceiver | None, **extra: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "enabled": True,
+        "ack_timeout": ACK,
+        "cooldown": 300,
+        "self_alerts": False,
+        "people": {"ann": [f"telegram:{OWNER}"]},
+        "chat": [{"name": "team", "people": ["ann"]}],
+        "warning": ["team"],
+        "critical": ["team"],
+    }
+    if smtp is not None:
+        section["smtp"] = {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "security": smtp.security,
+            "username": "alerts",
+            "password": "smtp-pass-123",
+            "sender": "assistant@example.test",
+            "ca_file": str(smtp.cert),
+            "timeout": 5,
+        }
+        section["email"] = [{"name": "mail", "to": ["oncall@example.test"]}]
+    if hook is not None:
+        section["webhook"] = [{"name": "pager", "url": hook.url, "secret": SECRET}]
+    section.update(extra)
+    return section
+
+
+def cpu(severity: Severity = Severity.CRITICAL, host: str = "web1", **kw: Any) -> Alert:
+    return Alert(
+        key=f"monitor:{host}:cpu",
+        severity=severity,
+        title="CPU above 90%",
+        detail="cpu 97% for 5 min",
+        host=host,
+        **kw,
+    )
+
+
+async def audit_kinds(h) -> list[str]:
+    return [r.kind for r in await h.services.audit.tail(100) if r.kind.startswith("alert.")]
+
+
+async def open_alerts(h):
+    return await h.assembly.part("alerts").open()
+
+
+async def test_critical_escalates_to_email_then_webhook_and_resolves(
+    make_config, start_harness, smtp, hook
+):
+    clock = FakeClock()
+    hook.clock = clock
+    config = make_config(alerts=alerts_config(smtp, hook, critical=["team", "mail", "pager"]))
+    h = await start_harness(config, clock=clock)
+    sink = h.services.ports.get(ALERTS)
+    await sink.fire(cpu(files=(PNG,)))
+    sent = await h.channel.wait_sent(1)
+    first = sent[0]
+    assert first.chat.chat_id == OWNER and first.files == (PNG,)
+    assert first.text.startswith("🔴 CRITICAL · web1: CPU above 90%")
+    assert "cpu 97% for 5 min" in first.text and "/ack 1" in first.text
+    assert first.buttons[0][0].action_id == "alert:ack:1"
+    await sink.fire(cpu())  # still holds: nothing new
+    clock.advance(ACK - 1)
+    await settle(clock)
+    assert smtp.received == []
+    clock.advance(1)
+    mail = (await smtp.wait(1))[0]
+    assert mail.rcpt_tos == ["oncall@example.test"] and mail.login == "alerts"
+    message = mail.message
+    assert message["From"] == "assistant@example.test" and message["To"] == "oncall@example.test"
+    assert message["Subject"] == "🔴 CRITICAL · web1: CPU above 90%"
+    body = message.get_body(("plain",)).get_content()
+    assert "Escalated to route 2 of 3: nobody acknowledged it for 10 min." in body
+    attachments = list(message.iter_attachments())
+    assert [(a.get_filename(), a.get_content()) for a in attachments] == [("cpu.png", PNG.data)]
+    assert hook.accepted == []
+    clock.advance(ACK)
+    event = (await hook.wait(1))[0]
+    assert event["event"] == "escalate" and event["id"] == 1 and event["step"] == 3
+    assert event["key"] == "monitor:web1:cpu" and event["severity"] == "critical"
+    assert event["files"] == ["cpu.png"] and event["timestamp"] == int(clock.time())
+    assert hook.refused == 0
+    assert await audit_kinds(h) == ["alert.escalated", "alert.escalated"]
+    clock.advance(ACK * 3)  # the last route was reached: no more
+    await sink.resolve("monitor:web1:cpu", "cpu 40%")
+    resolved = await h.channel.wait_sent(2)
+    assert resolved[1].text.startswith("✅ RESOLVED · web1: CPU above 90%")
+    assert "cpu 40%" in resolved[1].text and not resolved[1].buttons
+    assert (await smtp.wait(2))[1].message["Subject"].startswith("✅ RESOLVED")
+    assert (await hook.wait(2))[1]["event"] == "resolve"
+    assert await open_alerts(h) == []
+    assert len(h.channel.sent) == 2 and len(smtp.received) == 2
+
+
+async def settle(clock: FakeClock) -> None:
+    """Wait until the alert loop has done what the clock made due and sleeps again."""
+
+    async def sleeping() -> bool:
+        return clock.sleepers >= 1
+
+    await until(sleeping)
+
+
+@pytest.mark.parametrize("security", ["tls", "none"])
+async def test_email_over_implicit_tls_or_plain(tmp_path, make_config, start_harness, security):
+    server = await FakeSMTP(tmp_path, security=security).start()
+    try:
+        section = alerts_config(server, None, warning=["mail"])
+        del section["smtp"]["username"], section["smtp"]["password"]
+        h = await start_harness(make_config(alerts=section), clock=FakeClock())
+        await h.services.ports.get(ALERTS).fire(cpu(Severity.WARNING))
+        mail = (await server.wait(1))[0]
+        assert mail.message["Subject"] == "🟠 WARNING · web1: CPU above 90%"
+        assert "/ack" not in mail.message.get_body(("plain",)).get_content()
+    finally:
+        await server.stop()
+
+
+async def test_acknowledge_stops_escalation_and_is_audited(make_config, start_harness, hook):
+    clock = FakeClock()
+    hook.clock = clock
+    h = await start_harness(
+        make_config(alerts=alerts_config(None, hook, critical=["team", "pager"])), clock=clock
+    )
+    await h.services.ports.get(ALERTS).fire(cpu())
+    await h.channel.wait_sent(1)
+    assert await h.ask("/ack 1", user=USER) == "/ack is not available to your role (user)."
+    assert await h.ask("/ack 1") == "Alert #1 acknowledged: it will not escalate further."
+    told = await h.channel.wait_sent(4)  # the refusal, the answer, and the routes reached are told
+    assert any(
+        m.text.startswith("👌 ACKNOWLEDGED · web1") and "by user1001" in m.text for m in told
+    )
+    clock.advance(ACK * 2)
+    await settle(clock)
+    assert hook.accepted == []
+    assert await h.ask("/ack 1") == "Alert #1 was already acknowledged by user1001."
+    assert "acknowledged by user1001" in await h.ask("/alerts")
+    record = next(r for r in await h.services.audit.tail(50) if r.kind == "alert.acknowledged")
+    assert record.actor == f"telegram:{OWNER}" and record.data["id"] == 1
+
+
+async def test_silence_holds_alerts_back_and_records_them(make_config, start_harness):
+    clock = FakeClock()
+    h = await start_harness(make_config(alerts=alerts_config(None, None)), clock=clock)
+    assert "not available to your role" in await h.ask("/silence web* 2h", user=USER)
+    answer = await h.ask("/silence web* 2h")
+    assert answer.startswith("Silence #1: alerts matching `web*` are held back until")
+    assert "#1 `web*` until" in await h.ask("/silences")
+    before = len(h.channel.sent)
+    sink = h.services.ports.get(ALERTS)
+    await sink.fire(cpu(host="web7"))
+    await sink.fire(cpu(host="db1"))  # not matched: sent
+    await h.channel.wait_sent(before + 1)
+
+    async def held() -> bool:
+        rows = await open_alerts(h)
+        return any(r.host == "web7" and r.held_by == "silence:1" for r in rows)
+
+    await until(held)
+    assert [m.text.split(":")[0] for m in h.channel.sent[before:]] == ["🔴 CRITICAL · db1"]
+    assert "held back (silence:1)" in await h.ask("/alerts")
+    assert await h.ask("/unsilence 1") == "Silence #1 ended."
+    later = await h.channel.wait_sent(len(h.channel.sent) + 1)
+    assert later[-1].text.startswith("🔴 CRITICAL · web7")
+    assert await audit_kinds(h) == ["alert.silenced", "alert.unsilenced"]
+    assert await h.ask("/silences") == "No silences are in force."
+
+
+async def test_a_silence_that_ends_releases_what_still_fires(make_config, start_harness):
+    clock = FakeClock()
+    h = await start_harness(make_config(alerts=alerts_config(None, None)), clock=clock)
+    await h.ask("/silence monitor:* 1h")
+    before = len(h.channel.sent)
+    sink = h.services.ports.get(ALERTS)
+    await sink.fire(cpu(host="a1"))
+    await sink.fire(cpu(host="a2"))
+
+    async def held() -> bool:
+        return len([r for r in await open_alerts(h) if r.held_by]) == 2
+
+    await until(held)
+    await sink.resolve("monitor:a2:cpu", "fine")  # resolved while silenced: never told
+    clock.advance(3600)
+    sent = await h.channel.wait_sent(before + 1)
+    assert [m.text.split(":")[0] for m in sent[before:]] == ["🔴 CRITICAL · a1"]
+
+
+async def test_cooldown_holds_a_flapping_alert(make_config, start_harness):
+    clock = FakeClock()
+    h = await start_harness(make_config(alerts=alerts_config(None, None)), clock=clock)
+    sink = h.services.ports.get(ALERTS)
+    await sink.fire(cpu(Severity.WARNING))
+    await h.channel.wait_sent(1)
+    await sink.resolve("monitor:web1:cpu", "ok")
+    await h.channel.wait_sent(2)
+    clock.advance(60)
+    await sink.fire(cpu(Severity.WARNING))  # again within the cooldown: held
+
+    async def cooling() -> bool:
+        rows = await open_alerts(h)
+        return bool(rows) and rows[0].held_by == "cooldown"
+
+    await until(cooling)
+    clock.advance(300)  # past the cooldown and still firing: told now
+    sent = await h.channel.wait_sent(3)
+    assert sent[2].text.startswith("🟠 WARNING · web1")
+    assert len(sent) == 3
+
+
+async def test_a_restart_neither_resends_nor_forgets_an_escalation(
+    make_config, start_harness, hook
+):
+    clock = FakeClock()
+    hook.clock = clock
+    config = make_config(alerts=alerts_config(None, hook, critical=["team", "pager"]))
+    first = await start_harness(config, clock=clock)
+    await first.services.ports.get(ALERTS).fire(cpu())
+    await first.channel.wait_sent(1)
+    await first.close()
+    clock.advance(ACK / 2)
+    second = await start_harness(config, clock=clock)
+    await second.services.ports.get(ALERTS).fire(cpu())  # the monitor sees it still holds
+    clock.advance(ACK / 2 - 1)
+    await settle(clock)
+    assert second.channel.sent == [] and hook.accepted == []
+    clock.advance(1)
+    event = (await hook.wait(1))[0]
+    assert event["event"] == "escalate" and event["id"] == 1
+    assert second.channel.sent == []
+
+
+async def test_self_alert_for_a_channel_down_in_the_recipients_language(make_config, start_harness):
+    clock = FakeClock()
+    config = make_config(
+        alerts=alerts_config(None, None, self_alerts=True, down_after=300, check_interval=60)
+    )
+    h = await start_harness(
+        config, clock=clock, options={"disk_usage": lambda path: Usage(100, 50, 50)}
+    )
+    await h.ask("/lang zh")
+    health = h.services.health
+    for name in health.snapshot():  # the harness runs no channel: say they serve
+        health.set(name, ComponentState.READY)
+    health.register("channel.slack")
+    health.set("channel.slack", ComponentState.DOWN, "connection refused; restarting in 5.0s")
+    before = len(h.channel.sent)
+    for _ in range(5):
+        clock.advance(60)
+        await settle(clock)
+    assert len(h.channel.sent) == before  # down for 4 min: not yet
+    clock.advance(60)
+    sent = await h.channel.wait_sent(before + 1)
+    text = sent[before].text
+    assert text.startswith("🔴 严重") and "slack" in text and "connection refused" in text
+    health.set("channel.slack", ComponentState.READY)
+    await settle(clock)
+    clock.advance(60)
+    sent = await h.channel.wait_sent(before + 2)
+    assert sent[before + 1].text.startswith("✅ 已恢复")
+
+
+async def test_self_alerts_for_disk_and_backups(tmp_path, make_config, start_harness):
+    clock = FakeClock()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    config = make_config(
+        alerts=alerts_config(
+            None, None, self_alerts=True, backups=str(backups / "*.tar.gz"), backup_max_age_days=2
+        )
+    )
+    free = {"bytes": 5}
+    h = await start_harness(
+        config,
+        clock=clock,
+        options={"disk_usage": lambda path: Usage(100, 100 - free["bytes"], free["bytes"])},
+    )
+    sent = await h.channel.wait_sent(2)
+    titles = sorted(m.text.splitlines()[0] for m in sent)
+    assert titles == [
+        "🔴 CRITICAL · Assistant: The state disk is nearly full",
+        "🟠 WARNING · Assistant: Backups are too old",
+    ]
+    archive = backups / "a.tar.gz"
+    archive.write_bytes(b"x")
+    os.utime(archive, (clock.time(), clock.time()))
+    free["bytes"] = 50
+    clock.advance(60)
+    sent = await h.channel.wait_sent(4)
+    assert sorted(m.text.splitlines()[0].split(":")[0] for m in sent[2:]) == [
+        "✅ RESOLVED · Assistant",
+        "✅ RESOLVED · Assistant",
+    ]
+
+
+async def test_alerts_off_commands_say_how_to_turn_them_on(make_config, start_harness):
+    h = await start_harness(make_config(), clock=FakeClock())
+    assert "[alerts] enabled = true" in await h.ask("/silence web* 2h")
