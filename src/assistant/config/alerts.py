@@ -60,6 +60,18 @@ class EmailRoute(Section):
     to: list[str] = Field(min_length=1)
     language: str | None = None  # en or zh_CN; default: [assistant] language
 
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        from assistant.core.i18n import LOCALES, normalize
+
+        if value is None:
+            return None
+        found = normalize(value)
+        if found is None:
+            raise ValueError(f"no catalog for {value!r}; use one of: {', '.join(LOCALES)}")
+        return found
+
 
 class WebhookRoute(Section):
     name: str = Field(pattern=_ROUTE_NAME)
