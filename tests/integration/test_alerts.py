@@ -16,6 +16,7 @@ from assistant.feature import ALERTS
 from assistant.features.alerts.selfwatch import Usage
 from tests.conftest import OWNER, USER, until
 from tests.fakes.hook import HookReceiver
+from tests.fakes.model import Fail
 from tests.fakes.smtp import FakeSMTP
 from tests.helpers import FakeClock
 
@@ -271,20 +272,36 @@ async def test_a_restart_neither_resends_nor_forgets_an_escalation(
     assert second.channel.sent == []
 
 
-async def test_self_alert_for_a_channel_down_in_the_recipients_language(make_config, start_harness):
+def ready(h) -> None:
+    health = h.services.health
+    for name in health.snapshot():  # the harness runs no channel: say they serve
+        health.set(name, ComponentState.READY)
+
+
+@pytest.mark.parametrize(
+    ("component", "language", "first", "back"),
+    [
+        ("channel.slack", "zh", "🔴 严重 · Assistant: 聊天渠道 slack 已断开", "✅ 已恢复"),
+        ("mcp.time", "en", "🟠 WARNING · Assistant: MCP server time is down", "✅ RESOLVED"),
+    ],
+)
+async def test_self_alert_for_a_component_down_in_the_recipients_language(
+    make_config, start_harness, component, language, first, back
+):
     clock = FakeClock()
     config = make_config(
-        alerts=alerts_config(None, None, self_alerts=True, down_after=300, check_interval=60)
+        alerts=alerts_config(
+            None, None, self_alerts=True, down_after=300, check_interval=60, warning=["team"]
+        )
     )
     h = await start_harness(
         config, clock=clock, options={"disk_usage": lambda path: Usage(100, 50, 50)}
     )
-    await h.ask("/lang zh")
+    await h.ask(f"/lang {language}")
+    ready(h)
     health = h.services.health
-    for name in health.snapshot():  # the harness runs no channel: say they serve
-        health.set(name, ComponentState.READY)
-    health.register("channel.slack")
-    health.set("channel.slack", ComponentState.DOWN, "connection refused; restarting in 5.0s")
+    health.register(component)
+    health.set(component, ComponentState.DOWN, "connection refused; restarting in 5.0s")
     before = len(h.channel.sent)
     for _ in range(5):
         clock.advance(60)
@@ -293,12 +310,48 @@ async def test_self_alert_for_a_channel_down_in_the_recipients_language(make_con
     clock.advance(60)
     sent = await h.channel.wait_sent(before + 1)
     text = sent[before].text
-    assert text.startswith("🔴 严重") and "slack" in text and "connection refused" in text
-    health.set("channel.slack", ComponentState.READY)
+    assert text.startswith(first) and "connection refused" in text
     await settle(clock)
+    health.set(component, ComponentState.READY)
     clock.advance(60)
     sent = await h.channel.wait_sent(before + 2)
-    assert sent[before + 1].text.startswith("✅ 已恢复")
+    assert sent[before + 1].text.startswith(back)
+
+
+async def test_self_alert_when_no_model_answers(make_config, start_harness, fake_model):
+    clock = FakeClock()
+    config = make_config(alerts=alerts_config(None, None, self_alerts=True, check_interval=60))
+    h = await start_harness(
+        config, clock=clock, options={"disk_usage": lambda path: Usage(100, 50, 50)}
+    )
+    ready(h)
+    await settle(clock)  # the first look: what the counters say now
+    fake_model.responder = lambda body: Fail(503, "overloaded")
+    await h.ask("hello")  # answered with an apology: every attempt failed
+    before = len(h.channel.sent)
+    clock.advance(60)
+    sent = await h.channel.wait_sent(before + 1)
+    assert sent[before].text.startswith("🔴 CRITICAL · Assistant: No model answers")
+    await settle(clock)
+    fake_model.responder = None
+    assert await h.ask("hello again") == "echo: hello again"
+    clock.advance(60)
+    sent = await h.channel.wait_sent(before + 3)
+    assert sent[before + 2].text.startswith("✅ RESOLVED · Assistant: No model answers")
+
+
+async def test_a_route_that_reaches_nobody_passes_the_alert_on_at_once(make_config, start_harness):
+    refusing = await HookReceiver(SECRET, status=500).start()
+    try:
+        clock = FakeClock()
+        section = alerts_config(None, refusing, critical=["pager", "team"])
+        h = await start_harness(make_config(alerts=section), clock=clock)
+        await h.services.ports.get(ALERTS).fire(cpu())
+        sent = await h.channel.wait_sent(1)  # no ack_timeout waited: the webhook failed
+        assert "Escalated to route 2 of 2" in sent[0].text
+        assert len(refusing.accepted) == 1 and clock.now == 1_800_000_000.0
+    finally:
+        await refusing.stop()
 
 
 async def test_self_alerts_for_disk_and_backups(tmp_path, make_config, start_harness):

@@ -98,10 +98,8 @@ class Routes:
         found: list[tuple[ChatRef, str]] = []
         for chat in route.chats:
             channel, _, chat_id = chat.partition(":")
-            if channel in running:
-                found.append(
-                    (ChatRef(channel, chat_id, is_group=chat_id.startswith(("-", "oc_"))), default)
-                )
+            if channel in running:  # a route's chats are group chats (people are people)
+                found.append((ChatRef(channel, chat_id, is_group=channel != "console"), default))
         people = self._config().alerts.people
         for person in route.people:
             for account in people.get(person, ()):
