@@ -5,14 +5,17 @@ signature; and the Acknowledge button through the fake Telegram Bot API."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from assistant.core.health import ComponentState
 from assistant.core.messages import OutFile
 from assistant.core.ports import Alert, Severity
-from assistant.feature import ALERTS
+from assistant.feature import ALERTS, CheckContext, Status
+from assistant.features.alerts.checks import check_alerts
 from assistant.features.alerts.selfwatch import Usage
 from tests.conftest import OWNER, USER, until
 from tests.fakes.hook import HookReceiver
@@ -390,3 +393,34 @@ async def test_self_alerts_for_disk_and_backups(tmp_path, make_config, start_har
 async def test_alerts_off_commands_say_how_to_turn_them_on(make_config, start_harness):
     h = await start_harness(make_config(), clock=FakeClock())
     assert "[alerts] enabled = true" in await h.ask("/silence web* 2h")
+
+
+@pytest.mark.parametrize(
+    ("password", "expected"),
+    [
+        (
+            "smtp-pass-123",
+            [
+                ("alerts", Status.WARN, "chat route 'ops' names feishu, which is not enabled"),
+                ("alerts smtp", Status.OK, "starttls, login accepted"),
+            ],
+        ),
+        (
+            "wrong",
+            [
+                ("alerts", Status.WARN, "chat route 'ops' names feishu"),
+                ("alerts smtp", Status.FAIL, "refused the login of alerts"),
+            ],
+        ),
+    ],
+)
+async def test_the_doctor_checks_routes_and_the_mail_server(make_config, smtp, password, expected):
+    section = alerts_config(smtp, None, warning=["mail"], critical=["ops"])
+    section["smtp"]["password"] = password
+    section["chat"] = [{"name": "ops", "chats": ["feishu:oc_0123456789"]}]
+    config = make_config(alerts=section)
+    async with aiohttp.ClientSession() as session:
+        ctx = CheckContext(Path("c.toml"), {}, None, session, config=config, timeout=5)
+        found = await check_alerts(ctx)
+    assert [(f.check, f.status) for f in found] == [(c, s) for c, s, _ in expected]
+    assert all(text in f.detail for f, (_, _, text) in zip(found, expected, strict=True))

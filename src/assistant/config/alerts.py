@@ -75,7 +75,7 @@ class EmailRoute(Section):
 
 class WebhookRoute(Section):
     name: str = Field(pattern=_ROUTE_NAME)
-    url: str
+    url: SecretStr  # secret: a robot's URL carries its access token
     secret: SecretStr | None = None  # signs the body (X-Assistant-Signature)
     format: Literal["json", "dingtalk", "wecom"] = "json"
     timeout: float = Field(10.0, gt=0, le=120)
@@ -84,9 +84,10 @@ class WebhookRoute(Section):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+    def _url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"{url.split('?', 1)[0]!r} is not an http(s) URL")
         return value
 
 

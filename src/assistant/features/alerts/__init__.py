@@ -89,3 +89,11 @@ async def setup(ctx: Context) -> Feature:
         reload=reload,
         parts={"alerts": service},
     )
+
+
+def __getattr__(name: str) -> object:
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.alerts.checks import CHECKS
+
+        return CHECKS
+    raise AttributeError(name)

@@ -194,7 +194,7 @@ class Routes:
             "Content-Type": "application/json; charset=utf-8",
             TIMESTAMP_HEADER: str(int(now)),
         }
-        url = route.url
+        url = route.url.get_secret_value()
         if secret is not None:
             headers[SIGNATURE_HEADER] = signature(secret, raw)
             if route.format == "dingtalk":
