@@ -77,7 +77,7 @@ class FakeSMTP:
         self._changed = asyncio.Condition()
         self.port = 0
         # aiosmtpd logs every session at INFO: keep the test output readable
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)

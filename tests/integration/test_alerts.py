@@ -424,3 +424,10 @@ async def test_the_doctor_checks_routes_and_the_mail_server(make_config, smtp, p
         found = await check_alerts(ctx)
     assert [(f.check, f.status) for f in found] == [(c, s) for c, s, _ in expected]
     assert all(text in f.detail for f, (_, _, text) in zip(found, expected, strict=True))
+
+
+async def test_a_reload_applies_routes_and_times(make_config, start_harness):
+    h = await start_harness(make_config(alerts=alerts_config(None, None)), clock=FakeClock())
+    new = make_config(alerts=alerts_config(None, None, ack_timeout=120, warning=[]))
+    applied, restart = await h.assembly.reload(new)
+    assert (applied, restart) == (["alerts.warning", "alerts.ack_timeout"], [])

@@ -58,6 +58,7 @@ class AlertService:
         self._task: asyncio.Task[None] | None = None
         self._periodic: list[tuple[Callable[[], float], Callable[[], Awaitable[None]]]] = []
         self._next_run: dict[int, float] = {}
+        self.every(lambda: 86400.0, self._prune)
 
     async def __aenter__(self) -> AlertService:
         return self
@@ -150,8 +151,10 @@ class AlertService:
 
     # --- the loop ------------------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _prune(self) -> None:
         await self._store.prune(self._clock.time() - KEEP)
+
+    async def _run(self) -> None:
         while True:
             self._wake.clear()
             try:
