@@ -204,7 +204,7 @@ async def test_silence_holds_alerts_back_and_records_them(make_config, start_har
 
     await until(held)
     assert [m.text.split(":")[0] for m in h.channel.sent[before:]] == ["🔴 CRITICAL · db1"]
-    assert "held back (silence:1)" in await h.ask("/alerts")
+    assert "#1 🔴 web7: CPU above 90% — held back by silence #1" in await h.ask("/alerts")
     assert await h.ask("/unsilence 1") == "Silence #1 ended."
     later = await h.channel.wait_sent(len(h.channel.sent) + 1)
     assert later[-1].text.startswith("🔴 CRITICAL · web7")

@@ -81,8 +81,10 @@ class AlertCommands:
             where = f" {alert.host}" if alert.host else ""
             if alert.status is Status.ACKNOWLEDGED:
                 state = tr("acknowledged by {name}").format(name=alert.acked_by)
-            elif alert.held_by:
-                state = tr("held back ({why})").format(why=alert.held_by)
+            elif alert.held_by and alert.held_by.startswith("silence:"):
+                state = tr("held back by silence #{id}").format(id=alert.held_by.split(":")[1])
+            elif alert.held_by == "cooldown":
+                state = tr("held back: it flaps (cooldown)")
             else:
                 state = tr("since {when}").format(when=self._when(alert.fired_at))
             lines.append(f"#{alert.id} {EMOJI[alert.severity]}{where}: {title(alert)} — {state}")
