@@ -431,3 +431,20 @@ async def test_a_reload_applies_routes_and_times(make_config, start_harness):
     new = make_config(alerts=alerts_config(None, None, ack_timeout=120, warning=[]))
     applied, restart = await h.assembly.reload(new)
     assert (applied, restart) == (["alerts.warning", "alerts.ack_timeout"], [])
+
+
+async def test_one_process_sends_alerts(make_config, start_harness):
+    clock = FakeClock()
+    config = make_config(alerts=alerts_config(None, None))
+    daemon = await start_harness(config, clock=clock)
+    chat = await start_harness(config, clock=clock)  # `assistant chat --standalone` beside it
+    assert chat.services.health.snapshot()["alerts"]["state"] == "degraded"
+    assert daemon.services.health.snapshot()["alerts"]["state"] == "ready"
+    await chat.services.ports.get(ALERTS).fire(cpu())  # recorded there, sent by the daemon
+    await daemon.services.ports.get(ALERTS).fire(cpu(host="web2"))
+    sent = await daemon.channel.wait_sent(2)
+    assert sorted(m.text.split(":")[0] for m in sent) == [
+        "🔴 CRITICAL · web1",
+        "🔴 CRITICAL · web2",
+    ]
+    assert chat.channel.sent == []

@@ -39,11 +39,21 @@ def enabled(config: Config) -> bool:
 
 
 async def setup(ctx: Context) -> Feature:
+    import asyncio
+
+    from assistant.core.errors import StateError
+    from assistant.core.health import ComponentState
     from assistant.features.alerts.commands import AlertCommands
     from assistant.features.alerts.routes import Routes
     from assistant.features.alerts.selfwatch import SelfWatch
     from assistant.features.alerts.service import AlertService
     from assistant.features.alerts.state import AlertStore
+    from assistant.scheduler.files import FiringLock
+
+    ctx.health.register(NAME, required=False)
+    # one process sends alerts: the daemon (`assistant chat --standalone` only records them)
+    lock = FiringLock(ctx.state_dir / "alerts.lock")
+    ctx.stack.callback(lock.release)
 
     routes = Routes(
         router=ctx.router,
@@ -75,7 +85,13 @@ async def setup(ctx: Context) -> Feature:
     people = AlertCommands(service, ctx.timezone)
 
     async def start() -> None:
+        try:
+            await asyncio.to_thread(lock.acquire)
+        except StateError:
+            ctx.health.set(NAME, ComponentState.DEGRADED, "another assistant process sends alerts")
+            return
         service.start()  # after the channels serve: what a previous run left goes on
+        ctx.health.set(NAME, ComponentState.READY)
 
     async def reload(old: Config, new: Config) -> Reloaded:
         keys = changed_keys(old.alerts, new.alerts, NAME)
