@@ -53,6 +53,8 @@ async def test_acknowledge_button_stops_the_escalation(tmp_path, fake_model, bot
         await bot_api.wait_for(lambda: len(bot_api.callback_answers) == 2)
         answer = bot_api.callback_answers[1]["text"]
         assert answer == "Alert #1 acknowledged: it will not escalate further."
+        await bot_api.wait_for(lambda: bot_api.edits)
+        assert sent.text.splitlines()[-1] == "👌 Acknowledged by Ann." and not sent.reply_markup
         told = (await bot_api.wait_sent(2))[1]
         assert told.text.startswith("👌 ACKNOWLEDGED · web1") and "by Ann" in told.text
 

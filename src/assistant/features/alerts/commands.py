@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
-from assistant.features.alerts.render import EMOJI, title
+from assistant.features.alerts.render import EMOJI, Event, Notice, render_text, title
 from assistant.features.alerts.routes import ACTION
 from assistant.features.alerts.service import AlertService
 from assistant.features.alerts.state import Status
@@ -95,15 +95,20 @@ class AlertCommands:
         if not arg.isdecimal():
             return tr("Usage: /ack ID — /alerts lists the ids.")
         by, name = _actor(call)
-        return await self._service.acknowledge(int(arg), by, name)
+        answer, _ = await self._service.acknowledge(int(arg), by, name)
+        return answer
 
     async def press(self, call: ActionCall) -> ActionResult:
         what, _, ident = call.argument.partition(":")
         if what != "ack" or not ident.isdecimal():
             return ActionResult(toast=tr("This button is no longer valid."))
         by, name = _actor(call)
-        answer = await self._service.acknowledge(int(ident), by, name)
-        return ActionResult(toast=answer)
+        answer, alert = await self._service.acknowledge(int(ident), by, name)
+        if alert is None or alert.status is not Status.ACKNOWLEDGED:
+            return ActionResult(toast=answer)
+        # the message with the button: the same alert, acknowledged, without the button
+        edited = render_text(Notice(Event.FIRE, alert), self._timezone())
+        return ActionResult(toast=answer, edit_text=edited)
 
     async def silence(self, call: CommandCall) -> str:
         parts = call.args.split()

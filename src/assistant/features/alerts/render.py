@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import OutFile
 from assistant.core.ports import Severity
-from assistant.features.alerts.state import AlertRow
+from assistant.features.alerts.state import AlertRow, Status
 
 SIGNATURE_HEADER = "X-Assistant-Signature"
 TIMESTAMP_HEADER = "X-Assistant-Timestamp"
@@ -112,7 +112,9 @@ def render_text(notice: Notice, zone: str) -> str:
                 step=notice.step, routes=notice.routes, wait=_minutes(notice.ack_timeout)
             )
         )
-    if alert.severity is Severity.CRITICAL:
+    if alert.status is Status.ACKNOWLEDGED:  # the message whose button was pressed, edited
+        lines.append("👌 " + tr("Acknowledged by {name}.").format(name=alert.acked_by or "?"))
+    elif alert.severity is Severity.CRITICAL:
         if notice.buttons:
             lines.append(tr("Acknowledge with the button or /ack {id}.").format(id=alert.id))
         else:

@@ -102,18 +102,20 @@ class AlertService:
 
     # --- people --------------------------------------------------------------------------
 
-    async def acknowledge(self, alert_id: int, by: str, by_name: str) -> str:
+    async def acknowledge(
+        self, alert_id: int, by: str, by_name: str
+    ) -> tuple[str, AlertRow | None]:
+        """(the answer for the person, the alert as it is now, if there is one)."""
         now = self._clock.time()
         row = await self._store.acknowledge(alert_id, by_name or by, now)
         if row is None:
             existing = await self._store.get(alert_id)
             if existing is None:
-                return tr("There is no alert #{id}.").format(id=alert_id)
+                return tr("There is no alert #{id}.").format(id=alert_id), None
             if existing.status is Status.ACKNOWLEDGED:
-                return tr("Alert #{id} was already acknowledged by {name}.").format(
-                    id=alert_id, name=existing.acked_by
-                )
-            return tr("Alert #{id} is already resolved.").format(id=alert_id)
+                answer = tr("Alert #{id} was already acknowledged by {name}.")
+                return answer.format(id=alert_id, name=existing.acked_by), existing
+            return tr("Alert #{id} is already resolved.").format(id=alert_id), existing
         await self._audit.append(
             "alert.acknowledged",
             by,
@@ -124,7 +126,8 @@ class AlertService:
             after=round(now - row.fired_at, 1),
         )
         self._wake.set()
-        return tr("Alert #{id} acknowledged: it will not escalate further.").format(id=alert_id)
+        answer = tr("Alert #{id} acknowledged: it will not escalate further.")
+        return answer.format(id=alert_id), row
 
     async def silence(self, pattern: str, seconds: float, by: str) -> Silence:
         now = self._clock.time()
