@@ -132,7 +132,9 @@ async def test_critical_escalates_to_email_then_webhook_and_resolves(
     resolved = await h.channel.wait_sent(2)
     assert resolved[1].text.startswith("✅ RESOLVED · web1: CPU above 90%")
     assert "cpu 40%" in resolved[1].text and not resolved[1].buttons
-    assert (await smtp.wait(2))[1].message["Subject"].startswith("✅ RESOLVED")
+    resolve_mail = (await smtp.wait(2))[1].message
+    assert resolve_mail["Subject"].startswith("✅ RESOLVED")
+    assert resolve_mail["In-Reply-To"] == "<alert-1-1800000000@example.test>"
     assert (await hook.wait(2))[1]["event"] == "resolve"
     assert await open_alerts(h) == []
     assert len(h.channel.sent) == 2 and len(smtp.received) == 2
@@ -353,6 +355,15 @@ async def test_a_route_that_reaches_nobody_passes_the_alert_on_at_once(make_conf
         sent = await h.channel.wait_sent(1)  # no ack_timeout waited: the webhook failed
         assert "Escalated to route 2 of 2" in sent[0].text
         assert len(refusing.accepted) == 1 and clock.now == 1_800_000_000.0
+        metrics = h.services.metrics.render({}).decode()
+        assert (
+            'assistant_alerts_sent_total{event="fire",outcome="failed",route="pager"} 1.0'
+            in metrics
+        )
+        assert (
+            'assistant_alerts_sent_total{event="escalate",outcome="reached",route="team"} 1.0'
+            in metrics
+        )
     finally:
         await refusing.stop()
 

@@ -62,6 +62,7 @@ async def setup(ctx: Context) -> Feature:
         config=ctx.live.get,
         clock=ctx.clock,
         redactor=ctx.redactor,
+        registry=ctx.metrics.registry,
     )
     service = await ctx.stack.enter_async_context(
         AlertService(

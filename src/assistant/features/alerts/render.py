@@ -4,6 +4,7 @@ signature. Pure functions; the text is in the current locale (``i18n.using``).""
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
@@ -123,13 +124,29 @@ def render_text(notice: Notice, zone: str) -> str:
 
 
 def render_email(
-    notice: Notice, zone: str, *, sender: str, to: list[str], files: tuple[OutFile, ...]
+    notice: Notice,
+    zone: str,
+    *,
+    sender: str,
+    to: list[str],
+    files: tuple[OutFile, ...],
+    now: float,
 ) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = headline(notice)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["X-Assistant-Alert"] = f"{notice.alert.id} {notice.event.value}"
+    # mail clients thread an alert's escalations, acknowledgement and resolve under its first
+    domain = sender.rpartition("@")[2] or "assistant"
+    first = f"<alert-{notice.alert.id}-{int(notice.alert.fired_at)}@{domain}>"
+    message["Date"] = email.utils.formatdate(now)
+    if notice.event is Event.FIRE:
+        message["Message-ID"] = first
+    else:
+        message["Message-ID"] = email.utils.make_msgid(f"alert-{notice.alert.id}", domain)
+        message["In-Reply-To"] = first
+        message["References"] = first
     message.set_content(render_text(notice, zone))
     for file in files:
         main, _, sub = file.mime_type.partition("/")

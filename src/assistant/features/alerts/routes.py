@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
+from prometheus_client import CollectorRegistry, Counter
 
 from assistant.core import i18n
 from assistant.core.errors import AssistantError
@@ -56,7 +57,14 @@ class Routes:
         config: Callable[[], Config],
         clock: Clock,
         redactor: Redactor,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        self._sent = Counter(
+            "assistant_alerts_sent",
+            "Alert notices sent, per route, event and outcome",
+            ["route", "event", "outcome"],
+            registry=registry,
+        )
         self._router = router
         self._session = session
         self._locales = locales
@@ -68,6 +76,12 @@ class Routes:
         return self._config().assistant.timezone
 
     async def send(self, name: str, notice: Notice, files: tuple[OutFile, ...]) -> bool:
+        reached = await self._send(name, notice, files)
+        outcome = "reached" if reached else "failed"
+        self._sent.labels(name, notice.event.value, outcome).inc()
+        return reached
+
+    async def _send(self, name: str, notice: Notice, files: tuple[OutFile, ...]) -> bool:
         route = self._config().alerts.route(name)
         if route is None:  # removed by a reload
             log.warning("alerts.route_gone", route=name, alert=notice.alert.id)
@@ -152,7 +166,12 @@ class Routes:
         assert smtp is not None, "validated with the config"
         with i18n.using(route.language or self._locales.default()):
             message = render_email(
-                notice, self._zone(), sender=smtp.sender, to=route.to, files=files
+                notice,
+                self._zone(),
+                sender=smtp.sender,
+                to=route.to,
+                files=files,
+                now=self._clock.time(),
             )
         context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
         await aiosmtplib.send(
