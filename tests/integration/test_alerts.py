@@ -17,6 +17,8 @@ from assistant.core.ports import Alert, Severity
 from assistant.feature import ALERTS, CheckContext, Status
 from assistant.features.alerts.checks import check_alerts
 from assistant.features.alerts.selfwatch import Usage
+from assistant.features.alerts.state import AlertStore, Pending
+from assistant.store.db import Database
 from tests.conftest import OWNER, USER, until
 from tests.fakes.hook import HookReceiver
 from tests.fakes.model import Fail
@@ -459,3 +461,20 @@ async def test_one_process_sends_alerts(make_config, start_harness):
         "🔴 CRITICAL · web2",
     ]
     assert chat.channel.sent == []
+
+
+async def test_a_step_read_before_an_ack_or_resolve_sends_nothing_stale(tmp_path):
+    async with Database(tmp_path / "state.db") as db:
+        store = AlertStore(db)
+        read, _ = await store.fire(cpu(), None, 1000.0)
+        await store.acknowledge(read.id, "Ann", 1001.0)
+        assert not await store.advance(read, 1, 1600.0)  # acknowledged meanwhile: not sent
+        resolved = await store.resolve(read.key, "ok", 1002.0)
+        assert resolved is not None and resolved.pending is None  # nothing was sent: no notice
+        again, news = await store.fire(cpu(), None, 1003.0)
+        assert news and again.id != read.id
+        assert await store.advance(again, 1, None)
+        told = await store.resolve(again.key, "ok", 1004.0)
+        assert told is not None and told.pending is Pending.RESOLVE
+        await store.acknowledge(again.id, "Ann", 1005.0)  # too late: resolved
+        assert await store.take_pending(told) and not await store.take_pending(told)

@@ -199,7 +199,8 @@ class AlertService:
 
     async def _tell(self, row: AlertRow) -> None:
         """A resolve or an acknowledgement, to the routes the alert reached."""
-        await self._store.update(row.id, pending=None)
+        if not await self._store.take_pending(row):
+            return  # replaced meanwhile (a resolve after an ack): the next step sends that
         chain = self._chain(row.severity)
         event = Event.RESOLVE if row.pending is Pending.RESOLVE else Event.ACK
         for name in chain[: row.notified]:
@@ -243,7 +244,8 @@ class AlertService:
             next_at: float | None = now + ack_timeout if notified < len(chain) else None
         else:
             names, notified, next_at = chain, len(chain), None
-        await self._store.update(row.id, notified=notified, next_at=next_at, held_by=None)
+        if not await self._store.advance(row, notified, next_at):
+            return  # acknowledged, resolved or fired anew since it was read
         event = Event.FIRE if row.notified == 0 else Event.ESCALATE
         if event is Event.ESCALATE:
             await self._audit.append(

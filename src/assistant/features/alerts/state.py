@@ -217,6 +217,25 @@ class AlertStore:
             (*values.values(), alert_id),
         )
 
+    async def advance(self, row: AlertRow, notified: int, next_at: float | None) -> bool:
+        """Record that ``row`` goes to its next route(s) now, unless it changed since it was
+        read (acknowledged, resolved, fired anew): whether it may be sent."""
+        count = await self._db.execute(
+            "UPDATE alerts SET notified = ?, next_at = ?, held_by = NULL "
+            "WHERE id = ? AND status = 'firing' AND notified = ? AND fired_at = ?",
+            (notified, next_at, row.id, row.notified, row.fired_at),
+        )
+        return count > 0
+
+    async def take_pending(self, row: AlertRow) -> bool:
+        """Clear ``row``'s pending notice, unless another replaced it since it was read."""
+        assert row.pending is not None
+        count = await self._db.execute(
+            "UPDATE alerts SET pending = NULL WHERE id = ? AND pending = ?",
+            (row.id, row.pending.value),
+        )
+        return count > 0
+
     async def release(self, held_by: str, now: float) -> None:
         """Alerts held by ``held_by`` are looked at again now."""
         await self._db.execute(
