@@ -226,14 +226,14 @@ class AlertService:
     async def _advance(self, row: AlertRow, now: float) -> None:
         chain = self._chain(row.severity)
         if row.notified >= len(chain):
-            await self._store.update(row.id, next_at=None)
+            await self._store.reschedule(row.id, None, row.held_by)
             if not chain:
                 log.warning("alerts.no_route", alert=row.id, severity=row.severity.value)
             return
         held = await self._held(row, now)
         if held is not None:
             until, why = held
-            await self._store.update(row.id, next_at=until, held_by=why)
+            await self._store.reschedule(row.id, until, why)
             if row.held_by != why:
                 log.info("alerts.held", alert=row.id, key=row.key, why=why, until=until)
             return
@@ -263,5 +263,5 @@ class AlertService:
             notice = Notice(event, row, notified, len(chain), ack_timeout)
             reached = await self._routes.send(name, notice, files) or reached
         if not reached and next_at is not None:  # nobody heard it: the next route now
-            await self._store.update(row.id, next_at=now)
+            await self._store.reschedule(row.id, now)
             self._wake.set()

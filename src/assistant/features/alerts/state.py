@@ -8,7 +8,6 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from assistant.core.ports import Alert, Severity
 from assistant.store.db import Database, transaction
@@ -207,14 +206,13 @@ class AlertStore:
         )
         return _row(row) if row is not None else None
 
-    async def update(self, alert_id: int, **values: Any) -> None:
-        """Set columns of one alert (``notified``, ``next_at``, ``held_by``, ``pending``)."""
-        allowed = {"notified", "next_at", "held_by", "pending"}
-        assert set(values) <= allowed, values
-        columns = ", ".join(f"{name} = ?" for name in values)
+    async def reschedule(
+        self, alert_id: int, next_at: float | None, held_by: str | None = None
+    ) -> None:
+        """When a firing alert is looked at next (None: not again), and what holds it back."""
         await self._db.execute(
-            f"UPDATE alerts SET {columns} WHERE id = ?",  # noqa: S608 - names from the allowlist
-            (*values.values(), alert_id),
+            "UPDATE alerts SET next_at = ?, held_by = ? WHERE id = ? AND status = 'firing'",
+            (next_at, held_by, alert_id),
         )
 
     async def advance(self, row: AlertRow, notified: int, next_at: float | None) -> bool:
