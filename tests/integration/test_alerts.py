@@ -158,10 +158,19 @@ async def test_email_over_implicit_tls_or_plain(tmp_path, make_config, start_har
         section = alerts_config(server, None, warning=["mail"])
         del section["smtp"]["username"], section["smtp"]["password"]
         h = await start_harness(make_config(alerts=section), clock=FakeClock())
-        await h.services.ports.get(ALERTS).fire(cpu(Severity.WARNING))
+        leaky = Alert(
+            "check:web1:api",
+            Severity.WARNING,
+            "CPU above 90%",
+            "curl -u admin:x -H 'Authorization: Bearer abcdef0123456789abcdef' failed",
+            "web1",
+        )
+        await h.services.ports.get(ALERTS).fire(leaky)
         mail = (await server.wait(1))[0]
         assert mail.message["Subject"] == "🟠 WARNING · web1: CPU above 90%"
-        assert "/ack" not in mail.message.get_body(("plain",)).get_content()
+        body = mail.message.get_body(("plain",)).get_content()
+        assert "/ack" not in body and "abcdef0123456789abcdef" not in body
+        assert "Authorization: Bearer **********" in body  # secrets leave masked
     finally:
         await server.stop()
 

@@ -10,6 +10,7 @@ import asyncio
 import ssl
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -35,6 +36,7 @@ from assistant.features.alerts.render import (
     signature,
     webhook_body,
 )
+from assistant.features.alerts.state import AlertRow
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -72,11 +74,22 @@ class Routes:
         self._clock = clock
         self._redactor = redactor
 
+    def _redacted(self, alert: AlertRow) -> AlertRow:
+        """What was seen may quote a secret (a command line, a URL): it leaves masked."""
+        red = self._redactor.text
+        return replace(
+            alert,
+            title=red(alert.title),
+            detail=red(alert.detail),
+            resolve_detail=red(alert.resolve_detail) if alert.resolve_detail else None,
+            params={k: red(v) for k, v in alert.params.items()},
+        )
+
     def _zone(self) -> str:
         return self._config().assistant.timezone
 
     async def send(self, name: str, notice: Notice, files: tuple[OutFile, ...]) -> bool:
-        reached = await self._send(name, notice, files)
+        reached = await self._send(name, replace(notice, alert=self._redacted(notice.alert)), files)
         outcome = "reached" if reached else "failed"
         self._sent.labels(name, notice.event.value, outcome).inc()
         return reached
