@@ -314,6 +314,8 @@ async def test_self_alert_for_a_component_down_in_the_recipients_language(
         config, clock=clock, options={"disk_usage": lambda path: Usage(100, 50, 50)}
     )
     await h.ask(f"/lang {language}")
+    if language == "zh":
+        await h.ask("/tz Asia/Shanghai")
     ready(h)
     health = h.services.health
     health.register(component)
@@ -327,6 +329,7 @@ async def test_self_alert_for_a_component_down_in_the_recipients_language(
     sent = await h.channel.wait_sent(before + 1)
     text = sent[before].text
     assert text.startswith(first) and "connection refused" in text
+    assert (" CST。" if language == "zh" else " UTC.") in text  # in the person's time zone
     await settle(clock)
     health.set(component, ComponentState.READY)
     clock.advance(60)

@@ -118,23 +118,25 @@ class Routes:
 
     # --- chats ---------------------------------------------------------------------------
 
-    async def _targets(self, route: ChatRoute) -> list[tuple[ChatRef, str]]:
-        """(chat, language) of each chat and person of the route on a running channel."""
+    async def _targets(self, route: ChatRoute) -> list[tuple[ChatRef, str, str]]:
+        """(chat, language, time zone) of each chat and person of the route on a running
+        channel: a person's own (/lang, /tz), else the assistant's."""
         running = self._router.channels
-        default = self._locales.default()
-        found: list[tuple[ChatRef, str]] = []
+        language, zone = self._locales.default(), self._zone()
+        found: list[tuple[ChatRef, str, str]] = []
         for chat in route.chats:
             channel, _, chat_id = chat.partition(":")
             if channel in running:  # a route's chats are group chats (people are people)
-                found.append((ChatRef(channel, chat_id, is_group=channel != "console"), default))
+                group = ChatRef(channel, chat_id, is_group=channel != "console")
+                found.append((group, language, zone))
         people = self._config().alerts.people
         for person in route.people:
             for account in people.get(person, ()):
                 channel, _, user_id = account.partition(":")
                 if channel in running:
-                    found.append(
-                        (ChatRef(channel, user_id), await self._locales.of_person(channel, user_id))
-                    )
+                    own = await self._locales.people.get(account)
+                    spoken = await self._locales.of_person(channel, user_id)
+                    found.append((ChatRef(channel, user_id), spoken, own.timezone or zone))
                     break
         return found
 
@@ -142,13 +144,13 @@ class Routes:
         targets = await self._targets(route)
         reached = 0
         channels = self._router.channels
-        for chat, language in targets:
+        for chat, language, zone in targets:
             buttons = channels[chat.channel].features.buttons
             with_button = Notice(
                 notice.event, notice.alert, notice.step, notice.routes, notice.ack_timeout, buttons
             )
             with i18n.using(language):
-                text = render_text(with_button, self._zone())
+                text = render_text(with_button, zone)
                 rows: tuple[tuple[Button, ...], ...] = ()
                 if buttons and _acknowledgeable(notice):
                     rows = (
