@@ -82,7 +82,7 @@ def test_example_config_documents_every_key():
         ),
         (
             "[access.permissions]\nuser = ['fly']\n",
-            "c.toml: access.permissions.user[0]: Input should be 'chat', 'model', 'system', 'exec', 'exec.readonly', 'approve', 'memory', 'schedule', 'admin' or 'web.read' (got 'fly')",
+            "c.toml: access.permissions.user[0]: Input should be 'chat', 'model', 'system', 'exec', 'exec.readonly', 'approve', 'memory', 'schedule', 'admin', 'web.read' or 'alerts' (got 'fly')",
         ),
         (
             "[[routing]]\nmodel = 'nope'\nkeywords = ['x']\n",

@@ -4,6 +4,7 @@ Sections live in ``sections`` (core) and ``channels``; ``root.Config`` holds the
 ``loader`` reads, interpolates and validates. Import everything from here.
 """
 
+from assistant.config.alerts import AlertsSection
 from assistant.config.base import Section
 from assistant.config.channels import (
     FeishuSection,
@@ -45,6 +46,7 @@ __all__ = [
     "ENV_FILE_HINT",
     "AccessSection",
     "AgentSection",
+    "AlertsSection",
     "AssistantSection",
     "ChannelAccess",
     "CommandRule",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from assistant.config.alerts import AlertsSection
 from assistant.config.base import Section
 from assistant.config.channels import (
     FeishuSection,
@@ -52,6 +53,7 @@ class Config(Section):
     web: WebSection = WebSection()
     mcp: McpSection = McpSection()
     plugins: PluginsSection = PluginsSection()
+    alerts: AlertsSection = AlertsSection()
 
     @property
     def known_hosts(self) -> Path:

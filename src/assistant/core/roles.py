@@ -27,6 +27,7 @@ class Permission(StrEnum):
     SCHEDULE = "schedule"  # reminders, scheduled jobs, monitoring checks
     ADMIN = "admin"  # pairing, users and roles
     WEB_READ = "web.read"  # GET/HEAD web pages and HTTP APIs (other methods ask)
+    ALERTS = "alerts"  # see alerts, acknowledge them, silence them
 
 
 DEFAULT_PERMISSIONS: dict[Role, frozenset[Permission]] = {

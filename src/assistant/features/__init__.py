@@ -27,6 +27,7 @@ NAMES: tuple[str, ...] = (
     "web",
     "mcp",
     "plugins",
+    "alerts",
 )
 
 

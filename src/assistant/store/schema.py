@@ -300,4 +300,39 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX console_files_at ON console_files (at);
     """,
+    # 14: alerts (issue 18): one row per firing of a condition (its key), from fired to resolved:
+    # routes reached so far, when the next is due, who acknowledged it, a notice still to send
+    # (resolve, ack); and the maintenance windows (silences) that hold alerts back
+    """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        title TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        host TEXT,
+        source TEXT NOT NULL,
+        params TEXT,
+        fired_at REAL NOT NULL,
+        notified INTEGER NOT NULL DEFAULT 0,
+        next_at REAL,
+        held_by TEXT,
+        acked_by TEXT,
+        acked_at REAL,
+        resolved_at REAL,
+        resolve_detail TEXT,
+        pending TEXT
+    );
+    CREATE UNIQUE INDEX alerts_open ON alerts (key) WHERE status <> 'resolved';
+    CREATE INDEX alerts_key ON alerts (key, id);
+    CREATE TABLE alert_silences (
+        id INTEGER PRIMARY KEY,
+        pattern TEXT NOT NULL,
+        until REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ended_at REAL
+    );
+    """,
 ]
