@@ -33,17 +33,10 @@ import structlog
 from aiohttp import web
 
 from assistant.channels.common import DEFERRED, answer_or_defer
-from assistant.channels.outfiles import (
-    FileLimits,
-    caption_of,
-    refused_line,
-    send_as,
-    too_large_line,
-    upload_name,
-)
 from assistant.channels.parts import send_parts
 from assistant.channels.quarantine import Quarantine
 from assistant.channels.whatsapp.api import OUTSIDE_WINDOW, GraphAPI, WhatsAppRefused
+from assistant.channels.whatsapp.files import caption_for, send_file
 from assistant.channels.whatsapp.parse import (
     CHANNEL,
     Item,
@@ -94,10 +87,6 @@ NAME = CHANNEL
 COMPONENT = "channel.whatsapp"
 WINDOW = 24 * 3600.0  # seconds after a person's message in which free-form replies may go
 MARK_READ_TIMEOUT = 5.0
-# the Cloud API's media limits: pictures (JPEG, PNG) and documents, and a caption's length
-FILE_LIMITS = FileLimits("WhatsApp", image=5 * 1024 * 1024, document=100 * 1024 * 1024)
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
-CAPTION = 1024
 TYPING_EVERY = 20.0  # WhatsApp shows the indicator for 25 s (or until the reply)
 
 BUTTONS_LOST = N_(
@@ -106,21 +95,6 @@ BUTTONS_LOST = N_(
 )
 
 Undeliverable = Callable[[ChatRef, str | None], Awaitable[None]]  # None: the text is gone
-
-
-def _caption(files: tuple[OutFile, ...], payloads: list[Payload]) -> str | None:
-    """The text, when it goes as the last file's caption (see ``channels.outfiles``)."""
-    if not files or len(payloads) != 1 or payloads[0].get("type") != "text":
-        return None
-    body = str(payloads[0]["text"]["body"])
-    return body if caption_of(files, 1, False, len(body) <= CAPTION) else None
-
-
-def _upload_type(mime_type: str) -> str:
-    """Text of any kind (CSV, Markdown, JSON) goes as text/plain, the one text type the Cloud
-    API takes as a document; the file keeps its name."""
-    text = mime_type.startswith("text/") or mime_type == "application/json"
-    return "text/plain" if text else mime_type
 
 
 def _now() -> str:
@@ -376,7 +350,7 @@ class WhatsAppChannel:
         if not await self._in_window(chat.chat_id):
             return await self._outside_window(chat, text, buttons, sink)
         closed = False
-        count, caption = len(files), _caption(files, payloads)
+        count, caption = len(files), caption_for(files, payloads)
         if caption is not None:
             payloads = []
 
@@ -385,7 +359,7 @@ class WhatsAppChannel:
             try:
                 if index < count:
                     last = index == count - 1
-                    return await self._send_file(chat, files[index], caption if last else None)
+                    return await send_file(self.api, chat, files[index], caption if last else None)
                 message_id = await self.api.send(
                     chat.chat_id, payloads[index - count], group=chat.is_group
                 )
@@ -399,38 +373,6 @@ class WhatsAppChannel:
         if closed and not sent:
             return await self._outside_window(chat, text, buttons, sink)
         return sent
-
-    async def _send_file(
-        self, chat: ChatRef, file: OutFile, caption: str | None
-    ) -> SentMessage | None:
-        """Upload one file and send it (an image or a document message); a text naming it
-        when it is too large or refused (a window that closed is the caller's)."""
-        how = send_as(file, FILE_LIMITS)
-        if how == "image" and file.mime_type not in IMAGE_TYPES:
-            how = "document" if len(file.data) <= FILE_LIMITS.document else None
-        if how is None:
-            line = too_large_line(file, FILE_LIMITS)
-        else:
-            try:
-                kind = _upload_type(file.mime_type)
-                media = await self.api.upload_media(file.name, file.data, kind)
-                body: dict[str, str] = {"id": media}
-                if how == "document":
-                    body["filename"] = upload_name(file.name)
-                if caption:
-                    body["caption"] = caption
-                payload = {"type": how, how: body}
-                return SentMessage(
-                    chat, await self.api.send(chat.chat_id, payload, group=chat.is_group)
-                )
-            except WhatsAppRefused as exc:
-                if exc.code == OUTSIDE_WINDOW:
-                    raise
-                log.warning("whatsapp.file_refused", code=exc.code, error=str(exc))
-                line = refused_line(file, FILE_LIMITS.platform)
-        body_text = f"{line}\n\n{caption}" if caption else line
-        sent = await self.api.send(chat.chat_id, text_payload(body_text), group=chat.is_group)
-        return SentMessage(chat, sent)
 
     async def _outside_window(
         self,
