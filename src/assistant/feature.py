@@ -27,7 +27,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from assistant.core.commands import Action, Canceller, Command, HostStatus, JobCanceller
+from assistant.core.commands import (
+    Action,
+    Canceller,
+    Command,
+    HostReport,
+    HostStatus,
+    JobCanceller,
+)
 from assistant.core.messages import ChatRef
 from assistant.core.ports import (
     AlertSink,
@@ -35,6 +42,7 @@ from assistant.core.ports import (
     Channel,
     CommandRunner,
     ConversationArchive,
+    HostProbe,
     Recaller,
     WebhookHandler,
 )
@@ -242,6 +250,8 @@ CANCELLER: Port[Canceller] = Port("canceller")  # /cancel
 JOB_CANCELLER: Port[JobCanceller] = Port("job-canceller")  # /cancel ID
 APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool call
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
+HOST_PROBE: Port[HostProbe] = Port("host-probe")  # the monitor's probe over SSH
+HOST_REPORT: Port[HostReport] = Port("host-report")  # /status HOST of a monitored host
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

@@ -15,6 +15,7 @@ from assistant.config.channels import (
 )
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
+from assistant.config.monitor import MonitorSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
@@ -45,6 +46,7 @@ class Config(Section):
     whatsapp: WhatsAppSection = WhatsAppSection()
     slack: SlackSection = SlackSection()
     ssh: SSHSection = SSHSection()
+    monitor: MonitorSection = MonitorSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
@@ -75,6 +77,18 @@ class Config(Section):
                 raise ValueError(
                     f"routing rule points to unknown model {rule.model!r}; "
                     f"known: {', '.join(names) or 'none'}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _monitor_references(self) -> Config:
+        known = {h.name for h in self.ssh.hosts}
+        for rule in self.monitor.rules:
+            unknown = [h for h in rule.hosts if h not in known]
+            if unknown:
+                raise ValueError(
+                    f"a [[monitor.rules]] entry names unknown hosts: {', '.join(unknown)} "
+                    "(hosts are the [[ssh.hosts]] names)"
                 )
         return self
 

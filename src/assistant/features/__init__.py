@@ -26,6 +26,7 @@ NAMES: tuple[str, ...] = (
     "pairing",
     "web",
     "mcp",
+    "monitor",
 )
 
 

@@ -12,7 +12,14 @@ import structlog
 
 from assistant.core.backoff import Backoff
 from assistant.core.errors import ChannelError, ChannelUnavailable
-from assistant.core.messages import Button, ChatRef, InboundMessage, OutboundMessage, SentMessage
+from assistant.core.messages import (
+    Button,
+    ChatRef,
+    InboundMessage,
+    OutboundMessage,
+    OutFile,
+    SentMessage,
+)
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Channel, Clock, SystemClock
 from assistant.router.reply_log import ReplyLog, persist
@@ -56,6 +63,7 @@ class Delivery:
         plain: bool = False,
         store: bool = True,
         stream: StreamingReply | None = None,
+        files: tuple[OutFile, ...] = (),
     ) -> None:
         """Send the reply to ``message``, part by part as ``record`` says, then mark it done.
 
@@ -64,7 +72,9 @@ class Delivery:
         the text instead of being left behind. While the platform is unreachable
         (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with backoff for as
         long as it takes; a shutdown cancels the wait and the next start resumes the reply at
-        its first part not acknowledged. Other channel errors get a few attempts.
+        its first part not acknowledged. Other channel errors get a few attempts. ``files``
+        go with the text (a command's chart); the inbox stores only the text, so a reply
+        resumed after a crash comes without them.
         """
         channel = self._channels.get(message.chat.channel)
         if channel is None:
@@ -80,6 +90,7 @@ class Delivery:
             text=text,
             format=fmt,
             reply_to=message.message_id if message.chat.is_group else None,
+            files=files,
         )
         backoff = Backoff(0.5, _RETRY_CAP)
         attempt = 0

@@ -25,7 +25,7 @@ import structlog
 from assistant.agent.loop import Agent
 from assistant.config import Config
 from assistant.core import i18n
-from assistant.core.commands import CommandCall, parse_command
+from assistant.core.commands import CommandCall, Reply, parse_command
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import (
@@ -34,6 +34,7 @@ from assistant.core.messages import (
     InboundMessage,
     MessageKind,
     OutboundMessage,
+    OutFile,
     SentMessage,
 )
 from assistant.core.metrics import Metrics
@@ -310,7 +311,13 @@ class Router:
                 io=self._io(work.message.chat),
                 mark_side_effect=mark_side_effect,
             )
-            reply = await command.handler(call)
+            answer = await command.handler(call)
+            if isinstance(answer, Reply):
+                await self._delivery.deliver(
+                    work.record, work.message, answer.text, files=answer.files
+                )
+                return
+            reply = answer
         await self._delivery.deliver(work.record, work.message, reply)
 
     def _io(self, chat: ChatRef) -> ChatIO | None:
@@ -347,13 +354,14 @@ class Router:
         *,
         buttons: tuple[tuple[Button, ...], ...] = (),
         plain: bool = False,
+        files: tuple[OutFile, ...] = (),
     ) -> list[SentMessage]:
         """Send a message that answers no inbound message (approvals, pairing, alerts)."""
         channel = self._channels.get(chat.channel)
         if channel is None:
             raise ChannelError(f"no channel named {chat.channel!r} is running")
         message = OutboundMessage(
-            chat, text, buttons=buttons, format="plain" if plain else "markdown"
+            chat, text, buttons=buttons, format="plain" if plain else "markdown", files=files
         )
         return await channel.send(message)
 
