@@ -42,6 +42,7 @@ from assistant.core.ports import (
     Channel,
     CommandRunner,
     ConversationArchive,
+    HostAction,
     HostProbe,
     Recaller,
     WebhookHandler,
@@ -252,6 +253,7 @@ APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool c
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
 HOST_PROBE: Port[HostProbe] = Port("host-probe")  # the monitor's probe over SSH
 HOST_REPORT: Port[HostReport] = Port("host-report")  # /status HOST of a monitored host
+HOST_ACTION: Port[HostAction] = Port("host-action")  # a monitor rule's action, under the policy
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

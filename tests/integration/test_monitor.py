@@ -9,7 +9,9 @@ import asyncio
 import io
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -17,7 +19,7 @@ from PIL import Image
 
 from assistant.config import Config, parse_config
 from assistant.core.errors import ToolError
-from assistant.core.messages import OutFile
+from assistant.core.messages import InboundMessage, MessageKind, OutFile, Sender
 from assistant.core.ports import Alert, Severity
 from assistant.features.monitor.charts import Panel, find_font, render_async
 from assistant.features.monitor.series import SeriesStore
@@ -187,6 +189,7 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(sshd.known_hosts_line + "\n")
     clock = FakeClock()
+    marker = Path(f"/tmp/assistant-monitor-{uuid.uuid4().hex}")
     config = make_config(
         ssh={
             "known_hosts": str(known_hosts),
@@ -204,7 +207,15 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
                 {"name": "quiet", "address": "127.0.0.1", "port": sshd.port},
             ],
         },
-        monitor={"unreachable_after": 1, "rules": [{"metric": "mem", "threshold": 0}]},
+        monitor={
+            "unreachable_after": 1,
+            "rules": [
+                # allowed outright (a built-in read-only command): runs when the alert fires
+                {"hosts": ["box"], "metric": "mem", "threshold": 0, "action": "uptime"},
+                # ask-class: an approval first
+                {"hosts": ["box"], "metric": "disk", "threshold": 0, "action": f"touch {marker}"},
+            ],
+        },
     )
     h = await start_harness(config, clock=clock)
     monitor = h.assembly.part("monitor")
@@ -222,6 +233,25 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     assert "gone is unreachable" in texts and "box: Memory" in texts
     memory_alert = next(m for m in told if "box: Memory" in m.text)
     assert memory_alert.files and png_size(memory_alert.files[0].data)[0] == 900
+    # the rules' actions, through the command policy: uptime ran; touch waits for approval
+    await until(lambda: any(m.text.startswith("box: exit 0") for m in h.channel.sent))
+    ran = next(m.text for m in h.channel.sent if m.text.startswith("box: exit 0"))
+    assert "load average" in ran
+    await until(lambda: any(m.buttons for m in h.channel.sent))
+    card = next(m for m in h.channel.sent if m.buttons)
+    assert card.chat.chat_id == OWNER and f"touch {marker}" in card.text
+    assert not marker.exists()
+    press = InboundMessage(
+        chat=card.chat,
+        sender=Sender(OWNER, name="Owner"),
+        text=card.buttons[0][0].action_id,
+        platform_id="press-approve",
+        kind=MessageKind.ACTION,
+        message_id="1",
+    )
+    await h.router.submit(press)
+    await until(marker.exists)
+    marker.unlink()
     # /status HOST: the numbers and a 24-hour chart of three panels
     status = await h.ask("/status box")
     answer = h.channel.sent[-1]

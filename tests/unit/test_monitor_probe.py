@@ -193,3 +193,20 @@ def test_samples_are_averaged_into_tiers_and_pruned_by_age(conn):
 
 def test_cpu_times_count_iowait_as_idle():
     assert parse_cpu("cpu 1 2 3 4 5 6 7 8 9 10") == CpuTimes(total=36, idle=9)
+
+
+def test_two_rules_for_one_metric_and_severity_on_a_host_are_a_config_error():
+    import tomli_w
+
+    from assistant.config import parse_config
+
+    hosts = [{"name": "web1", "address": "10.0.0.1", "tags": ["web"], "monitor": True}]
+    rules = [
+        {"tags": ["web"], "metric": "cpu", "threshold": 90},
+        {"hosts": ["web1"], "metric": "cpu", "threshold": 80},
+    ]
+    data = {"ssh": {"hosts": hosts}, "monitor": {"rules": rules}}
+    with pytest.raises(Exception, match="one rule per metric and severity"):
+        parse_config(tomli_w.dumps(data), {})
+    rules[1]["severity"] = "critical"
+    assert len(parse_config(tomli_w.dumps(data), {}).monitor.rules) == 2

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from assistant.config.base import Section
+from assistant.config.ssh import SSHHost
 
 # what a rule may watch: the probe's metrics, a mount's disk use, a systemd unit
 METRIC_PATTERN = (
@@ -30,6 +31,7 @@ class MonitorRule(Section):
     for_seconds: float = Field(0.0, ge=0)
     severity: Literal["warning", "critical"] = "warning"
     clear: float | None = None
+    action: str | None = Field(None, min_length=1, max_length=2000)
 
     @field_validator("metric")
     @classmethod
@@ -53,6 +55,12 @@ class MonitorRule(Section):
                 f"{side} threshold = {self.threshold} (it is where the alert resolves)"
             )
         return self
+
+    def watches(self, host: SSHHost) -> bool:
+        """Whether this rule applies to ``host`` (by name or tag; neither given: every host)."""
+        if not self.hosts and not self.tags:
+            return True
+        return host.name in self.hosts or bool(set(self.tags) & set(host.tags))
 
     @property
     def clear_at(self) -> float:

@@ -90,6 +90,16 @@ class Config(Section):
                     f"a [[monitor.rules]] entry names unknown hosts: {', '.join(unknown)} "
                     "(hosts are the [[ssh.hosts]] names)"
                 )
+        for host in self.ssh.hosts:
+            seen: set[tuple[str, str]] = set()
+            for rule in (r for r in self.monitor.rules if r.watches(host)):
+                if (rule.metric, rule.severity) in seen:
+                    raise ValueError(
+                        f"two [[monitor.rules]] entries watch {rule.metric!r} on host "
+                        f"{host.name!r} at severity {rule.severity!r}; a host has one rule per "
+                        "metric and severity"
+                    )
+                seen.add((rule.metric, rule.severity))
         return self
 
     def model(self, name: str) -> ModelProvider | None:

@@ -276,6 +276,17 @@ class HostProbe(Protocol):
         ...
 
 
+class HostAction(Protocol):
+    """Runs a monitor rule's ``action`` (a command from the config) on a host when its alert
+    fires, under the command policy as if an owner asked: allowed outright → it runs; ask →
+    an approval request goes to the approvers first; denied → nothing runs. The owner's chat
+    is told the outcome. Offered by the SSH feature."""
+
+    async def run_action(self, host: str, command: str, *, reason: str) -> str:
+        """Waits for the approval and the run; returns the report the owner was sent."""
+        ...
+
+
 class Clock(Protocol):
     """Time, injected: everything that waits or compares times takes it, so tests move a fake
     clock instead of sleeping."""

@@ -30,14 +30,8 @@ class RuleState:
     firing: bool = False
 
 
-def applies(rule: MonitorRule, host: SSHHost) -> bool:
-    if not rule.hosts and not rule.tags:
-        return True
-    return host.name in rule.hosts or bool(set(rule.tags) & set(host.tags))
-
-
 def rules_for(rules: Iterable[MonitorRule], host: SSHHost) -> list[MonitorRule]:
-    return [r for r in rules if applies(r, host)]
+    return [r for r in rules if r.watches(host)]
 
 
 def alert_key(host: str, rule: MonitorRule) -> str:

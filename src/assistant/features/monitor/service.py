@@ -13,9 +13,9 @@ import structlog
 
 from assistant.config import Config
 from assistant.config.ssh import SSHHost
-from assistant.core.errors import ToolError
+from assistant.core.errors import AssistantError, ToolError
 from assistant.core.messages import OutFile
-from assistant.core.ports import Alert, AlertSink, Clock, HostProbe, Severity
+from assistant.core.ports import Alert, AlertSink, Clock, HostAction, HostProbe, Severity
 from assistant.features.monitor import text
 from assistant.features.monitor.rules import Change, RuleState, alert_key, rules_for, step
 from assistant.features.monitor.series import SeriesStore
@@ -52,6 +52,7 @@ class Monitor:
         clock: Clock,
         alerts: Callable[[], AlertSink],
         chart: ChartMaker,
+        action: Callable[[], HostAction | None] = lambda: None,
     ) -> None:
         self._config = config
         self._probe = probe
@@ -59,12 +60,20 @@ class Monitor:
         self._clock = clock
         self._alerts = alerts
         self._chart = chart
+        self._action = action
+        self._actions: set[asyncio.Task[None]] = set()  # rules' actions waiting or running
         self.hosts: dict[str, HostState] = {}
         self._rules: dict[tuple[str, str], RuleState] = {}
         self._last_maintained = 0.0
 
     def monitored(self) -> list[SSHHost]:
         return [h for h in self._config().ssh.hosts if h.monitor]
+
+    async def aclose(self) -> None:
+        """Cancel the rules' actions still waiting for an approval or running."""
+        for task in self._actions:
+            task.cancel()
+        await asyncio.gather(*self._actions, return_exceptions=True)
 
     async def run(self) -> None:
         """Probe on the clock until cancelled; a round that takes longer than the interval
@@ -151,5 +160,25 @@ class Monitor:
                         files=(chart,) if chart is not None else (),
                     )
                 )
+                if rule.action:
+                    self._start_action(host.name, rule.action, text.action_reason(host.name, rule))
             elif change is Change.RESOLVE:
                 await self._alerts().resolve(key, text.resolved(host.name, rule, value))
+
+    def _start_action(self, host: str, command: str, reason: str) -> None:
+        runner = self._action()
+        if runner is None:
+            log.warning("monitor.action_unavailable", host=host)
+            return
+
+        async def act() -> None:
+            try:
+                report = await runner.run_action(host, command, reason=reason)
+            except AssistantError as exc:
+                log.warning("monitor.action_failed", host=host, error=str(exc))
+                return
+            log.info("monitor.action", host=host, report=report[:200])
+
+        task = asyncio.create_task(act())
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)

@@ -86,6 +86,12 @@ def resolved(host: str, rule: MonitorRule, now: float) -> str:
     )
 
 
+def action_reason(host: str, rule: MonitorRule) -> str:
+    return tr("The alert {metric} on {host} has an action: {command}").format(
+        metric=label(rule.metric), host=host, command=rule.action
+    )
+
+
 def numbers(values: Mapping[str, float]) -> list[str]:
     """The lines of /status HOST: one per kind of metric."""
     lines = []

@@ -15,6 +15,7 @@ from assistant.core.messages import ChatRef, OutFile
 from assistant.core.ports import Alert, AlertSink, Severity
 from assistant.feature import (
     ALERTS,
+    HOST_ACTION,
     HOST_PROBE,
     HOST_REPORT,
     Component,
@@ -101,7 +102,9 @@ async def build(ctx: Context) -> Feature:
         clock=ctx.clock,
         alerts=alerts,
         chart=chart,
+        action=lambda: ctx.ports.get(HOST_ACTION),
     )
+    ctx.stack.push_async_callback(monitor.aclose)
     commands = MonitorCommands(monitor, store, draw, ctx.clock.time)
     ctx.ports.provide(HOST_REPORT, commands)
     gauges = HostGauges(monitor)
