@@ -28,6 +28,8 @@ from assistant.store.db import Database
 from tests.conftest import OWNER
 from tests.fakes import sshd as fake_sshd
 from tests.helpers import FakeClock, free_port
+from tests.integration.test_telegram import OWNER as TG_OWNER
+from tests.integration.test_telegram import run_daemon, telegram_config  # noqa: F401
 
 
 class FakeProbe:
@@ -252,6 +254,7 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     await h.router.submit(press)
     await until(marker.exists)
     marker.unlink()
+    await until(lambda: sum(m.text.startswith("box: exit 0") for m in h.channel.sent) == 2)
     # /status HOST: the numbers and a 24-hour chart of three panels
     status = await h.ask("/status box")
     answer = h.channel.sent[-1]
@@ -316,3 +319,40 @@ def test_nothing_of_matplotlib_is_imported_until_the_first_chart():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@needs_sshd
+async def test_the_daemon_probes_on_start_and_shows_the_host_on_metrics_and_in_telegram(
+    tmp_path,
+    fake_model,
+    bot_api,
+    sshd,
+    run_daemon,  # noqa: F811
+):
+    import aiohttp
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line + "\n")
+    host = {"name": "box", "address": "127.0.0.1", "port": sshd.port, "monitor": True}
+    ssh = {
+        "known_hosts": str(known_hosts),
+        "user": sshd.user,
+        "key_file": str(sshd.user_key),
+        "hosts": [host],
+    }
+    running = await run_daemon(telegram_config(tmp_path, fake_model, bot_api, ssh=ssh))
+    url = f"http://127.0.0.1:{running.daemon.gateway.port}/metrics"
+    async with aiohttp.ClientSession() as http:
+
+        async def scraped() -> str:
+            async with http.get(url) as response:
+                return await response.text()
+
+        async with asyncio.timeout(15):  # the component's first round, at start
+            text = await scraped()
+            while 'assistant_host_up{host="box"} 1.0' not in text:
+                await asyncio.sleep(0.05)
+                text = await scraped()
+    assert 'assistant_host_value{host="box",metric="mem"}' in text
+    await bot_api.user_message(TG_OWNER, TG_OWNER, "/status box")
+    await bot_api.wait_for(lambda: any("Memory: " in s.text for s in bot_api.sent))
