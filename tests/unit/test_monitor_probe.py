@@ -3,6 +3,7 @@ input (hypothesis); the threshold rules' steps; the series' averages and retenti
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import subprocess
 
@@ -210,3 +211,23 @@ def test_two_rules_for_one_metric_and_severity_on_a_host_are_a_config_error():
         parse_config(tomli_w.dumps(data), {})
     rules[1]["severity"] = "critical"
     assert len(parse_config(tomli_w.dumps(data), {}).monitor.rules) == 2
+
+
+@pytest.mark.parametrize(
+    ("span", "count", "step"),
+    [(3600, 4, 900), (6 * 3600, 6, 3600), (86400, 6, 4 * 3600), (7 * 86400, 7, 86400)],
+)
+def test_time_ticks_fall_on_round_local_times(span, count, step):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from assistant.features.monitor.charts import ticks
+
+    zone = ZoneInfo("Asia/Shanghai")
+    end = 1_800_000_123.0
+    found = ticks(end - span, end, zone)
+    assert len(found) in (count, count + 1)
+    assert all(end - span <= t <= end for t in found)
+    assert all(b - a == step for a, b in itertools.pairwise(found))
+    local = datetime.fromtimestamp(found[0], zone)
+    assert local.second == 0 and (local.hour * 3600 + local.minute * 60) % min(step, 86400) == 0

@@ -141,10 +141,11 @@ def render(
 
 
 def ticks(start: float, end: float, tz: ZoneInfo) -> list[float]:
-    """Time-axis ticks on round local hours or days: 4-hourly for a day, daily for a week,
-    every 5 days beyond."""
+    """Time-axis ticks on round local times, five to eight of them: every 15 minutes for up
+    to 2 hours, hourly up to 6, 4-hourly up to 36, daily up to 8 days, every 5 days beyond."""
     span = end - start
-    step = 4 * 3600 if span <= 36 * 3600 else 86400 if span <= 8 * 86400 else 5 * 86400
+    steps = ((2 * 3600, 900), (6 * 3600, 3600), (36 * 3600, 4 * 3600), (8 * 86400, 86400))
+    step = next((size for upto, size in steps if span <= upto), 5 * 86400)
     offset = datetime.fromtimestamp(end, tz).utcoffset()
     shift = offset.total_seconds() if offset is not None else 0.0
     first = -(-(start + shift) // step) * step - shift
