@@ -231,3 +231,24 @@ def test_time_ticks_fall_on_round_local_times(span, count, step):
     assert all(b - a == step for a, b in itertools.pairwise(found))
     local = datetime.fromtimestamp(found[0], zone)
     assert local.second == 0 and (local.hour * 3600 + local.minute * 60) % min(step, 86400) == 0
+
+
+async def test_the_doctor_names_the_monitored_hosts_and_a_missing_cjk_font(tmp_path):
+    import tomli_w
+
+    from assistant.config import parse_config
+    from assistant.feature import CheckContext, Status
+    from assistant.features.monitor.checks import check_monitor
+
+    async def findings(**monitor):
+        hosts = [{"name": "web1", "address": "10.0.0.1", "monitor": True}]
+        data = {"ssh": {"hosts": hosts}, "monitor": monitor}
+        config = parse_config(tomli_w.dumps(data), {})
+        ctx = CheckContext(tmp_path / "c.toml", {}, None, session=None, config=config)  # type: ignore[arg-type]
+        return {f.check: f for f in await check_monitor(ctx)}
+
+    found = await findings()
+    assert found["monitor"].status is Status.OK and "web1 every 60 s" in found["monitor"].detail
+    assert found["monitor.font"].status is Status.OK
+    missing = (await findings(font=str(tmp_path / "none.ttf")))["monitor.font"]
+    assert missing.status is Status.WARN and "does not exist" in missing.detail

@@ -38,3 +38,11 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.monitor.wiring import build
 
     return await build(ctx)
+
+
+def __getattr__(name: str) -> object:
+    if name == "CHECKS":  # the doctor's, imported only by the doctor
+        from assistant.features.monitor.checks import CHECKS
+
+        return CHECKS
+    raise AttributeError(name)
