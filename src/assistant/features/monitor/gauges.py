@@ -19,8 +19,8 @@ class HostGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         values = GaugeMetricFamily(
             "assistant_host_value",
-            "The last probe's value of a monitored host's metric (percent, load, seconds, "
-            "1/0 for a unit's active state)",
+            "The last successful probe's value of a monitored host's metric (percent, load, "
+            "seconds, 1/0 for a unit's active state); see assistant_host_up for its freshness",
             labels=["host", "metric"],
         )
         up = GaugeMetricFamily(
