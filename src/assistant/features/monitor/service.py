@@ -92,8 +92,11 @@ class Monitor:
             async with gate:
                 await self._probe_host(host, now)
 
+        hosts = self.monitored()
+        for gone in set(self.hosts) - {h.name for h in hosts}:  # monitor = false since
+            del self.hosts[gone]
         async with asyncio.TaskGroup() as group:
-            for host in self.monitored():
+            for host in hosts:
                 group.create_task(one(host))
         if now - self._last_maintained >= 300:
             self._last_maintained = now
