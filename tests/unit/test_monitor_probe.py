@@ -252,3 +252,26 @@ async def test_the_doctor_names_the_monitored_hosts_and_a_missing_cjk_font(tmp_p
     assert found["monitor.font"].status is Status.OK
     missing = (await findings(font=str(tmp_path / "none.ttf")))["monitor.font"]
     assert missing.status is Status.WARN and "does not exist" in missing.detail
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=100), max_size=60),
+    st.integers(min_value=0, max_value=4),
+    st.floats(min_value=50, max_value=90),
+)
+def test_fire_and_resolve_alternate_and_respect_duration_and_hysteresis(values, held, clear):
+    chosen = rule(for_seconds=60 * held, clear=clear)
+    state, firing, streak = RuleState(), False, 0
+    for i, value in enumerate(values):
+        streak = streak + 1 if value > 90 else 0
+        change = step(chosen, state, value, 60.0 * i)
+        if change is Change.FIRE:
+            assert not firing and streak >= held + 1  # over the threshold for for_seconds
+            firing = True
+        elif change is Change.RESOLVE:
+            assert firing and value <= clear  # only once back past the clear level
+            firing = False
+        else:
+            assert not (firing and value <= clear)  # never stuck firing below clear
+            assert firing or streak < held + 1  # never late either
+        assert state.firing is firing
