@@ -264,6 +264,8 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     assert chart.kind == "image" and chart.mime_type == "image/png"
     assert png_size(chart.data) == (900, 1035)  # 6.0 × 6.9 in
     # a host that is not monitored still gets the SSH feature's status (a command run)
+    chinese = await h.ask("/status box", language="zh")
+    assert "内存：" in chinese and "负载：" in chinese and "前探测" in chinese
     assert (await h.ask("/status quiet")).startswith("quiet: exit 0")
     assert not h.channel.sent[-1].files
     # /graph

@@ -92,27 +92,29 @@ def action_reason(host: str, rule: MonitorRule) -> str:
     )
 
 
+def _line(name: str, shown: str) -> str:
+    return tr("{name}: {value}").format(name=name, value=shown)
+
+
 def numbers(values: Mapping[str, float]) -> list[str]:
     """The lines of /status HOST: one per kind of metric."""
     lines = []
     if "cpu" in values:
-        lines.append(f"{label('cpu')}: {value('cpu', values['cpu'])}")
+        lines.append(_line(label("cpu"), value("cpu", values["cpu"])))
     if "load1" in values:
         loads = " ".join(f"{values.get(m, 0):.2f}" for m in ("load1", "load5", "load15"))
         lines.append(tr("Load: {loads}").format(loads=loads))
     if "mem" in values:
-        swap = values.get("swap")
-        line = f"{label('mem')}: {value('mem', values['mem'])}"
-        if swap is not None:
-            line += f" · {label('swap')}: {value('swap', swap)}"
+        line = _line(label("mem"), value("mem", values["mem"]))
+        if (swap := values.get("swap")) is not None:
+            line += " · " + _line(label("swap"), value("swap", swap))
         lines.append(line)
     disks = sorted(m for m in values if m.startswith("disk:"))
     if disks:
         shown = " · ".join(f"{m[5:]} {value(m, values[m])}" for m in disks)
-        lines.append(f"{label('disk')}: {shown}")
-    units = sorted(m for m in values if m.startswith("unit:"))
-    for m in units:
-        lines.append(f"{m[5:]}: {value(m, values[m])}")
+        lines.append(_line(label("disk"), shown))
+    for m in sorted(m for m in values if m.startswith("unit:")):
+        lines.append(_line(m[5:], value(m, values[m])))
     if "uptime" in values:
-        lines.append(f"{label('uptime')}: {value('uptime', values['uptime'])}")
+        lines.append(_line(label("uptime"), value("uptime", values["uptime"])))
     return lines
