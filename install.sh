@@ -188,6 +188,19 @@ ensure_venv_support() {
   apt_install "python$version-venv"
 }
 
+# The charts' Chinese labels (/status HOST, /graph, alerts) need a CJK font; the program finds
+# it by path. Debian's and Ubuntu's fonts-wqy-microhei is a small one (5 MB).
+ensure_chart_font() {
+  local font=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+  if [[ -f $font ]]; then
+    unchanged "chart font ($font)"
+  elif staging; then
+    skipped "chart font (staging root)"
+  else
+    apt_install fonts-wqy-microhei
+  fi
+}
+
 # --- the program ---------------------------------------------------------------------------
 
 # Everything that makes up the installed program: when this is unchanged, pip is skipped.
@@ -599,6 +612,7 @@ if [[ $ACTION != install ]]; then
   uninstall
 else
   ensure_user
+  ensure_chart_font
   install_program
   link_command
   install_config

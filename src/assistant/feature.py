@@ -27,7 +27,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from assistant.core.commands import Action, Canceller, Command, HostStatus, JobCanceller
+from assistant.core.commands import (
+    Action,
+    Canceller,
+    Command,
+    HostReport,
+    HostStatus,
+    JobCanceller,
+)
 from assistant.core.messages import ChatRef
 from assistant.core.ports import (
     AlertSink,
@@ -35,6 +42,8 @@ from assistant.core.ports import (
     Channel,
     CommandRunner,
     ConversationArchive,
+    HostAction,
+    HostProbe,
     Recaller,
     WebhookHandler,
 )
@@ -242,6 +251,9 @@ CANCELLER: Port[Canceller] = Port("canceller")  # /cancel
 JOB_CANCELLER: Port[JobCanceller] = Port("job-canceller")  # /cancel ID
 APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool call
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
+HOST_PROBE: Port[HostProbe] = Port("host-probe")  # the monitor's probe over SSH
+HOST_REPORT: Port[HostReport] = Port("host-report")  # /status HOST of a monitored host
+HOST_ACTION: Port[HostAction] = Port("host-action")  # a monitor rule's action, under the policy
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

@@ -94,7 +94,7 @@ async def test_all_green_from_the_command_line(setup):
     assert code == 0, out + err
     lines = out.splitlines()
     assert lines[-1] == "all checks passed"
-    assert [line[0] for line in lines[1:-1]] == ["✓"] * 8 + ["-"] * 8, out  # 8 disabled parts
+    assert [line[0] for line in lines[1:-1]] == ["✓"] * 8 + ["-"] * 9, out  # 9 disabled parts
     assert "✓ model m0" in out and "answered in" in out
     assert err == ""
     code, out, _ = await run_doctor("--json", "--config", str(config), env_file=env_file)
@@ -117,6 +117,7 @@ async def test_all_green_from_the_command_line(setup):
         "memory",
         "scheduler",
         "alerts",
+        "monitor",
     ]
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 from assistant.core.metrics import Metrics
+from assistant.features.monitor.gauges import HostGauges
+from assistant.features.monitor.service import Monitor
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
@@ -19,6 +23,7 @@ def exposed_names() -> set[str]:
     for metric in Metrics().registry.collect():
         suffixes = {"counter": ["_total"], "histogram": ["", "_bucket", "_count", "_sum"]}
         names.update(metric.name + s for s in suffixes.get(metric.type, [""]))
+    names.update(m.name for m in HostGauges(cast(Monitor, SimpleNamespace(hosts={}))).collect())
     return names
 
 

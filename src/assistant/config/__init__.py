@@ -24,6 +24,7 @@ from assistant.config.loader import (
     secret_values,
 )
 from assistant.config.memory import MemoryEmbeddings, MemorySection, MemoryServer, SchedulerSection
+from assistant.config.monitor import MonitorRule, MonitorSection
 from assistant.config.root import Config, LiveConfig
 from assistant.config.sections import (
     DEFAULT_SYSTEM_PROMPT,
@@ -61,6 +62,8 @@ __all__ = [
     "MemorySection",
     "MemoryServer",
     "ModelProvider",
+    "MonitorRule",
+    "MonitorSection",
     "RoleLimits",
     "RoutingRule",
     "SSHHost",

@@ -16,6 +16,7 @@ from assistant.config.channels import (
 )
 from assistant.config.limits import LimitsSection
 from assistant.config.memory import MemorySection, SchedulerSection
+from assistant.config.monitor import MonitorSection
 from assistant.config.plugins import PluginsSection
 from assistant.config.sections import (
     AccessSection,
@@ -47,6 +48,7 @@ class Config(Section):
     whatsapp: WhatsAppSection = WhatsAppSection()
     slack: SlackSection = SlackSection()
     ssh: SSHSection = SSHSection()
+    monitor: MonitorSection = MonitorSection()
     memory: MemorySection = MemorySection()
     scheduler: SchedulerSection = SchedulerSection()
     speech: SpeechSection | None = None
@@ -80,6 +82,28 @@ class Config(Section):
                     f"routing rule points to unknown model {rule.model!r}; "
                     f"known: {', '.join(names) or 'none'}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _monitor_references(self) -> Config:
+        known = {h.name for h in self.ssh.hosts}
+        for rule in self.monitor.rules:
+            unknown = [h for h in rule.hosts if h not in known]
+            if unknown:
+                raise ValueError(
+                    f"a [[monitor.rules]] entry names unknown hosts: {', '.join(unknown)} "
+                    "(hosts are the [[ssh.hosts]] names)"
+                )
+        for host in self.ssh.hosts:
+            seen: set[tuple[str, str]] = set()
+            for rule in (r for r in self.monitor.rules if r.watches(host)):
+                if (rule.metric, rule.severity) in seen:
+                    raise ValueError(
+                        f"two [[monitor.rules]] entries watch {rule.metric!r} on host "
+                        f"{host.name!r} at severity {rule.severity!r}; a host has one rule per "
+                        "metric and severity"
+                    )
+                seen.add((rule.metric, rule.severity))
         return self
 
     def model(self, name: str) -> ModelProvider | None:

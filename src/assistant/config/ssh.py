@@ -43,6 +43,16 @@ class SSHHost(Section):
     jump: str | None = None
     connect_timeout: float | None = Field(None, gt=0)
     require_totp: bool = False
+    monitor: bool = False  # probe its metrics every [monitor] interval
+    units: list[str] = Field(default_factory=list)  # systemd units whose state the probe reads
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, units: list[str]) -> list[str]:
+        for unit in units:
+            if not re.fullmatch(r"[A-Za-z0-9@_.:-]{1,128}", unit):
+                raise ValueError(f"{unit!r} is not a systemd unit name (e.g. 'nginx.service')")
+        return units
 
 
 class SSHSection(Section):

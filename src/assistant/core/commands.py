@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.core.messages import InboundMessage
+from assistant.core.messages import InboundMessage, OutFile
 from assistant.core.ports import ChatIO
 from assistant.core.roles import Permission, Role
 
@@ -34,7 +34,16 @@ class CommandCall:
     mark_side_effect: Callable[[str], Awaitable[None]] = _no_side_effect
 
 
-CommandHandler = Callable[[CommandCall], Awaitable[str]]
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A command's answer that carries pictures or files (a chart); a handler may return
+    a plain ``str`` otherwise. The files are sent with the text as their caption."""
+
+    text: str
+    files: tuple[OutFile, ...] = ()
+
+
+CommandHandler = Callable[[CommandCall], Awaitable[str | Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +114,11 @@ class HostStatus(Protocol):
     """``/status HOST``: a server's status (the SSH feature)."""
 
     async def host_status(self, call: CommandCall) -> str: ...
+
+
+class HostReport(Protocol):
+    """``/status HOST`` of a host the monitor watches: its latest numbers and a chart."""
+
+    async def host_report(self, call: CommandCall) -> Reply | None:
+        """None when the monitor does not watch that host (``HostStatus`` answers then)."""
+        ...

@@ -260,6 +260,33 @@ class CommandRunner(Protocol):
     ) -> CommandOutcome: ...
 
 
+class HostProbe(Protocol):
+    """Runs the built-in host probe (``assistant.ssh.probe``: one fixed command, no arguments
+    but the host's configured systemd units) on an inventory host over its pooled SSH
+    connection; offered by the SSH feature, used by the monitor. Not subject to the command
+    policy or approval (nobody chooses the command); audited as ``monitor.probe``."""
+
+    def hosts(self) -> list[str]:
+        """The inventory hosts with ``monitor = true``."""
+        ...
+
+    async def probe(self, host: str, *, timeout: float) -> str:
+        """The probe's output; ``ToolError`` when the host cannot be reached or the probe
+        did not finish within ``timeout`` seconds."""
+        ...
+
+
+class HostAction(Protocol):
+    """Runs a monitor rule's ``action`` (a command from the config) on a host when its alert
+    fires, under the command policy as if an owner asked: allowed outright → it runs; ask →
+    an approval request goes to the approvers first; denied → nothing runs. The owner's chat
+    is told the outcome. Offered by the SSH feature."""
+
+    async def run_action(self, host: str, command: str, *, reason: str) -> str:
+        """Waits for the approval and the run; returns the report the owner was sent."""
+        ...
+
+
 class Clock(Protocol):
     """Time, injected: everything that waits or compares times takes it, so tests move a fake
     clock instead of sleeping."""

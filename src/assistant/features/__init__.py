@@ -28,6 +28,7 @@ NAMES: tuple[str, ...] = (
     "mcp",
     "plugins",
     "alerts",
+    "monitor",
 )
 
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from assistant.config import Config
 from assistant.core import i18n
-from assistant.core.commands import Command, CommandCall
+from assistant.core.commands import Command, CommandCall, Reply
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.core.text import one_line
-from assistant.feature import ARCHIVE, CANCELLER, HOST_STATUS, JOB_CANCELLER, Ports
+from assistant.feature import ARCHIVE, CANCELLER, HOST_REPORT, HOST_STATUS, JOB_CANCELLER, Ports
 from assistant.llm.client import ModelClient
 from assistant.llm.routing import choose_model
 from assistant.router.budget import TokenBudget, person
@@ -199,7 +199,11 @@ class BuiltinCommands:
             return tr("Started a fresh conversation.")
         return tr("This is already a fresh conversation.")
 
-    async def status(self, call: CommandCall) -> str:
+    async def status(self, call: CommandCall) -> str | Reply:
+        if call.args:  # a monitored host's numbers and chart, else the SSH feature's status
+            for report in self._ports.all(HOST_REPORT):
+                if (answer := await report.host_report(call)) is not None:
+                    return answer
         host_status = self._ports.get(HOST_STATUS)
         if call.args and host_status is not None:
             return await host_status.host_status(call)

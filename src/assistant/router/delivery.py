@@ -78,7 +78,9 @@ class Delivery:
         the text instead of being left behind. While the platform is unreachable
         (``ChannelUnavailable``: an outage, 5xx, 429) sending is retried with backoff for as
         long as it takes; a shutdown cancels the wait and the next start resumes the reply at
-        its first part not acknowledged. Other channel errors get a few attempts.
+        its first part not acknowledged. Other channel errors get a few attempts. ``files``
+        go with the text (a command's chart); the inbox stores only the text, so a reply
+        resumed after a crash comes without them.
         """
         channel = self._channels.get(message.chat.channel)
         if channel is None:

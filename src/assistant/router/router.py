@@ -25,7 +25,7 @@ import structlog
 from assistant.agent.loop import Agent
 from assistant.config import Config
 from assistant.core import i18n
-from assistant.core.commands import CommandCall, parse_command
+from assistant.core.commands import CommandCall, Reply, parse_command
 from assistant.core.errors import ChannelError, IntakeClosed, StateError
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import (
@@ -311,7 +311,13 @@ class Router:
                 io=self._io(work.message.chat),
                 mark_side_effect=mark_side_effect,
             )
-            reply = await command.handler(call)
+            answer = await command.handler(call)
+            if isinstance(answer, Reply):
+                await self._delivery.deliver(
+                    work.record, work.message, answer.text, files=answer.files
+                )
+                return
+            reply = answer
         await self._delivery.deliver(work.record, work.message, reply)
 
     def _io(self, chat: ChatRef) -> ChatIO | None:

@@ -335,4 +335,26 @@ MIGRATIONS: list[str] = [
         ended_at REAL
     );
     """,
+    # 15: host metrics (issue 18): one row per (host, metric) series, and its samples in three
+    # tiers — 0 raw (kept 24 h), 1 five-minute averages (7 days), 2 hourly averages (90 days);
+    # monitor_rollups says up to where each tier has been computed from the one below
+    """
+    CREATE TABLE monitor_series (
+        id INTEGER PRIMARY KEY,
+        host TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        UNIQUE (host, metric)
+    );
+    CREATE TABLE monitor_samples (
+        series INTEGER NOT NULL,
+        tier INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (series, tier, at)
+    ) WITHOUT ROWID;
+    CREATE TABLE monitor_rollups (
+        tier INTEGER PRIMARY KEY,
+        upto INTEGER NOT NULL
+    );
+    """,
 ]

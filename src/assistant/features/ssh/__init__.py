@@ -2,7 +2,7 @@
 
 Adds the model's tools (run_command, host_status), the people's commands (/run,
 /hosts, /approve, /deny) and buttons (Approve/Deny, Cancel), and offers what /status HOST and
-/cancel reach and what monitoring checks run commands with.
+/cancel reach, what monitoring checks run commands with, and the monitor's host probe.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from assistant.feature import (
     APPROVER,
     CANCELLER,
     COMMAND_RUNNER,
+    HOST_ACTION,
+    HOST_PROBE,
     HOST_STATUS,
     Feature,
     Reloaded,
@@ -50,6 +52,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.core.messages import ChatRef, SentMessage
     from assistant.core.ports import Buttons
     from assistant.features.ssh.commands import OpsCommands
+    from assistant.features.ssh.probe import Prober, RuleActions
     from assistant.features.ssh.runner import CheckRunner
     from assistant.security.approvals import ApprovalService
     from assistant.security.isolated import IsolatedPolicy
@@ -101,6 +104,12 @@ async def setup(ctx: Context) -> Feature:
     ctx.ports.provide(CANCELLER, people)
     ctx.ports.provide(APPROVER, approvals)
     ctx.ports.provide(COMMAND_RUNNER, CheckRunner(service, judge, ctx.access, ctx.policy))
+    ctx.ports.provide(HOST_PROBE, Prober(executor, ctx.audit))
+
+    def owners() -> list[str]:
+        return live.current.access.owners
+
+    ctx.ports.provide(HOST_ACTION, RuleActions(service, ctx.policy, router, owners))
 
     async def start() -> None:
         await approvals.expire_leftovers()  # their turns ended with the previous run
