@@ -35,7 +35,7 @@ from assistant.core.ports import Channel, Clock
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
-from assistant.feature import Component, Feature, Unconfigured, changed_keys
+from assistant.feature import RELOADER, Component, Feature, Unconfigured, changed_keys
 from assistant.gateway.server import Gateway
 from assistant.kernel import Context, FeatureModule, build_kernel, reload_kernel, wire
 from assistant.logging import setup_logging
@@ -267,6 +267,7 @@ class Daemon:
                 )
                 self.assembly = assembly
                 ctx = assembly.ctx
+                ctx.ports.provide(RELOADER, self)  # the console's reload button
                 if self.config.gateway.enabled:
                     gateway = Gateway(
                         self.config.gateway,

@@ -35,7 +35,10 @@ from assistant.core.ports import (
     Channel,
     CommandRunner,
     ConversationArchive,
+    JobBoard,
+    PairingDesk,
     Recaller,
+    Reloader,
     WebhookHandler,
 )
 from assistant.core.roles import Permission
@@ -242,6 +245,9 @@ CANCELLER: Port[Canceller] = Port("canceller")  # /cancel
 JOB_CANCELLER: Port[JobCanceller] = Port("job-canceller")  # /cancel ID
 APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool call
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
+JOB_BOARD: Port[JobBoard] = Port("job-board")  # the web console's Jobs page
+PAIRING_DESK: Port[PairingDesk] = Port("pairing-desk")  # the web console's People page
+RELOADER: Port[Reloader] = Port("reloader")  # the web console's reload button (the daemon)
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

@@ -305,3 +305,53 @@ async def within(clock: Clock, seconds: float, awaitable: Awaitable[object]) -> 
         if inner is not awaitable and not inner.done():
             inner.cancel()
     return inner.done() and not inner.cancelled()
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One scheduled job as a console lists it (the scheduler's own types stay inside it)."""
+
+    id: str
+    chat: str  # "channel:chat_id" where it reports
+    owner: str  # "channel:user_id" of who created it
+    owner_name: str
+    kind: str  # reminder | agent | check
+    what: str  # the task, described
+    schedule: str  # when it runs, described
+    next_run: float | None  # epoch seconds; None: no further runs
+    last_run_at: float | None
+    runs: int
+    last_result: str  # a check's last state ("ok", "alert 93.0"); "" for other jobs
+
+
+class JobBoard(Protocol):
+    """The scheduler's jobs for the web console (implemented by the scheduler feature)."""
+
+    async def list_jobs(self, owner: str | None) -> list[JobInfo]:
+        """Active jobs; only those ``owner`` ("channel:user_id") created, or all for None."""
+        ...
+
+    async def cancel_job(self, job_id: str, *, actor: str, admin: bool) -> str:
+        """Cancel a job ``actor`` created (any job when ``admin``); what happened, one line."""
+        ...
+
+    async def run_job_now(self, job_id: str, *, actor: str, admin: bool) -> str:
+        """Run a job once now, its schedule unchanged; what happened, one line."""
+        ...
+
+
+class PairingDesk(Protocol):
+    """Approving a pairing request as ``/pair CODE ROLE`` does: grant, welcome, audit
+    (implemented by the pairing feature)."""
+
+    async def approve_pairing(
+        self, channel: str, code: str, role: str, *, by: str, by_role: str
+    ) -> tuple[bool, str]:
+        """(approved, what to tell the approver)."""
+        ...
+
+
+class Reloader(Protocol):
+    """Asks the running daemon to reload its config, as SIGHUP does."""
+
+    def request_reload(self) -> None: ...

@@ -292,6 +292,13 @@ class SchedulerService:
         log.info("scheduler.cancelled", job=job.id)
         return job
 
+    async def request_run(self, job_id: str) -> bool:
+        """Run an active job once, soon, its schedule unchanged (False: no such job)."""
+        if not await self.table.request_run(job_id):
+            return False
+        self._timer.poke()
+        return True
+
     async def next_runs(self) -> dict[str, datetime | None]:
         """The jobs this process fires, by id, with their next fire time (empty when it does
         not fire jobs)."""

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.feature import Component, Feature, Reloaded, Route
+from assistant.feature import (
+    JOB_BOARD,
+    PAIRING_DESK,
+    RELOADER,
+    Component,
+    Feature,
+    Reloaded,
+    Route,
+)
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -19,6 +27,7 @@ if TYPE_CHECKING:
 NAME = "console"
 CHANNEL = True
 PRUNE_EVERY = 3600.0  # seconds between prunes of expired sessions and old events
+SAMPLE_EVERY = 60.0  # seconds between samples of the System page's charts
 
 
 def enabled(config: Config) -> bool:
@@ -29,9 +38,14 @@ def enabled(config: Config) -> bool:
 
 async def setup(ctx: Context) -> Feature:
     from assistant.features.console.api import ConsoleApi
+    from assistant.features.console.api import secured as api_secured
     from assistant.features.console.auth import Authenticator
+    from assistant.features.console.board import Board
     from assistant.features.console.channel import WebConsoleChannel
+    from assistant.features.console.desk import Desk
+    from assistant.features.console.gate import Gate
     from assistant.features.console.page import routes as pages
+    from assistant.store.approvals import ApprovalStore
     from assistant.store.console import CHANNEL as CONSOLE
     from assistant.store.console import ConsoleEvents, ConsoleSessions, ConsoleTokens
 
@@ -39,16 +53,40 @@ async def setup(ctx: Context) -> Feature:
     channel = WebConsoleChannel(events, wait_idle=ctx.router.wait_idle, health=ctx.health)
     ctx.stack.push_async_callback(channel.aclose)
     sessions = ConsoleSessions(ctx.db)
-    auth = Authenticator(
-        ctx.config.console, tokens=ConsoleTokens(ctx.db), sessions=sessions, clock=ctx.clock
-    )
+    tokens = ConsoleTokens(ctx.db)
+    auth = Authenticator(ctx.config.console, tokens=tokens, sessions=sessions, clock=ctx.clock)
 
     async def role_of(person: str) -> str | None:
         role = await ctx.access.role(CONSOLE, person)
         return role.value if role is not None else None
 
-    api = ConsoleApi(auth, channel, events, role_of=role_of)
+    gate = Gate(auth, role_of, ctx.policy)
+    api = ConsoleApi(auth, channel, events, role_of=role_of, gate=gate)
+    desk = Desk(
+        gate,
+        say=api.say,
+        approvals=ApprovalStore(ctx.db, ctx.clock),
+        pairing=ctx.pairing,
+        desk=lambda: ctx.ports.get(PAIRING_DESK),
+        access=ctx.access,
+        owners=lambda: list(ctx.config.access.owners),
+        tokens=tokens,
+        audit=ctx.audit,
+        clock=ctx.clock,
+    )
+    board = Board(
+        gate,
+        jobs=lambda: ctx.ports.get(JOB_BOARD),
+        reloader=lambda: ctx.ports.get(RELOADER),
+        audit=ctx.audit,
+        health=ctx.health,
+        metrics=ctx.metrics,
+        config=lambda: ctx.config,
+        tokens_today=lambda: sum(ctx.budget.snapshot()[0].values()),
+        clock=ctx.clock,
+    )
     page = pages(lambda: ctx.config.assistant.name)
+    secured = [(m, p, api_secured(h)) for m, p, h in [*desk.routes(), *board.routes()]]
 
     async def prune() -> None:
         while True:
@@ -56,6 +94,11 @@ async def setup(ctx: Context) -> Feature:
             await sessions.prune(now=now)
             await events.prune(before=now - ctx.config.console.keep_messages_days * 86400)
             await ctx.clock.sleep(PRUNE_EVERY)
+
+    async def sample() -> None:
+        while True:
+            board.sample()
+            await ctx.clock.sleep(SAMPLE_EVERY)
 
     async def reload(old: Config, new: Config) -> Reloaded:
         auth.configure(new.console)
@@ -71,8 +114,8 @@ async def setup(ctx: Context) -> Feature:
     return Feature(
         NAME,
         channels=(channel,),
-        routes=tuple(Route(*r) for r in [*api.routes(), *page]),
-        components=(Component("console.prune", prune),),
+        routes=tuple(Route(*r) for r in [*api.routes(), *secured, *page]),
+        components=(Component("console.prune", prune), Component("console.sample", sample)),
         reload=reload,
         parts={"console": channel},
     )

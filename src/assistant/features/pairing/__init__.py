@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.feature import Feature
+from assistant.feature import PAIRING_DESK, Feature
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -27,6 +27,7 @@ async def setup(ctx: Context) -> Feature:
         return await ctx.router.notify(chat, text)
 
     people = PairingCommands(pairing=ctx.pairing, notify=notify, locale_of=ctx.locales.of_person)
+    ctx.ports.provide(PAIRING_DESK, people)
     return Feature(NAME, commands=people.commands())
 
 

@@ -13,6 +13,7 @@ from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.feature import (
     COMMAND_RUNNER,
+    JOB_BOARD,
     JOB_CANCELLER,
     Feature,
     Ports,
@@ -68,6 +69,7 @@ class _Runner:
 
 async def setup(ctx: Context) -> Feature:
     from assistant.core.health import ComponentState
+    from assistant.features.scheduler.board import JobBoard
     from assistant.features.scheduler.commands import JobCommands
     from assistant.scheduler.service import SchedulerService
     from assistant.tools.schedule import JobsTool, ScheduleTool
@@ -93,6 +95,7 @@ async def setup(ctx: Context) -> Feature:
     )
     people = JobCommands(scheduler=scheduler, timezone=ctx.timezone, clock=ctx.clock)
     ctx.ports.provide(JOB_CANCELLER, people)
+    ctx.ports.provide(JOB_BOARD, JobBoard(scheduler))
 
     async def start() -> None:
         if await scheduler.start():
