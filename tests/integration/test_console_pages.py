@@ -1,0 +1,156 @@
+"""The web console's page endpoints through real HTTP: the gate on the server decides what
+each role may see and do, CSRF guards every change, and actions take the chat's path."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from assistant.core.roles import Role
+from assistant.store.console import ConsoleTokens
+from tests.helpers import FakeClock
+from tests.integration.test_console_api import (
+    ENV,
+    OWNER_TOKEN,
+    base,
+    bearer,
+    console_config,
+    start_daemon,
+    texts,
+)
+
+ADMIN_ONLY = [
+    ("GET", "/api/approvals"),
+    ("POST", "/api/approvals/1"),
+    ("GET", "/api/people"),
+    ("POST", "/api/pairing/telegram/ABCD2345"),
+    ("POST", "/api/tokens"),
+    ("POST", "/api/tokens/bob/revoke"),
+    ("GET", "/api/audit"),
+    ("POST", "/api/audit/verify"),
+    ("GET", "/api/system"),
+    ("POST", "/api/system/reload"),
+]
+
+
+@pytest.fixture
+async def daemon(tmp_path, fake_model):
+    path = console_config(tmp_path, fake_model, scheduler={"enabled": True})
+    d, task = await start_daemon(path, ENV, FakeClock())
+    yield d
+    d.stop()
+    assert await task == 0
+
+
+async def token(d, name: str, role: Role) -> str:
+    return await ConsoleTokens(d.services.db).create(name, role, by="test")
+
+
+async def test_a_user_gets_chat_and_own_jobs_only_and_403_elsewhere(daemon):
+    url = base(daemon)
+    bob = bearer(await token(daemon, "bob", Role.USER))
+    async with aiohttp.ClientSession() as http:
+        for method, path in ADMIN_ONLY:
+            async with http.request(method, url + path, json={}) as r:
+                assert r.status == 401, path  # nobody without a token
+            async with http.request(method, url + path, json={}, headers=bob) as r:
+                assert r.status == 403, path
+                assert "user role may not" in (await r.json())["error"]
+        async with http.get(url + "/api/me", headers=bob) as r:
+            assert (await r.json())["pages"] == ["chat", "jobs"]
+        async with http.get(url + "/api/me", headers=bearer()) as r:
+            assert (await r.json())["pages"] == [
+                "chat", "approvals", "people", "jobs", "audit", "system",
+            ]  # fmt: skip
+        # jobs: a user sees and cancels only their own; the owner sees all
+        for who, when in ((bob, "1h"), (bearer(), "2h")):
+            async with http.post(
+                url + "/api/messages", json={"text": f"/remind {when} stretch"}, headers=who
+            ) as r:
+                assert r.status == 202
+        await daemon.services.router.wait_idle()
+        async with http.get(url + "/api/jobs", headers=bob) as r:
+            mine = (await r.json())["jobs"]
+        async with http.get(url + "/api/jobs", headers=bearer()) as r:
+            everyone = (await r.json())["jobs"]
+        assert [j["owner"] for j in mine] == ["console:bob"]
+        assert sorted(j["owner"] for j in everyone) == ["console:bob", "console:local"]
+        owners = next(j for j in everyone if j["owner"] == "console:local")
+        async with http.post(url + f"/api/jobs/{owners['id']}/cancel", headers=bob) as r:
+            assert "someone else" in (await r.json())["message"]
+        async with http.post(url + f"/api/jobs/{mine[0]['id']}/cancel", headers=bob) as r:
+            assert (await r.json())["message"].startswith("Cancelled job")
+        async with http.get(url + "/api/jobs", headers=bearer()) as r:
+            assert [j["owner"] for j in (await r.json())["jobs"]] == ["console:local"]
+
+
+async def test_cookie_sessions_need_csrf_for_every_change(daemon):
+    url = base(daemon)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(url + "/api/login", json={"token": OWNER_TOKEN}) as r:
+            csrf = (await r.json())["csrf"]
+        for path in [p for m, p in ADMIN_ONLY if m == "POST"]:
+            async with http.post(url + path, json={"name": "x", "role": "user"}) as r:
+                assert r.status == 403 and "CSRF" in (await r.json())["error"], path
+        async with http.get(url + "/api/tokens") as r:
+            assert r.status in (404, 405)  # no such read
+        headers = {"X-CSRF-Token": csrf}
+        async with http.post(
+            url + "/api/tokens", json={"name": "ann", "role": "admin"}, headers=headers
+        ) as r:
+            assert r.status == 201
+            ann = (await r.json())["token"]
+        async with http.get(url + "/api/me", headers=bearer(ann)) as r:
+            assert (await r.json())["pages"] == ["chat", "approvals", "jobs", "audit", "system"]
+        async with http.get(url + "/api/people") as r:
+            people = await r.json()
+        assert [(t["name"], t["role"]) for t in people["tokens"]] == [("ann", "admin")]
+        assert ("console:ann", "admin") in [(u["account"], u["role"]) for u in people["users"]]
+        async with http.post(url + "/api/tokens/ann/revoke", headers=headers) as r:
+            assert r.status == 200
+        async with http.get(url + "/api/me", headers=bearer(ann)) as r:
+            assert r.status == 401
+        async with http.get(url + "/api/audit", params={"kind": "console.token"}) as r:
+            kinds = [a["kind"] for a in (await r.json())["records"]]
+        assert kinds == ["console.token_revoked", "console.token_created"]  # newest first
+        async with http.post(url + "/api/audit/verify", headers=headers) as r:
+            assert (await r.json()) == {"ok": True, "problems": []}
+        async with http.get(url + "/api/system") as r:
+            system = await r.json()
+        assert system["ready"] is True and "router" in system["components"]
+        assert OWNER_TOKEN not in system["config"] and "[console]" in system["config"]
+
+
+async def test_pairing_approve_and_reject_and_approvals_through_the_chat_rules(daemon):
+    url = base(daemon)
+    pairing = daemon.services.pairing
+    kept, _ = await pairing.request("console", "carol", name="Carol", chat_id="carol")
+    gone, _ = await pairing.request("console", "dave", name="Dave", chat_id="dave")
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        async with http.get(url + "/api/people") as r:
+            codes = {p["code"] for p in (await r.json())["pairing"]}
+        assert codes == {kept.code, gone.code}
+        async with http.post(
+            url + f"/api/pairing/console/{gone.code}", json={"decision": "reject"}
+        ) as r:
+            assert r.status == 200
+        async with http.post(
+            url + f"/api/pairing/console/{kept.code}", json={"decision": "approve", "role": "user"}
+        ) as r:
+            assert r.status == 200 and "Carol" in (await r.json())["message"]
+        async with http.get(url + "/api/people") as r:
+            people = await r.json()
+        assert people["pairing"] == []
+        assert ("console:carol", "user") in [(u["account"], u["role"]) for u in people["users"]]
+        async with http.get(url + "/api/audit", params={"kind": "pairing."}) as r:
+            assert [a["kind"] for a in (await r.json())["records"]] == ["pairing.rejected"]
+        # an approval decision is the person's /deny in their chat: answered there
+        async with http.post(url + "/api/approvals/41", json={"decision": "deny"}) as r:
+            assert r.status == 202
+        async with http.post(url + "/api/approvals/41", json={"decision": "maybe"}) as r:
+            assert r.status == 400
+        await daemon.services.router.wait_idle("console:local")
+        async with http.get(url + "/api/messages") as r:
+            events = (await r.json())["events"]
+        assert [e["text"] for e in events if e["type"] == "mine"] == ["/deny 41"]
+        assert texts(events)  # the router answered it like a typed /deny
