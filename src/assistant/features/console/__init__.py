@@ -117,5 +117,5 @@ async def setup(ctx: Context) -> Feature:
         routes=tuple(Route(*r) for r in [*api.routes(), *secured, *page]),
         components=(Component("console.prune", prune), Component("console.sample", sample)),
         reload=reload,
-        parts={"console": channel},
+        parts={"console": channel, "console_board": board},
     )

@@ -186,7 +186,7 @@ class ConsoleApi:
                 **{"Retry-After": "2"},
             )
         if kind is MessageKind.CHAT:  # every session of this person shows what was said
-            await self.events.append(who.person, "mine", f"mine-{client_id}", {"text": content})
+            await self.channel.said(who.person, client_id, content)
         try:
             outcome = await self.channel.submit(message)
         except (ChannelUnavailable, IntakeClosed):

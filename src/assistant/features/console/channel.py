@@ -119,6 +119,10 @@ class WebConsoleChannel:
         for queue in self._subscribers.get(person, ()):
             queue.put_nowait(push)
 
+    async def said(self, person: str, client_id: str, text: str) -> None:
+        """What a person wrote: stored and shown in every session of theirs."""
+        await self._store(ChatRef(CHANNEL, person), "mine", f"mine-{client_id}", {"text": text})
+
     async def _store(self, chat: ChatRef, kind: str, message_id: str, body: Push) -> None:
         event = await self._events.append(chat.chat_id, kind, message_id, body)
         self._publish(chat.chat_id, event.wire())

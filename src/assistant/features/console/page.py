@@ -70,7 +70,7 @@ STRINGS = {
     "waiting": N_("Waiting"),
     "decision": N_("Decision"),
     "account": N_("Account"),
-    "name": N_("Name"),
+    "col_name": N_("Name"),
     "role": N_("Role"),
     "granted_by": N_("Granted by"),
     "created": N_("Created"),

@@ -94,6 +94,7 @@
     for (const section of document.querySelectorAll(".page")) section.hidden = section.id !== `page-${page}`;
     if (current && current !== page && pages[current] && pages[current].hide) pages[current].hide();
     current = page;
+    $("toast").hidden = true;
     if (page === null) { $("token").focus(); return; }
     document.title = `${t("page_" + page)} · ${T.name || "assistant"}`;
     if (pages[page]) pages[page].show($(`page-${page}`));

@@ -112,9 +112,9 @@
       el("h2", {}, t("pairing_requests")),
       table(["who", "code", "waiting", "decision"], pairing, "no_pairing"),
       el("h2", {}, t("people_roles")),
-      table(["account", "name", "role", "granted_by"], users, "no_people"),
+      table(["account", "col_name", "role", "granted_by"], users, "no_people"),
       el("h2", {}, t("console_tokens")),
-      table(["name", "role", "created", "last_used", ""], tokens, "no_tokens"),
+      table(["col_name", "role", "created", "last_used", ""], tokens, "no_tokens"),
       form, shown);
   }
   pages.people = { show: (s) => { people(s); every(10, () => { if (!s.querySelector(".secret")) people(s); }); }, hide: stop };
@@ -160,7 +160,8 @@
       if (records.length) before = records[records.length - 1].id;
       more.hidden = records.length < 100;
       const rows = records.map((a) => [String(a.id), when(a.at), el("code", {}, a.kind), a.actor,
-        el("small", { class: "data" }, JSON.stringify(a.data))]);
+        el("small", { class: "data" }, Object.entries(a.data).map(([k, v]) =>
+          `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · "))]);
       const tb = table(["id", "time", "kind", "actor", "details"], rows, "no_records");
       if (append && tb.tagName === "TABLE" && body.querySelector("tbody")) body.querySelector("tbody").append(...tb.querySelector("tbody").children);
       else body.replaceChildren(tb);
@@ -192,9 +193,11 @@
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     svg.setAttribute("class", "chart");
     svg.setAttribute("preserveAspectRatio", "none");
+    const area = document.createElementNS(ns, "polygon");
+    area.setAttribute("points", `0,${h} ${xy.join(" ")} ${w},${h}`);
     const line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", xy.join(" "));
-    svg.append(line);
+    svg.append(area, line);
     return svg;
   }
 
