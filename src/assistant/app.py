@@ -176,8 +176,10 @@ class Daemon:
         log_stream: TextIO | None = None,
         extra: Sequence[FeatureModule] = (),
         clock: Clock | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self._options = options or {}  # test seams (e.g. an embedder already loaded)
         self._clock = clock  # None: the system clock
         self._extra = extra  # features beyond the registry's (a test's, a plugin's)
         self.config_path = config_path
@@ -262,7 +264,7 @@ class Daemon:
                     health=self.health,
                     redactor=self.redactor,
                     extra=self._extra,
-                    options={"no_model_hint": self._no_model_hint()},
+                    options={"no_model_hint": self._no_model_hint(), **self._options},
                     clock=self._clock,
                 )
                 self.assembly = assembly

@@ -36,6 +36,7 @@ from assistant.core.ports import (
     CommandRunner,
     ConversationArchive,
     JobBoard,
+    MemoryDesk,
     PairingDesk,
     Recaller,
     Reloader,
@@ -247,6 +248,7 @@ APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool c
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
 JOB_BOARD: Port[JobBoard] = Port("job-board")  # the web console's Jobs page
 PAIRING_DESK: Port[PairingDesk] = Port("pairing-desk")  # the web console's People page
+MEMORY_DESK: Port[MemoryDesk] = Port("memory-desk")  # the web console's Memory page
 RELOADER: Port[Reloader] = Port("reloader")  # the web console's reload button (the daemon)
 
 

@@ -65,7 +65,9 @@ def texts(events: list[dict]) -> list[str]:
     return list(final.values())
 
 
-async def start_daemon(path, env, clock=None, extra=()) -> tuple[Daemon, asyncio.Task[int]]:
+async def start_daemon(
+    path, env, clock=None, extra=(), options=None
+) -> tuple[Daemon, asyncio.Task[int]]:
     d = Daemon(
         load_config(path, env),
         config_path=path,
@@ -73,6 +75,7 @@ async def start_daemon(path, env, clock=None, extra=()) -> tuple[Daemon, asyncio
         configure_logging=False,
         clock=clock,
         extra=extra,
+        options=options,
     )
     task = asyncio.create_task(d.run())
     async with asyncio.timeout(15):

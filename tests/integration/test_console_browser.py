@@ -1,6 +1,6 @@
 """The web console in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
 driven by Selenium): log in with the token, chat with a streamed reply, approve a command
-that then runs on the test sshd, reject a pairing, cancel a job. One daemon and one browser
+that then runs on the test sshd, reject a pairing, cancel a job, forget a memory. One daemon and one browser
 for the module; a screenshot of every page at desktop and phone width is saved to
 ``$ASSISTANT_TEST_ARTIFACTS/console`` (default ``test-artifacts/console`` in the checkout,
 ignored by git)."""
@@ -124,7 +124,7 @@ async def model():
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def daemon(tmp_path_factory, model, sshd):
+async def daemon(tmp_path_factory, model, sshd, embedder):
     root = tmp_path_factory.mktemp("browser")
     known_hosts = root / "known_hosts"
     known_hosts.write_text(sshd.known_hosts_line + "\n")
@@ -134,6 +134,7 @@ async def daemon(tmp_path_factory, model, sshd):
         model.base_url,
         console={"token": "${ASSISTANT_CONSOLE_TOKEN:-}"},
         scheduler={"enabled": True},
+        memory={"enabled": True},
         ssh={
             "known_hosts": str(known_hosts),
             "user": sshd.user,
@@ -141,7 +142,7 @@ async def daemon(tmp_path_factory, model, sshd):
             "hosts": [{"name": "box", "address": "127.0.0.1", "port": sshd.port}],
         },
     )
-    d, task = await start_daemon(path, ENV)
+    d, task = await start_daemon(path, ENV, options={"embedder": embedder})
     yield d
     d.stop()
     assert await task == 0
@@ -216,7 +217,7 @@ async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, 
     await b.run(b.shoot, "audit")
 
 
-async def test_reject_a_pairing_and_cancel_a_job(daemon, browser):
+async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     b = browser
     request, _ = await daemon.services.pairing.request(
         "telegram", "555", name="Mallory", chat_id="555"
@@ -235,6 +236,14 @@ async def test_reject_a_pairing_and_cancel_a_job(daemon, browser):
     await b.run(b.shoot, "jobs")
     await b.run(lambda: b.css("#page-jobs [data-cancel]").click())
     await b.run(b.wait, lambda d: b.all("#page-jobs p.empty"))
+    for text in ("the backup disk is in rack 3", "ann prefers short answers"):
+        await call(daemon, OWNER_TOKEN, "POST", "/api/messages", {"text": f"/remember {text}"})
+    await daemon.services.router.wait_idle("console:local")
+    await b.run(b.page, "memory", "[data-forget]")
+    assert "rack 3" in await b.run(b.text, "#page-memory tbody")
+    await b.run(b.shoot, "memory")
+    await b.run(lambda: b.all("#page-memory [data-forget]")[0].click())
+    await b.run(b.wait, lambda d: len(b.all("#page-memory [data-forget]")) == 1)
     # an hour of made-up history, so the screenshot shows the charts drawn
     board = next(f for f in daemon.assembly.features if f.name == "console").parts["console_board"]
     start, totals = board.samples[0], dict.fromkeys(board.samples[0], 0.0)

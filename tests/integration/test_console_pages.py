@@ -46,6 +46,14 @@ async def token(d, name: str, role: Role) -> str:
     return await ConsoleTokens(d.services.db).create(name, role, by="test")
 
 
+async def say(d, http: aiohttp.ClientSession, *said: tuple[dict[str, str], str]) -> None:
+    """Each (headers, text) as a console message; then everything is answered."""
+    for headers, text in said:
+        async with http.post(base(d) + "/api/messages", json={"text": text}, headers=headers) as r:
+            assert r.status == 202
+    await d.services.router.wait_idle()
+
+
 async def test_a_user_gets_chat_and_own_jobs_only_and_403_elsewhere(daemon):
     url = base(daemon)
     bob = bearer(await token(daemon, "bob", Role.USER))
@@ -57,18 +65,13 @@ async def test_a_user_gets_chat_and_own_jobs_only_and_403_elsewhere(daemon):
                 assert r.status == 403, path
                 assert "user role may not" in (await r.json())["error"]
         async with http.get(url + "/api/me", headers=bob) as r:
-            assert (await r.json())["pages"] == ["chat", "jobs"]
+            assert (await r.json())["pages"] == ["chat", "jobs", "memory"]
         async with http.get(url + "/api/me", headers=bearer()) as r:
             assert (await r.json())["pages"] == [
-                "chat", "approvals", "people", "jobs", "audit", "system",
+                "chat", "approvals", "people", "jobs", "memory", "audit", "system",
             ]  # fmt: skip
         # jobs: a user sees and cancels only their own; the owner sees all
-        for who, when in ((bob, "1h"), (bearer(), "2h")):
-            async with http.post(
-                url + "/api/messages", json={"text": f"/remind {when} stretch"}, headers=who
-            ) as r:
-                assert r.status == 202
-        await daemon.services.router.wait_idle()
+        await say(daemon, http, (bob, "/remind 1h stretch"), (bearer(), "/remind 2h stretch"))
         async with http.get(url + "/api/jobs", headers=bob) as r:
             mine = (await r.json())["jobs"]
         async with http.get(url + "/api/jobs", headers=bearer()) as r:
@@ -101,7 +104,8 @@ async def test_cookie_sessions_need_csrf_for_every_change(daemon):
             assert r.status == 201
             ann = (await r.json())["token"]
         async with http.get(url + "/api/me", headers=bearer(ann)) as r:
-            assert (await r.json())["pages"] == ["chat", "approvals", "jobs", "audit", "system"]
+            pages = (await r.json())["pages"]
+        assert pages == ["chat", "approvals", "jobs", "memory", "audit", "system"]
         async with http.get(url + "/api/people") as r:
             people = await r.json()
         assert [(t["name"], t["role"]) for t in people["tokens"]] == [("ann", "admin")]
@@ -154,3 +158,46 @@ async def test_pairing_approve_and_reject_and_approvals_through_the_chat_rules(d
             events = (await r.json())["events"]
         assert [e["text"] for e in events if e["type"] == "mine"] == ["/deny 41"]
         assert texts(events)  # the router answered it like a typed /deny
+
+
+async def test_memory_a_user_sees_and_forgets_only_their_own(tmp_path, fake_model, embedder):
+    path = console_config(tmp_path, fake_model, memory={"enabled": True})
+    d, task = await start_daemon(path, ENV, options={"embedder": embedder})
+    try:
+        url = base(d)
+        bob = bearer(await token(d, "bob", Role.USER))
+        async with aiohttp.ClientSession() as http:
+            await say(
+                d,
+                http,
+                (bob, "/remember my bike is blue"),
+                (bearer(), "/remember the server room code is 42"),
+            )
+            async with http.get(url + "/api/me", headers=bob) as r:
+                assert "memory" in (await r.json())["pages"]
+            async with http.get(url + "/api/memory", headers=bob) as r:
+                mine = await r.json()
+            assert [m["text"] for m in mine["memories"]] == ["my bike is blue"]
+            assert mine["spaces"] == ["user:console:bob"]
+            async with http.get(
+                url + "/api/memory", params={"space": "user:console:local"}, headers=bob
+            ) as r:  # asking for another's space changes nothing
+                assert [m["text"] for m in (await r.json())["memories"]] == ["my bike is blue"]
+            async with http.get(
+                url + "/api/memory", params={"q": "door code"}, headers=bearer()
+            ) as r:
+                everyone = await r.json()
+            assert everyone["memories"][0]["text"] == "the server room code is 42"
+            assert set(everyone["spaces"]) == {"user:console:bob", "user:console:local"}
+            owners = everyone["memories"][0]["id"]
+            async with http.post(url + "/api/memory/forget", json={"id": owners}, headers=bob) as r:
+                assert r.status == 404  # not bob's
+            async with http.post(
+                url + "/api/memory/forget", json={"id": owners}, headers=bearer()
+            ) as r:
+                assert r.status == 200
+            async with http.get(url + "/api/memory", headers=bearer()) as r:
+                assert [m["text"] for m in (await r.json())["memories"]] == ["my bike is blue"]
+    finally:
+        d.stop()
+        assert await task == 0

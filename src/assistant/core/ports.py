@@ -355,3 +355,34 @@ class Reloader(Protocol):
     """Asks the running daemon to reload its config, as SIGHUP does."""
 
     def request_reload(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryItem:
+    """One long-term memory as the web console lists it."""
+
+    id: str
+    space: str  # "user:telegram:42", "group:feishu:oc_1", "shared"
+    text: str
+    owner: str  # "channel:user_id" of who stored it
+    created: float
+    source: str  # remember | summary | import
+    score: float | None = None  # similarity to the search, when searched
+
+
+class MemoryDesk(Protocol):
+    """Browsing and forgetting memories (implemented by the memory feature)."""
+
+    def own_space(self, channel: str, user_id: str) -> str:
+        """Where this person's private-chat memories are."""
+        ...
+
+    async def memory_spaces(self) -> list[str]: ...
+
+    async def list_memories(
+        self, spaces: list[str] | None, query: str, limit: int
+    ) -> list[MemoryItem]:
+        """Newest first, or best matches of ``query`` first; ``spaces`` None: all."""
+        ...
+
+    async def forget_memory(self, spaces: list[str] | None, memory_id: str) -> bool: ...

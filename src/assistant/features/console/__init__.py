@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from assistant.feature import (
     JOB_BOARD,
+    MEMORY_DESK,
     PAIRING_DESK,
     RELOADER,
     Component,
@@ -44,6 +45,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.channel import WebConsoleChannel
     from assistant.features.console.desk import Desk
     from assistant.features.console.gate import Gate
+    from assistant.features.console.memories import MemoryPage
     from assistant.features.console.page import routes as pages
     from assistant.store.approvals import ApprovalStore
     from assistant.store.console import CHANNEL as CONSOLE
@@ -85,8 +87,11 @@ async def setup(ctx: Context) -> Feature:
         tokens_today=lambda: sum(ctx.budget.snapshot()[0].values()),
         clock=ctx.clock,
     )
+    memory = MemoryPage(gate, lambda: ctx.ports.get(MEMORY_DESK))
     page = pages(lambda: ctx.config.assistant.name)
-    secured = [(m, p, api_secured(h)) for m, p, h in [*desk.routes(), *board.routes()]]
+    secured = [
+        (m, p, api_secured(h)) for m, p, h in [*desk.routes(), *board.routes(), *memory.routes()]
+    ]
 
     async def prune() -> None:
         while True:

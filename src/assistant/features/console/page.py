@@ -125,6 +125,16 @@ STRINGS = {
     "state_down": N_("down"),
     "state_failed": N_("failed"),
     "state_stopped": N_("stopped"),
+    "page_memory": N_("Memory"),
+    "memory_search": N_("search (empty: newest first)"),
+    "memory_space": N_("Whose"),
+    "memory_everyone": N_("everyone's"),
+    "memory_mine": N_("mine"),
+    "memory_off": N_("Memory is off ([memory] enabled = false)."),
+    "memory": N_("Memory"),
+    "forget": N_("Forget"),
+    "search": N_("Search"),
+    "no_memories": N_("No memories here."),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -142,6 +142,41 @@
   }
   pages.jobs = { show: (s) => { jobs(s); every(15, () => jobs(s)); }, hide: stop };
 
+  // --- memory --------------------------------------------------------------------------------
+
+  function memory(section) {
+    const query = el("input", { type: "search", placeholder: t("memory_search"), "aria-label": t("memory_search") });
+    const space = el("select", { "aria-label": t("memory_space") });
+    const body = el("div", {});
+    let spaces = null;
+    async function load() {
+      const q = new URLSearchParams({ q: query.value.trim(), space: space.value || "" });
+      const r = await api("GET", `/api/memory?${q}`);
+      if (r.status !== 200) { body.replaceChildren(el("p", { class: "empty" }, r.data.error || t("failed"))); return; }
+      if (!r.data.enabled) { body.replaceChildren(el("p", { class: "empty" }, t("memory_off"))); return; }
+      if (spaces === null) {
+        spaces = r.data.spaces;
+        space.replaceChildren(el("option", { value: "" }, t(spaces.length > 1 ? "memory_everyone" : "memory_mine")),
+          ...(spaces.length > 1 ? spaces.map((x) => el("option", { value: x }, x)) : []));
+        space.hidden = spaces.length < 2;
+      }
+      const rows = r.data.memories.map((m) => [
+        el("span", {}, m.text),
+        el("span", {}, m.space, el("br"), el("small", { class: "muted" }, m.owner)),
+        el("span", {}, when(m.created), el("br"), el("small", { class: "muted" }, m.score === null ? m.source : `${m.source} · ${m.score.toFixed(2)}`)),
+        el("button", { type: "button", class: "danger small", "data-forget": m.id, onclick: () =>
+          act("POST", "/api/memory/forget", { id: m.id, space: m.space }, load) }, t("forget")),
+      ]);
+      body.replaceChildren(table(["memory", "memory_space", "created", ""], rows, "no_memories"));
+    }
+    const form = el("form", { class: "inline", onsubmit: (e) => { e.preventDefault(); load(); } },
+      query, space, el("button", { type: "submit" }, t("search")));
+    space.addEventListener("change", load);
+    section.replaceChildren(heading("page_memory"), form, body);
+    load();
+  }
+  pages.memory = { show: memory };
+
   // --- audit ---------------------------------------------------------------------------------
 
   function audit(section) {
