@@ -35,6 +35,7 @@ from assistant.core.ports import (
     Channel,
     CommandRunner,
     ConversationArchive,
+    HostDesk,
     JobBoard,
     MemoryDesk,
     PairingDesk,
@@ -248,6 +249,7 @@ APPROVER: Port[Approver] = Port("approver")  # a second person approves a tool c
 ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their routes
 JOB_BOARD: Port[JobBoard] = Port("job-board")  # the web console's Jobs page
 PAIRING_DESK: Port[PairingDesk] = Port("pairing-desk")  # the web console's People page
+HOST_DESK: Port[HostDesk] = Port("host-desk")  # the web console's Hosts page
 MEMORY_DESK: Port[MemoryDesk] = Port("memory-desk")  # the web console's Memory page
 RELOADER: Port[Reloader] = Port("reloader")  # the web console's reload button (the daemon)
 

@@ -1,7 +1,7 @@
 """The web console in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
 driven by Selenium): log in with the token, chat with a streamed reply, approve a command
-that then runs on the test sshd, reject a pairing, cancel a job, forget a memory. One daemon and one browser
-for the module; a screenshot of every page at desktop and phone width is saved to
+that then runs on the test sshd (and probe that host), reject a pairing, cancel a job, forget
+a memory. One daemon and one browser for the module; a screenshot of every page at desktop and phone width is saved to
 ``$ASSISTANT_TEST_ARTIFACTS/console`` (default ``test-artifacts/console`` in the checkout,
 ignored by git)."""
 
@@ -72,9 +72,15 @@ class Browser:
         return await asyncio.to_thread(f, *args)
 
     def wait(self, condition: Callable[[Any], Any], timeout: float = 15) -> Any:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(condition)
+        return WebDriverWait(
+            self.driver,
+            timeout,
+            poll_frequency=0.05,
+            ignored_exceptions=(StaleElementReferenceException,),  # a page that re-drew
+        ).until(condition)
 
     def css(self, selector: str) -> Any:
         from selenium.webdriver.common.by import By
@@ -87,7 +93,20 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
 
     def text(self, selector: str) -> str:
-        return " ".join(e.text for e in self.all(selector))
+        """The visible text of everything ``selector`` matches (read at once: pages re-draw)."""
+        return str(
+            self.driver.execute_script(
+                "return Array.from(document.querySelectorAll(arguments[0]))"
+                ".map((e) => e.innerText).join(' ')",
+                selector,
+            )
+        )
+
+    def click(self, selector: str, index: int = 0) -> None:
+        """Click the ``index``-th match as it is now (a page may re-draw between two calls)."""
+        self.driver.execute_script(
+            "document.querySelectorAll(arguments[0])[arguments[1]].click()", selector, index
+        )
 
     def page(self, name: str, ready: str) -> None:
         """Open a page from the navigation and wait until ``ready`` (a selector) shows."""
@@ -196,7 +215,7 @@ async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, 
     assert command in card and "box" in card and "ann" in card
     assert not marker.exists()  # nothing runs before the approval
     await b.run(b.shoot, "approvals")
-    await b.run(lambda: b.css("article.approval .actions button:not(.danger)").click())
+    await b.run(b.click, "article.approval .actions button:not(.danger)")
     async with asyncio.timeout(20):
         while not marker.exists():
             await asyncio.sleep(0.05)
@@ -206,13 +225,19 @@ async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, 
     said = [e.get("text", "") for e in events]
     assert "Created the marker file." in said
     await b.run(b.wait, lambda d: not b.all("article.approval"))
+    # the host it ran on: its pinned key, and it answers when probed
+    await b.run(b.page, "hosts", 'article[data-host="box"]')
+    assert "ssh-ed25519 SHA256:" in await b.run(b.text, 'article[data-host="box"] .pins')
+    await b.run(b.click, '[data-probe="box"]')
+    await b.run(b.wait, lambda d: "reachable (" in b.text('article[data-host="box"]'))
+    await b.run(b.shoot, "hosts")
     # the decision is in the owner's chat and the audit
     await b.run(b.page, "chat", "#messages li")
     await b.run(b.wait, lambda d: "Approved" in b.text("#messages li"))
     await b.run(b.page, "audit", "table")
     await b.run(lambda: b.css("#page-audit input[type=search]").send_keys("approval.\n"))
     await b.run(b.wait, lambda d: "approval.decided" in b.text("#page-audit tbody"))
-    await b.run(lambda: b.css("#page-audit .heading button").click())
+    await b.run(b.click, "#page-audit .heading button")
     await b.run(b.wait, lambda d: "chain intact" in b.text("#page-audit .verify"))
     await b.run(b.shoot, "audit")
 
@@ -226,7 +251,7 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     await b.run(b.wait, lambda d: request.code in b.text("#page-people"))
     assert "ann" in await b.run(b.text, "#page-people")  # her token is listed
     await b.run(b.shoot, "people")
-    await b.run(lambda: b.css("#page-people tbody tr button.danger").click())
+    await b.run(b.click, "#page-people tbody tr button.danger")
     await b.run(b.wait, lambda d: request.code not in b.text("#page-people"))
     assert await daemon.services.pairing.pending() == []
     await call(daemon, OWNER_TOKEN, "POST", "/api/messages", {"text": "/remind 2h stretch"})
@@ -234,7 +259,7 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     await b.run(b.page, "jobs", "[data-cancel]")
     assert "stretch" in await b.run(b.text, "#page-jobs tbody")
     await b.run(b.shoot, "jobs")
-    await b.run(lambda: b.css("#page-jobs [data-cancel]").click())
+    await b.run(b.click, "#page-jobs [data-cancel]")
     await b.run(b.wait, lambda d: b.all("#page-jobs p.empty"))
     for text in ("the backup disk is in rack 3", "ann prefers short answers"):
         await call(daemon, OWNER_TOKEN, "POST", "/api/messages", {"text": f"/remember {text}"})
@@ -242,7 +267,7 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     await b.run(b.page, "memory", "[data-forget]")
     assert "rack 3" in await b.run(b.text, "#page-memory tbody")
     await b.run(b.shoot, "memory")
-    await b.run(lambda: b.all("#page-memory [data-forget]")[0].click())
+    await b.run(b.click, "#page-memory [data-forget]")
     await b.run(b.wait, lambda d: len(b.all("#page-memory [data-forget]")) == 1)
     # an hour of made-up history, so the screenshot shows the charts drawn
     board = next(f for f in daemon.assembly.features if f.name == "console").parts["console_board"]

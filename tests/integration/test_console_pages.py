@@ -26,6 +26,8 @@ ADMIN_ONLY = [
     ("POST", "/api/pairing/telegram/ABCD2345"),
     ("POST", "/api/tokens"),
     ("POST", "/api/tokens/bob/revoke"),
+    ("GET", "/api/hosts"),
+    ("POST", "/api/hosts/box/probe"),
     ("GET", "/api/audit"),
     ("POST", "/api/audit/verify"),
     ("GET", "/api/system"),
@@ -68,7 +70,7 @@ async def test_a_user_gets_chat_and_own_jobs_only_and_403_elsewhere(daemon):
             assert (await r.json())["pages"] == ["chat", "jobs", "memory"]
         async with http.get(url + "/api/me", headers=bearer()) as r:
             assert (await r.json())["pages"] == [
-                "chat", "approvals", "people", "jobs", "memory", "audit", "system",
+                "chat", "approvals", "people", "jobs", "memory", "hosts", "audit", "system",
             ]  # fmt: skip
         # jobs: a user sees and cancels only their own; the owner sees all
         await say(daemon, http, (bob, "/remind 1h stretch"), (bearer(), "/remind 2h stretch"))
@@ -105,7 +107,7 @@ async def test_cookie_sessions_need_csrf_for_every_change(daemon):
             ann = (await r.json())["token"]
         async with http.get(url + "/api/me", headers=bearer(ann)) as r:
             pages = (await r.json())["pages"]
-        assert pages == ["chat", "approvals", "jobs", "memory", "audit", "system"]
+        assert pages == ["chat", "approvals", "jobs", "memory", "hosts", "audit", "system"]
         async with http.get(url + "/api/people") as r:
             people = await r.json()
         assert [(t["name"], t["role"]) for t in people["tokens"]] == [("ann", "admin")]

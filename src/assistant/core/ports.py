@@ -322,6 +322,7 @@ class JobInfo:
     last_run_at: float | None
     runs: int
     last_result: str  # a check's last state ("ok", "alert 93.0"); "" for other jobs
+    host: str = ""  # the SSH host a command check runs on
 
 
 class JobBoard(Protocol):
@@ -386,3 +387,27 @@ class MemoryDesk(Protocol):
         ...
 
     async def forget_memory(self, spaces: list[str] | None, memory_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """One configured SSH host as the web console lists it."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    tags: tuple[str, ...]
+    jump: str | None
+    require_totp: bool
+    pins: tuple[str, ...]  # the pinned host keys: "ssh-ed25519 SHA256:…"
+
+
+class HostDesk(Protocol):
+    """The SSH hosts for the web console (implemented by the SSH feature)."""
+
+    def host_list(self) -> list[HostInfo]: ...
+
+    async def probe(self, host: str) -> str | None:
+        """Connect (or reuse the pooled connection); None when it works, else why not."""
+        ...

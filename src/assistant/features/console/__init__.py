@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistant.feature import (
+    HOST_DESK,
     JOB_BOARD,
     MEMORY_DESK,
     PAIRING_DESK,
@@ -45,6 +46,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.channel import WebConsoleChannel
     from assistant.features.console.desk import Desk
     from assistant.features.console.gate import Gate
+    from assistant.features.console.hosts import HostsPage
     from assistant.features.console.memories import MemoryPage
     from assistant.features.console.page import routes as pages
     from assistant.store.approvals import ApprovalStore
@@ -88,10 +90,15 @@ async def setup(ctx: Context) -> Feature:
         clock=ctx.clock,
     )
     memory = MemoryPage(gate, lambda: ctx.ports.get(MEMORY_DESK))
+    hosts = HostsPage(
+        gate,
+        desk=lambda: ctx.ports.get(HOST_DESK),
+        jobs=lambda: ctx.ports.get(JOB_BOARD),
+        clock=ctx.clock,
+    )
     page = pages(lambda: ctx.config.assistant.name)
-    secured = [
-        (m, p, api_secured(h)) for m, p, h in [*desk.routes(), *board.routes(), *memory.routes()]
-    ]
+    pages_api = [*desk.routes(), *board.routes(), *memory.routes(), *hosts.routes()]
+    secured = [(m, p, api_secured(h)) for m, p, h in pages_api]
 
     async def prune() -> None:
         while True:

@@ -1,7 +1,7 @@
 """Who may open which page of the web console: every endpoint asks the gate, on the server.
 
 A page needs a permission of the person's role (the config may change what a role has), and
-the staff pages (Audit, System) need the owner or admin role as well. What a ``user``
+the staff pages (Hosts, Audit, System) need the owner or admin role as well. What a ``user``
 sees of Jobs and Memory is their own.
 """
 
@@ -35,6 +35,7 @@ PAGES = (
     Page("people", Permission.ADMIN),
     Page("jobs", Permission.SCHEDULE),
     Page("memory", Permission.MEMORY),
+    Page("hosts", Permission.EXEC_READONLY, staff=True),
     Page("audit", Permission.SYSTEM, staff=True),
     Page("system", Permission.SYSTEM, staff=True),
 )

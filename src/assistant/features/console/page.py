@@ -135,6 +135,17 @@ STRINGS = {
     "forget": N_("Forget"),
     "search": N_("Search"),
     "no_memories": N_("No memories here."),
+    "page_hosts": N_("Hosts"),
+    "ssh_off": N_("No SSH hosts are configured ([[ssh.hosts]])."),
+    "reachable": N_("reachable ({ms} ms)"),
+    "unreachable": N_("unreachable"),
+    "not_probed": N_("not probed yet"),
+    "probe": N_("Check now"),
+    "via": N_("via {jump}"),
+    "probed_at": N_("checked {when}"),
+    "pinned_keys": N_("Pinned host keys"),
+    "no_pins": N_("No host key pinned: commands are refused until one is (assistant ssh trust)."),
+    "no_checks": N_("No monitoring checks run on this host."),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

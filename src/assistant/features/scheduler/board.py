@@ -53,6 +53,7 @@ def _info(job: Job) -> JobInfo:
         last_run_at=job.last_run_at,
         runs=job.runs,
         last_result=_result(job),
+        host=job.task.host if isinstance(job.task, CommandCheck) else "",
     )
 
 

@@ -15,6 +15,7 @@ from assistant.feature import (
     APPROVER,
     CANCELLER,
     COMMAND_RUNNER,
+    HOST_DESK,
     HOST_STATUS,
     Feature,
     Reloaded,
@@ -50,6 +51,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.core.messages import ChatRef, SentMessage
     from assistant.core.ports import Buttons
     from assistant.features.ssh.commands import OpsCommands
+    from assistant.features.ssh.desk import HostDesk
     from assistant.features.ssh.runner import CheckRunner
     from assistant.security.approvals import ApprovalService
     from assistant.security.isolated import IsolatedPolicy
@@ -100,6 +102,7 @@ async def setup(ctx: Context) -> Feature:
     ctx.ports.provide(HOST_STATUS, people)
     ctx.ports.provide(CANCELLER, people)
     ctx.ports.provide(APPROVER, approvals)
+    ctx.ports.provide(HOST_DESK, HostDesk(executor, lambda: live.current.known_hosts))
     ctx.ports.provide(COMMAND_RUNNER, CheckRunner(service, judge, ctx.access, ctx.policy))
 
     async def start() -> None:

@@ -88,7 +88,10 @@
     for (const a of document.querySelectorAll("#nav a")) {
       a.hidden = !allowed.includes(a.dataset.page);
       a.classList.toggle("current", a.dataset.page === page);
-      if (a.dataset.page === page) a.setAttribute("aria-current", "page");
+      if (a.dataset.page === page) {
+        a.setAttribute("aria-current", "page");
+        a.scrollIntoView({ block: "nearest", inline: "nearest" }); // a phone's bar scrolls
+      }
       else a.removeAttribute("aria-current");
     }
     for (const section of document.querySelectorAll(".page")) section.hidden = section.id !== `page-${page}`;

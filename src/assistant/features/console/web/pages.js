@@ -177,6 +177,44 @@
   }
   pages.memory = { show: memory };
 
+  // --- hosts ---------------------------------------------------------------------------------
+
+  async function hosts(section) {
+    const r = await api("GET", "/api/hosts");
+    if (r.status !== 200) return;
+    const refresh = () => hosts(section);
+    if (!r.data.enabled) { section.replaceChildren(heading("page_hosts"), el("p", { class: "empty" }, t("ssh_off"))); return; }
+    const cards = r.data.hosts.map((h) => {
+      const p = h.probe;
+      const state = p ? badge(p.ok ? t("reachable", { ms: p.ms }) : t("unreachable"), p.ok ? "ok" : "bad")
+        : badge(t("not_probed"));
+      const probe = el("button", { type: "button", class: "ghost small", "data-probe": h.name, onclick: async () => {
+        probe.disabled = true;
+        await api("POST", `/api/hosts/${encodeURIComponent(h.name)}/probe`, {});
+        await refresh();
+      } }, t("probe"));
+      return el("article", { class: "card host", "data-host": h.name },
+        el("div", { class: "row" }, el("strong", {}, h.name), state,
+          ...h.tags.map((x) => badge(x, "host")), h.require_totp ? badge("TOTP", "warn") : null,
+          el("span", { class: "spacer" }), probe),
+        el("p", {}, el("code", {}, `${h.user}@${h.address}:${h.port}`),
+          h.jump ? el("span", { class: "muted" }, ` ${t("via", { jump: h.jump })}`) : null),
+        p && !p.ok ? el("p", { class: "error" }, p.detail) : null,
+        p ? el("p", { class: "muted small" }, t("probed_at", { when: when(p.at) })) : null,
+        el("p", { class: "muted small" }, t("pinned_keys")),
+        h.pins.length ? el("ul", { class: "pins" }, h.pins.map((k) => el("li", {}, el("code", {}, k))))
+          : el("p", { class: "error" }, t("no_pins")),
+        h.checks.length ? table(["job", "last_run", "result"], h.checks.map((j) => [
+          el("span", {}, j.what, el("br"), el("small", { class: "muted" }, j.schedule)),
+          j.last_run_at ? when(j.last_run_at) : "—",
+          j.last_result ? badge(j.last_result, j.last_result.startsWith("ok") ? "ok" : "bad") : "—"]), "no_jobs")
+          : el("p", { class: "muted small" }, t("no_checks")));
+    });
+    section.replaceChildren(heading("page_hosts"),
+      cards.length ? el("div", { class: "cards" }, cards) : el("p", { class: "empty" }, t("ssh_off")));
+  }
+  pages.hosts = { show: hosts };
+
   // --- audit ---------------------------------------------------------------------------------
 
   function audit(section) {
