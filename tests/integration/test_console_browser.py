@@ -1,5 +1,5 @@
 """The web console in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
-driven by Selenium): log in with the token, chat with a streamed reply, approve a command
+driven by Selenium): log in with the token, chat with a streamed reply and an attached file, approve a command
 that then runs on the test sshd (and probe that host), reject a pairing, cancel a job, forget
 a memory. One daemon and one browser for the module; a screenshot of every page at desktop and phone width is saved to
 ``$ASSISTANT_TEST_ARTIFACTS/console`` (default ``test-artifacts/console`` in the checkout,
@@ -193,6 +193,16 @@ async def test_log_in_and_chat_with_a_streamed_reply(daemon, model, browser):
     seen = await b.run(b.driver.execute_script, "return window.__seen")
     partial = [s for s in seen if s and s != STREAMED]
     assert partial and all(STREAMED.startswith(p.rstrip("▌… ")[:20]) for p in partial)
+    # a file attached in the page reaches the model through the inbound attachment path
+    notes = ARTIFACTS.parent / "notes.txt"
+    notes.write_text("the shared word is pineapple")
+    await b.run(b.driver.execute_script, "document.getElementById('file').hidden = false")
+    await b.run(lambda: b.css("#file").send_keys(str(notes)))
+    await b.run(b.driver.execute_script, "document.getElementById('file').hidden = true")
+    await b.run(b.wait, lambda d: "notes.txt" in b.text("#chips"))
+    await b.run(lambda: b.css("#text").send_keys("what does the file say?\n"))
+    await b.run(b.wait, lambda d: "pineapple" in b.text("#messages li:not(.mine)"))
+    assert "notes.txt" in await b.run(b.text, "#messages li.mine .file")
     await b.run(lambda: b.css("#text").send_keys("/status\n"))
     await b.run(b.wait, lambda d: "up" in b.text("#messages li:not(.mine)"))
     await b.run(b.shoot, "chat")

@@ -203,3 +203,42 @@ async def test_memory_a_user_sees_and_forgets_only_their_own(tmp_path, fake_mode
     finally:
         d.stop()
         assert await task == 0
+
+
+async def test_attached_files_take_the_inbound_attachment_path(daemon, tmp_path):
+    url = base(daemon)
+    bob = bearer(await token(daemon, "bob", Role.USER))
+    async with aiohttp.ClientSession() as http:
+        headers = {**bob, "Content-Type": "text/plain", "X-File-Name": "notes%20v2.txt"}
+        async with http.post(
+            url + "/api/upload", data=b"the word is pineapple", headers=headers
+        ) as r:
+            assert r.status == 201
+            upload = await r.json()
+        assert (upload["name"], upload["kind"], upload["size"]) == ("notes v2.txt", "document", 21)
+        async with http.post(
+            url + "/api/messages",
+            json={"text": "what does it say?", "attachments": [upload]},
+            headers=bob,
+        ) as r:
+            assert r.status == 202
+        await daemon.services.router.wait_idle("console:bob")
+        async with http.get(url + "/api/messages", headers=bob) as r:
+            events = (await r.json())["events"]
+        assert events[0]["files"] == ["notes v2.txt"]
+        assert "pineapple" in texts(events)[0]  # the model read the file
+        # someone else's upload, or a made-up one, is refused
+        async with http.post(
+            url + "/api/messages", json={"attachments": [upload]}, headers=bearer()
+        ) as r:
+            assert r.status == 400 and "your uploads" in (await r.json())["error"]
+        forged = {**upload, "ref": "bob/../../state.db"}
+        async with http.post(
+            url + "/api/messages", json={"attachments": [forged]}, headers=bob
+        ) as r:
+            assert r.status == 400
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(url + "/api/login", json={"token": OWNER_TOKEN}):
+            pass
+        async with http.post(url + "/api/upload", data=b"x") as r:
+            assert r.status == 403 and "CSRF" in (await r.json())["error"]

@@ -49,12 +49,16 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.hosts import HostsPage
     from assistant.features.console.memories import MemoryPage
     from assistant.features.console.page import routes as pages
+    from assistant.features.console.uploads import Uploads
     from assistant.store.approvals import ApprovalStore
     from assistant.store.console import CHANNEL as CONSOLE
     from assistant.store.console import ConsoleEvents, ConsoleSessions, ConsoleTokens
 
     events = ConsoleEvents(ctx.db)
-    channel = WebConsoleChannel(events, wait_idle=ctx.router.wait_idle, health=ctx.health)
+    uploads = Uploads(ctx.state_dir / "console-uploads")
+    channel = WebConsoleChannel(
+        events, wait_idle=ctx.router.wait_idle, health=ctx.health, uploads=uploads
+    )
     ctx.stack.push_async_callback(channel.aclose)
     sessions = ConsoleSessions(ctx.db)
     tokens = ConsoleTokens(ctx.db)
@@ -65,7 +69,7 @@ async def setup(ctx: Context) -> Feature:
         return role.value if role is not None else None
 
     gate = Gate(auth, role_of, ctx.policy)
-    api = ConsoleApi(auth, channel, events, role_of=role_of, gate=gate)
+    api = ConsoleApi(auth, channel, events, role_of=role_of, gate=gate, uploads=uploads)
     desk = Desk(
         gate,
         say=api.say,
@@ -104,7 +108,9 @@ async def setup(ctx: Context) -> Feature:
         while True:
             now = ctx.clock.time()
             await sessions.prune(now=now)
-            await events.prune(before=now - ctx.config.console.keep_messages_days * 86400)
+            kept = now - ctx.config.console.keep_messages_days * 86400
+            await events.prune(before=kept)
+            await uploads.prune(before=kept)
             await ctx.clock.sleep(PRUNE_EVERY)
 
     async def sample() -> None:

@@ -5,6 +5,7 @@
 optional ``"client_id"`` (a retry with the same id is not answered twice);
 ``GET /api/messages?after=ID`` (what was sent to this person's console chat after event ID;
 ``?before=ID``: the page of history before it);
+``POST /api/upload`` (a file to attach: the raw bytes; then ``"attachments"`` in a message);
 ``GET /ws?after=ID`` (a WebSocket: first what was missed after ID, then every event as it
 happens, plus ``busy``/``idle``/``typing`` status). Every response carries a strict CSP.
 """
@@ -21,12 +22,13 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from assistant.core.errors import ChannelUnavailable, IntakeClosed
-from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
+from assistant.core.messages import Attachment, ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import SubmitOutcome
 from assistant.core.roles import Role
 from assistant.features.console.auth import SECURITY_HEADERS, Authenticator, Principal, refusal
 from assistant.features.console.channel import CLOSE, WebConsoleChannel
 from assistant.features.console.gate import Gate, Visitor, json_body
+from assistant.features.console.uploads import Uploads
 from assistant.store.console import CHANNEL, ConsoleEvents
 
 log = structlog.get_logger(__name__)
@@ -73,7 +75,9 @@ class ConsoleApi:
         *,
         role_of: RoleOf,
         gate: Gate,
+        uploads: Uploads,
     ) -> None:
+        self.uploads = uploads
         self.auth = auth
         self.channel = channel
         self.events = events
@@ -87,6 +91,7 @@ class ConsoleApi:
             ("POST", "/api/logout", secured(self.logout)),
             ("GET", "/api/me", secured(self.me)),
             ("POST", "/api/messages", secured(self.post_message)),
+            ("POST", "/api/upload", secured(self.upload)),
             ("GET", "/api/messages", secured(self.get_messages)),
             ("GET", "/ws", secured(self.websocket)),
         ]
@@ -142,15 +147,28 @@ class ConsoleApi:
         client_id = body.get("client_id") or uuid.uuid4().hex
         if not isinstance(client_id, str) or len(client_id) > 100:
             return refusal(400, "client_id must be a short string")
+        files = self.uploads.attachments(who.person, body.get("attachments"))
+        if isinstance(files, str):
+            return refusal(400, files)
         if isinstance(action, str) and action:
-            kind, content = MessageKind.ACTION, action
-        elif isinstance(text, str) and text.strip():
-            kind, content = MessageKind.CHAT, text.strip()
+            kind, content, files = MessageKind.ACTION, action, ()
+        elif (isinstance(text, str) and text.strip()) or files:
+            kind, content = MessageKind.CHAT, text.strip() if isinstance(text, str) else ""
         else:
             return refusal(400, 'send {"text": "..."} or {"action": "..."}')
         card = body.get("message_id")  # the message whose button was pressed
         card = card if isinstance(card, str) and kind is MessageKind.ACTION else None
-        return await self._submit(who, kind, content, client_id, card, _language(request))
+        return await self._submit(
+            who, kind, content, client_id, card, _language(request), attachments=files
+        )
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/upload``: the raw bytes of one file (``X-File-Name``: its name,
+        URL-encoded); answers the attachment to name in ``POST /api/messages``."""
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        return await self.uploads.save(who.person, request)
 
     async def say(self, who: Visitor, text: str, request: web.Request) -> web.StreamResponse:
         """A page's action as this person's console message (``/approve 7``): the router
@@ -167,6 +185,8 @@ class ConsoleApi:
         client_id: str,
         card: str | None,
         language: str,
+        *,
+        attachments: tuple[Attachment, ...] = (),
     ) -> web.StreamResponse:
         if len(content) > MAX_TEXT:
             return refusal(413, f"a message is at most {MAX_TEXT} characters")
@@ -177,6 +197,7 @@ class ConsoleApi:
             platform_id=f"{who.person}:{client_id}",
             kind=kind,
             message_id=card,
+            attachments=attachments,
             meta={"language": language} if language else {},
         )
         if not self.channel.serving:
@@ -186,7 +207,8 @@ class ConsoleApi:
                 **{"Retry-After": "2"},
             )
         if kind is MessageKind.CHAT:  # every session of this person shows what was said
-            await self.channel.said(who.person, client_id, content)
+            names = tuple(a.name for a in attachments)
+            await self.channel.said(who.person, client_id, content, names)
         try:
             outcome = await self.channel.submit(message)
         except (ChannelUnavailable, IntakeClosed):

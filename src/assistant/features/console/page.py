@@ -146,6 +146,9 @@ STRINGS = {
     "pinned_keys": N_("Pinned host keys"),
     "no_pins": N_("No host key pinned: commands are refused until one is (assistant ssh trust)."),
     "no_checks": N_("No monitoring checks run on this host."),
+    "attach": N_("Attach"),
+    "attach_title": N_("Attach files or pictures"),
+    "remove": N_("Remove"),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -14,6 +14,7 @@
   let ws = null;
   let retry = 500;
   let current = null;
+  let attached = []; // uploads waiting to be sent: {ref, name, mime_type, size, kind}
 
   const t = (key, values) =>
     (T[key] || key).replace(/\{(\w+)\}/g, (_, name) => (values && name in values ? values[name] : ""));
@@ -115,6 +116,7 @@
 
   function fill(li, event) {
     li.replaceChildren(event.text || "");
+    for (const name of event.files || []) li.append(el("div", { class: "file" }, name));
     for (const row of event.buttons || []) {
       li.append(el("div", { class: "buttons" }, row.map((b) =>
         el("button", {
@@ -209,13 +211,38 @@
     $("login-error").textContent = t(r.status === 429 ? "too_many" : r.status === 401 ? "wrong_token" : "failed");
   }
 
+  function chips() {
+    $("chips").replaceChildren(...attached.map((a, i) => el("span", { class: "chip" },
+      a.name,
+      el("button", { type: "button", class: "ghost small", "aria-label": t("remove"),
+        onclick: () => { attached.splice(i, 1); chips(); } }, "×"))));
+  }
+
+  async function upload() {
+    for (const file of $("file").files) {
+      const headers = { "Content-Type": file.type || "application/octet-stream", "X-File-Name": encodeURIComponent(file.name) };
+      if (csrf) headers["X-CSRF-Token"] = csrf;
+      const r = await fetch("/api/upload", { method: "POST", headers, body: file, credentials: "same-origin" });
+      let data = {};
+      try { data = await r.json(); } catch (e) { /* not JSON */ }
+      if (r.status !== 201) { toast(data.error || t("failed"), true); continue; }
+      attached.push(data);
+    }
+    $("file").value = "";
+    chips();
+  }
+
   async function send(submit) {
     submit.preventDefault();
     const text = $("text").value.trim();
-    if (!text) return;
-    const r = await api("POST", "/api/messages", { text, client_id: crypto.randomUUID() });
-    if (r.status >= 400) { state("failed"); return; }
+    if (!text && !attached.length) return;
+    const body = { text, client_id: crypto.randomUUID() };
+    if (attached.length) body.attachments = attached;
+    const r = await api("POST", "/api/messages", body);
+    if (r.status >= 400) { state("failed"); toast(r.data.error || t("failed"), true); return; }
     $("text").value = "";
+    attached = [];
+    chips();
   }
 
   async function logout() {
@@ -244,6 +271,9 @@
     $("compose").addEventListener("submit", send);
     $("logout").addEventListener("click", logout);
     $("older").addEventListener("click", older);
+    $("file").addEventListener("change", upload);
+    $("attach").title = t("attach_title");
+    $("attach").addEventListener("keydown", (key) => { if (key.key === "Enter" || key.key === " ") { key.preventDefault(); $("file").click(); } });
     $("text").addEventListener("keydown", (key) => {
       if (key.key === "Enter" && !key.shiftKey) { key.preventDefault(); $("compose").requestSubmit(); }
     });
