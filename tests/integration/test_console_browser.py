@@ -1,6 +1,6 @@
 """The web console in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
 driven by Selenium): log in with the token, chat with a streamed reply and an attached file, approve a command
-that then runs on the test sshd (and probe that host), reject a pairing, cancel a job, forget
+that then runs on the test sshd (and probe that host), reject a pairing, pause and cancel a job, forget
 a memory. One daemon and one browser for the module; a screenshot of every page at desktop and phone width is saved to
 ``$ASSISTANT_TEST_ARTIFACTS/console`` (default ``test-artifacts/console`` in the checkout,
 ignored by git)."""
@@ -268,6 +268,8 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     await daemon.services.router.wait_idle("console:local")
     await b.run(b.page, "jobs", "[data-cancel]")
     assert "stretch" in await b.run(b.text, "#page-jobs tbody")
+    await b.run(b.click, "#page-jobs [data-pause]")
+    await b.run(b.wait, lambda d: "paused" in b.text("#page-jobs tbody .badge"))
     await b.run(b.shoot, "jobs")
     await b.run(b.click, "#page-jobs [data-cancel]")
     await b.run(b.wait, lambda d: b.all("#page-jobs p.empty"))
@@ -294,3 +296,22 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     await b.run(b.page, "system", ".tiles svg.chart polyline")
     assert "router" in await b.run(b.text, "#page-system table")
     await b.run(b.shoot, "system")
+
+
+async def test_a_user_sees_only_chat_jobs_and_memory(daemon, browser):
+    b = browser
+    bob = await ConsoleTokens(daemon.services.db).create("bob", Role.USER, by="test")
+    await b.run(b.click, "#logout")
+    await b.run(b.wait, lambda d: b.css("#login").is_displayed())
+    await b.run(lambda: b.css("#token").send_keys(bob + "\n"))
+    await b.run(b.wait, lambda d: b.css("#nav").is_displayed())
+    shown = await b.run(
+        b.driver.execute_script,
+        "return Array.from(document.querySelectorAll('#nav a'))"
+        ".filter((a) => !a.hidden).map((a) => a.dataset.page)",
+    )
+    assert shown == ["chat", "jobs", "memory"]
+    await b.run(b.driver.execute_script, "location.hash = '#people'")  # typed by hand
+    await b.run(b.wait, lambda d: b.css("#page-chat").is_displayed())  # back to what it may
+    assert "(user)" in await b.run(b.text, "#who")
+    await b.run(b.shoot, "user-chat")

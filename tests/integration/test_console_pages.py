@@ -3,6 +3,9 @@ each role may see and do, CSRF guards every change, and actions take the chat's 
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import aiohttp
 import pytest
 
@@ -36,9 +39,14 @@ ADMIN_ONLY = [
 
 
 @pytest.fixture
-async def daemon(tmp_path, fake_model):
+def clock():
+    return FakeClock(time.time())  # the console's events are stamped with the wall clock
+
+
+@pytest.fixture
+async def daemon(tmp_path, fake_model, clock):
     path = console_config(tmp_path, fake_model, scheduler={"enabled": True})
-    d, task = await start_daemon(path, ENV, FakeClock())
+    d, task = await start_daemon(path, ENV, clock)
     yield d
     d.stop()
     assert await task == 0
@@ -87,6 +95,34 @@ async def test_a_user_gets_chat_and_own_jobs_only_and_403_elsewhere(daemon):
             assert (await r.json())["message"].startswith("Cancelled job")
         async with http.get(url + "/api/jobs", headers=bearer()) as r:
             assert [j["owner"] for j in (await r.json())["jobs"]] == ["console:local"]
+
+
+async def test_a_paused_job_does_not_fire_until_resumed(daemon, clock):
+    url = base(daemon)
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        await say(daemon, http, ({}, "/remind 1h stand up"))
+        async with http.get(url + "/api/jobs") as r:
+            (job,) = (await r.json())["jobs"]
+        async with http.post(url + f"/api/jobs/{job['id']}/pause") as r:
+            assert (await r.json())["message"] == f"Paused job {job['id']}."
+        async with http.get(url + "/api/jobs") as r:
+            (paused,) = (await r.json())["jobs"]
+        assert paused["paused"] is True and paused["next_run"] is None
+
+        async def reminded() -> bool:  # besides the answer to /remind itself
+            async with http.get(url + "/api/messages") as r:
+                said = texts((await r.json())["events"])
+            return sum("stand up" in t for t in said) > 1
+
+        clock.advance(2 * 3600)  # past its time: a paused job has no planned run to fire
+        await daemon.services.router.wait_idle()
+        assert not await reminded()
+        async with http.post(url + f"/api/jobs/{job['id']}/resume") as r:
+            assert (await r.json())["message"] == f"Resumed job {job['id']}."
+        async with asyncio.timeout(10):
+            while not await reminded():
+                clock.advance(1)
+                await asyncio.sleep(0.02)
 
 
 async def test_cookie_sessions_need_csrf_for_every_change(daemon):

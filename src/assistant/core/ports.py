@@ -323,13 +323,15 @@ class JobInfo:
     runs: int
     last_result: str  # a check's last state ("ok", "alert 93.0"); "" for other jobs
     host: str = ""  # the SSH host a command check runs on
+    paused: bool = False
 
 
 class JobBoard(Protocol):
     """The scheduler's jobs for the web console (implemented by the scheduler feature)."""
 
     async def list_jobs(self, owner: str | None) -> list[JobInfo]:
-        """Active jobs; only those ``owner`` ("channel:user_id") created, or all for None."""
+        """Active and paused jobs; only those ``owner`` ("channel:user_id") created, or all
+        for None."""
         ...
 
     async def cancel_job(self, job_id: str, *, actor: str, admin: bool) -> str:
@@ -338,6 +340,10 @@ class JobBoard(Protocol):
 
     async def run_job_now(self, job_id: str, *, actor: str, admin: bool) -> str:
         """Run a job once now, its schedule unchanged; what happened, one line."""
+        ...
+
+    async def pause_job(self, job_id: str, *, actor: str, admin: bool, paused: bool) -> str:
+        """Pause a job (it does not fire) or resume it; what happened, one line."""
         ...
 
 

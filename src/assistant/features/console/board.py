@@ -111,8 +111,12 @@ class Board:
             message = await board.cancel_job(job, actor=who.account, admin=who.staff)
         elif action == "run":
             message = await board.run_job_now(job, actor=who.account, admin=who.staff)
+        elif action in ("pause", "resume"):
+            message = await board.pause_job(
+                job, actor=who.account, admin=who.staff, paused=action == "pause"
+            )
         else:
-            return refusal(404, "a job's actions are cancel and run")
+            return refusal(404, "a job's actions are cancel, run, pause and resume")
         return web.json_response({"message": message})
 
     # --- audit ----------------------------------------------------------------------------------

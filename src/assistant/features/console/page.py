@@ -149,6 +149,9 @@ STRINGS = {
     "attach": N_("Attach"),
     "attach_title": N_("Attach files or pictures"),
     "remove": N_("Remove"),
+    "pause": N_("Pause"),
+    "resume": N_("Resume"),
+    "paused": N_("paused"),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -54,6 +54,7 @@ def _info(job: Job) -> JobInfo:
         runs=job.runs,
         last_result=_result(job),
         host=job.task.host if isinstance(job.task, CommandCheck) else "",
+        paused=job.status == "paused",
     )
 
 
@@ -62,12 +63,13 @@ class JobBoard:
         self._scheduler = scheduler
 
     async def list_jobs(self, owner: str | None) -> list[JobInfo]:
-        jobs = [_info(job) for job in await self._scheduler.table.find()]
+        found = await self._scheduler.table.find(status=None)
+        jobs = [_info(job) for job in found if job.status in ("active", "paused")]
         return [j for j in jobs if owner is None or j.owner == owner]
 
     async def _mine(self, job_id: str, actor: str, admin: bool) -> Job | str:
         job = await self._scheduler.table.get(job_id.strip().lower())
-        if job is None or job.status != "active":
+        if job is None or job.status not in ("active", "paused"):
             return tr("There is no active job {id!r}.").format(id=job_id)
         if not admin and f"{job.chat.channel}:{job.sender.user_id}" != actor:
             return tr(
@@ -85,6 +87,16 @@ class JobBoard:
         except JobRefused as exc:
             return str(exc)
         return tr(CANCELLED).format(id=job.id, task=describe_task(job.task))
+
+    async def pause_job(self, job_id: str, *, actor: str, admin: bool, paused: bool) -> str:
+        job = await self._mine(job_id, actor, admin)
+        if isinstance(job, str):
+            return job
+        if not await self._scheduler.set_paused(job.id, paused):
+            done = tr("Job {id} is paused already.") if paused else tr("Job {id} is not paused.")
+            return done.format(id=job.id)
+        done = tr("Paused job {id}.") if paused else tr("Resumed job {id}.")
+        return done.format(id=job.id)
 
     async def run_job_now(self, job_id: str, *, actor: str, admin: bool) -> str:
         job = await self._mine(job_id, actor, admin)

@@ -129,12 +129,14 @@
     const rows = r.data.jobs.map((j) => [
       el("code", {}, j.id),
       el("span", {}, j.what, el("br"), el("small", { class: "muted" }, j.schedule)),
-      when(j.next_run),
+      j.paused ? badge(t("paused"), "warn") : when(j.next_run),
       j.last_run_at ? `${when(j.last_run_at)} (${j.runs})` : "—",
       j.last_result ? badge(j.last_result, j.last_result.startsWith("ok") ? "ok" : "bad") : "—",
       el("span", {}, j.owner_name, el("br"), el("small", { class: "muted" }, j.owner)),
       el("div", { class: "actions" },
         el("button", { type: "button", class: "small", onclick: () => act("POST", `/api/jobs/${j.id}/run`, {}, refresh) }, t("run_now")),
+        el("button", { type: "button", class: "ghost small", "data-pause": j.id, onclick: () =>
+          act("POST", `/api/jobs/${j.id}/${j.paused ? "resume" : "pause"}`, {}, refresh) }, t(j.paused ? "resume" : "pause")),
         el("button", { type: "button", class: "danger small", "data-cancel": j.id, onclick: () => act("POST", `/api/jobs/${j.id}/cancel`, {}, refresh) }, t("cancel"))),
     ]);
     section.replaceChildren(heading("page_jobs"),
