@@ -295,6 +295,8 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
         board.samples.append({**totals, "at": start["at"] - (60 - minute) * 60})
     await b.run(b.page, "system", ".tiles svg.chart polyline")
     assert "router" in await b.run(b.text, "#page-system table")
+    await b.run(b.click, "#page-system [data-doctor]")
+    await b.run(b.wait, lambda d: "config" in b.text("#page-system .doctor tbody"), 30)
     await b.run(b.shoot, "system")
 
 

@@ -35,6 +35,7 @@ ADMIN_ONLY = [
     ("POST", "/api/audit/verify"),
     ("GET", "/api/system"),
     ("POST", "/api/system/reload"),
+    ("POST", "/api/system/doctor"),
 ]
 
 
@@ -161,6 +162,10 @@ async def test_cookie_sessions_need_csrf_for_every_change(daemon):
             system = await r.json()
         assert system["ready"] is True and "router" in system["components"]
         assert OWNER_TOKEN not in system["config"] and "[console]" in system["config"]
+        async with http.post(url + "/api/system/doctor", headers=headers) as r:
+            doctor = await r.json()  # `assistant doctor --json` on the daemon's config
+        assert doctor["checks"][0]["check"] == "config"
+        assert doctor["checks"][0]["status"] == "ok"
 
 
 async def test_pairing_approve_and_reject_and_approvals_through_the_chat_rules(daemon):

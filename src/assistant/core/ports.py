@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -359,7 +360,10 @@ class PairingDesk(Protocol):
 
 
 class Reloader(Protocol):
-    """Asks the running daemon to reload its config, as SIGHUP does."""
+    """The running daemon: its config file, and a reload of it as SIGHUP asks."""
+
+    @property
+    def config_path(self) -> Path: ...
 
     def request_reload(self) -> None: ...
 

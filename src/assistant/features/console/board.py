@@ -3,11 +3,15 @@
 Jobs come through the scheduler's ``JOB_BOARD`` port (a ``user`` sees and acts on the jobs
 they created here; owner and admin on all). System shows what ``/readyz`` shows, a few
 counters sampled once a minute for small charts, the effective config with its secrets
-masked, and a reload button (the daemon's ``RELOADER``, as SIGHUP).
+masked, a reload button (the daemon's ``RELOADER``, as SIGHUP), and the doctor's findings
+on request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -26,6 +30,7 @@ from assistant.store.audit import AuditLog
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAMPLES = 180  # minutes of history kept for the charts
+DOCTOR_TIMEOUT = 180.0  # seconds: a local model's load check alone may take 120
 SERIES = {
     "received": "assistant_messages_received_total",
     "answered": "assistant_messages_answered_total",
@@ -81,6 +86,7 @@ class Board:
             ("POST", "/api/audit/verify", self.verify),
             ("GET", "/api/system", self.system),
             ("POST", "/api/system/reload", self.reload),
+            ("POST", "/api/system/doctor", self.doctor),
         ]
 
     def sample(self) -> None:
@@ -162,6 +168,37 @@ class Board:
             "config": tomli_w.dumps(masked_dump(self._config())),
         }
         return web.json_response(body)
+
+    async def doctor(self, request: web.Request) -> web.StreamResponse:
+        """``assistant doctor --json`` on this daemon's config, in a child process (the
+        doctor's checks are the command line's, read-only; they may take a while)."""
+        who = await self._gate.visitor(request, "system")
+        if isinstance(who, web.Response):
+            return who
+        daemon = self._reloader()
+        if daemon is None:
+            return refusal(503, "no daemon to examine")
+        command = [sys.executable, "-m", "assistant", "doctor", "--json"]
+        child = await asyncio.create_subprocess_exec(
+            *command,
+            "--config",
+            str(daemon.config_path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            async with asyncio.timeout(DOCTOR_TIMEOUT):
+                out, _ = await child.communicate()
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+            return refusal(504, f"the doctor took longer than {DOCTOR_TIMEOUT:g} s")
+        try:
+            report = json.loads(out)
+        except ValueError:
+            return refusal(502, "the doctor did not answer in JSON")
+        return web.json_response(report)
 
     async def reload(self, request: web.Request) -> web.StreamResponse:
         who = await self._gate.visitor(request, "system")

@@ -152,6 +152,14 @@ STRINGS = {
     "pause": N_("Pause"),
     "resume": N_("Resume"),
     "paused": N_("paused"),
+    "doctor": N_("Doctor"),
+    "run_doctor": N_("Run the doctor"),
+    "doctor_running": N_("Running the checks…"),
+    "check": N_("Check"),
+    "doctor_ok": N_("ok"),
+    "doctor_warn": N_("warning"),
+    "doctor_fail": N_("failed"),
+    "doctor_skip": N_("skipped"),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

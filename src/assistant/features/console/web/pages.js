@@ -287,6 +287,18 @@
       name, badge(t("state_" + c.state), c.state === "ready" ? "ok" : c.state === "degraded" ? "warn" : "bad"),
       c.required ? t("yes") : t("no"), c.detail || "", ago(Date.now() / 1000 - c.since)]);
     const reload = el("button", { type: "button", class: "ghost", onclick: () => act("POST", "/api/system/reload", {}, null) }, t("reload"));
+    const findings = el("div", { class: "doctor" });
+    const doctor = el("button", { type: "button", class: "ghost", "data-doctor": "", onclick: async () => {
+      doctor.disabled = true;
+      findings.replaceChildren(el("p", { class: "muted" }, t("doctor_running")));
+      const r = await api("POST", "/api/system/doctor", {});
+      doctor.disabled = false;
+      if (r.status !== 200) { findings.replaceChildren(el("p", { class: "error" }, r.data.error || t("failed"))); return; }
+      const kind = { ok: "ok", warn: "warn", fail: "bad", skip: "" };
+      findings.replaceChildren(table(["check", "state", "details"], r.data.checks.map((c) => [
+        c.check, badge(t("doctor_" + c.status), kind[c.status]),
+        el("span", {}, c.detail, c.fix ? el("br") : null, c.fix ? el("small", { class: "muted" }, c.fix) : null)]), "no_components"));
+    } }, t("run_doctor"));
     section.replaceChildren(
       heading("page_system", badge(t(d.ready ? "ready" : "not_ready"), d.ready ? "ok" : "bad"), reload),
       el("div", { class: "tiles" },
@@ -296,6 +308,8 @@
         tile("tokens_today", String(d.tokens_today), chart(s, delta("tokens")))),
       el("h2", {}, t("components")),
       table(["component", "state", "required", "details", "since"], components, "no_components"),
+      el("div", { class: "heading" }, el("h2", {}, t("doctor")), doctor),
+      findings,
       el("h2", {}, t("effective_config")),
       el("pre", { class: "config" }, d.config));
   }
