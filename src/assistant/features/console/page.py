@@ -160,6 +160,10 @@ STRINGS = {
     "doctor_warn": N_("warning"),
     "doctor_fail": N_("failed"),
     "doctor_skip": N_("skipped"),
+    "token_hint": N_(
+        "The owner's token is ASSISTANT_CONSOLE_TOKEN in /etc/assistant/assistant.env; "
+        "others get theirs from assistant users token create."
+    ),
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
