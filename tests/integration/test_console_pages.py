@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from assistant.core.roles import Role
 from assistant.store.console import ConsoleTokens
+from tests.fakes import sshd as fake_sshd
 from tests.helpers import FakeClock
 from tests.integration.test_console_api import (
     ENV,
@@ -283,3 +286,66 @@ async def test_attached_files_take_the_inbound_attachment_path(daemon, tmp_path)
             pass
         async with http.post(url + "/api/upload", data=b"x") as r:
             assert r.status == 403 and "CSRF" in (await r.json())["error"]
+
+
+@pytest.mark.skipif(fake_sshd.available() is not None, reason=str(fake_sshd.available()))
+async def test_approving_on_the_page_needs_a_totp_code_where_the_host_does(
+    tmp_path, fake_model, sshd
+):
+    import pyotp
+
+    from assistant.security.second_factor import SecondFactor
+    from assistant.store.db import Database, prepare_state_dir
+    from assistant.store.totp import TotpStore
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line + "\n")
+    host = {"name": "box", "address": "127.0.0.1", "port": sshd.port, "require_totp": True}
+    ssh = {"known_hosts": str(known_hosts), "user": sshd.user, "key_file": str(sshd.user_key)}
+    path = console_config(tmp_path, fake_model, ssh={**ssh, "hosts": [host]})
+    prepare_state_dir(tmp_path / "state")
+    async with Database(tmp_path / "state" / "state.db") as db:
+        secret, _ = await SecondFactor(TotpStore(db)).enroll("console:local")
+    d, task = await start_daemon(path, ENV)
+    marker = Path(f"/tmp/assistant-console-{uuid.uuid4().hex}")  # writable by the sshd's user
+    try:
+        url = base(d)
+        ann = bearer(await token(d, "ann", Role.ADMIN))
+        async with aiohttp.ClientSession(headers=bearer()) as http:
+            async with http.post(
+                url + "/api/messages", json={"text": f"/run box touch {marker}"}, headers=ann
+            ) as r:
+                assert r.status == 202
+            async with asyncio.timeout(10):
+                while True:
+                    async with http.get(url + "/api/approvals") as r:
+                        pending = (await r.json())["approvals"]
+                    if pending:
+                        break
+                    await asyncio.sleep(0.05)
+            (ask,) = pending
+            assert ask["command"] == f"touch {marker}" and ask["requester"] == "console:ann"
+
+            async def decide(code: str, answer: str) -> None:
+                body = {"decision": "approve", "code": code}
+                async with http.post(url + f"/api/approvals/{ask['id']}", json=body) as r:
+                    assert r.status == 202
+                async with asyncio.timeout(10):  # /approve is immediate: no queue to wait on
+                    while True:
+                        async with http.get(url + "/api/messages") as r:
+                            said = texts((await r.json())["events"])
+                        if said and answer in said[-1]:
+                            return
+                        await asyncio.sleep(0.05)
+
+            await decide("", "one-time code")
+            await decide("000000", "not valid")
+            assert not marker.exists()
+            await decide(pyotp.TOTP(secret).now(), "Approved")
+            async with asyncio.timeout(15):
+                while not marker.exists():  # the command runs on the test sshd
+                    await asyncio.sleep(0.05)
+            marker.unlink()
+    finally:
+        d.stop()
+        assert await task == 0
