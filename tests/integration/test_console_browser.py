@@ -223,6 +223,7 @@ async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, 
     await b.run(b.page, "approvals", "article.approval")
     card = await b.run(b.text, "article.approval")
     assert command in card and "box" in card and "ann" in card
+    assert not await b.run(lambda: b.css("article.approval input.code").is_displayed())  # no TOTP
     assert not marker.exists()  # nothing runs before the approval
     await b.run(b.shoot, "approvals")
     await b.run(b.click, "article.approval .actions button:not(.danger)")

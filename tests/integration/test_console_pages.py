@@ -325,6 +325,7 @@ async def test_approving_on_the_page_needs_a_totp_code_where_the_host_does(
                     await asyncio.sleep(0.05)
             (ask,) = pending
             assert ask["command"] == f"touch {marker}" and ask["requester"] == "console:ann"
+            assert ask["totp"] is True  # the page shows the code field
 
             async def decide(code: str, answer: str) -> None:
                 body = {"decision": "approve", "code": code}

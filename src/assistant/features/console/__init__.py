@@ -76,6 +76,7 @@ async def setup(ctx: Context) -> Feature:
         approvals=ApprovalStore(ctx.db, ctx.clock),
         pairing=ctx.pairing,
         desk=lambda: ctx.ports.get(PAIRING_DESK),
+        hosts=lambda: ctx.ports.get(HOST_DESK),
         access=ctx.access,
         owners=lambda: list(ctx.config.access.owners),
         tokens=tokens,

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from assistant.core.errors import NotFound
-from assistant.core.ports import Clock, PairingDesk
+from assistant.core.ports import Clock, HostDesk, PairingDesk
 from assistant.core.roles import Role
 from assistant.features.console.auth import refusal
 from assistant.features.console.gate import Gate, Visitor
@@ -42,6 +42,7 @@ class Desk:
         approvals: ApprovalStore,
         pairing: Pairing,
         desk: Callable[[], PairingDesk | None],
+        hosts: Callable[[], HostDesk | None],
         access: Access,
         owners: Callable[[], list[str]],
         tokens: ConsoleTokens,
@@ -53,6 +54,7 @@ class Desk:
         self._approvals = approvals
         self._pairing = pairing
         self._desk = desk
+        self._hosts = hosts
         self._access = access
         self._owners = owners
         self._tokens = tokens
@@ -77,6 +79,8 @@ class Desk:
             return who
         now = self._clock.time()
         pending = sorted(await self._approvals.pending(), key=lambda a: a.created_at)
+        hosts = self._hosts()
+        totp = {h.name for h in hosts.host_list() if h.require_totp} if hosts else set()
         rows = [
             {
                 "id": a.id,
@@ -88,6 +92,7 @@ class Desk:
                 "age": max(0.0, now - a.created_at),
                 "expires_in": max(0.0, a.expires_at - now),
                 "mine": a.requester == who.account,
+                "totp": bool(totp.intersection(a.hosts)),  # approving needs a current code
             }
             for a in pending
         ]

@@ -56,7 +56,7 @@ STRINGS = {
     "deny": N_("Deny"),
     "withdraw": N_("Withdraw"),
     "reject": N_("Reject"),
-    "totp_placeholder": N_("TOTP code (if asked)"),
+    "totp_placeholder": N_("TOTP code"),
     "decision_sent": N_("Sent; the answer is in your chat."),
     "asked_ago": N_("asked {age} ago"),
     "expires_in": N_("expires in {left}"),

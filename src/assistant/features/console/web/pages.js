@@ -42,7 +42,7 @@
     const refresh = () => approvals(section);
     const cards = r.data.approvals.map((a) => {
       const code = el("input", { type: "text", inputmode: "numeric", autocomplete: "one-time-code",
-        placeholder: t("totp_placeholder"), class: "code", "aria-label": t("totp_placeholder") });
+        placeholder: t("totp_placeholder"), class: "code", "aria-label": t("totp_placeholder"), hidden: !a.totp });
       const decide = (decision) => async () => {
         await act("POST", `/api/approvals/${a.id}`, { decision, code: code.value.trim() }, null);
         toast(t("decision_sent"));
