@@ -4,6 +4,11 @@ clients talk through — ``assistant chat`` in a terminal, and the web console.
 A console session is one person: the owner (the ``[console] token``) or whoever a per-person
 token names (``assistant users token create NAME --role admin|user``), with that role. Their
 messages go through the durable inbox and the router like any platform's.
+
+The web console's pages (``web/``, served by ``page``) ask JSON endpoints behind the ``Gate``
+(role permissions, on the server): Approvals and People (``desk``), Jobs, Audit and System
+(``board``), Memory (``memories``), Hosts (``hosts``); the other features' parts are reached
+through ports (``JOB_BOARD``, ``PAIRING_DESK``, ``MEMORY_DESK``, ``HOST_DESK``, ``RELOADER``).
 """
 
 from __future__ import annotations
