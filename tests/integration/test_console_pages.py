@@ -169,6 +169,16 @@ async def test_cookie_sessions_need_csrf_for_every_change(daemon):
             doctor = await r.json()  # `assistant doctor --json` on the daemon's config
         assert doctor["checks"][0]["check"] == "config"
         assert doctor["checks"][0]["status"] == "ok"
+        async with http.post(url + "/api/system/reload", headers=headers) as r:
+            assert r.status == 202
+        async with asyncio.timeout(10):  # the daemon reloads its config, as on SIGHUP
+            while True:
+                async with http.get(url + "/api/audit", params={"kind": "config.reload"}) as r:
+                    kinds = [a["kind"] for a in (await r.json())["records"]]
+                if "config.reload" in kinds:
+                    break
+                await asyncio.sleep(0.05)
+        assert "config.reload_requested" in kinds
 
 
 async def test_pairing_approve_and_reject_and_approvals_through_the_chat_rules(daemon):
