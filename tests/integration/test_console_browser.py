@@ -126,13 +126,15 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(request):
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     b = Browser()
     yield b
     b.quit()
-    print(f"\nconsole screenshots: {ARTIFACTS}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # past the output capture: where to look
+        print(f"\nconsole screenshots: {ARTIFACTS}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
