@@ -360,3 +360,15 @@ async def test_approving_on_the_page_needs_a_totp_code_where_the_host_does(
     finally:
         d.stop()
         assert await task == 0
+
+
+async def test_page_answers_are_in_the_browser_language(daemon):
+    url = base(daemon)
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        await say(daemon, http, ({}, "/remind 2h stretch"))
+        zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+        async with http.get(url + "/api/jobs", headers=zh) as r:
+            (job,) = (await r.json())["jobs"]
+        assert job["schedule"].startswith("一次，")  # once at … (UTC)
+        async with http.post(url + f"/api/jobs/{job['id']}/pause", headers=zh) as r:
+            assert (await r.json())["message"] == f"已暂停任务 {job['id']}。"

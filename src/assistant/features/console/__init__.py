@@ -50,7 +50,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.console.board import Board
     from assistant.features.console.channel import WebConsoleChannel
     from assistant.features.console.desk import Desk
-    from assistant.features.console.gate import Gate
+    from assistant.features.console.gate import Gate, localized
     from assistant.features.console.hosts import HostsPage
     from assistant.features.console.memories import MemoryPage
     from assistant.features.console.page import routes as pages
@@ -108,7 +108,7 @@ async def setup(ctx: Context) -> Feature:
     )
     page = pages(lambda: ctx.config.assistant.name)
     pages_api = [*desk.routes(), *board.routes(), *memory.routes(), *hosts.routes()]
-    secured = [(m, p, api_secured(h)) for m, p, h in pages_api]
+    secured = [(m, p, api_secured(localized(h))) for m, p, h in pages_api]
 
     async def prune() -> None:
         while True:

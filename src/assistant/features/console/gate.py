@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from assistant.core import i18n
 from assistant.core.roles import Permission, Role
 from assistant.features.console.auth import Authenticator, Principal, refusal
 from assistant.security.policy import Policy
@@ -97,6 +98,19 @@ class Gate:
             return who
         body = await json_body(request)
         return body if isinstance(body, web.Response) else (who, body)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def localized(handler: Handler) -> Handler:
+    """What a page's endpoint says (a job's schedule, an answer) in the browser's language."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        with i18n.using(i18n.accept_language(request.headers.get("Accept-Language"))):
+            return await handler(request)
+
+    return wrapped
 
 
 async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
