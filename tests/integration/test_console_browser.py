@@ -35,6 +35,7 @@ pytestmark = [
     ),
     pytest.mark.skipif(fake_sshd.available() is not None, reason=str(fake_sshd.available())),
     pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.slow,  # a browser: -m "not slow" leaves it out of the quick loop
 ]
 DESKTOP, PHONE = (1280, 860), (390, 844)
 ARTIFACTS = (
