@@ -114,6 +114,15 @@ class Browser:
         self.css(f'#nav a[data-page="{name}"]').click()
         self.wait(lambda d: self.all(f"#page-{name} {ready}"))
 
+    def log_in(self, url: str, token: str) -> None:
+        """Be logged in (each test may run alone: ``-k``)."""
+        if not self.driver.current_url.startswith(url):
+            self.driver.get(url + "/console")
+        self.wait(lambda d: self.css("#login").is_displayed() or self.css("#nav").is_displayed())
+        if self.css("#login").is_displayed():
+            self.css("#token").send_keys(token + "\n")
+            self.wait(lambda d: self.css("#nav").is_displayed())
+
     def shoot(self, name: str) -> None:
         """Screenshots of what is on screen now at desktop and phone width."""
         for label, (w, h) in (("desktop", DESKTOP), ("phone", PHONE)):
@@ -213,6 +222,7 @@ async def test_log_in_and_chat_with_a_streamed_reply(daemon, model, browser):
 
 async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, browser):
     b = browser
+    await b.run(b.log_in, base(daemon), OWNER_TOKEN)
     marker = Path(f"/tmp/assistant-console-{uuid.uuid4().hex}")
     command = f"touch {marker} && echo made"
     model.script.extend(
@@ -258,12 +268,14 @@ async def test_approve_a_pending_command_and_it_runs_on_the_host(daemon, model, 
 
 async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
     b = browser
+    await b.run(b.log_in, base(daemon), OWNER_TOKEN)
+    await ConsoleTokens(daemon.services.db).create("dora", Role.ADMIN, by="test")
     request, _ = await daemon.services.pairing.request(
         "telegram", "555", name="Mallory", chat_id="555"
     )
     await b.run(b.page, "people", "table")
     await b.run(b.wait, lambda d: request.code in b.text("#page-people"))
-    assert "ann" in await b.run(b.text, "#page-people")  # her token is listed
+    assert "dora" in await b.run(b.text, "#page-people")  # her token is listed
     await b.run(b.shoot, "people")
     await b.run(b.click, "#page-people tbody tr button.danger")
     await b.run(b.wait, lambda d: request.code not in b.text("#page-people"))
@@ -307,6 +319,7 @@ async def test_reject_a_pairing_cancel_a_job_forget_a_memory(daemon, browser):
 async def test_a_user_sees_only_chat_jobs_and_memory(daemon, browser):
     b = browser
     bob = await ConsoleTokens(daemon.services.db).create("bob", Role.USER, by="test")
+    await b.run(b.log_in, base(daemon), OWNER_TOKEN)
     await b.run(b.click, "#logout")
     await b.run(b.wait, lambda d: b.css("#login").is_displayed())
     await b.run(lambda: b.css("#token").send_keys(bob + "\n"))
