@@ -35,7 +35,7 @@ from assistant.core.ports import Channel, Clock
 from assistant.core.redact import Redactor
 from assistant.core.sdnotify import Notifier
 from assistant.core.supervise import supervise
-from assistant.feature import Component, Feature, Unconfigured, changed_keys
+from assistant.feature import RELOADER, Component, Feature, Unconfigured, changed_keys
 from assistant.gateway.server import Gateway
 from assistant.kernel import Context, FeatureModule, build_kernel, reload_kernel, wire
 from assistant.logging import setup_logging
@@ -176,8 +176,10 @@ class Daemon:
         log_stream: TextIO | None = None,
         extra: Sequence[FeatureModule] = (),
         clock: Clock | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self._options = options or {}  # test seams (e.g. an embedder already loaded)
         self._clock = clock  # None: the system clock
         self._extra = extra  # features beyond the registry's (a test's, a plugin's)
         self.config_path = config_path
@@ -262,11 +264,12 @@ class Daemon:
                     health=self.health,
                     redactor=self.redactor,
                     extra=self._extra,
-                    options={"no_model_hint": self._no_model_hint()},
+                    options={"no_model_hint": self._no_model_hint(), **self._options},
                     clock=self._clock,
                 )
                 self.assembly = assembly
                 ctx = assembly.ctx
+                ctx.ports.provide(RELOADER, self)  # the console's reload button
                 if self.config.gateway.enabled:
                     gateway = Gateway(
                         self.config.gateway,

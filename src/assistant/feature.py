@@ -43,8 +43,13 @@ from assistant.core.ports import (
     CommandRunner,
     ConversationArchive,
     HostAction,
+    HostDesk,
     HostProbe,
+    JobBoard,
+    MemoryDesk,
+    PairingDesk,
     Recaller,
+    Reloader,
     WebhookHandler,
 )
 from assistant.core.roles import Permission
@@ -254,6 +259,11 @@ ALERTS: Port[AlertSink] = Port("alerts")  # monitoring and self-alerts to their 
 HOST_PROBE: Port[HostProbe] = Port("host-probe")  # the monitor's probe over SSH
 HOST_REPORT: Port[HostReport] = Port("host-report")  # /status HOST of a monitored host
 HOST_ACTION: Port[HostAction] = Port("host-action")  # a monitor rule's action, under the policy
+JOB_BOARD: Port[JobBoard] = Port("job-board")  # the web console's Jobs page
+PAIRING_DESK: Port[PairingDesk] = Port("pairing-desk")  # the web console's People page
+HOST_DESK: Port[HostDesk] = Port("host-desk")  # the web console's Hosts page
+MEMORY_DESK: Port[MemoryDesk] = Port("memory-desk")  # the web console's Memory page
+RELOADER: Port[Reloader] = Port("reloader")  # the web console's reload button (the daemon)
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:

@@ -65,7 +65,9 @@ def texts(events: list[dict]) -> list[str]:
     return list(final.values())
 
 
-async def start_daemon(path, env, clock=None, extra=()) -> tuple[Daemon, asyncio.Task[int]]:
+async def start_daemon(
+    path, env, clock=None, extra=(), options=None
+) -> tuple[Daemon, asyncio.Task[int]]:
     d = Daemon(
         load_config(path, env),
         config_path=path,
@@ -73,6 +75,7 @@ async def start_daemon(path, env, clock=None, extra=()) -> tuple[Daemon, asyncio
         configure_logging=False,
         clock=clock,
         extra=extra,
+        options=options,
     )
     task = asyncio.create_task(d.run())
     async with asyncio.timeout(15):
@@ -309,15 +312,20 @@ async def test_the_web_page_is_static_scripted_from_files_and_speaks_the_browser
             assert r.status == 200 and r.content_type == "text/html"
             assert "script-src 'self'" in r.headers["Content-Security-Policy"]
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
-        assert scripts == [(' src="/console/app.js" defer', "")]  # no inline script
+        assert scripts == [  # no inline script
+            (' src="/console/app.js" defer', ""),
+            (' src="/console/pages.js" defer', ""),
+        ]
         assert not re.search(r"\son[a-z]+=", page) and "http" not in page  # no handlers, no CDN
         for path, kind in [
             ("/console/app.js", "text/javascript"),
+            ("/console/pages.js", "text/javascript"),
             ("/console/app.css", "text/css"),
         ]:
             async with http.get(url + path) as r:
                 assert r.status == 200 and r.content_type == kind
-                assert "http://" not in await r.text() and "https://" not in await r.text()
+                text = (await r.text()).replace('"http://www.w3.org/2000/svg"', "")  # a name
+                assert "http://" not in text and "https://" not in text
         async with http.get(
             url + "/console/strings.json", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
         ) as r:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -332,3 +333,118 @@ async def within(clock: Clock, seconds: float, awaitable: Awaitable[object]) -> 
         if inner is not awaitable and not inner.done():
             inner.cancel()
     return inner.done() and not inner.cancelled()
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One scheduled job as a console lists it (the scheduler's own types stay inside it)."""
+
+    id: str
+    chat: str  # "channel:chat_id" where it reports
+    owner: str  # "channel:user_id" of who created it
+    owner_name: str
+    kind: str  # reminder | agent | check
+    what: str  # the task, described
+    schedule: str  # when it runs, described
+    next_run: float | None  # epoch seconds; None: no further runs
+    last_run_at: float | None
+    runs: int
+    last_result: str  # a check's last state ("ok", "alert 93.0"); "" for other jobs
+    host: str = ""  # the SSH host a command check runs on
+    paused: bool = False
+
+
+class JobBoard(Protocol):
+    """The scheduler's jobs for the web console (implemented by the scheduler feature)."""
+
+    async def list_jobs(self, owner: str | None) -> list[JobInfo]:
+        """Active and paused jobs; only those ``owner`` ("channel:user_id") created, or all
+        for None."""
+        ...
+
+    async def cancel_job(self, job_id: str, *, actor: str, admin: bool) -> str:
+        """Cancel a job ``actor`` created (any job when ``admin``); what happened, one line."""
+        ...
+
+    async def run_job_now(self, job_id: str, *, actor: str, admin: bool) -> str:
+        """Run a job once now, its schedule unchanged; what happened, one line."""
+        ...
+
+    async def pause_job(self, job_id: str, *, actor: str, admin: bool, paused: bool) -> str:
+        """Pause a job (it does not fire) or resume it; what happened, one line."""
+        ...
+
+
+class PairingDesk(Protocol):
+    """Approving a pairing request as ``/pair CODE ROLE`` does: grant, welcome, audit
+    (implemented by the pairing feature)."""
+
+    async def approve_pairing(
+        self, channel: str, code: str, role: str, *, by: str, by_role: str
+    ) -> tuple[bool, str]:
+        """(approved, what to tell the approver)."""
+        ...
+
+
+class Reloader(Protocol):
+    """The running daemon: its config file, and a reload of it as SIGHUP asks."""
+
+    @property
+    def config_path(self) -> Path: ...
+
+    def request_reload(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryItem:
+    """One long-term memory as the web console lists it."""
+
+    id: str
+    space: str  # "user:telegram:42", "group:feishu:oc_1", "shared"
+    text: str
+    owner: str  # "channel:user_id" of who stored it
+    created: float
+    source: str  # remember | summary | import
+    score: float | None = None  # similarity to the search, when searched
+
+
+class MemoryDesk(Protocol):
+    """Browsing and forgetting memories (implemented by the memory feature)."""
+
+    def own_space(self, channel: str, user_id: str) -> str:
+        """Where this person's private-chat memories are."""
+        ...
+
+    async def memory_spaces(self) -> list[str]: ...
+
+    async def list_memories(
+        self, spaces: list[str] | None, query: str, limit: int
+    ) -> list[MemoryItem]:
+        """Newest first, or best matches of ``query`` first; ``spaces`` None: all."""
+        ...
+
+    async def forget_memory(self, spaces: list[str] | None, memory_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """One configured SSH host as the web console lists it."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    tags: tuple[str, ...]
+    jump: str | None
+    require_totp: bool
+    pins: tuple[str, ...]  # the pinned host keys: "ssh-ed25519 SHA256:…"
+
+
+class HostDesk(Protocol):
+    """The SSH hosts for the web console (implemented by the SSH feature)."""
+
+    def host_list(self) -> list[HostInfo]: ...
+
+    async def probe(self, host: str) -> str | None:
+        """Connect (or reuse the pooled connection); None when it works, else why not."""
+        ...

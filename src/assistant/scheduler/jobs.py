@@ -117,12 +117,29 @@ class JobTable:
         return int(row["n"]) if row else 0
 
     async def finish(self, job_id: str, status: str) -> bool:
-        """Move an active job to ``status`` (done | cancelled); False if it was not active."""
+        """Move an active (or paused) job to ``status`` (done | cancelled); False if it was
+        neither."""
         changed = await self._db.execute(
-            "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ? AND status = 'active'",
+            "UPDATE jobs SET status = ?, updated_at = ? "
+            "WHERE id = ? AND status IN ('active', 'paused')",
             (status, self._clock.time(), job_id),
         )
         return changed > 0
+
+    async def set_paused(self, job_id: str, paused: bool) -> bool:
+        """Pause an active job, or resume a paused one (planned afresh from its schedule);
+        False if it was not in the state to change."""
+        if paused:
+            sql = (
+                "UPDATE jobs SET status = 'paused', updated_at = ? "
+                "WHERE id = ? AND status = 'active'"
+            )
+        else:
+            sql = (
+                "UPDATE jobs SET status = 'active', next_fire = NULL, updated_at = ? "
+                "WHERE id = ? AND status = 'paused'"
+            )
+        return await self._db.execute(sql, (self._clock.time(), job_id)) > 0
 
     async def record_run(self, job_id: str, at: float, due: float) -> None:
         """A run on request (due at ``due``) finished at ``at``; the schedule is unchanged."""

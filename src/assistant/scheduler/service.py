@@ -289,7 +289,7 @@ class SchedulerService:
             or (job.chat.channel == chat.channel and job.sender.user_id == sender.user_id)
             or admin
         )
-        if job is None or not visible or job.status != "active":
+        if job is None or not visible or job.status not in ("active", "paused"):
             raise JobRefused(
                 tr("There is no active job {id!r} here; /jobs lists this chat's jobs.").format(
                     id=job_id
@@ -305,6 +305,21 @@ class SchedulerService:
         self._timer.poke()
         log.info("scheduler.cancelled", job=job.id)
         return job
+
+    async def set_paused(self, job_id: str, paused: bool) -> bool:
+        """Pause a job (it does not fire until resumed) or resume it; False: not possible."""
+        if not await self.table.set_paused(job_id, paused):
+            return False
+        self._timer.poke()
+        log.info("scheduler.paused" if paused else "scheduler.resumed", job=job_id)
+        return True
+
+    async def request_run(self, job_id: str) -> bool:
+        """Run an active job once, soon, its schedule unchanged (False: no such job)."""
+        if not await self.table.request_run(job_id):
+            return False
+        self._timer.poke()
+        return True
 
     async def next_runs(self) -> dict[str, datetime | None]:
         """The jobs this process fires, by id, with their next fire time (empty when it does

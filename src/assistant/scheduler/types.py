@@ -248,7 +248,7 @@ class Job:
     timezone: str
     schedule: At | Every | Cron
     task: AnyTask
-    status: str = "active"  # active | done | cancelled
+    status: str = "active"  # active | paused | done | cancelled
     created_at: float = 0.0
     runs: int = 0
     last_run_at: float | None = None

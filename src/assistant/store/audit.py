@@ -98,6 +98,10 @@ def verify_chain(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class AuditLog:
     def __init__(self, db: Database, redactor: Redactor) -> None:
         self._db = db
@@ -113,6 +117,28 @@ class AuditLog:
     async def tail(self, limit: int = 20) -> list[AuditRecord]:
         rows = await self._db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [_record(r) for r in reversed(rows)]
+
+    async def search(
+        self, *, kind: str = "", actor: str = "", before: int | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        """The newest records first: kinds starting with ``kind``, actors containing
+        ``actor``, ids below ``before`` (the next page)."""
+        where: list[str] = ["1 = 1"]
+        args: list[str | int] = []
+        if kind:
+            where.append("kind LIKE ? ESCAPE '\\'")
+            args.append(_like(kind) + "%")
+        if actor:
+            where.append("actor LIKE ? ESCAPE '\\'")
+            args.append("%" + _like(actor) + "%")
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*args, limit),
+        )
+        return [_record(r) for r in rows]
 
     async def verify(self) -> list[str]:
         return await self._db.call(verify_chain)

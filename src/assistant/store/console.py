@@ -202,6 +202,16 @@ class ConsoleEvents:
         )
         return [Event(r["id"], r["kind"], r["message_id"], json.loads(r["body"])) for r in rows]
 
+    async def before(self, chat: str, before: int, *, limit: int = 50) -> list[Event]:
+        """The ``limit`` events before id ``before``, oldest first (a page of history)."""
+        rows = await self._db.fetchall(
+            "SELECT id, kind, message_id, body FROM console_events WHERE chat = ? AND id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            (chat, before, limit),
+        )
+        rows.reverse()
+        return [Event(r["id"], r["kind"], r["message_id"], json.loads(r["body"])) for r in rows]
+
     async def last_id(self, chat: str) -> int:
         row = await self._db.fetchone(
             "SELECT MAX(id) AS last FROM console_events WHERE chat = ?", (chat,)

@@ -3,7 +3,9 @@
 ``POST /api/login`` ``{"token"}`` → session cookie (+ CSRF token); ``POST /api/logout``;
 ``GET /api/me``; ``POST /api/messages`` ``{"text"}`` or ``{"action"}`` (a button's action id),
 optional ``"client_id"`` (a retry with the same id is not answered twice);
-``GET /api/messages?after=ID`` (what was sent to this person's console chat after event ID);
+``GET /api/messages?after=ID`` (what was sent to this person's console chat after event ID;
+``?before=ID``: the page of history before it);
+``POST /api/upload`` (a file to attach: the raw bytes; then ``"attachments"`` in a message);
 ``GET /ws?after=ID`` (a WebSocket: first what was missed after ID, then every event as it
 happens, plus ``busy``/``idle``/``typing`` status); ``GET /api/files/ID`` (a picture or file
 sent to this person's chat: a ``file`` event's ``url``). Every response carries a strict CSP.
@@ -22,10 +24,13 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from assistant.core.errors import ChannelUnavailable, IntakeClosed
-from assistant.core.messages import ChatRef, InboundMessage, MessageKind, Sender
+from assistant.core.messages import Attachment, ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import SubmitOutcome
+from assistant.core.roles import Role
 from assistant.features.console.auth import SECURITY_HEADERS, Authenticator, Principal, refusal
 from assistant.features.console.channel import CLOSE, WebConsoleChannel
+from assistant.features.console.gate import Gate, Visitor, json_body
+from assistant.features.console.uploads import Uploads
 from assistant.store.console import CHANNEL, ConsoleEvents, ConsoleFiles
 
 log = structlog.get_logger(__name__)
@@ -33,6 +38,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_TEXT = 20_000
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+PAGE = 50  # events in a page of history
 RoleOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -63,18 +69,6 @@ def _language(request: web.Request) -> str:
     return first.split(";")[0].strip()
 
 
-async def _json(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return refusal(415, "send JSON (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except ValueError:
-        return refusal(400, "the body is not JSON")
-    if not isinstance(body, dict):
-        return refusal(400, "the body must be a JSON object")
-    return body
-
-
 class ConsoleApi:
     def __init__(
         self,
@@ -83,13 +77,17 @@ class ConsoleApi:
         events: ConsoleEvents,
         *,
         role_of: RoleOf,
+        gate: Gate,
+        uploads: Uploads,
         files: ConsoleFiles | None = None,
     ) -> None:
+        self.uploads = uploads
         self.auth = auth
         self.files = files
         self.channel = channel
         self.events = events
         self._role_of = role_of
+        self._gate = gate
         self._sockets: set[web.WebSocketResponse] = set()
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -98,6 +96,7 @@ class ConsoleApi:
             ("POST", "/api/logout", secured(self.logout)),
             ("GET", "/api/me", secured(self.me)),
             ("POST", "/api/messages", secured(self.post_message)),
+            ("POST", "/api/upload", secured(self.upload)),
             ("GET", "/api/messages", secured(self.get_messages)),
             ("GET", "/ws", secured(self.websocket)),
             ("GET", "/api/files/{file_id}", secured(self.get_file)),
@@ -112,7 +111,7 @@ class ConsoleApi:
         return principal
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
+        body = await json_body(request)
         if isinstance(body, web.Response):
             return body
         token = body.get("token")
@@ -130,9 +129,11 @@ class ConsoleApi:
         who = await self._who(request)
         if isinstance(who, web.Response):
             return who
+        role = await self._role_of(who.person)
         body: dict[str, Any] = {
             "person": who.person,
-            "role": await self._role_of(who.person),
+            "role": role,
+            "pages": self._gate.pages(Role(role)) if role is not None else [],
             "chat": f"{CHANNEL}:{who.person}",
             "last_event": await self.events.last_id(who.person),
         }
@@ -145,30 +146,64 @@ class ConsoleApi:
         who = await self._who(request)
         if isinstance(who, web.Response):
             return who
-        body = await _json(request)
+        body = await json_body(request)
         if isinstance(body, web.Response):
             return body
         text, action = body.get("text"), body.get("action")
         client_id = body.get("client_id") or uuid.uuid4().hex
         if not isinstance(client_id, str) or len(client_id) > 100:
             return refusal(400, "client_id must be a short string")
+        files = self.uploads.attachments(who.person, body.get("attachments"))
+        if isinstance(files, str):
+            return refusal(400, files)
         if isinstance(action, str) and action:
-            kind, content = MessageKind.ACTION, action
-        elif isinstance(text, str) and text.strip():
-            kind, content = MessageKind.CHAT, text.strip()
+            kind, content, files = MessageKind.ACTION, action, ()
+        elif (isinstance(text, str) and text.strip()) or files:
+            kind, content = MessageKind.CHAT, text.strip() if isinstance(text, str) else ""
         else:
             return refusal(400, 'send {"text": "..."} or {"action": "..."}')
+        card = body.get("message_id")  # the message whose button was pressed
+        card = card if isinstance(card, str) and kind is MessageKind.ACTION else None
+        return await self._submit(
+            who, kind, content, client_id, card, _language(request), attachments=files
+        )
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/upload``: the raw bytes of one file (``X-File-Name``: its name,
+        URL-encoded); answers the attachment to name in ``POST /api/messages``."""
+        who = await self._who(request)
+        if isinstance(who, web.Response):
+            return who
+        return await self.uploads.save(who.person, request)
+
+    async def say(self, who: Visitor, text: str, request: web.Request) -> web.StreamResponse:
+        """A page's action as this person's console message (``/approve 7``): the router
+        applies the same rules as in chat, and the answer appears in their chat."""
+        return await self._submit(
+            who.principal, MessageKind.CHAT, text, uuid.uuid4().hex, None, _language(request)
+        )
+
+    async def _submit(
+        self,
+        who: Principal,
+        kind: MessageKind,
+        content: str,
+        client_id: str,
+        card: str | None,
+        language: str,
+        *,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> web.StreamResponse:
         if len(content) > MAX_TEXT:
             return refusal(413, f"a message is at most {MAX_TEXT} characters")
-        language = _language(request)
-        card = body.get("message_id")  # the message whose button was pressed
         message = InboundMessage(
             chat=ChatRef(CHANNEL, who.person),
             sender=Sender(who.person, name=who.person),
             text=content,
             platform_id=f"{who.person}:{client_id}",
             kind=kind,
-            message_id=card if isinstance(card, str) and kind is MessageKind.ACTION else None,
+            message_id=card,
+            attachments=attachments,
             meta={"language": language} if language else {},
         )
         if not self.channel.serving:
@@ -178,7 +213,8 @@ class ConsoleApi:
                 **{"Retry-After": "2"},
             )
         if kind is MessageKind.CHAT:  # every session of this person shows what was said
-            await self.events.append(who.person, "mine", f"mine-{client_id}", {"text": content})
+            names = tuple(a.name for a in attachments)
+            await self.channel.said(who.person, client_id, content, names)
         try:
             outcome = await self.channel.submit(message)
         except (ChannelUnavailable, IntakeClosed):
@@ -194,6 +230,14 @@ class ConsoleApi:
         who = await self._who(request)
         if isinstance(who, web.Response):
             return who
+        if "before" in request.query:  # a page of history, oldest first
+            before = request.query["before"]
+            if not before.isdecimal():
+                return refusal(400, "before must be an event id (an integer)")
+            page = await self.events.before(who.person, int(before), limit=PAGE)
+            return web.json_response(
+                {"events": [e.wire() for e in page], "more": len(page) == PAGE}
+            )
         after = _after(request)
         if isinstance(after, web.Response):
             return after

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -31,6 +31,9 @@ from assistant.core.messages import (
 )
 from assistant.core.ports import ChannelFeatures, InboundHandler, PartSink, SubmitOutcome
 from assistant.store.console import CHANNEL, ConsoleEvents, ConsoleFiles
+
+if TYPE_CHECKING:
+    from assistant.features.console.uploads import Uploads
 
 log = structlog.get_logger(__name__)
 
@@ -55,10 +58,12 @@ class WebConsoleChannel:
         health: Health,
         files: ConsoleFiles | None = None,
         max_file_bytes: int = 20 * 1024 * 1024,
+        uploads: Uploads | None = None,
     ) -> None:
         self._events = events
         self._files = files
         self._limits = FileLimits("the console", max_file_bytes, max_file_bytes)
+        self._uploads = uploads
         self._health = health
         self._wait_idle = wait_idle
         self._on_message: InboundHandler | None = None
@@ -125,6 +130,14 @@ class WebConsoleChannel:
     def _publish(self, person: str, push: Push) -> None:
         for queue in self._subscribers.get(person, ()):
             queue.put_nowait(push)
+
+    async def said(
+        self, person: str, client_id: str, text: str, files: tuple[str, ...] = ()
+    ) -> None:
+        """What a person wrote (and the names of the files they attached): stored and shown
+        in every session of theirs."""
+        body: Push = {"text": text, **({"files": list(files)} if files else {})}
+        await self._store(ChatRef(CHANNEL, person), "mine", f"mine-{client_id}", body)
 
     async def _store(self, chat: ChatRef, kind: str, message_id: str, body: Push) -> None:
         event = await self._events.append(chat.chat_id, kind, message_id, body)
@@ -203,7 +216,9 @@ class WebConsoleChannel:
             await self._store(action.chat, "notice", uuid.uuid4().hex[:16], body)
 
     async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
-        raise ChannelError("the console has no attachments yet")
+        if self._uploads is None:
+            raise ChannelError("this console keeps no uploads")
+        return await self._uploads.read(attachment, max_bytes=max_bytes)
 
     async def aclose(self) -> None:
         for task in list(self._waiters):

@@ -16,7 +16,15 @@ import structlog
 
 from assistant.core.i18n import N_
 from assistant.core.roles import Permission
-from assistant.feature import ARCHIVE, RECALLER, Feature, Reloaded, Unconfigured, changed_keys
+from assistant.feature import (
+    ARCHIVE,
+    MEMORY_DESK,
+    RECALLER,
+    Feature,
+    Reloaded,
+    Unconfigured,
+    changed_keys,
+)
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -58,6 +66,7 @@ async def setup(ctx: Context) -> Feature:
 
     from assistant.core.health import ComponentState
     from assistant.features.memory.commands import MemoryCommands
+    from assistant.features.memory.desk import MemoryDesk
     from assistant.memory.service import MemoryService
     from assistant.tools.memory import ForgetTool, RecallTool, RememberTool
 
@@ -74,6 +83,7 @@ async def setup(ctx: Context) -> Feature:
     )
     ctx.ports.provide(RECALLER, memory)
     ctx.ports.provide(ARCHIVE, memory)
+    ctx.ports.provide(MEMORY_DESK, MemoryDesk(memory))
 
     async def start() -> None:
         await _open(ctx, memory)

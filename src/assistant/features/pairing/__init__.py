@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from assistant.feature import Feature
+from assistant.feature import PAIRING_DESK, Feature
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -51,6 +51,7 @@ async def setup(ctx: Context) -> Feature:
                 log.warning("pairing.announce_failed", channel=chat.channel, error=str(exc))
 
     ctx.pairing.subscribe(announce)
+    ctx.ports.provide(PAIRING_DESK, people)
     return Feature(
         NAME,
         commands=people.commands(),

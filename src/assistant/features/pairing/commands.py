@@ -77,40 +77,47 @@ class PairingCommands:
                     )
                 )
             return "\n".join(lines)
-        try:
-            role = Role(args[1].lower()) if len(args) > 1 else Role.USER
-        except ValueError:
-            return tr("Unknown role {role!r}; use owner, admin, user or guest.").format(
-                role=args[1]
-            )
-        if role is Role.OWNER and call.role is not Role.OWNER:
-            return tr("Only an owner can make someone an owner.")
+        role = args[1] if len(args) > 1 else Role.USER.value
         by = f"{channel}:{call.message.sender.user_id}"
-        return await self._approve(channel, args[0], role, by)
+        _, answer = await self.approve_pairing(channel, args[0], role, by=by, by_role=call.role)
+        return answer
 
-    async def _approve(self, channel: str, code: str, role: Role, by: str) -> str:
+    async def approve_pairing(
+        self, channel: str, code: str, role: str, *, by: str, by_role: str
+    ) -> tuple[bool, str]:
+        """``/pair CODE ROLE`` (and the web console's People page): grant, then welcome."""
         try:
-            request = await self._pairing.approve(channel, code, role, by=by)
+            granted = Role(role.lower())
+        except ValueError:
+            return False, tr("Unknown role {role!r}; use owner, admin, user or guest.").format(
+                role=role
+            )
+        if granted is Role.OWNER and by_role != Role.OWNER:
+            return False, tr("Only an owner can make someone an owner.")
+        try:
+            request = await self._pairing.approve(channel, code, granted, by=by)
         except NotFound:
-            return tr(
+            return False, tr(
                 "No pending {channel} pairing request with code {code}; it may have expired "
                 "(codes last an hour): ask the person to write to the bot again."
             ).format(channel=channel, code=code.upper())
-        log.info("pairing.approved", channel=channel, user_id=request.user_id, role=role.value)
+        log.info("pairing.approved", channel=channel, user_id=request.user_id, role=granted.value)
         who = _who(request)
         locale = None
         if self._locale_of is not None:
             locale = await self._locale_of(channel, request.user_id)
         with i18n.using(locale):
-            welcome = welcome_text(role)
+            welcome = welcome_text(granted)
         try:
             await self._notify(ChatRef(channel, request.chat_id), welcome)
         except ChannelError as exc:
             log.warning("pairing.notify_failed", error=str(exc))
-            return tr("Approved {who} as {role}, but I could not tell them: {error}").format(
-                who=who, role=role.value, error=exc
+            return True, tr("Approved {who} as {role}, but I could not tell them: {error}").format(
+                who=who, role=granted.value, error=exc
             )
-        return tr("Approved {who} as {role}. They have been told.").format(who=who, role=role.value)
+        return True, tr("Approved {who} as {role}. They have been told.").format(
+            who=who, role=granted.value
+        )
 
     # --- the buttons ------------------------------------------------------------------------
 
@@ -133,7 +140,10 @@ class PairingCommands:
         code, _, verdict = rest.partition(":")
         by = f"{call.message.chat.channel}:{call.message.sender.user_id}"
         if verdict == "y":
-            return ActionResult(edit_text=await self._approve(channel, code, Role.USER, by))
+            _, answer = await self.approve_pairing(
+                channel, code, Role.USER.value, by=by, by_role=call.role
+            )
+            return ActionResult(edit_text=answer)
         if verdict != "n":
             return ActionResult(toast=tr("This button is no longer valid."))
         try:

@@ -13,6 +13,7 @@ from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
 from assistant.feature import (
     COMMAND_RUNNER,
+    JOB_BOARD,
     JOB_CANCELLER,
     Feature,
     Ports,
@@ -96,6 +97,7 @@ def _web_client(section: WebSection, resolver: AbstractResolver | None) -> WebCl
 
 async def setup(ctx: Context) -> Feature:
     from assistant.core.health import ComponentState
+    from assistant.features.scheduler.board import JobBoard
     from assistant.features.scheduler.commands import JobCommands
     from assistant.net.guard import AddressPolicy
     from assistant.scheduler.service import SchedulerService
@@ -132,6 +134,7 @@ async def setup(ctx: Context) -> Feature:
     )
     people = JobCommands(scheduler=scheduler, timezone=ctx.timezone, clock=ctx.clock)
     ctx.ports.provide(JOB_CANCELLER, people)
+    ctx.ports.provide(JOB_BOARD, JobBoard(scheduler))
 
     async def start() -> None:
         if await scheduler.start():

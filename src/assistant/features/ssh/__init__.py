@@ -16,6 +16,7 @@ from assistant.feature import (
     CANCELLER,
     COMMAND_RUNNER,
     HOST_ACTION,
+    HOST_DESK,
     HOST_PROBE,
     HOST_STATUS,
     Feature,
@@ -52,6 +53,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.core.messages import ChatRef, SentMessage
     from assistant.core.ports import Buttons
     from assistant.features.ssh.commands import OpsCommands
+    from assistant.features.ssh.desk import HostDesk
     from assistant.features.ssh.probe import Prober, RuleActions
     from assistant.features.ssh.runner import CheckRunner
     from assistant.security.approvals import ApprovalService
@@ -103,6 +105,7 @@ async def setup(ctx: Context) -> Feature:
     ctx.ports.provide(HOST_STATUS, people)
     ctx.ports.provide(CANCELLER, people)
     ctx.ports.provide(APPROVER, approvals)
+    ctx.ports.provide(HOST_DESK, HostDesk(executor, lambda: live.current.known_hosts))
     ctx.ports.provide(COMMAND_RUNNER, CheckRunner(service, judge, ctx.access, ctx.policy))
     ctx.ports.provide(HOST_PROBE, Prober(executor, ctx.audit))
 
