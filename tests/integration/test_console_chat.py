@@ -56,7 +56,12 @@ def clock():
 
 @pytest.fixture
 async def daemon_config(tmp_path, fake_model, clock):
-    path = config_for(tmp_path, fake_model, free_port(), scheduler={"enabled": True})
+    memory = {
+        "enabled": True,
+        "embedder": "openai",
+        "embeddings": {"base_url": fake_model.base_url},
+    }
+    path = config_for(tmp_path, fake_model, free_port(), scheduler={"enabled": True}, memory=memory)
     env = {"ASSISTANT_CONSOLE_TOKEN": TOKEN}
     daemon = Daemon(
         load_config(path, env), config_path=path, env=env, configure_logging=False, clock=clock
@@ -80,6 +85,12 @@ async def test_one_message_is_answered_by_the_running_daemon(daemon_config, fake
     jobs = await daemon.services.db.fetchall("SELECT channel, user_id, task FROM jobs")
     task = '{"type":"reminder","text":"stretch"}'
     assert [tuple(j) for j in jobs] == [("console", "local", task)]
+    # the daemon's memory, which an in-process chat would not have (one-shot calls, one after
+    # the other: what the first keeps, the second finds)
+    code, out, err = await chat(path, "-m", "/remember the backup server is nas2")
+    assert code == 0 and "nas2" not in err, err
+    code, out, err = await chat(path, "-m", "/memory")
+    assert code == 0 and "the backup server is nas2" in out, (out, err)
     clock.advance(2 * 3600 + 1)  # the daemon fires it, with no terminal open
     events = ConsoleEvents(daemon.services.db)
     async with asyncio.timeout(10):
