@@ -138,7 +138,11 @@ def test_messages_in_both_languages():
         "Escalated to route 2 of 3: nobody acknowledged it for 15 min.",
         "Acknowledge with the button or /ack 7.",
     ]
-    resolved = row(status=Status.RESOLVED, resolved_at=1_800_000_000.0 + 7500, resolve_detail="ok")
+    resolved = row(
+        status=Status.RESOLVED,
+        resolved_at=1_800_000_000.0 + 7500,
+        resolve_detail="load back to 1.2",
+    )
     with i18n.using("zh_CN"):
         zh = render_text(Notice(Event.RESOLVE, resolved), "UTC")
         warning = render_text(Notice(Event.FIRE, row(severity=Severity.WARNING)), "UTC")
