@@ -20,6 +20,7 @@ from assistant.config.plugins import PluginsSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
+    ApprovalsSection,
     AssistantSection,
     ConsoleSection,
     GatewaySection,
@@ -42,6 +43,7 @@ class Config(Section):
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     limits: LimitsSection = LimitsSection()
+    approvals: ApprovalsSection = ApprovalsSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
     whatsapp: WhatsAppSection = WhatsAppSection()
@@ -59,6 +61,15 @@ class Config(Section):
     def known_hosts(self) -> Path:
         """The pinned SSH host keys: ``[ssh] known_hosts``, or in the state directory."""
         return self.ssh.known_hosts or self.assistant.state_dir / "known_hosts"
+
+    @property
+    def approval_timeout(self) -> float:
+        """``[approvals] timeout``, or the deprecated ``[ssh] approval_timeout`` where only
+        that one is set."""
+        old = self.ssh.approval_timeout
+        if old is not None and "timeout" not in self.approvals.model_fields_set:
+            return old
+        return self.approvals.timeout
 
     @model_validator(mode="after")
     def _model_references(self) -> Config:
