@@ -234,7 +234,7 @@ def test_the_approval_timeout_and_its_deprecated_alias(text, seconds, warned):
     from assistant.features.approvals import warn_deprecated
 
     config = parse_config(text, {})
-    assert config.approval_timeout == seconds
+    assert config.approvals.timeout == seconds
     with structlog.testing.capture_logs() as logs:
         warn_deprecated(config)
     said = [e for e in logs if e["event"] == "config.deprecated"]

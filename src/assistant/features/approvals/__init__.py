@@ -36,7 +36,7 @@ def warn_deprecated(config: Config) -> None:
             "config.deprecated",
             key="ssh.approval_timeout",
             use="approvals.timeout",
-            seconds=config.approval_timeout,  # what is in force (approvals.timeout wins)
+            seconds=config.approvals.timeout,  # in force: [approvals] timeout wins if both are set
         )
 
 
@@ -66,7 +66,7 @@ async def setup(ctx: Context) -> Feature:
         approvers=approvers,
         send=send,
         edit=edit,
-        timeout=lambda: live.current.approval_timeout,
+        timeout=lambda: live.current.approvals.timeout,
         second_factor=SecondFactor(TotpStore(ctx.db)),
         person=lambda account: live.current.access.person(account),
         clock=ctx.clock,
