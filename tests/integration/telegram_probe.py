@@ -81,11 +81,11 @@ async def chat(daemon: Daemon, bot: FakeBotAPI, model: FakeModel) -> None:
     async def decide(call: ActionCall) -> ActionResult:
         return ActionResult(toast="Done", edit_text="Approved")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     (notice,) = await services.router.notify(
-        ChatRef("telegram", str(OWNER)), "Go?", buttons=((Button("Yes", "ap:1:y"),),)
+        ChatRef("telegram", str(OWNER)), "Go?", buttons=((Button("Yes", "ok:1:y"),),)
     )
-    await bot.press(OWNER, OWNER, "ap:1:y", int(notice.message_id))
+    await bot.press(OWNER, OWNER, "ok:1:y", int(notice.message_id))
     await bot.wait_for(lambda: bool(bot.callback_answers) and bool(bot.edits))
 
     document = {

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 
 from assistant.core.health import ComponentState
 from assistant.core.messages import OutFile
@@ -28,6 +29,7 @@ from tests.helpers import FakeClock
 SECRET = "whsec-0123456789abcdef"
 ACK = 600.0
 PNG = OutFile("cpu.png", b"\x89PNG\r\n\x1a\nfake", "image/png", "image")
+HOOK_WEB = {"allow_networks": ["127.0.0.1/32"]}  # the webhook receiver, past the SSRF guard
 
 
 @pytest.fixture
@@ -97,7 +99,9 @@ async def test_critical_escalates_to_email_then_webhook_and_resolves(
 ):
     clock = FakeClock()
     hook.clock = clock
-    config = make_config(alerts=alerts_config(smtp, hook, critical=["team", "mail", "pager"]))
+    config = make_config(
+        alerts=alerts_config(smtp, hook, critical=["team", "mail", "pager"]), web=HOOK_WEB
+    )
     h = await start_harness(config, clock=clock)
     sink = h.services.ports.get(ALERTS)
     await sink.fire(cpu(files=(PNG,)))
@@ -179,7 +183,8 @@ async def test_acknowledge_stops_escalation_and_is_audited(make_config, start_ha
     clock = FakeClock()
     hook.clock = clock
     h = await start_harness(
-        make_config(alerts=alerts_config(None, hook, critical=["team", "pager"])), clock=clock
+        make_config(alerts=alerts_config(None, hook, critical=["team", "pager"]), web=HOOK_WEB),
+        clock=clock,
     )
     await h.services.ports.get(ALERTS).fire(cpu())
     await h.channel.wait_sent(1)
@@ -271,7 +276,7 @@ async def test_a_restart_neither_resends_nor_forgets_an_escalation(
 ):
     clock = FakeClock()
     hook.clock = clock
-    config = make_config(alerts=alerts_config(None, hook, critical=["team", "pager"]))
+    config = make_config(alerts=alerts_config(None, hook, critical=["team", "pager"]), web=HOOK_WEB)
     first = await start_harness(config, clock=clock)
     await first.services.ports.get(ALERTS).fire(cpu())
     await first.channel.wait_sent(1)
@@ -364,7 +369,7 @@ async def test_a_route_that_reaches_nobody_passes_the_alert_on_at_once(make_conf
     try:
         clock = FakeClock()
         section = alerts_config(None, refusing, critical=["pager", "team"])
-        h = await start_harness(make_config(alerts=section), clock=clock)
+        h = await start_harness(make_config(alerts=section, web=HOOK_WEB), clock=clock)
         await h.services.ports.get(ALERTS).fire(cpu())
         sent = await h.channel.wait_sent(1)  # no ack_timeout waited: the webhook failed
         assert "Escalated to route 2 of 2" in sent[0].text
@@ -490,3 +495,30 @@ async def test_a_step_read_before_an_ack_or_resolve_sends_nothing_stale(tmp_path
         assert told is not None and told.pending is Pending.RESOLVE
         await store.acknowledge(again.id, "Ann", 1005.0)  # too late: resolved
         assert await store.take_pending(told) and not await store.take_pending(told)
+
+
+async def test_a_webhook_to_an_internal_address_is_refused_unless_allowed(
+    make_config, start_harness, hook
+):
+    """The SSRF guard of the web tools stands before the webhooks too: the loopback receiver,
+    in any spelling, is refused (and the alert passes on) until [web] allow_networks names it."""
+    port = hook.port
+    urls = [f"http://127.0.0.1:{port}/hook", f"http://2130706433:{port}/hook"]
+    urls.append(f"http://[::ffff:127.0.0.1]:{port}/hook")
+    hooks = [{"name": f"hook{i}", "url": url, "secret": SECRET} for i, url in enumerate(urls)]
+    section = alerts_config(
+        None, None, webhook=hooks, critical=[*(h["name"] for h in hooks), "team"]
+    )
+    with structlog.testing.capture_logs() as logs:
+        h = await start_harness(make_config(alerts=section), clock=FakeClock())
+        await h.services.ports.get(ALERTS).fire(cpu())
+        sent = await h.channel.wait_sent(1)  # each refused at once: on to the chat route
+    assert "Escalated to route 4 of 4" in sent[0].text and hook.accepted == []
+    failed = [e for e in logs if e["event"] == "alerts.send_failed"]
+    assert [(e["route"], e["error"]) for e in failed] == [(n["name"], "refused") for n in hooks]
+    assert all(str(port) not in e["reason"] for e in failed)  # no URL (a robot's token) logged
+    await h.close()
+    allowed = make_config(alerts=section, web=HOOK_WEB)
+    h = await start_harness(allowed, clock=FakeClock())
+    await h.services.ports.get(ALERTS).fire(cpu(host="web2"))  # a new alert: the first is open
+    assert len(await hook.wait(1)) == 1

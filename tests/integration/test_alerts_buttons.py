@@ -48,7 +48,8 @@ async def test_acknowledge_button_stops_the_escalation(tmp_path, fake_model, bot
             "warning": ["team"],
             "critical": ["team", "pager"],
         }
-        config = telegram_config(tmp_path, fake_model, bot_api, alerts=alerts)
+        web = {"allow_networks": ["127.0.0.1/32"]}  # the receiver, past the SSRF guard
+        config = telegram_config(tmp_path, fake_model, bot_api, alerts=alerts, web=web)
         running = await run_daemon(config, clock=clock)
         sink = running.daemon.services.ports.get(ALERTS)
         await sink.fire(Alert("monitor:web1:disk", Severity.CRITICAL, "/ 95% full", "", "web1"))

@@ -1,4 +1,4 @@
-"""Approval requests on a fake clock: they expire after ``approval_timeout`` of clock time,
+"""Approval requests on a fake clock: they expire after ``[approvals] timeout`` of clock time,
 not a moment before, and a decision within it wins. The real database, store and audit; the
 approvers' chats are recorded."""
 

@@ -185,18 +185,18 @@ async def test_card_approval_button(tmp_path, fake_model, feishu, run_daemon):
         presses.append(call)
         return ActionResult(toast="Approved", edit_text=f"Approved by {call.message.sender.name}")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     await services.router.notify(
         ChatRef("feishu", GROUP, is_group=True),
         "Run `df -h` on web1?",
-        buttons=((Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger")),),
+        buttons=((Button("Approve", "ok:42:y", "primary"), Button("Deny", "ok:42:n", "danger")),),
     )
     sent = await feishu.wait_sent(1)
     card = sent[0]
     assert card.msg_type == "interactive" and card.text == "Run `df -h` on web1?"
     assert card.buttons == [
-        ("Approve", {"action": "ap:42:y", "chat": "group"}),
-        ("Deny", {"action": "ap:42:n", "chat": "group"}),
+        ("Approve", {"action": "ok:42:y", "chat": "group"}),
+        ("Deny", {"action": "ok:42:n", "chat": "group"}),
     ]
     url = running.url
     async with aiohttp.ClientSession() as http:

@@ -79,9 +79,9 @@ async def test_card_press_is_answered_in_the_acknowledgement(
     async def decide(call: ActionCall) -> ActionResult:
         return ActionResult(toast="Denied", edit_text=f"Denied by {call.message.sender.name}")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     await services.router.notify(
-        ChatRef("feishu", GROUP, is_group=True), "Reboot web1?", buttons=((Button("No", "ap:7"),),)
+        ChatRef("feishu", GROUP, is_group=True), "Reboot web1?", buttons=((Button("No", "ok:7"),),)
     )
     card = (await feishu.wait_sent(1))[0]
     press = feishu.action_event(

@@ -37,7 +37,8 @@ async def test_features_not_set_up_say_how(make_config, start_harness):
     assert "[scheduler] enabled = true" in await h.ask("/remind 10m tea")
     help_text = await h.ask("/help")
     hint_lines = help_text.split("Not set up yet:", 1)[1]
-    assert "/run, /hosts, /approve, /deny — no servers yet" in hint_lines
+    assert "/run, /hosts — no servers yet" in hint_lines  # approvals work without servers
+    assert "/approve" not in hint_lines and "/approve ID [CODE]" in help_text
     assert "/remember, /memory, /forget — memory is off" in hint_lines
     # a guest could not use them anyway: told so, and /help does not tease them
     assert await h.ask("/run web1 uptime", user=GUEST) == (

@@ -95,7 +95,6 @@ async def test_an_mcp_server_under_the_policy(tmp_path, fake_model):
         tmp_path / "state",
         fake_model.base_url,
         access={"owners": [f"telegram:{OWNER}"], "telegram": {"users": {USER: "user"}}},
-        ssh={"hosts": [{"name": "web1", "address": "127.0.0.1", "port": 1}]},  # approvals
         mcp={"servers": [server], "tools": rules("deny"), "check_interval": 60},
     )
     chat = Chat()

@@ -18,7 +18,7 @@ from assistant.app import assemble
 from assistant.core.errors import ConfigError
 from assistant.core.health import Health
 from assistant.core.redact import Redactor
-from tests.conftest import OWNER, USER
+from tests.conftest import OWNER, USER, until
 from tests.fakes.model import Reply
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "assistant-example-tools"
@@ -111,8 +111,8 @@ async def test_plugin_tools_run_under_the_policy(installed, make_config, start_h
 async def test_the_config_decides_permission_and_approval(
     installed, make_config, start_harness, fake_model
 ):
-    """``permission`` replaces the plugin's own; ``ask`` (the default) needs an approval, and
-    without approvers nothing runs."""
+    """``permission`` replaces the plugin's own; ``ask`` (the default) needs an approval:
+    nothing runs while the request waits, nor after it is withdrawn."""
     config = make_config(
         plugins=tools({"name": "word_count", "permission": "exec"}, {"name": "server_note"})
     )
@@ -123,8 +123,21 @@ async def test_the_config_decides_permission_and_approval(
     assert not offered & {"word_count", "server_note", "flaky"}
     assert "flaky" not in h.services.tools.names  # installed, not named: not loaded
     fake_model.script.extend([Reply(tool_calls=[("word_count", {"text": "x y"})]), Reply("ok")])
-    assert await h.ask("count", user=OWNER) == "ok"
-    assert "approval" in result(fake_model, 2) and "Nothing was done" in result(fake_model, 2)
+    assert (await h.ask("count", user=OWNER)).startswith("⏳ Asking for approval")
+
+    async def requested() -> list[int]:
+        audit = await h.services.audit.tail(50)
+        return [r.data["id"] for r in audit if r.kind == "approval.requested"]
+
+    await until(requested)  # the card went to the other approver (the console's)
+    await h.say(f"/deny {(await requested())[0]}", user=OWNER)  # the requester withdraws it
+
+    async def answered() -> bool:
+        return any(m.text == "ok" for m in h.channel.sent)
+
+    await until(answered)
+    refused = result(fake_model, 2)
+    assert "was withdrawn" in refused and "Nothing was done" in refused
     audit = await h.services.audit.tail(50)
     assert not [r for r in audit if r.kind == "plugin.call"]
 

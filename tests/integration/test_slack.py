@@ -152,13 +152,13 @@ async def test_approval_by_block_kit_button(tmp_path, fake_model, slack, run_dae
         presses.append(call)
         return ActionResult(toast="Approved", edit_text="Approved by the owner")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
-    buttons = ((Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger")),)
+    services.actions.register("ok", Permission.APPROVE, decide)
+    buttons = ((Button("Approve", "ok:42:y", "primary"), Button("Deny", "ok:42:n", "danger")),)
     await services.router.notify(
         ChatRef("slack", GENERAL, is_group=True), "Run `df -h`?", buttons=buttons
     )
     (card,) = await slack.wait_posted(1)
-    assert card.buttons == [("Approve", "ap:42:y"), ("Deny", "ap:42:n")]
+    assert card.buttons == [("Approve", "ok:42:y"), ("Deny", "ok:42:n")]
     async with aiohttp.ClientSession() as http:
         status, _ = await slack.post(
             http, running.url, slack.block_actions(USER, card, 0), interactive=True, signed=False
@@ -203,8 +203,8 @@ async def test_socket_mode_acks_after_recording(tmp_path, fake_model, slack, run
         pressed.append(call.argument)
         return ActionResult(edit_text="Approved")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
-    buttons = ((Button("Approve", "ap:9:y"),),)
+    services.actions.register("ok", Permission.APPROVE, decide)
+    buttons = ((Button("Approve", "ok:9:y"),),)
     await services.router.notify(ChatRef("slack", OWNER), "Approve?", buttons=buttons)
     card = (await slack.wait_posted(2))[1]
     await slack.push("interactive", slack.block_actions(OWNER, card, 0), "env-3")
@@ -303,7 +303,7 @@ async def test_a_person_is_reached_by_member_id_and_the_card_updated(
     """Approvals go to people (U…); Slack answers from their DM channel (D…), which edits use."""
     running = await run_daemon(slack_config(tmp_path, fake_model, slack))
     router = running.daemon.services.router
-    buttons = ((Button("Approve", "ap:7:y"),),)
+    buttons = ((Button("Approve", "ok:7:y"),),)
     (sent,) = await router.notify(ChatRef("slack", OWNER), "Approve?", buttons=buttons)
     assert sent.chat.chat_id == OWNER_DM and slack.posted[0].channel == OWNER_DM
     await router.edit(sent, "Approved")

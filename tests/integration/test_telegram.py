@@ -329,20 +329,20 @@ async def test_buttons_and_callbacks(tmp_path, fake_model, bot_api, run_daemon):
         presses.append(call)
         return ActionResult(toast="Approved", edit_text=f"Approved by {call.message.sender.name}")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     await services.router.notify(
         ChatRef("telegram", str(GROUP), is_group=True),
         "Run `df -h` on web1?",
-        buttons=((Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger")),),
+        buttons=((Button("Approve", "ok:42:y", "primary"), Button("Deny", "ok:42:n", "danger")),),
     )
     sent = await bot_api.wait_sent(1)
     keyboard = sent[0].reply_markup["inline_keyboard"]
-    assert [b["callback_data"] for b in keyboard[0]] == ["ap:42:y", "ap:42:n"]
-    await bot_api.press(GROUP, 7777, "ap:42:y", sent[0].message_id)  # a guest in the group
+    assert [b["callback_data"] for b in keyboard[0]] == ["ok:42:y", "ok:42:n"]
+    await bot_api.press(GROUP, 7777, "ok:42:y", sent[0].message_id)  # a guest in the group
     await bot_api.wait_for(lambda: len(bot_api.callback_answers) == 1)
     assert "may not do this" in bot_api.callback_answers[0]["text"]
     assert presses == []
-    update = await bot_api.press(GROUP, OWNER, "ap:42:y", sent[0].message_id)
+    update = await bot_api.press(GROUP, OWNER, "ok:42:y", sent[0].message_id)
     await bot_api.wait_for(lambda: len(bot_api.callback_answers) == 2 and bot_api.edits)
     assert bot_api.callback_answers[1]["text"] == "Approved"
     assert [p.argument for p in presses] == ["42:y"]

@@ -27,7 +27,6 @@ async def sites():
 def web_config(make_config, public: Site, **web):
     return make_config(
         web={"enabled": True, "allow_networks": ["127.0.0.2/32"], "max_body": 2000, **web},
-        ssh={"hosts": [{"name": "web1", "address": "127.0.0.1", "port": 1}]},  # approvals
     )
 
 

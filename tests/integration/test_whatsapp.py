@@ -123,20 +123,20 @@ async def test_approval_by_reply_button(tmp_path, fake_model, whatsapp, run_daem
         presses.append(call)
         return ActionResult(toast="Approved", edit_text=f"Approved by {call.message.sender.name}")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     url = running.url
     async with aiohttp.ClientSession() as http:
         for person in (OWNER, USER):  # both wrote today: the window is open
             await whatsapp.post_webhook(http, url, whatsapp.delivery(whatsapp.text(person, "hi")))
         await whatsapp.wait_sent(2)
-        buttons = (Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger"))
+        buttons = (Button("Approve", "ok:42:y", "primary"), Button("Deny", "ok:42:n", "danger"))
         for person in (OWNER, USER):
             await services.router.notify(
                 ChatRef("whatsapp", person), "Run `df -h` on web1?", buttons=(buttons,)
             )
         owner_card, user_card = (await whatsapp.wait_sent(4))[2:4]
         assert owner_card.type == "interactive" and owner_card.text == "Run `df -h` on web1?"
-        assert owner_card.buttons == [("Approve", "ap:42:y"), ("Deny", "ap:42:n")]
+        assert owner_card.buttons == [("Approve", "ok:42:y"), ("Deny", "ok:42:n")]
         denied = whatsapp.delivery(whatsapp.button_reply(USER, user_card, 0), name="Bob")
         assert (await whatsapp.post_webhook(http, url, denied))[0] == 200
         await whatsapp.wait_sent(5)
@@ -302,7 +302,7 @@ async def test_groups_are_answered_only_when_addressed(tmp_path, fake_model, wha
     ]
     assert len(fake_model.requests) == 2
     assert whatsapp.read == [] and whatsapp.typing == []  # no read receipts in groups
-    buttons = ((Button("Approve", "ap:1:y"), Button("Deny", "ap:1:n")),)
+    buttons = ((Button("Approve", "ok:1:y"), Button("Deny", "ok:1:n")),)
     group = ChatRef("whatsapp", GROUP, is_group=True)
     await running.daemon.services.router.notify(group, "Run it?", buttons=buttons)
     card = (await whatsapp.wait_sent(3))[2]

@@ -138,14 +138,14 @@ async def test_outside_the_window_an_approval_keeps_its_buttons_in_the_template(
         presses.append(call.argument)
         return ActionResult(toast="Approved", edit_text="Approved: df -h ran")
 
-    services.actions.register("ap", Permission.APPROVE, decide)
+    services.actions.register("ok", Permission.APPROVE, decide)
     chat = ChatRef("whatsapp", NEVER_WROTE)
-    two = (Button("Approve", "ap:42:y", "primary"), Button("Deny", "ap:42:n", "danger"))
-    three = (*two, Button("Always", "ap:42:a"))
+    two = (Button("Approve", "ok:42:y", "primary"), Button("Deny", "ok:42:n", "danger"))
+    three = (*two, Button("Always", "ok:42:a"))
     await services.router.notify(chat, "Run `df -h`?", buttons=(two,))
     await services.router.notify(chat, "Run `uptime`?", buttons=(three,))
     card, crowded = await whatsapp.wait_sent(2)
-    assert card.type == "template" and card.buttons == [("0", "ap:42:y"), ("1", "ap:42:n")]
+    assert card.type == "template" and card.buttons == [("0", "ok:42:y"), ("1", "ok:42:n")]
     assert crowded.type == "template" and crowded.buttons == []
     body = crowded.payload["template"]["components"][0]["parameters"][0]["text"]
     assert body.startswith("Run `uptime`?") and "does not allow" in body

@@ -148,7 +148,7 @@ def test_messages_in_both_languages():
         warning = render_text(Notice(Event.FIRE, row(severity=Severity.WARNING)), "UTC")
     assert zh.splitlines() == [
         "✅ 已恢复 · web1: CPU above 90%",
-        "ok",
+        "load back to 1.2",
         "#7 持续 2 小时 5 分钟 后已恢复。",
     ]
     assert warning.startswith("🟠 警告 · web1") and "/ack" not in warning

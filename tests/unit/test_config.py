@@ -217,3 +217,27 @@ def test_permission_denied(tmp_path):
     path.chmod(0)
     with pytest.raises(ConfigError, match="Permission denied"):
         load_config(path, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "warned"),
+    [
+        ("", 600.0, False),
+        ("[approvals]\ntimeout = 90\n", 90.0, False),
+        ("[ssh]\napproval_timeout = 120\n", 120.0, True),  # the old name alone: still read
+        ("[approvals]\ntimeout = 90\n[ssh]\napproval_timeout = 120\n", 90.0, True),
+    ],
+)
+def test_the_approval_timeout_and_its_deprecated_alias(text, seconds, warned):
+    import structlog
+
+    from assistant.features.approvals import warn_deprecated
+
+    config = parse_config(text, {})
+    assert config.approvals.timeout == seconds
+    with structlog.testing.capture_logs() as logs:
+        warn_deprecated(config)
+    said = [e for e in logs if e["event"] == "config.deprecated"]
+    assert said == (
+        [{**said[0], "key": "ssh.approval_timeout", "seconds": seconds}] if warned else []
+    )

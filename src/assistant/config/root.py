@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -21,6 +22,7 @@ from assistant.config.plugins import PluginsSection
 from assistant.config.sections import (
     AccessSection,
     AgentSection,
+    ApprovalsSection,
     AssistantSection,
     ConsoleSection,
     GatewaySection,
@@ -43,6 +45,7 @@ class Config(Section):
     logging: LoggingSection = LoggingSection()
     access: AccessSection = AccessSection()
     limits: LimitsSection = LimitsSection()
+    approvals: ApprovalsSection = ApprovalsSection()
     telegram: TelegramSection = TelegramSection()
     feishu: FeishuSection = FeishuSection()
     whatsapp: WhatsAppSection = WhatsAppSection()
@@ -61,6 +64,20 @@ class Config(Section):
     def known_hosts(self) -> Path:
         """The pinned SSH host keys: ``[ssh] known_hosts``, or in the state directory."""
         return self.ssh.known_hosts or self.assistant.state_dir / "known_hosts"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """``[ssh] approval_timeout`` (deprecated) stands for ``[approvals] timeout`` where
+        only the old name is set, so the new one always holds the value in force."""
+        if not isinstance(data, dict) or not isinstance(data.get("ssh"), dict):
+            return data
+        old = data["ssh"].get("approval_timeout")
+        approvals = data.get("approvals", {})
+        valid = isinstance(old, int | float) and not isinstance(old, bool) and old > 0
+        if valid and isinstance(approvals, dict) and "timeout" not in approvals:
+            return {**data, "approvals": {**approvals, "timeout": old}}
+        return data  # an invalid old value is reported under its own name
 
     @model_validator(mode="after")
     def _model_references(self) -> Config:

@@ -1,4 +1,5 @@
-"""Sections of the core: the assistant, agent, models, routing, gateway, logging, access."""
+"""Sections of the core: the assistant, agent, models, routing, gateway, logging, access,
+approvals."""
 
 from __future__ import annotations
 
@@ -197,3 +198,10 @@ class AccessSection(Section):
     def channel(self, name: str) -> ChannelAccess:
         found = getattr(self, name, None)
         return found if isinstance(found, ChannelAccess) else ChannelAccess()
+
+
+class ApprovalsSection(Section):
+    """A second person's approval of one request (an SSH command, an HTTP write, an MCP or
+    plugin tool classed ``ask``): every assistant has them."""
+
+    timeout: float = Field(600.0, gt=0)

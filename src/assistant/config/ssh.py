@@ -67,7 +67,7 @@ class SSHSection(Section):
     max_timeout: float = Field(3600.0, gt=0)
     max_output: int = Field(16_000, ge=1000)
     max_sessions: int = Field(4, ge=1, le=9)
-    approval_timeout: float = Field(600.0, gt=0)
+    approval_timeout: float | None = Field(None, gt=0)  # deprecated: [approvals] timeout
     progress_interval: float = Field(3.0, gt=0)
     builtin_readonly: bool = True
     readonly: list[str] = Field(default_factory=list)

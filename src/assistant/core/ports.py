@@ -222,7 +222,7 @@ class ApprovalResult(Protocol):
 
 class Approver(Protocol):
     """Asks a second person to approve one exact request (implemented by
-    ``security.approvals``, offered by the SSH feature with its /approve and buttons)."""
+    ``security.approvals``, offered by the approvals feature with /approve and buttons)."""
 
     async def request(
         self,

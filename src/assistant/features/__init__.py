@@ -20,6 +20,7 @@ NAMES: tuple[str, ...] = (
     "console",
     "whatsapp",
     "slack",
+    "approvals",
     "ssh",
     "memory",
     "scheduler",

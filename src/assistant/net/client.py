@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
 
+from assistant.config.web import WebSection
 from assistant.core.errors import ToolError
 from assistant.net.guard import AddressPolicy, BlockedAddress, Guard
 from assistant.net.tls import PeerCertificate, peer_certificate, trust
@@ -76,6 +77,29 @@ class WebClient:
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def of(
+        cls, section: WebSection, *, max_download: int, resolver: AbstractResolver | None = None
+    ) -> WebClient:
+        """A client under ``[web]``'s allowlist, trust, time limit, redirect limit and user
+        agent (enabled or not: the HTTP checks' and the alert webhooks')."""
+        return cls(
+            AddressPolicy.of(section.allow_hosts, section.allow_networks),
+            timeout=section.timeout,
+            max_redirects=section.max_redirects,
+            max_download=max_download,
+            user_agent=section.user_agent,
+            resolver=resolver,
+            ssl_context=trust(section.ca_file) if section.ca_file else None,
+        )
+
+    def configure(self, section: WebSection) -> None:
+        """Apply a reloaded ``[web]``: the allowlist, the limits and the user agent."""
+        self.guard.policy = AddressPolicy.of(section.allow_hosts, section.allow_networks)
+        self.timeout = section.timeout
+        self.max_redirects = section.max_redirects
+        self.user_agent = section.user_agent
+
     async def __aenter__(self) -> WebClient:
         connector = aiohttp.TCPConnector(
             resolver=self.guard.resolver(self._inner),
@@ -110,7 +134,7 @@ class WebClient:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        body: str | None = None,
+        body: str | bytes | None = None,
         max_bytes: int | None = None,
         timeout: float | None = None,
     ) -> Fetched:
@@ -149,7 +173,7 @@ class WebClient:
         method: str,
         url: str,
         headers: Mapping[str, str],
-        body: str | None,
+        body: str | bytes | None,
         max_bytes: int | None,
     ) -> Fetched:
         if self._session is None:
@@ -164,7 +188,7 @@ class WebClient:
                 method,
                 target,
                 headers=sent,
-                data=body.encode() if body is not None else None,
+                data=body.encode() if isinstance(body, str) else body,
                 allow_redirects=False,
                 proxy=None,
             ) as response:

@@ -6,7 +6,7 @@ requester*, and the requester's own press or ``/approve`` is refused: a second p
 Where the hosts require it, approving also needs a current TOTP code (``/approve ID CODE``).
 A request lives only as long as the turn that waits for it: when that turn ends for any
 reason the request is withdrawn and its buttons removed; it expires after
-``approval_timeout``; a request left pending by a restart is expired at the next start.
+``[approvals] timeout``; a request left pending by a restart is expired at the next start.
 Every step is audited: requested, approved / denied / withdrawn / expired, by whom.
 
 Each approver gets the card, and later its edits, in their own language (``locale_of``); what

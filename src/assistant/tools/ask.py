@@ -34,7 +34,7 @@ async def ask(
     if approver is None:
         return (
             f"{what} needs a second person's approval ({reason}), and this assistant has no "
-            "approvals (they come with the [ssh] feature). Nothing was done."
+            "approvals. Nothing was done."
         )
     await audit.append("approval.ask", ctx.actor, target=target, command=what, reason=reason)
     if ctx.io is not None:

@@ -22,10 +22,9 @@ from assistant.config.ssh import SSHHost
 from assistant.core.errors import ToolError
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
-from assistant.core.ports import ChatIO
+from assistant.core.ports import ApprovalResult, Approver, ChatIO
 from assistant.core.redact import Redactor
 from assistant.core.roles import Permission, Role
-from assistant.security.approvals import ApprovalOutcome, ApprovalService
 from assistant.security.commands import Decision, Judge, Verdict
 from assistant.ssh.executor import RunResult, SSHExecutor
 from assistant.store.audit import AuditLog
@@ -107,7 +106,7 @@ class ExecService:
         *,
         executor: SSHExecutor,
         policy: Judge,
-        approvals: ApprovalService,
+        approvals: Callable[[], Approver | None],  # the APPROVER port, found per request
         audit: AuditLog,
         redactor: Redactor,
         progress_interval: Callable[[], float],
@@ -119,7 +118,7 @@ class ExecService:
         self._redactor = redactor
         self._interval = progress_interval
         self._active: dict[str, _Active] = {}
-        self._asking: dict[str, set[asyncio.Future[ApprovalOutcome]]] = {}
+        self._asking: dict[str, set[asyncio.Future[ApprovalResult]]] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -211,6 +210,12 @@ class ExecService:
                 "approval.self", actor, command=request.command, hosts=[h.name for h in hosts]
             )
             return None
+        approver = self._approvals()
+        if approver is None:
+            return tr(
+                "This command needs a second person's approval ({reason}), and this assistant "
+                "has no approvals. Nothing was run."
+            ).format(reason=decision.reason)
         if request.io is not None:
             await request.io.send(
                 tr("⏳ Asking for approval to run on {hosts}:\n{command}").format(
@@ -218,7 +223,7 @@ class ExecService:
                 )
             )
         waiter = asyncio.ensure_future(
-            self._approvals.request(
+            approver.request(
                 requester=request.sender,
                 channel=request.chat.channel,
                 chat=request.chat,

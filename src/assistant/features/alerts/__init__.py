@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from assistant.kernel import Context
 
 NAME = "alerts"
+WEB_LIVE = ("allow_hosts", "allow_networks", "max_redirects", "user_agent")  # the webhooks'
 
 UNCONFIGURED = Unconfigured(
     commands=(
@@ -48,6 +49,7 @@ async def setup(ctx: Context) -> Feature:
     from assistant.features.alerts.selfwatch import SelfWatch
     from assistant.features.alerts.service import AlertService
     from assistant.features.alerts.state import AlertStore
+    from assistant.net.client import WebClient
     from assistant.scheduler.files import FiringLock
 
     ctx.health.register(NAME, required=False)
@@ -55,9 +57,14 @@ async def setup(ctx: Context) -> Feature:
     lock = FiringLock(ctx.state_dir / "alerts.lock")
     ctx.stack.callback(lock.release)
 
+    # webhooks go through the SSRF guard: an internal address only where [web] allows it
+    resolver = ctx.options.get("web.resolver")  # a test's fake DNS
+    web = await ctx.stack.enter_async_context(
+        WebClient.of(ctx.config.web, max_download=64 * 1024, resolver=resolver)
+    )
     routes = Routes(
         router=ctx.router,
-        session=ctx.session,
+        web=web,
         locales=ctx.locales,
         config=ctx.live.get,
         clock=ctx.clock,
@@ -95,7 +102,10 @@ async def setup(ctx: Context) -> Feature:
         ctx.health.set(NAME, ComponentState.READY)
 
     async def reload(old: Config, new: Config) -> Reloaded:
+        web.configure(new.web)
         keys = changed_keys(old.alerts, new.alerts, NAME)
+        web_keys = changed_keys(old.web, new.web, "web")
+        keys += [k for k in web_keys if k.split(".", 1)[1] in WEB_LIVE]
         return Reloaded(tuple(k for k in keys if k != "alerts.enabled"))
 
     return Feature(

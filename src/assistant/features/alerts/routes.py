@@ -1,19 +1,18 @@
 """Sending one notice along one route: chats (through the router, in each recipient's
-language), email over SMTP (aiosmtplib, imported on the first email), or a signed webhook.
+language), email over SMTP (aiosmtplib, imported on the first email), or a signed webhook
+(through the SSRF guard: an internal address only where ``[web]`` allows it).
 
 A route's send returns whether it reached anyone; failures are logged here, once, without
 secrets, and never raised (the next route of an escalation is the remedy)."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
@@ -37,6 +36,7 @@ from assistant.features.alerts.render import (
     webhook_body,
 )
 from assistant.features.alerts.state import AlertRow
+from assistant.net.client import FetchError, WebClient
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -54,7 +54,7 @@ class Routes:
         self,
         *,
         router: Router,
-        session: aiohttp.ClientSession,
+        web: WebClient,
         locales: Locales,
         config: Callable[[], Config],
         clock: Clock,
@@ -68,7 +68,7 @@ class Routes:
             registry=registry,
         )
         self._router = router
-        self._session = session
+        self._web = web
         self._locales = locales
         self._config = config
         self._clock = clock
@@ -233,14 +233,23 @@ class Routes:
             headers[SIGNATURE_HEADER] = signature(secret, raw)
             if route.format == "dingtalk":
                 url = dingtalk_url(url, secret, now)
-        async with (
-            asyncio.timeout(route.timeout),
-            self._session.post(url, data=raw, headers=headers) as response,
-        ):
-            answer = await response.text(errors="replace")
-            ok = 200 <= response.status < 300
-            if ok and route.format != "json":
-                ok = _robot_ok(answer)
+        try:
+            response = await self._web.fetch(
+                "POST", url, headers=headers, body=raw, timeout=route.timeout
+            )
+        except FetchError as exc:  # its message may quote the URL, a robot's token with it
+            log.warning(
+                "alerts.send_failed",
+                route=route.name,
+                alert=notice.alert.id,
+                error=exc.kind,
+                reason=self._redactor.text(exc.reason)[:300] if exc.kind != "invalid" else "",
+            )
+            return False
+        answer = response.text()
+        ok = 200 <= response.status < 300
+        if ok and route.format != "json":
+            ok = _robot_ok(answer)
         if not ok:
             log.warning(
                 "alerts.webhook_refused",

@@ -80,19 +80,9 @@ class _Runner:
 def _web_client(section: WebSection, resolver: AbstractResolver | None) -> WebClient:
     """The SSRF-guarded client of HTTP and TLS checks: the web tools' allowlist and trust."""
     from assistant.net.client import WebClient
-    from assistant.net.guard import AddressPolicy
-    from assistant.net.tls import trust
     from assistant.scheduler.webchecks import BODY_BYTES
 
-    return WebClient(
-        AddressPolicy.of(section.allow_hosts, section.allow_networks),
-        timeout=section.timeout,
-        max_redirects=section.max_redirects,
-        max_download=BODY_BYTES,
-        user_agent=section.user_agent,
-        resolver=resolver,  # a test's fake DNS
-        ssl_context=trust(section.ca_file) if section.ca_file else None,
-    )
+    return WebClient.of(section, max_download=BODY_BYTES, resolver=resolver)  # a test's DNS
 
 
 async def setup(ctx: Context) -> Feature:
