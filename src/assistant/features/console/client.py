@@ -177,9 +177,6 @@ class ChatClient:
             link = Link(self._base, http, say=self._notice, patience=self._patience)
             try:
                 await link.open(me["last_event"])
-            except aiohttp.ClientError as exc:
-                raise DaemonNotRunning(f"nothing answers at {self._base}") from exc
-            try:
                 if message is not None:
                     screen = Screen(self._stdout, stream=False)
                     await self._answer(http, link, self._message(message), screen)

@@ -25,6 +25,7 @@ from assistant.core.errors import AssistantError
 Push = dict[str, Any]
 T = TypeVar("T")
 PATIENCE = 120.0  # seconds of reconnecting before giving up
+POST_TIMEOUT = aiohttp.ClientTimeout(total=20)  # a half-dead connection is given up, then retried
 RESUMED: Push = {"type": "resumed"}  # delivered after a reconnect (once what was missed came)
 _RETRY = (aiohttp.ClientError, OSError, TimeoutError)
 
@@ -85,10 +86,11 @@ class Link:
         self.last = 0  # the id of the last event delivered
 
     async def open(self, after: int) -> None:
-        """Connect (errors as they come: the caller tells "no daemon" from "refused")."""
+        """Connect, delivering the events after ``after`` first (a daemon still starting is
+        waited for, as after a drop)."""
         self.last = after
         self._broken = asyncio.get_running_loop().create_future()
-        self._ws = await self._connect()
+        self._ws = await self._reconnect()
         self._pump = asyncio.create_task(self._run(), name="chat-link")
 
     async def next(self) -> Push:
@@ -117,7 +119,9 @@ class Link:
         deadline: float | None = None
         while True:
             try:
-                async with self._http.post(f"{self._base}/api/messages", json=body) as response:
+                async with self._http.post(
+                    f"{self._base}/api/messages", json=body, timeout=POST_TIMEOUT
+                ) as response:
                     if response.status in (401, 403):
                         raise refused(await _error(response))
                     if response.status in (429, 502, 503, 504):
