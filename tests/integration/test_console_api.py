@@ -157,7 +157,9 @@ async def test_bearer_chat_through_the_router_with_ws_and_missed_messages(daemon
                 assert (await r.json())["outcome"] in ("accepted", "duplicate")
         await daemon.services.router.wait_idle("console:local")
         async with http.get(url + "/api/messages", params={"after": str(later["last"])}) as r:
-            assert texts((await r.json())["events"]) == ["echo: once"]
+            events = (await r.json())["events"]
+        assert texts(events) == ["echo: once"]
+        assert [e["text"] for e in events if e["type"] == "mine"] == ["once"]  # shown once too
 
 
 async def test_browser_session_cookie_csrf_logout_and_login_limit(daemon, clock):

@@ -31,8 +31,8 @@ def config_for(tmp_path, fake_model, port: int, **extra):
     )
 
 
-async def chat(config, *args: str, stdin: bytes = b"", token: str = TOKEN):
-    proc = await asyncio.create_subprocess_exec(
+async def spawn_chat(config, *args: str, token: str = TOKEN) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "assistant",
@@ -45,6 +45,10 @@ async def chat(config, *args: str, stdin: bytes = b"", token: str = TOKEN):
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "ASSISTANT_CONSOLE_TOKEN": token, "ASSISTANT_ENV_FILE": ""},
     )
+
+
+async def chat(config, *args: str, stdin: bytes = b"", token: str = TOKEN):
+    proc = await spawn_chat(config, *args, token=token)
     out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
     return proc.returncode, out.decode(), err.decode()
 

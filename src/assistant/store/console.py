@@ -183,8 +183,31 @@ class ConsoleEvents:
         self._db = db
 
     async def append(self, chat: str, kind: str, message_id: str, body: dict[str, Any]) -> Event:
+        event = await self._insert(chat, kind, message_id, body, once=False)
+        assert event is not None
+        return event
+
+    async def append_once(
+        self, chat: str, kind: str, message_id: str, body: dict[str, Any]
+    ) -> Event | None:
+        """The new event, or None when the chat has an event of this kind and ``message_id``
+        already (a client sending the same message again)."""
+        return await self._insert(chat, kind, message_id, body, once=True)
+
+    async def _insert(
+        self, chat: str, kind: str, message_id: str, body: dict[str, Any], *, once: bool
+    ) -> Event | None:
         def run(conn: sqlite3.Connection) -> int:
             with transaction(conn):
+                if (
+                    once
+                    and conn.execute(
+                        "SELECT 1 FROM console_events "
+                        "WHERE chat = ? AND kind = ? AND message_id = ?",
+                        (chat, kind, message_id),
+                    ).fetchone()
+                ):
+                    return 0
                 cursor = conn.execute(
                     "INSERT INTO console_events (chat, kind, message_id, body, at) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -192,7 +215,8 @@ class ConsoleEvents:
                 )
                 return int(cursor.lastrowid or 0)
 
-        return Event(await self._db.call(run), kind, message_id, body)
+        event_id = await self._db.call(run)
+        return Event(event_id, kind, message_id, body) if event_id else None
 
     async def after(self, chat: str, after: int, *, limit: int = 500) -> list[Event]:
         rows = await self._db.fetchall(

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from assistant.core.errors import ChannelUnavailable, IntakeClosed
 from assistant.core.messages import Attachment, ChatRef, InboundMessage, MessageKind, Sender
@@ -62,6 +62,12 @@ def _after(request: web.Request) -> int | web.Response:
         return max(0, int(request.query.get("after", "0")))
     except ValueError:
         return refusal(400, "after must be an event id (an integer)")
+
+
+def unavailable() -> web.Response:
+    return refusal(
+        503, "the assistant is starting or stopping; try again shortly", **{"Retry-After": "2"}
+    )
 
 
 def _language(request: web.Request) -> str:
@@ -207,22 +213,14 @@ class ConsoleApi:
             meta={"language": language} if language else {},
         )
         if not self.channel.serving:
-            return refusal(
-                503,
-                "the assistant is starting or stopping; try again shortly",
-                **{"Retry-After": "2"},
-            )
+            return unavailable()
         if kind is MessageKind.CHAT:  # every session of this person shows what was said
             names = tuple(a.name for a in attachments)
             await self.channel.said(who.person, client_id, content, names)
         try:
             outcome = await self.channel.submit(message)
         except (ChannelUnavailable, IntakeClosed):
-            return refusal(
-                503,
-                "the assistant is starting or stopping; try again shortly",
-                **{"Retry-After": "2"},
-            )
+            return unavailable()
         status = 202 if outcome is SubmitOutcome.ACCEPTED else 200
         return web.json_response({"outcome": outcome.value, "client_id": client_id}, status=status)
 
@@ -271,9 +269,14 @@ class ConsoleApi:
         after = _after(request)
         if isinstance(after, web.Response):
             return after
+        if not self.channel.serving:  # stopping (the gateway outlives the channel by a drain)
+            return unavailable()
         ws = web.WebSocketResponse(heartbeat=30, timeout=1.0)  # a closing handshake, at most
         ws.headers.update(SECURITY_HEADERS)
         await ws.prepare(request)
+        if not self.channel.serving:  # it stopped during the handshake: no CLOSE would come
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
+            return ws
         queue = self.channel.subscribe(who.person)  # before the replay: nothing falls between
         self._sockets.add(ws)
         try:

@@ -135,9 +135,11 @@ class WebConsoleChannel:
         self, person: str, client_id: str, text: str, files: tuple[str, ...] = ()
     ) -> None:
         """What a person wrote (and the names of the files they attached): stored and shown
-        in every session of theirs."""
+        in every session of theirs, once per ``client_id`` (a client may send it again)."""
         body: Push = {"text": text, **({"files": list(files)} if files else {})}
-        await self._store(ChatRef(CHANNEL, person), "mine", f"mine-{client_id}", body)
+        event = await self._events.append_once(person, "mine", f"mine-{client_id}", body)
+        if event is not None:
+            self._publish(person, event.wire())
 
     async def _store(self, chat: ChatRef, kind: str, message_id: str, body: Push) -> None:
         event = await self._events.append(chat.chat_id, kind, message_id, body)

@@ -5,7 +5,8 @@ as a bearer token, so memory, jobs, approvals and ``/run`` are the daemon's. At 
 replies stream as they are written; from a pipe or with ``-m``, each reply is printed whole
 once its message is answered. ``/exit`` and ``/quit`` (or end of input) leave. A picture or
 file the assistant sends is saved (in ~/Downloads, else the current directory) and its name
-and path printed.
+and path printed. When the daemon restarts or the network drops, the chat reconnects and
+resumes where it was (``link.Link``): no reply missed or shown twice, no message lost.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import aiohttp
 from assistant.channels.outfiles import downloads_dir, save_new
 from assistant.config import Config
 from assistant.core.errors import AssistantError
+from assistant.features.console.link import PATIENCE, RESUMED, Link
 
 QUIT = frozenset({"/exit", "/quit"})
 QUIET = 0.5  # seconds without news that end an answer whose "idle" came before its reply
@@ -128,12 +130,22 @@ def file_line(push: dict[str, Any]) -> str:
 
 class ChatClient:
     def __init__(
-        self, base: str, token: str, *, stdout: TextIO, downloads: Path | None = None
+        self,
+        base: str,
+        token: str,
+        *,
+        stdout: TextIO,
+        stderr: TextIO | None = None,
+        downloads: Path | None = None,
+        patience: float = PATIENCE,
     ) -> None:
         self._base = base
         self._token = token
         self._stdout = stdout
+        self._stderr = stderr or sys.stderr
         self._downloads = downloads
+        self._patience = patience
+        self._at_prompt = False  # a terminal: a notice starts a line of its own
 
     async def _save(self, http: aiohttp.ClientSession, push: dict[str, Any]) -> dict[str, Any]:
         """A ``file`` event with the file saved (``saved``: where) or why not (``error``)."""
@@ -162,21 +174,20 @@ class ChatClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=5)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
             me = await self._me(http)
-            url = f"{self._base}/ws?after={me['last_event']}"
-            async with http.ws_connect(url, heartbeat=30) as ws:
-                pushes: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-                pump = asyncio.create_task(self._pump(ws, pushes))
-                try:
-                    if (await pushes.get() or {}).get("type") != "ready":
-                        raise AssistantError("the daemon closed the console connection")
-                    if message is not None:
-                        screen = Screen(self._stdout, stream=False)
-                        await self._say(http, message)
-                        await self._answer(http, pushes, screen)
-                        return 0
-                    return await self._converse(http, pushes, stdin or sys.stdin, banner)
-                finally:
-                    pump.cancel()
+            link = Link(self._base, http, say=self._notice, patience=self._patience)
+            try:
+                await link.open(me["last_event"])
+                if message is not None:
+                    screen = Screen(self._stdout, stream=False)
+                    await self._answer(http, link, self._message(message), screen)
+                    return 0
+                return await self._converse(http, link, stdin or sys.stdin, banner)
+            finally:
+                await link.aclose()
+
+    def _notice(self, text: str) -> None:
+        self._stderr.write(("\n" if self._at_prompt else "") + text + "\n")
+        self._stderr.flush()
 
     async def _me(self, http: aiohttp.ClientSession) -> dict[str, Any]:
         try:
@@ -192,42 +203,33 @@ class ChatClient:
         except aiohttp.ClientConnectorError as exc:
             raise DaemonNotRunning(f"nothing answers at {self._base}") from exc
 
-    async def _pump(
-        self, ws: aiohttp.ClientWebSocketResponse, pushes: asyncio.Queue[dict[str, Any] | None]
-    ) -> None:
-        async for frame in ws:
-            if frame.type is aiohttp.WSMsgType.TEXT:
-                pushes.put_nowait(frame.json())
-            elif frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                break
-        pushes.put_nowait(None)
-
-    async def _say(self, http: aiohttp.ClientSession, text: str) -> None:
-        body = {"text": text, "client_id": uuid.uuid4().hex}
-        async with http.post(f"{self._base}/api/messages", json=body) as response:
-            if response.status >= 400:
-                error = (await response.json()).get("error", response.reason)
-                raise AssistantError(f"the daemon did not take the message: {error}")
+    @staticmethod
+    def _message(text: str) -> dict[str, Any]:
+        """A message to post; its ``client_id`` makes sending it again harmless."""
+        return {"text": text, "client_id": uuid.uuid4().hex}
 
     async def _answer(
-        self,
-        http: aiohttp.ClientSession,
-        pushes: asyncio.Queue[dict[str, Any] | None],
-        screen: Screen,
+        self, http: aiohttp.ClientSession, link: Link, message: dict[str, Any], screen: Screen
     ) -> None:
-        """Show events until the message is answered: idle after a reply (or a reply after
-        idle, then a moment of quiet)."""
+        """Send ``message`` and show events until it is answered: idle after a reply (or a
+        reply after idle, then a moment of quiet). After a reconnect the message is posted
+        again (the daemon takes it once): what the daemon had not taken is taken, and the
+        idle that the drop lost is sent again."""
+        await link.post(message)
         idle = False
         while True:
             try:
-                push = await (asyncio.wait_for(pushes.get(), QUIET) if idle else pushes.get())
+                push = await (asyncio.wait_for(link.next(), QUIET) if idle else link.next())
             except TimeoutError:
                 if screen.shown:
                     break
                 continue
-            if push is None:
+            except AssistantError:
                 screen.flush()
-                raise AssistantError("the daemon closed the connection (stopping?)")
+                raise
+            if push is RESUMED:
+                await link.post(message)
+                continue
             if push.get("type") == "file":
                 push = await self._save(http, push)
             screen.show(push)
@@ -238,13 +240,9 @@ class ChatClient:
         screen.flush()
 
     async def _converse(
-        self,
-        http: aiohttp.ClientSession,
-        pushes: asyncio.Queue[dict[str, Any] | None],
-        stdin: TextIO,
-        banner: str,
+        self, http: aiohttp.ClientSession, link: Link, stdin: TextIO, banner: str
     ) -> int:
-        interactive = stdin.isatty()
+        interactive = self._at_prompt = stdin.isatty()
         screen = Screen(self._stdout, stream=interactive)
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -260,15 +258,14 @@ class ChatClient:
             screen.prompt()
         while True:
             if not interactive:  # a script's lines are answered in order
-                line = await lines.get()
+                line = await link.unless_broken(lines.get())
                 if line is None or line.strip() in QUIT:
                     return 0
                 if line.strip():
-                    await self._say(http, line.strip())
-                    await self._answer(http, pushes, screen)
+                    await self._answer(http, link, self._message(line.strip()), screen)
                 continue
             line_task = asyncio.ensure_future(lines.get())
-            push_task = asyncio.ensure_future(pushes.get())
+            push_task = asyncio.ensure_future(link.next())
             done, _ = await asyncio.wait(
                 {line_task, push_task}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -276,15 +273,15 @@ class ChatClient:
                 if task not in done:
                     task.cancel()
             if push_task in done:
-                push = push_task.result()
-                if push is None:
+                try:
+                    push = push_task.result()
+                except AssistantError:
                     screen.flush()
-                    self._stdout.write("\nthe assistant stopped; bye\n")
-                    return 1
+                    raise
                 if push.get("type") == "file":
                     push = await self._save(http, push)
                 screen.show(push)
-                if push.get("type") == "idle":
+                if push.get("type") == "idle" or push is RESUMED:
                     screen.prompt()
             if line_task in done:
                 line = line_task.result()
@@ -292,7 +289,7 @@ class ChatClient:
                     screen.flush()
                     return 0
                 if line.strip():
-                    await self._say(http, line.strip())
+                    await link.post(self._message(line.strip()))
                 else:
                     screen.prompt()
 
