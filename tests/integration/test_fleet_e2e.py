@@ -1,7 +1,8 @@
 """Issue 18 end to end, every part together in one daemon on a fake clock: a monitored host
 probed over the real SSH path (the test sshd; the probe key's forced command prints what the
-test injects), a critical rule that fires after its duration with the chart of its window,
-routes [Telegram chat → email → webhook → Feishu group], the Acknowledge button, the resolve
+test injects), a critical rule that fires after its duration with the chart of its window
+(in Telegram one photo: the chart, the alert as its caption and the Acknowledge button),
+routes [Telegram chat → email → webhook → Feishu group], the button pressed, the resolve
 told on every route reached, a maintenance window, and /status HOST and /graph answered with
 pictures on Telegram and Feishu."""
 
@@ -165,9 +166,9 @@ async def test_a_crossing_alerts_escalates_is_acknowledged_resolves_and_charts_e
         await tick(95)
     assert await alerts.open() == [] and bot_api.sent == []
     await tick(95)
-    photo, card = await bot_api.wait_sent(2)
-    assert photo.chat_id == OWNER and photo.file is not None and photo.file.kind == "photo"
-    assert photo.file.mime_type == "image/png" and png_size(photo.file.data) == CHART
+    [card] = await bot_api.wait_sent(1)  # one message: the chart, its caption and the button
+    assert card.chat_id == OWNER and card.file is not None and card.file.kind == "photo"
+    assert card.file.mime_type == "image/png" and png_size(card.file.data) == CHART
     headline = "🔴 CRITICAL · web1: CPU 95.0% (> 90.0%)"
     assert card.text.splitlines()[0] == headline
     assert card.text.splitlines()[1] == "CPU has been > 90.0% for 1 min; now 95.0%."
@@ -194,7 +195,9 @@ async def test_a_crossing_alerts_escalates_is_acknowledged_resolves_and_charts_e
     await bot_api.wait_for(lambda: bot_api.callback_answers)
     answer = bot_api.callback_answers[0]["text"]
     assert answer == "Alert #1 acknowledged: it will not escalate further."
-    told = (await bot_api.wait_sent(3))[2]
+    await bot_api.wait_for(lambda: bot_api.edits)  # the caption, without the button
+    assert card.text.splitlines()[-1] == "👌 Acknowledged by Ann." and not card.reply_markup
+    told = (await bot_api.wait_sent(2))[1]
     assert told.text.startswith("👌 ACKNOWLEDGED · web1") and "by Ann" in told.text
     assert (await smtp.wait(2))[1].message["Subject"].startswith("👌 ACKNOWLEDGED")
     assert (await hook.wait(2))[1]["event"] == "ack"
@@ -209,7 +212,7 @@ async def test_a_crossing_alerts_escalates_is_acknowledged_resolves_and_charts_e
     # under the threshold but over the clear level: still firing; below it: resolved
     await tick(80)
     await tick(60)
-    resolved = (await bot_api.wait_sent(4))[3]
+    resolved = (await bot_api.wait_sent(3))[2]
     assert resolved.text.startswith("✅ RESOLVED · web1: CPU 95.0%")
     assert "web1: CPU is back to 60.0%." in resolved.text
     assert (await smtp.wait(3))[2].message["Subject"].startswith("✅ RESOLVED")
@@ -218,7 +221,7 @@ async def test_a_crossing_alerts_escalates_is_acknowledged_resolves_and_charts_e
 
     # a maintenance window: a second crossing is recorded, held back, and never told
     await bot_api.user_message(OWNER, OWNER, "/silence web* 2h")
-    assert (await bot_api.wait_sent(5))[4].text.startswith("Silence #1: alerts matching")
+    assert (await bot_api.wait_sent(4))[3].text.startswith("Silence #1: alerts matching")
     for _ in range(4):
         await tick(97)
 
@@ -229,16 +232,16 @@ async def test_a_crossing_alerts_escalates_is_acknowledged_resolves_and_charts_e
     await tick(50)
     assert await alerts.open() == []
     await asyncio.sleep(0.2)  # what a loop might still send, it would have by now
-    assert len(bot_api.sent) == 5 and len(smtp.received) == 3 and len(hook.accepted) == 3
+    assert len(bot_api.sent) == 4 and len(smtp.received) == 3 and len(hook.accepted) == 3
 
     # /status HOST and /graph answer with pictures: a photo with its caption on Telegram
     await bot_api.user_message(OWNER, OWNER, "/status web1")
-    status = (await bot_api.wait_sent(6))[5]
+    status = (await bot_api.wait_sent(5))[4]
     assert status.file is not None and status.file.kind == "photo"
     assert png_size(status.file.data) == STATUS_CHART
     assert status.text.startswith("web1 — probed") and "CPU: 50.0%" in status.text
     await bot_api.user_message(OWNER, OWNER, "/graph web1 cpu 24h")
-    graph = (await bot_api.wait_sent(7))[6]
+    graph = (await bot_api.wait_sent(6))[5]
     assert graph.file is not None and png_size(graph.file.data) == CHART
     assert graph.text == "web1 · CPU · 24h"
 
