@@ -98,6 +98,7 @@ class FakeClock:
     def __init__(self, now: float = 1_800_000_000.0) -> None:
         self.now = now
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._sleeping: dict[asyncio.Future[None], str] = {}  # a sleep → its task's name
 
     def time(self) -> float:
         return self.now
@@ -111,6 +112,9 @@ class FakeClock:
             wake.set_result(None)
         else:
             self._sleepers.append((self.now + seconds, wake))
+            task = asyncio.current_task()
+            if task is not None:
+                self._sleeping[wake] = task.get_name()
         return self._wait(wake)
 
     async def _wait(self, wake: asyncio.Future[None]) -> None:
@@ -124,12 +128,20 @@ class FakeClock:
         """How many sleep on this clock now."""
         return sum(1 for _, wake in self._sleepers if not wake.done())
 
+    def sleeping(self, task: str) -> bool:
+        """Whether the task named ``task`` sleeps on this clock now: a loop that went back to
+        sleep after the work an ``advance`` woke it for (a daemon's component "monitor")."""
+        return any(
+            not wake.done() and self._sleeping.get(wake) == task for _, wake in self._sleepers
+        )
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
         for at, wake in self._sleepers:
             if at <= self.now and not wake.done():
                 wake.set_result(None)
         self._sleepers = [(at, wake) for at, wake in self._sleepers if not wake.done()]
+        self._sleeping = {wake: name for wake, name in self._sleeping.items() if not wake.done()}
 
     def set(self, when: float) -> None:
         """Move on to ``when`` (seconds since the epoch); never back."""

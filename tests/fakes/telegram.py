@@ -3,7 +3,8 @@
 timeout, 409 while a webhook is set), sendMessage (HTML entities validated, 4096-character
 limit), sendPhoto and sendDocument (multipart uploads: a photo must be a PNG or JPEG within
 10 MB and 10000 px width plus height, a document at most 50 MB, a caption at most 1024
-characters), editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
+characters), editMessageText (not of a photo or document: "there is no text in the message to
+edit"), editMessageCaption, sendChatAction, answerCallbackQuery, setMyCommands,
 setWebhook/deleteWebhook/getWebhookInfo, getFile and file download (``add_file``; with
 ``announce=False`` the size is neither in getFile's answer nor in a Content-Length: the file
 is streamed in chunks, and ``served`` counts the bytes that went out) — plus injectable
@@ -536,19 +537,45 @@ class FakeBotAPI:
         target = next((s for s in self.sent if s.message_id == message_id), None)
         if target is None:
             return self._error(400, "Bad Request: message to edit not found")
+        if target.file is not None:  # a photo or document: editMessageCaption
+            return self._error(400, "Bad Request: there is no text in the message to edit")
         if target.text == text and target.reply_markup == params.get("reply_markup"):
             return self._error(
                 400,
                 "Bad Request: message is not modified: specified new message "
                 "content and reply markup are exactly the same",
             )
+        await self._apply_edit(target, text, params)
+        return self._ok(self._message_result(target))
+
+    async def _apply_edit(self, target: Sent, text: str, params: dict[str, Any]) -> None:
         target.text = text
         target.versions.append(text)
         target.parse_mode = params.get("parse_mode")
         target.reply_markup = params.get("reply_markup")
         self.edits.append(params)
         await self._notify()
-        return self._ok(self._message_result(target))
+
+    async def _m_editMessageCaption(self, params: dict[str, Any]) -> web.Response:
+        caption = str(params.get("caption", ""))
+        message_id = int(params["message_id"])
+        target = next((s for s in self.sent if s.message_id == message_id), None)
+        if target is None:
+            return self._error(400, "Bad Request: message to edit not found")
+        if target.file is None:
+            return self._error(400, "Bad Request: there is no caption in the message to edit")
+        error, plain = self._check_text(caption, params.get("parse_mode"))
+        if error and "empty" not in error and "too long" not in error:
+            return self._error(400, error.replace("message text", "caption"))
+        if utf16_len(plain) > 1024:
+            return self._error(400, "Bad Request: message caption is too long")
+        if target.text == caption and target.reply_markup == params.get("reply_markup"):
+            return self._error(400, "Bad Request: message is not modified")
+        await self._apply_edit(target, caption, params)
+        result = self._message_result(target)
+        result.pop("text")
+        result["caption"] = caption
+        return self._ok(result)
 
     async def _m_sendChatAction(self, params: dict[str, Any]) -> web.Response:
         self.actions.append(params)

@@ -293,6 +293,25 @@ async def test_a_restart_neither_resends_nor_forgets_an_escalation(
     assert second.channel.sent == []
 
 
+async def test_an_escalation_after_a_restart_still_carries_the_chart(
+    make_config, start_harness, smtp
+):
+    clock = FakeClock()
+    config = make_config(alerts=alerts_config(smtp, None, critical=["team", "mail"]))
+    first = await start_harness(config, clock=clock)
+    await first.services.ports.get(ALERTS).fire(cpu(files=(PNG,)))
+    assert (await first.channel.wait_sent(1))[0].files == (PNG,)
+    await first.close()
+    second = await start_harness(config, clock=clock)
+    clock.advance(ACK)
+    mail = (await smtp.wait(1))[0].message
+    attachments = [(a.get_filename(), a.get_content()) for a in mail.iter_attachments()]
+    assert attachments == [("cpu.png", PNG.data)]
+    assert await second.ask("/ack 1") == "Alert #1 acknowledged: it will not escalate further."
+    kept = await second.services.db.fetchall("SELECT alert_id FROM alert_files")
+    assert kept == []  # it will not escalate again: its pictures are not kept
+
+
 def ready(h) -> None:
     health = h.services.health
     for name in health.snapshot():  # the harness runs no channel: say they serve

@@ -7,10 +7,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from assistant.core.messages import OutFile
 from assistant.core.ports import Alert, Severity
 from assistant.feature import ALERTS
 from tests.fakes.hook import HookReceiver
-from tests.helpers import FakeClock, running_daemons
+from tests.helpers import FakeClock, png_bytes, running_daemons
 from tests.integration import feishu_support
 from tests.integration.feishu_support import feishu
 from tests.integration.test_telegram import OWNER, USER, telegram_config, telegram_running
@@ -95,8 +96,12 @@ async def test_acknowledge_button_on_a_feishu_card(tmp_path, fake_model, feishu,
         feishu_support.feishu_config(tmp_path, fake_model, feishu, alerts=alerts), clock=FakeClock()
     )
     sink = running.daemon.services.ports.get(ALERTS)
-    await sink.fire(Alert("monitor:db1:disk", Severity.CRITICAL, "/var 97% full", "", "db1"))
-    card = (await feishu.wait_sent(1))[0]
+    chart = OutFile("chart.png", png_bytes(6, 4), "image/png", "image")
+    alert = Alert("monitor:db1:disk", Severity.CRITICAL, "/var 97% full", "", "db1", files=(chart,))
+    await sink.fire(alert)
+    image, card = await feishu.wait_sent(2)  # the chart uploaded and sent, then the card
+    uploaded = feishu.upload_of(image)
+    assert image.msg_type == "image" and uploaded is not None and uploaded.data == chart.data
     assert card.text.startswith("🔴 CRITICAL · db1: /var 97% full")
     value = {"action": "alert:ack:1", "chat": "group"}
     assert card.buttons == [("Acknowledge", value)]

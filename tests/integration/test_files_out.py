@@ -95,7 +95,7 @@ async def test_pictures_files_and_what_telegram_will_not_take(
     assert history[3].text == text
 
 
-async def test_a_short_text_with_buttons_is_not_a_caption(
+async def test_a_short_text_with_buttons_is_a_caption_that_an_edit_changes(
     tmp_path, fake_model: FakeModel, bot_api: FakeBotAPI, run_daemon
 ):
     from assistant.core.messages import Button
@@ -104,14 +104,20 @@ async def test_a_short_text_with_buttons_is_not_a_caption(
     chart = OutFile("chart.png", png_bytes(), "image/png", "image")
     chat = ChatRef("telegram", str(OWNER))
     router = running.daemon.services.router
-    await router.notify(chat, "CPU on web1", files=(chart,), buttons=((Button("Ack", "a:1"),),))
+    [sent] = await router.notify(
+        chat, "CPU on web1", files=(chart,), buttons=((Button("Ack", "a:1"),),)
+    )
     await router.notify(chat, "CPU on web2", files=(chart,))
     history = bot_api.history(OWNER)
     assert [(bool(s.file), s.text, bool(s.reply_markup)) for s in history] == [
-        (True, "", False),
-        (False, "CPU on web1", True),  # the buttons stay on a text an approval can edit
-        (True, "CPU on web2", False),  # a caption
+        (True, "CPU on web1", True),  # one message: the picture, its caption and buttons
+        (True, "CPU on web2", False),
     ]
+    await router.edit(sent, "CPU on web1: acknowledged")  # editMessageText refused: caption
+    assert history[0].versions == ["CPU on web1", "CPU on web1: acknowledged"]
+    assert not history[0].reply_markup
+    await router.edit(sent, "long " * 300)  # past a caption's 1024 characters: a new message
+    assert bot_api.history(OWNER)[-1].text == ("long " * 300).strip()
 
 
 async def left_with_files(state: Path, bot: FakeBotAPI, reply: str, files: tuple[OutFile, ...]):

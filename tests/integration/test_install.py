@@ -141,6 +141,10 @@ def test_layout_and_modes(staged):
     out = staged.output
     assert "skipped  user assistant (staging root)" in out
     assert "skipped  systemd steps (staging root)" in out
+    # the charts' CJK font: there already (CI installs it), or left alone under a staging root
+    font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    found = f"ok       chart font ({font})" if Path(font).is_file() else "skipped  chart font"
+    assert found in out
     assert "Left to do:" in out
     assert "ASSISTANT_MODEL_BASE_URL=, ASSISTANT_MODEL_API_KEY=, ASSISTANT_MODEL= in" in out
     assert "fill in TELEGRAM_BOT_TOKEN= (docs/telegram.md)" in out

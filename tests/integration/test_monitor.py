@@ -232,7 +232,7 @@ async def test_the_real_probe_feeds_status_graph_metrics_and_tells_the_owner(
     # no alerts feature here: the owner is told, the memory alert with its chart
     told = [m for m in h.channel.sent if m.chat.chat_id == OWNER]
     texts = "\n".join(m.text for m in told)
-    assert "gone is unreachable" in texts and "box: Memory" in texts
+    assert "🔴 gone: Unreachable over SSH" in texts and "box: Memory" in texts
     memory_alert = next(m for m in told if "box: Memory" in m.text)
     assert memory_alert.files and png_size(memory_alert.files[0].data)[0] == 900
     # the rules' actions, through the command policy: uptime ran; touch waits for approval

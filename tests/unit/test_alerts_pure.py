@@ -166,3 +166,14 @@ def test_self_alert_text_is_translated_with_its_params():
         "🔴 严重 · web1: 聊天渠道 feishu 已断开",
         "已 6 分钟未就绪（down：HTTP 502）。",
     ]
+
+
+def test_an_alert_keeps_a_bounded_number_of_pictures():
+    from assistant.core.messages import OutFile
+    from assistant.features.alerts.state import MAX_FILE_BYTES, MAX_FILES, kept_files
+
+    chart = OutFile("chart.png", b"x" * 60_000, "image/png", "image")
+    assert kept_files((chart,)) == (chart,)
+    assert len(kept_files((chart,) * (MAX_FILES + 2))) == MAX_FILES
+    huge = OutFile("dump.bin", b"x" * MAX_FILE_BYTES, "application/octet-stream")
+    assert kept_files((chart, huge, chart)) == (chart,)  # the first ones that fit together

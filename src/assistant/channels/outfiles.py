@@ -3,10 +3,12 @@ of text that stands in for one the platform will not take.
 
 A message with files is sent as one part per file, in order, then the text's parts; where the
 platform shows a caption under a file and the text fits it (one part, no buttons: a caption
-cannot be edited into an approval's outcome), the text is the last file's caption and makes no
-part of its own. The plan depends only on the message, so a reply resumed after a restart
-cuts into the same parts. A file too large for the platform, or one it refuses for good, is
-sent as a line naming it instead: never a lost reply, never a missing part.
+cannot be edited into an approval's outcome — except on Telegram, whose adapter edits captions
+too, so an alert's chart and its Acknowledge button are one message), the text is the last
+file's caption and makes no part of its own. The plan depends only on the message, so a reply
+resumed after a restart cuts into the same parts. A file too large for the platform, or one it
+refuses for good, is sent as a line naming it instead: never a lost reply, never a missing
+part.
 """
 
 from __future__ import annotations

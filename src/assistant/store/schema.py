@@ -357,4 +357,18 @@ MIGRATIONS: list[str] = [
         upto INTEGER NOT NULL
     );
     """,
+    # 16: the pictures an alert carries (the chart of the window that fired it), kept with the
+    # alert while it may still escalate, so an escalation after a restart has its chart too;
+    # bounded per alert (alerts.state.MAX_FILES, MAX_FILE_BYTES), gone at ack or resolve
+    """
+    CREATE TABLE alert_files (
+        alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (alert_id, idx)
+    );
+    """,
 ]

@@ -186,21 +186,25 @@ class TelegramChannel:
     async def _send_with_files(
         self, message: OutboundMessage, markup: dict[str, Any] | None, sink: PartSink | None
     ) -> list[SentMessage]:
-        """The files (sendPhoto/sendDocument), then the text; see ``channels.outfiles``."""
+        """The files (sendPhoto/sendDocument), then the text; see ``channels.outfiles``. A
+        caption may carry buttons here: ``edit`` edits a caption as well as a text (an alert's
+        chart with its Acknowledge button is one message)."""
         chat, files = message.chat, message.files
         texts = render_parts(message.text, message.format) if message.text.strip() else []
         fits = bool(texts) and _caption_len(texts[0]) <= CAPTION
-        caption = texts[0] if caption_of(files, len(texts), bool(markup), fits) else None
+        caption = texts[0] if caption_of(files, len(texts), False, fits) else None
         if caption is not None:
             texts = []
         last = len(texts) - 1
 
         def send_file(index: int) -> Awaitable[SentMessage | None]:
+            final = index == len(files) - 1
             return self._send_file(
                 chat,
                 files[index],
-                caption if index == len(files) - 1 else None,
+                caption if final else None,
                 reply_to=message.reply_to if index == 0 else None,
+                markup=markup if final and caption is not None else None,
             )
 
         def send_text(index: int) -> Awaitable[SentMessage | None]:
@@ -212,18 +216,26 @@ class TelegramChannel:
         return await send_parts(total, send_one, sink)
 
     async def _send_file(
-        self, chat: ChatRef, file: OutFile, caption: Part | None, *, reply_to: str | None
+        self,
+        chat: ChatRef,
+        file: OutFile,
+        caption: Part | None,
+        *,
+        reply_to: str | None,
+        markup: dict[str, Any] | None = None,
     ) -> SentMessage | None:
         """One picture or file; a line naming it when it is too large or refused."""
         how = send_as(file, FILE_LIMITS)
         if how is None:
-            return await self._send_line(chat, too_large_line(file, FILE_LIMITS), caption)
+            return await self._send_line(chat, too_large_line(file, FILE_LIMITS), caption, markup)
         await self._throttle(chat)
         payload: dict[str, Any] = {"chat_id": int(chat.chat_id)}
         if caption is not None:
             payload["caption"] = caption.text
             if caption.parse_mode:
                 payload["parse_mode"] = caption.parse_mode
+        if markup:
+            payload["reply_markup"] = markup
         if chat.thread_id:
             payload["message_thread_id"] = int(chat.thread_id)
         if reply_to:
@@ -261,14 +273,16 @@ class TelegramChannel:
                 else:
                     log.warning("telegram.file_refused", error=exc.message, name=file.name)
                     break
-        return await self._send_line(chat, refused_line(file, FILE_LIMITS.platform), caption)
+        line = refused_line(file, FILE_LIMITS.platform)
+        return await self._send_line(chat, line, caption, markup)
 
     async def _send_line(
-        self, chat: ChatRef, line: str, caption: Part | None
+        self, chat: ChatRef, line: str, caption: Part | None, markup: dict[str, Any] | None
     ) -> SentMessage | None:
-        """A file's stand-in: the line naming it, and the caption it would have had."""
+        """A file's stand-in: the line naming it, and the caption (and buttons) it would have
+        had."""
         text = f"{line}\n\n{caption.source}" if caption is not None and caption.source else line
-        return await self._send_part(chat, Part(text, None, text), reply_to=None, markup=None)
+        return await self._send_part(chat, Part(text, None, text), reply_to=None, markup=markup)
 
     async def _send_parts(
         self,
@@ -376,7 +390,10 @@ class TelegramChannel:
                     payload["text"] = first.source or first.text
                     payload.pop("parse_mode")
                     continue
-                if "not found" in problem or "can't be edited" in problem:
+                picture = "no text in the message" in problem  # its caption, then
+                if picture and len(rendered) == 1 and await self._edit_caption(sent, first, markup):
+                    break
+                if picture or "not found" in problem or "can't be edited" in problem:
                     return await self.send(
                         OutboundMessage(sent.chat, text, format=format, buttons=buttons),
                         parts=parts,
@@ -389,6 +406,38 @@ class TelegramChannel:
             sent.chat, rendered, markup, reply_to=None, sink=parts, first=1
         )
         return [sent, *more]
+
+    async def _edit_caption(
+        self, sent: SentMessage, part: Part, markup: dict[str, Any] | None
+    ) -> bool:
+        """Edit the caption of a picture; False when the new text cannot be a caption (too
+        long) or Telegram refuses it."""
+        if _caption_len(part) > CAPTION:
+            return False
+        payload: dict[str, Any] = {
+            "chat_id": int(sent.chat.chat_id),
+            "message_id": int(sent.message_id),
+            "caption": part.text,
+        }
+        if part.parse_mode:
+            payload["parse_mode"] = part.parse_mode
+        if markup:
+            payload["reply_markup"] = markup
+        for _ in range(2):
+            try:
+                await self.api.call("editMessageCaption", payload)
+                return True
+            except TelegramRefused as exc:
+                problem = exc.message.lower()
+                if "not modified" in problem:
+                    return True
+                if payload.get("parse_mode") and "entities" in problem:
+                    payload["caption"] = part.source or part.text
+                    payload.pop("parse_mode")
+                    continue
+                log.error("telegram.edit_refused", error=exc.message)
+                return False
+        return False
 
     async def typing(self, chat: ChatRef) -> None:
         payload: dict[str, Any] = {"chat_id": int(chat.chat_id), "action": "typing"}

@@ -6,8 +6,9 @@ due. A warning goes to every ``warning`` route once. A critical alert goes to th
 Nothing is sent for an alert while a silence matches its host or key (it is recorded, and
 sent if it still fires when the silence ends), nor while it flaps (fired again within
 ``cooldown`` of a resolve that was sent). A resolve or an acknowledgement is told to the
-routes the alert reached. Every step is stored before it is sent: after a restart the loop
-goes on where it stood, and nothing is sent twice."""
+routes the alert reached. Every step is stored before it is sent (with the alert's pictures,
+bounded): after a restart the loop goes on where it stood, chart included, and nothing is sent
+twice."""
 
 from __future__ import annotations
 
@@ -20,12 +21,17 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from assistant.core.bounded import BoundedDict
 from assistant.core.i18n import tr
-from assistant.core.messages import OutFile
 from assistant.core.ports import Alert, Clock, Severity, within
 from assistant.features.alerts.render import Event, Notice
-from assistant.features.alerts.state import AlertRow, AlertStore, Pending, Silence, Status
+from assistant.features.alerts.state import (
+    AlertRow,
+    AlertStore,
+    Pending,
+    Silence,
+    Status,
+    kept_files,
+)
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -53,7 +59,6 @@ class AlertService:
         self._audit = audit
         self._config = config
         self._clock = clock
-        self._files: BoundedDict[int, tuple[OutFile, ...]] = BoundedDict(64)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._periodic: list[tuple[Callable[[], float], Callable[[], Awaitable[None]]]] = []
@@ -88,8 +93,8 @@ class AlertService:
         """``params``: the placeholders of a title and detail that are catalog messages
         (self-alerts), so each recipient reads them in their language."""
         row, news = await self._store.fire(alert, params, self._clock.time())
-        if alert.files:
-            self._files[row.id] = alert.files
+        if news and len(kept_files(alert.files)) < len(alert.files):
+            log.warning("alerts.files_dropped", alert=row.id, files=len(alert.files))
         if news:
             log.info("alerts.fired", alert=row.id, key=row.key, severity=row.severity.value)
             self._wake.set()
@@ -205,8 +210,6 @@ class AlertService:
         event = Event.RESOLVE if row.pending is Pending.RESOLVE else Event.ACK
         for name in chain[: row.notified]:
             await self._routes.send(name, Notice(event, row, routes=len(chain)), ())
-        if row.status is Status.RESOLVED:
-            self._files.pop(row.id, None)
 
     async def _held(self, row: AlertRow, now: float) -> tuple[float, str] | None:
         """(until when, why) nothing may be sent for ``row`` now, or None."""
@@ -257,7 +260,7 @@ class AlertService:
                 step=notified,
                 routes=len(chain),
             )
-        files = self._files.get(row.id, ())
+        files = await self._store.files(row.id)
         reached = False
         for name in names:
             notice = Notice(event, row, notified, len(chain), ack_timeout)

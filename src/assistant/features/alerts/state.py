@@ -1,6 +1,7 @@
-"""Alert state in SQLite: one row per firing of a key (fired → acknowledged → resolved), and
-the silences (maintenance windows). Kept so that a restart neither re-sends an alert nor
-forgets where its escalation stood."""
+"""Alert state in SQLite: one row per firing of a key (fired → acknowledged → resolved), the
+pictures it carries while it may escalate, and the silences (maintenance windows). Kept so
+that a restart neither re-sends an alert nor forgets where its escalation stood, nor its
+chart."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+from assistant.core.messages import OutFile
 from assistant.core.ports import Alert, Severity
 from assistant.store.db import Database, transaction
+
+MAX_FILES = 4  # pictures kept with an alert (a monitor alert has one chart, ~60 KB)
+MAX_FILE_BYTES = 1024 * 1024  # their size together, per alert
 
 
 class Status(StrEnum):
@@ -80,6 +85,28 @@ def _row(row: sqlite3.Row) -> AlertRow:
     )
 
 
+def kept_files(files: tuple[OutFile, ...]) -> tuple[OutFile, ...]:
+    """The files an alert keeps: the first ``MAX_FILES``, as far as they fit in
+    ``MAX_FILE_BYTES`` together."""
+    kept: list[OutFile] = []
+    size = 0
+    for file in files[:MAX_FILES]:
+        size += len(file.data)
+        if size > MAX_FILE_BYTES:
+            break
+        kept.append(file)
+    return tuple(kept)
+
+
+def _keep_files(conn: sqlite3.Connection, alert_id: int, files: tuple[OutFile, ...]) -> None:
+    conn.execute("DELETE FROM alert_files WHERE alert_id = ?", (alert_id,))
+    conn.executemany(
+        "INSERT INTO alert_files (alert_id, idx, name, mime_type, kind, data) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(alert_id, i, f.name, f.mime_type, f.kind, f.data) for i, f in enumerate(files)],
+    )
+
+
 def _silence(row: sqlite3.Row) -> Silence:
     return Silence(row["id"], row["pattern"], row["until"], row["created_by"], row["created_at"])
 
@@ -92,7 +119,7 @@ class AlertStore:
         self, alert: Alert, params: dict[str, str] | None, now: float
     ) -> tuple[AlertRow, bool]:
         """Record that ``alert`` holds: (its row, whether that is news — a new firing or
-        another severity)."""
+        another severity, whose files are kept with it, see ``kept_files``)."""
 
         def run(conn: sqlite3.Connection) -> tuple[AlertRow, bool]:
             with transaction(conn):
@@ -124,6 +151,7 @@ class AlertStore:
                         "status, fired_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'firing', ?, ?)",
                         (*values, alert.key, now, now),
                     ).lastrowid
+                _keep_files(conn, alert_id, kept_files(alert.files))
                 found = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
                 return _row(found), True
 
@@ -146,6 +174,7 @@ class AlertStore:
                     "WHERE id = ?",
                     (now, detail, row["id"]),
                 )
+                conn.execute("DELETE FROM alert_files WHERE alert_id = ?", (row["id"],))
                 return _row(
                     conn.execute("SELECT * FROM alerts WHERE id = ?", (row["id"],)).fetchone()
                 )
@@ -166,6 +195,7 @@ class AlertStore:
                 )
                 if cur.rowcount == 0:
                     return None
+                conn.execute("DELETE FROM alert_files WHERE alert_id = ?", (alert_id,))
                 return _row(
                     conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
                 )
@@ -175,6 +205,22 @@ class AlertStore:
     async def get(self, alert_id: int) -> AlertRow | None:
         row = await self._db.fetchone("SELECT * FROM alerts WHERE id = ?", (alert_id,))
         return _row(row) if row is not None else None
+
+    async def files(self, alert_id: int) -> tuple[OutFile, ...]:
+        """The pictures kept with an alert that may still escalate."""
+        rows = await self._db.fetchall(
+            "SELECT name, mime_type, kind, data FROM alert_files WHERE alert_id = ? ORDER BY idx",
+            (alert_id,),
+        )
+        return tuple(
+            OutFile(
+                r["name"],
+                bytes(r["data"]),
+                r["mime_type"],
+                "image" if r["kind"] == "image" else "document",
+            )
+            for r in rows
+        )
 
     async def open(self) -> list[AlertRow]:
         rows = await self._db.fetchall(

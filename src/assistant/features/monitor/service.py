@@ -132,7 +132,7 @@ class Monitor:
             alert = Alert(
                 key=key,
                 severity=Severity(config.unreachable_severity),
-                title=text.unreachable_title(host.name),
+                title=text.unreachable_title(),
                 detail=state.error,
                 host=host.name,
             )
@@ -157,7 +157,7 @@ class Monitor:
                     Alert(
                         key=key,
                         severity=Severity(rule.severity),
-                        title=text.fired_title(host.name, rule, value),
+                        title=text.fired_title(rule, value),
                         detail=text.fired_detail(rule, value, now - (since or now)),
                         host=host.name,
                         files=(chart,) if chart is not None else (),

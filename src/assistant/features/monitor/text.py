@@ -52,17 +52,20 @@ def duration(seconds: float) -> str:
     return tr("{minutes} min").format(minutes=minutes)
 
 
-def unreachable_title(host: str) -> str:
-    return tr("{host} is unreachable").format(host=host)
+# An alert's title names no host: the alert carries it, and each route shows it once
+# ("🔴 CRITICAL · web1: CPU 95.0% (> 90.0%)").
+
+
+def unreachable_title() -> str:
+    return tr("Unreachable over SSH")
 
 
 def reachable_again(host: str) -> str:
     return tr("{host} answers again.").format(host=host)
 
 
-def fired_title(host: str, rule: MonitorRule, now: float) -> str:
-    return tr("{host}: {metric} {value} ({comparison} {threshold})").format(
-        host=host,
+def fired_title(rule: MonitorRule, now: float) -> str:
+    return tr("{metric} {value} ({comparison} {threshold})").format(
         metric=label(rule.metric),
         value=value(rule.metric, now),
         comparison=rule.comparison,

@@ -58,7 +58,8 @@ class OwnerNotice:
             return
         self._firing.add(alert.key)
         icon = "🔴" if alert.severity is Severity.CRITICAL else "🟠"
-        await self._send(f"{icon} {alert.title}\n{alert.detail}", alert.files)
+        where = f"{alert.host}: " if alert.host else ""
+        await self._send(f"{icon} {where}{alert.title}\n{alert.detail}", alert.files)
 
     async def resolve(self, key: str, detail: str) -> None:
         if key in self._firing:
