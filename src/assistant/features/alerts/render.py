@@ -19,10 +19,12 @@ from zoneinfo import ZoneInfo
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import OutFile
 from assistant.core.ports import Severity
+from assistant.core.text import one_line
 from assistant.features.alerts.state import AlertRow, Status
 
 SIGNATURE_HEADER = "X-Assistant-Signature"
 TIMESTAMP_HEADER = "X-Assistant-Timestamp"
+HEADLINE_LIMIT = 200
 
 
 class Event(StrEnum):
@@ -82,7 +84,9 @@ def headline(notice: Notice) -> str:
     else:
         head = f"{EMOJI[alert.severity]} {tr(_LABELS[alert.severity])}"
     where = f" · {alert.host}" if alert.host else ""
-    return f"{head}{where}: {title(alert)}"
+    # one line whatever the host or title hold: an email's subject (the email package refuses
+    # a line break rather than let it start a header), and no fake lines under it in a chat
+    return one_line(f"{head}{where}: {title(alert)}", HEADLINE_LIMIT)
 
 
 def render_text(notice: Notice, zone: str) -> str:
