@@ -8,6 +8,7 @@ it. Its content passes the secret redactor first, like every tool result.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from pydantic import BaseModel, Field
@@ -28,7 +29,11 @@ KINDS = {
     "log": "text/plain",
     "json": "application/json",
 }
-_UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+# not shown, or shown as something else: bidi overrides and isolates, zero-width characters,
+# private use and unassigned code points; line and paragraph separators become "_"
+_HIDDEN = frozenset({"Cf", "Cs", "Co", "Cn"})
+_BREAKS = frozenset({"Cc", "Zl", "Zp"})
 
 
 class SendFileParams(BaseModel):  # every byte of the schema is sent with every turn
@@ -37,13 +42,19 @@ class SendFileParams(BaseModel):  # every byte of the schema is sent with every 
 
 
 def file_name(name: str) -> str | None:
-    """A safe name (no directories, no control characters, at most 100 characters) with a
-    known extension, or None."""
-    clean = _UNSAFE.sub("_", name.strip()).strip(" ._")
+    """A safe name (no directories, no control characters, nothing that reorders or hides
+    text, at most 100 characters) with a known extension, or None."""
+    shown = "".join(
+        "_" if category in _BREAKS else " " if category == "Zs" else c
+        for c in unicodedata.normalize("NFC", name)
+        if (category := unicodedata.category(c)) not in _HIDDEN
+    )
+    clean = _UNSAFE.sub("_", " ".join(shown.split())).strip(" ._")
     stem, dot, extension = clean.rpartition(".")
+    stem = stem[: 100 - len(extension) - 1].rstrip(" ._")
     if not dot or not stem or extension.lower() not in KINDS:
         return None
-    return f"{stem[: 100 - len(extension) - 1]}.{extension.lower()}"
+    return f"{stem}.{extension.lower()}"
 
 
 class SendFileTool:
