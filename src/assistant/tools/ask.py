@@ -10,7 +10,10 @@ from assistant.core.i18n import N_, tr
 from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext
 from assistant.store.audit import AuditLog
-from assistant.tools.registry import truncate_middle
+
+# characters of a call's arguments an approval message shows; a longer call is refused, since
+# an approver approves exactly what they read, never a part of it cut out ("…")
+MAX_SHOWN = 3000
 
 _NOTES = {
     "approved": N_("✅ Approved by {by} (#{id})."),
@@ -78,14 +81,16 @@ async def ask_for_call(
     reason: str,
 ) -> str | None:
     """``ask`` for one call of a tool the config classes as ``ask`` (an MCP or plugin tool):
-    None once approved, the call then recorded as a side effect so a crash never repeats it."""
+    None once approved, the call then recorded as a side effect so a crash never repeats it.
+    Arguments too long to show an approver in full are refused without asking."""
+    if len(arguments) > MAX_SHOWN:
+        return (
+            f"{tool} needs a second person's approval, and its arguments ({len(arguments)} "
+            f"characters) are too long to show them in full (at most {MAX_SHOWN}). Nothing was "
+            "done; make the call smaller (several calls, or less content in one)."
+        )
     refusal = await ask(
-        approver,
-        audit,
-        ctx,
-        target=target,
-        what=f"{tool} {truncate_middle(arguments, 600)}",
-        reason=reason,
+        approver, audit, ctx, target=target, what=f"{tool} {arguments}", reason=reason
     )
     if refusal is None:
         await ctx.mark_side_effect(tool)
