@@ -2,11 +2,14 @@
 
 The file joins the turn's reply (``ToolContext.attach``): it is stored with the reply and sent
 before its text, part of the reply's delivery record, so a restart neither loses nor repeats
-it. Its content passes the secret redactor first, like every tool result.
+it. Its content passes the secret redactor first, like every tool result, and a table's
+columns whose header names a secret are masked whole.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
 from collections.abc import Callable
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from assistant.core.messages import OutFile
-from assistant.core.redact import Redactor
+from assistant.core.redact import MASK, Redactor, is_secret_key
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 
@@ -57,6 +60,25 @@ def file_name(name: str) -> str | None:
     return f"{stem}.{extension.lower()}"
 
 
+def masked_table(text: str, delimiter: str) -> str:
+    """A CSV or TSV table with the cells of each column whose header names a secret
+    (``password``, ``API Key``, ``db_token``…) masked; as written when it has none."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error:
+        return text
+    header = rows[0] if rows else []
+    hidden = {i for i, h in enumerate(header) if is_secret_key(re.sub(r"[\s.]+", "_", h.strip()))}
+    if not hidden:
+        return text
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows[1:]:
+        writer.writerow([MASK if i in hidden and cell else cell for i, cell in enumerate(row)])
+    return out.getvalue()
+
+
 class SendFileTool:
     name = "send_file"
     description = "Attach a file you wrote to your reply (name: report.md, data.csv, notes.txt)."
@@ -76,7 +98,10 @@ class SendFileTool:
             known = ", ".join(f".{k}" for k in KINDS)
             return ToolResult.error(f"Give the file a name ending in one of: {known}.")
         extension = name.rpartition(".")[2]
-        data = self._redactor.text(params.content).encode()
+        text = self._redactor.text(params.content)
+        if extension in ("csv", "tsv"):
+            text = masked_table(text, "," if extension == "csv" else "\t")
+        data = text.encode()
         if extension == "csv":
             data = b"\xef\xbb\xbf" + data
         limit = self._max_bytes()
