@@ -119,9 +119,10 @@ class AlertCommands:
         answer, alert = await self._service.acknowledge(int(ident), by, name)
         if alert is None or alert.status is not Status.ACKNOWLEDGED:
             return ActionResult(toast=answer)
-        # the message with the button: the same alert, acknowledged, without the button
+        # the message with the button: the same alert, acknowledged, without the button; plain
+        # like the alert was (its title and detail are what a host or a command said)
         edited = render_text(Notice(Event.FIRE, alert), self._timezone())
-        return ActionResult(toast=answer, edit_text=edited)
+        return ActionResult(toast=answer, edit_text=edited, plain=True)
 
     async def silence(self, call: CommandCall) -> str:
         parts = call.args.split()
