@@ -122,17 +122,6 @@ def test_dingtalk_url_carries_its_timestamp_and_sign():
     assert query["sign"] == [base64.b64encode(digest).decode()]
 
 
-def test_robot_bodies():
-    notice = Notice(Event.FIRE, row())
-    assert robot_body(notice, "UTC", "wecom")["markdown"]["content"].startswith("🔴 CRITICAL")
-    ding = robot_body(notice, "UTC", "dingtalk")
-    assert (
-        ding["msgtype"] == "markdown"
-        and ding["markdown"]["title"] == "🔴 CRITICAL · web1: CPU above 90%"
-    )
-    json.dumps(ding)
-
-
 def test_messages_in_both_languages():
     escalated = Notice(Event.ESCALATE, row(), step=2, routes=3, ack_timeout=900, buttons=True)
     text = render_text(escalated, "Asia/Shanghai")
@@ -197,3 +186,15 @@ def test_an_email_is_written_whatever_the_title_and_host_hold(title, host, event
     plain = Notice(event, row(title="t", host="h" if host is not None else None))
     lines = render_text(notice, "UTC").split("\n")
     assert len(lines) == len(render_text(plain, "UTC").split("\n"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(title=_WILD, detail=_WILD, robot=st.sampled_from(["dingtalk", "wecom"]))
+def test_robot_bodies_are_plain_text(title, detail, robot):
+    """A group robot gets the alert as a text message: a title or detail (what a host or a
+    command said) with ``[x](https://…)``, ``![](…)`` or ``<@all>`` is shown, never rendered
+    as a link, a tracking image or a mention."""
+    notice = Notice(Event.FIRE, row(title=title, detail=detail))
+    body = robot_body(notice, "UTC", robot)
+    assert body == {"msgtype": "text", "text": {"content": render_text(notice, "UTC")}}
+    json.dumps(body)

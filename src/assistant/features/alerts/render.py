@@ -189,11 +189,10 @@ def webhook_body(
 
 
 def robot_body(notice: Notice, zone: str, format: str) -> dict[str, Any]:
-    """A DingTalk or WeCom group robot's message (Markdown)."""
-    text = render_text(notice, zone)
-    if format == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": headline(notice), "text": text}}
-    return {"msgtype": "markdown", "markdown": {"content": text}}
+    """A DingTalk or WeCom group robot's message: a text message (the same shape for both),
+    never Markdown, since the title and detail are what a host or a command said, and in
+    Markdown ``[x](https://…)``, ``![](…)`` or WeCom's ``<@userid>`` would be rendered."""
+    return {"msgtype": "text", "text": {"content": render_text(notice, zone)}}
 
 
 def encode(body: dict[str, Any]) -> bytes:
