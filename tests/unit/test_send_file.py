@@ -3,8 +3,10 @@ whose header names a secret (password, api_key, token…) leaves with its cells 
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import string
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -76,3 +78,58 @@ async def test_a_table_without_secret_columns_is_sent_as_written():
     tool = SendFileTool(Redactor(), lambda: 1_000_000)
     await tool.call(SendFileParams(name="t.csv", content=content), context(files))
     assert files[0].data == b"\xef\xbb\xbf" + content.encode()
+
+
+def _spaced(s: str) -> str:
+    return " ".join(s)
+
+
+def _split(s: str) -> str:
+    return s[: len(s) // 2] + "\n" + s[len(s) // 2 :]
+
+
+def _json(s: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in s)
+
+
+ENCODINGS = {
+    "split over lines": _split,
+    "spaced out": _spaced,
+    "base64": lambda s: base64.b64encode(s.encode()).decode(),
+    "base64url": lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
+    "hex": lambda s: s.encode().hex(),
+    "percent-encoded": lambda s: "".join(f"%{b:02X}" for b in s.encode()),
+    "JSON escapes": _json,
+}
+config_secrets = st.text(
+    st.sampled_from(string.ascii_letters + string.digits + "-_"), min_size=12, max_size=40
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    secret=config_secrets,
+    how=st.sampled_from(sorted(ENCODINGS)),
+    before=st.text(st.sampled_from(string.ascii_letters + " \n,.:"), max_size=40),
+    after=st.text(st.sampled_from(string.ascii_letters + " \n,.:"), max_size=40),
+)
+async def test_a_config_secret_in_any_common_encoding_is_never_sent(secret, how, before, after):
+    """A secret of the config (a token the model should never have) that reaches a file the
+    model writes, cut over lines or encoded, refuses the file instead of sending it."""
+    content = f"{before} {ENCODINGS[how](secret)} {after}"
+    files: list[OutFile] = []
+    tool = SendFileTool(Redactor([secret]), lambda: 1_000_000)
+    result = await tool.call(SendFileParams(name="notes.txt", content=content), context(files))
+    if files:  # sent: the secret is in no form of it
+        assert secret not in files[0].data.decode(), how
+        assert ENCODINGS[how](secret) not in files[0].data.decode(), how
+    else:
+        assert result.is_error and secret not in result.content
+
+
+async def test_a_file_without_secrets_is_sent_whatever_it_encodes():
+    content = "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ= 68656c6c6f20776f726c64 %E4%BD%A0 \\u4f60"
+    files: list[OutFile] = []
+    tool = SendFileTool(Redactor(["a-config-secret-value"]), lambda: 1_000_000)
+    result = await tool.call(SendFileParams(name="n.txt", content=content), context(files))
+    assert not result.is_error and files[0].data.decode() == content

@@ -99,6 +99,11 @@ class SendFileTool:
             return ToolResult.error(f"Give the file a name ending in one of: {known}.")
         extension = name.rpartition(".")[2]
         text = self._redactor.text(params.content)
+        if self._redactor.disguised(text):
+            return ToolResult.error(
+                "This file holds a secret of the assistant's configuration (cut up or encoded); "
+                "it was not sent. Leave the secret out."
+            )
         if extension in ("csv", "tsv"):
             text = masked_table(text, "," if extension == "csv" else "\t")
         data = text.encode()
