@@ -42,8 +42,10 @@ def context(files: list[OutFile]) -> ToolContext:
 
 SECRET_HEADERS = ["password", "Password", "api_key", "API Key", "db_password", "token", "secret"]
 values = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=8, max_size=30
-)
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="*"),
+    min_size=8,
+    max_size=30,
+)  # "*" is what a mask is made of
 
 
 @settings(max_examples=40, deadline=None)
@@ -100,6 +102,7 @@ ENCODINGS = {
     "hex": lambda s: s.encode().hex(),
     "percent-encoded": lambda s: "".join(f"%{b:02X}" for b in s.encode()),
     "JSON escapes": _json,
+    "HTML entities": lambda s: "".join(f"&#x{ord(c):x};" for c in s),
 }
 config_secrets = st.text(
     st.sampled_from(string.ascii_letters + string.digits + "-_"), min_size=12, max_size=40

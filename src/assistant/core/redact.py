@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -236,14 +237,17 @@ class Redactor:
 
     def disguised(self, value: str) -> bool:
         """Whether a secret of the config is in ``value`` in a form ``text`` does not mask: cut
-        by whitespace or line breaks, percent-encoded, as ``\\u``/``\\x`` escapes, base64 or
-        hex. For text that leaves whole (a file): refuse it rather than guess a mask."""
+        by whitespace or line breaks, percent-encoded, as HTML entities, as ``\\u``/``\\x``
+        escapes, base64 or hex. For text that leaves whole (a file): refuse it rather than
+        guess a mask."""
         if not self._literals:
             return False
         compact = "".join(value.split())
         views = [compact]
         if "%" in compact:
             views.append(urllib.parse.unquote(compact))
+        if "&" in compact:
+            views.append(html.unescape(compact))
         if "\\" in compact:
             views.append(_ESCAPED.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), compact))
         views += _decoded_runs(compact)
