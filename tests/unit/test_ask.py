@@ -88,3 +88,41 @@ async def test_an_approver_sees_all_of_the_call_or_nothing_runs(shown_arguments)
         assert approver.shown == []
         assert marks == []
         assert "Nothing was done" in refusal
+
+
+class Denying(Approver):
+    async def request(self, *, command: str, **_: object) -> Outcome:
+        self.shown.append(command)
+        return Outcome(status="denied", approved=False)
+
+
+# what a write says, without anything credential-shaped (that is masked even to the approver)
+bodies = st.text(st.characters(categories=("Lo", "Nd", "Zs")) | st.just("\n"), max_size=200)
+
+
+@settings(max_examples=25, deadline=None)
+@given(body=bodies, mode=st.text(st.characters(codec="ascii", min_codepoint=33), max_size=20))
+async def test_an_http_write_is_approved_as_a_whole_request(body, mode):
+    """The approver of a POST sees its body and headers, not just its URL (a body is what a
+    write does); a header that carries a credential shows its name, never its value."""
+    from assistant.config.web import WebSection
+    from assistant.features.web.tools import HttpRequestTool, RequestParams
+
+    approver = Denying()
+    tool = HttpRequestTool(None, WebSection, lambda: approver, Audit())  # type: ignore[arg-type]
+    headers = {"Authorization": "Bearer tok-0123456789abcdef", "X-Mode": mode}
+    params = RequestParams(
+        method="POST", url="https://api.example/deploy", headers=headers, body=body
+    )
+    result = await tool.call(params, context([]))
+    assert result.is_error and "Nothing was done" in result.content
+    (shown,) = approver.shown
+    assert "POST https://api.example/deploy" in shown
+    assert body in shown and f"X-Mode: {mode}" in shown
+    assert "tok-0123456789abcdef" not in shown and "Authorization: " in shown
+    approver.shown.clear()
+    params = RequestParams(
+        method="PUT", url="https://api.example/u", body='{"password": "hunter22"}'
+    )
+    await tool.call(params, context([]))
+    assert "hunter22" not in approver.shown[0] and '"password"' in approver.shown[0]

@@ -33,7 +33,14 @@ async def ask(
     reason: str,
 ) -> str | None:
     """None when a second person approved ``what`` (on ``target``, e.g. "web" or an MCP
-    server); otherwise why it was not done, for the model."""
+    server); otherwise why it was not done, for the model. ``what`` is shown whole, so one
+    longer than MAX_SHOWN is refused without asking."""
+    if len(what) > MAX_SHOWN:
+        return (
+            f"This needs a second person's approval, and what they would approve is "
+            f"{len(what)} characters, too long to show in full (at most {MAX_SHOWN}). Nothing "
+            "was done; make it smaller (several calls, or less content in one)."
+        )
     if approver is None:
         return (
             f"{what} needs a second person's approval ({reason}), and this assistant has no "
@@ -83,12 +90,6 @@ async def ask_for_call(
     """``ask`` for one call of a tool the config classes as ``ask`` (an MCP or plugin tool):
     None once approved, the call then recorded as a side effect so a crash never repeats it.
     Arguments too long to show an approver in full are refused without asking."""
-    if len(arguments) > MAX_SHOWN:
-        return (
-            f"{tool} needs a second person's approval, and its arguments ({len(arguments)} "
-            f"characters) are too long to show them in full (at most {MAX_SHOWN}). Nothing was "
-            "done; make the call smaller (several calls, or less content in one)."
-        )
     refusal = await ask(
         approver, audit, ctx, target=target, what=f"{tool} {arguments}", reason=reason
     )

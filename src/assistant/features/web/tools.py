@@ -20,6 +20,7 @@ from yarl import URL
 from assistant.config.web import WebSection
 from assistant.core.errors import ToolError
 from assistant.core.ports import Approver
+from assistant.core.redact import MASK, Redactor, is_secret_key
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.features.web.extract import readable
@@ -45,6 +46,21 @@ class FetchParams(BaseModel):
 
 class SearchParams(BaseModel):
     query: str = Field(min_length=1)
+
+
+_PATTERNS_ONLY = Redactor()  # credential-shaped values (a bearer token, password=…) in a request
+
+
+def whole_request(params: RequestParams) -> str:
+    """What an approver of a write reads: the method and URL, every header and the whole
+    body, which is what the write does; credentials in them masked (the approver is another
+    person): a header named like one, and whatever the redactor's patterns find."""
+    lines = [f"{params.method} {params.url}"]
+    for name, value in params.headers.items():
+        lines.append(f"{name}: {MASK if is_secret_key(name) else value}")
+    if params.body:
+        lines += ["", params.body]
+    return _PATTERNS_ONLY.text("\n".join(lines))
 
 
 def allowed_write(section: WebSection, method: str, url: str) -> bool:
@@ -86,7 +102,7 @@ class HttpRequestTool:
                     self._audit,
                     ctx,
                     target="web",
-                    what=what,
+                    what=whole_request(params),
                     reason=f"{method} changes things and no [[web.allow]] rule names it",
                 )
                 if refusal is not None:
