@@ -64,8 +64,19 @@ def whole_request(params: RequestParams) -> str:
 
 
 def allowed_write(section: WebSection, method: str, url: str) -> bool:
+    """Whether a rule lets this write go without approval. Judged on the URL as it is sent
+    (``/deploy/../admin`` is sent as ``/admin``), and never for a path that still holds a dot
+    segment or an encoded slash or backslash a server may resolve after the match."""
+    try:
+        sent = URL(url)
+    except ValueError:
+        return False
+    raw = sent.raw_path.lower()
+    if "%2f" in raw or "%5c" in raw or "\\" in sent.path or ".." in sent.path.split("/"):
+        return False
+    shown = str(sent)
     return any(
-        (rule.method in ("*", method)) and fnmatchcase(url, rule.url) for rule in section.allow
+        (rule.method in ("*", method)) and fnmatchcase(shown, rule.url) for rule in section.allow
     )
 
 
