@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,17 @@ async def test_an_http_write_is_approved_as_a_whole_request(body, mode):
     )
     await tool.call(params, context([]))
     assert "hunter22" not in approver.shown[0] and '"password"' in approver.shown[0]
+
+
+@pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"])
+async def test_a_read_that_asks_to_be_taken_as_a_write_is_a_write(header):
+    from assistant.config.web import WebSection
+    from assistant.features.web.tools import HttpRequestTool, RequestParams
+
+    approver = Denying()
+    tool = HttpRequestTool(None, WebSection, lambda: approver, Audit())  # type: ignore[arg-type]
+    params = RequestParams(
+        method="GET", url="https://api.example/items/7", headers={header: "DELETE"}
+    )
+    result = await tool.call(params, context([]))
+    assert result.is_error and len(approver.shown) == 1 and f"{header}: DELETE" in approver.shown[0]

@@ -31,6 +31,8 @@ from assistant.tools.registry import truncate_middle
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _READS = frozenset({"GET", "HEAD"})
+# headers by which many servers take a request as another method: a GET with one is a write
+_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 
 
 class RequestParams(BaseModel):
@@ -104,7 +106,8 @@ class HttpRequestTool:
         section = self._section()
         method = params.method
         what = f"{method} {params.url}"
-        if method not in _READS:
+        overridden = any(name.lower() in _OVERRIDES for name in params.headers)
+        if method not in _READS or overridden:
             if allowed_write(section, method, params.url):
                 await self._audit.append("web.allowed", ctx.actor, command=what)
             else:
