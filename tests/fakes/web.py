@@ -29,6 +29,7 @@ class Site:
     def __init__(self, name: str) -> None:
         self.name = name
         self.hits: list[tuple[str, str, str]] = []  # (method, path, body)
+        self.headers: list[dict[str, str]] = []  # of each request, in order
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self.redirects: dict[str, str] = {}
@@ -38,6 +39,7 @@ class Site:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.text()
         self.hits.append((request.method, request.path_qs, body))
+        self.headers.append(dict(request.headers))
         if request.path in self.redirects:
             raise web.HTTPFound(self.redirects[request.path])
         if request.path.startswith("/loop"):

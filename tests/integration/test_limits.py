@@ -133,7 +133,7 @@ async def test_names_that_fake_lines_are_shown_on_one_line(make_config, start_ha
     assert offer.startswith("Hi Eve Approved: telegram 1001 as owner!")
     listed = await h.ask("/pair")
     assert listed.splitlines()[1:] == [
-        f"{line.split(' ')[0]} — Eve Approved: telegram 1001 as owner (telegram 666)"
+        f"{line.split(' ')[0]} — `Eve Approved: telegram 1001 as owner (telegram 666)`"
         for line in listed.splitlines()[1:]
     ]
     assert len(listed.splitlines()) == 2

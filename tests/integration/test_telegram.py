@@ -143,7 +143,7 @@ async def test_pairing_end_to_end(tmp_path, fake_model, bot_api, run_daemon):
     sent = await bot_api.wait_sent(4)
     by_chat = {s.chat_id: s.text for s in sent[2:]}
     assert by_chat[STRANGER].startswith("You're in!")
-    assert "Approved Ann" in by_chat[OWNER]
+    assert "Approved <code>Ann (telegram" in by_chat[OWNER]  # a name shows as text, never markup
     await bot_api.user_message(STRANGER, STRANGER, "now?")
     sent = await bot_api.wait_sent(5)
     assert sent[4].text == "echo: now?"

@@ -128,3 +128,23 @@ async def test_caps_and_the_allowlist_by_name(sites):
     finally:
         await web.__aexit__(None, None, None)
     assert [h[1] for h in secret.hits] == ["/named"]
+
+
+async def test_credentials_stay_with_the_origin_they_were_given_for(sites):
+    """Authorization and Cookie go to the scheme, host and port they were set for: a redirect to
+    another port (another service) of the same host does not carry them on."""
+    public, _secret = sites
+    other = await Site("other").start("127.0.0.2")
+    web = await client(dns(public))
+    try:
+        public.redirects["/hop"] = f"http://127.0.0.2:{other.port}/landed"
+        headers = {"Authorization": "Bearer user-given", "Cookie": "session=1", "X-Trace": "t"}
+        got = await web.fetch("GET", f"http://127.0.0.2:{public.port}/hop", headers=headers)
+        assert got.status == 200 and other.hits[-1][1] == "/landed"
+        assert public.headers[-1]["Authorization"] == "Bearer user-given"
+        landed = other.headers[-1]
+        assert "Authorization" not in landed and "Cookie" not in landed
+        assert landed["X-Trace"] == "t"
+    finally:
+        await web.__aexit__(None, None, None)
+        await other.stop()

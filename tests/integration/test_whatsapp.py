@@ -328,7 +328,9 @@ async def test_pairing_by_reply_buttons(tmp_path, fake_model, whatsapp, run_daem
         assert [title for title, _ in note.buttons] == ["Approve", "Reject"]
         await say(whatsapp.button_reply(OWNER, note, 0))
         await whatsapp.wait_for(
-            lambda: any(s.text.startswith("Approved Li") for s in whatsapp.sent)
+            lambda: any(
+                s.text.startswith("Approved ") and "Li (whatsapp " in s.text for s in whatsapp.sent
+            )
         )
         await say(whatsapp.text(STRANGER, "现在呢？"), name="Li")
         await whatsapp.wait_for(lambda: whatsapp.sent[-1].text == "echo: 现在呢？")

@@ -4,13 +4,17 @@ DingTalk's signed URL, and the messages in both languages."""
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import hmac
 import json
 import urllib.parse
+from email.parser import BytesParser
 
 import pytest
 import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.config import parse_config
 from assistant.core import i18n
@@ -21,6 +25,7 @@ from assistant.features.alerts.render import (
     Notice,
     dingtalk_url,
     encode,
+    render_email,
     render_text,
     robot_body,
     signature,
@@ -117,17 +122,6 @@ def test_dingtalk_url_carries_its_timestamp_and_sign():
     assert query["sign"] == [base64.b64encode(digest).decode()]
 
 
-def test_robot_bodies():
-    notice = Notice(Event.FIRE, row())
-    assert robot_body(notice, "UTC", "wecom")["markdown"]["content"].startswith("🔴 CRITICAL")
-    ding = robot_body(notice, "UTC", "dingtalk")
-    assert (
-        ding["msgtype"] == "markdown"
-        and ding["markdown"]["title"] == "🔴 CRITICAL · web1: CPU above 90%"
-    )
-    json.dumps(ding)
-
-
 def test_messages_in_both_languages():
     escalated = Notice(Event.ESCALATE, row(), step=2, routes=3, ack_timeout=900, buttons=True)
     text = render_text(escalated, "Asia/Shanghai")
@@ -177,3 +171,45 @@ def test_an_alert_keeps_a_bounded_number_of_pictures():
     assert len(kept_files((chart,) * (MAX_FILES + 2))) == MAX_FILES
     huge = OutFile("dump.bin", b"x" * MAX_FILE_BYTES, "application/octet-stream")
     assert kept_files((chart, huge, chart)) == (chart,)  # the first ones that fit together
+
+
+# what a monitored host, a check or a failing command can put in an alert's title and host:
+# any text, line breaks and other separators included
+_WILD = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    | st.sampled_from("\r\n\x0b\x0c\x85\u2028\u2029\x00:"),
+    max_size=80,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(title=_WILD, host=st.none() | _WILD, event=st.sampled_from(list(Event)))
+def test_an_email_is_written_whatever_the_title_and_host_hold(title, host, event):
+    """An alert's text never fails its email (a route that always fails is a lost alert) and
+    never adds a header (``Bcc:`` after a line break)."""
+    notice = Notice(event, row(title=title, host=host))
+    message = render_email(
+        notice, "UTC", sender="bot@example.com", to=["ops@example.com"], files=(), now=1.8e9
+    )
+    parsed = BytesParser(policy=email.policy.default).parsebytes(message.as_bytes())
+    assert sorted(parsed.keys()) == sorted(message.keys())
+    assert "Bcc" not in parsed
+    subject = str(parsed["Subject"])
+    assert not any(c in subject for c in "\r\n\x0b\x0c\x85\u2028\u2029")
+    assert parsed["To"] == "ops@example.com"
+    # in a chat, the title and host make no lines of their own
+    plain = Notice(event, row(title="t", host="h" if host is not None else None))
+    lines = render_text(notice, "UTC").split("\n")
+    assert len(lines) == len(render_text(plain, "UTC").split("\n"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(title=_WILD, detail=_WILD, robot=st.sampled_from(["dingtalk", "wecom"]))
+def test_robot_bodies_are_plain_text(title, detail, robot):
+    """A group robot gets the alert as a text message: a title or detail (what a host or a
+    command said) with ``[x](https://…)``, ``![](…)`` or ``<@all>`` is shown, never rendered
+    as a link, a tracking image or a mention."""
+    notice = Notice(Event.FIRE, row(title=title, detail=detail))
+    body = robot_body(notice, "UTC", robot)
+    assert body == {"msgtype": "text", "text": {"content": render_text(notice, "UTC")}}
+    json.dumps(body)

@@ -4,8 +4,11 @@ stands in for one it will not take (in both languages), safe names, saving at a 
 from __future__ import annotations
 
 import io
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.channels.console import ConsoleChannel
 from assistant.channels.outfiles import (
@@ -18,7 +21,7 @@ from assistant.channels.outfiles import (
 )
 from assistant.core import i18n
 from assistant.core.messages import ChatRef, OutboundMessage, OutFile
-from assistant.tools.files import file_name
+from assistant.tools.files import KINDS, file_name
 
 LIMITS = FileLimits("Telegram", image=10, document=20)
 
@@ -66,7 +69,9 @@ def test_sizes_read_as_people_read_them(size, shown):
         ("run.sh", None),
         (".csv", None),
         ("notes", None),
-        ("a\x00b\r\n.txt", "a_b_.txt"),
+        ("a\x00b\r\n.txt", "a_b.txt"),
+        ("invoice\u202etxt.exe.md", "invoicetxt.exe.md"),  # no right-to-left override
+        ("x" * 150 + ". .csv", "x" * 96 + ".csv"),
     ],
 )
 def test_the_model_names_only_safe_files_of_known_kinds(given, name):
@@ -76,6 +81,7 @@ def test_the_model_names_only_safe_files_of_known_kinds(given, name):
 def test_upload_names_have_no_directories_or_control_characters():
     assert upload_name("a/b\\c\r\nd.txt") == "a_b_c__d.txt"
     assert upload_name("  ") == "file"
+    assert upload_name("inv\u202efdp.exe\u2028\x85") == "invfdp.exe__"
 
 
 def test_saving_never_overwrites(tmp_path):
@@ -98,3 +104,32 @@ async def test_the_standalone_terminal_saves_files_and_prints_where(tmp_path):
         f"📎 notes.txt saved to {tmp_path / 'notes.txt'}",
         "Here.",
     ]
+
+
+_SHOWN_BADLY = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})  # controls, bidi, separators
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.characters(codec="utf-8")
+        | st.sampled_from(["\u202e", "\u200b", "\ufeff", "\u2028", "\x7f", ".", "/", "\\", ":"]),
+        min_size=1,
+        max_size=200,
+    ),
+    st.sampled_from(["md", "CSV", "txt", "json", "exe", ""]),
+)
+def test_a_file_name_the_model_gives_is_shown_as_it_is(stem, extension):
+    """Whatever the model names a file: nothing that moves or hides text (a right-to-left
+    override making ``x\\u202etxt.exe.md`` read as ``xdm.exe.txt``), no directory, no control
+    character, at most 100 characters, a known extension, the same when cleaned again."""
+    given_name = f"{stem}.{extension}" if extension else stem
+    name = file_name(given_name)
+    if name is None:
+        return
+    assert not any(unicodedata.category(c) in _SHOWN_BADLY for c in name), ascii(name)
+    assert not set(name) & set('/\\:*?"<>|'), name
+    assert len(name) <= 100
+    assert name == name.strip() and not name.startswith((".", "_"))
+    assert name.rpartition(".")[2] in KINDS
+    assert file_name(name) == name

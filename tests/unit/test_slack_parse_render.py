@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +137,77 @@ def test_parsers_return_a_message_or_none_or_raise_a_plain_error(event: Any, act
             continue  # the adapter dead-letters it
         if found is not None:
             assert isinstance(found.text, str) and found.platform_id and found.chat.chat_id
+
+
+def test_remote_files_are_not_taken_as_files_people_shared() -> None:
+    """A remote file's url_private is its external_url, on any host: never fetched with our
+    token (Slack: "Don't send Slack tokens or cookies to it")."""
+    remote = {
+        "id": "F2",
+        "name": "report",
+        "mimetype": "application/vnd.slack-remote",
+        "mode": "external",
+        "is_external": True,
+        "external_type": "app",
+        "url_private": "https://attacker.example/collect",
+    }
+    hosted = {
+        "id": "F1",
+        "name": "a.txt",
+        "url_private": "https://files.slack.com/files-pri/T1-F1/a.txt",
+    }
+    event = FAKE.message("D1", "U1", "see", files=[remote, hosted])
+    found = parse_event(FAKE.event(event), BOT, _never)
+    assert found is not None
+    assert [a.ref for a in found.attachments] == [hosted["url_private"]]
+
+
+async def test_the_token_goes_only_to_slacks_own_file_hosts() -> None:
+    """Whatever a file's URL says, the bot token is sent only to files.slack.com (https) or
+    to the API's own origin; elsewhere nothing is requested."""
+    import aiohttp
+    from aiohttp import web
+
+    from assistant.channels.slack.api import SlackAPI
+    from assistant.core.errors import ChannelError
+    from assistant.core.redact import Redactor
+
+    seen: list[str | None] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(body=b"data")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", collect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            own = SlackAPI(
+                session,
+                base_url=f"http://127.0.0.1:{port}/api/",
+                token="xoxb-1-secret",
+                redactor=Redactor(),
+            )
+            assert await own.download(f"http://127.0.0.1:{port}/files/a.txt", 100) == b"data"
+            assert seen == ["Bearer xoxb-1-secret"]
+            other = SlackAPI(
+                session,
+                base_url="https://slack.com/api/",
+                token="xoxb-1-secret",
+                redactor=Redactor(),
+            )
+            for url in (
+                f"http://127.0.0.1:{port}/files-pri/T1-F1/a.txt",
+                "http://files.slack.com/files-pri/T1-F1/a.txt",  # not https: readable on the way
+                f"https://files.slack.com@127.0.0.1:{port}/x",  # the host is after the @
+            ):
+                with pytest.raises(ChannelError):
+                    await other.download(url, 100)
+            assert seen == ["Bearer xoxb-1-secret"]
+    finally:
+        await runner.cleanup()

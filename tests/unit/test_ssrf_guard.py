@@ -27,7 +27,15 @@ REFUSED_V4 = [
     "192.0.0.0/24",
     "198.18.0.0/15",
 ]
-REFUSED_V6 = ["::1/128", "::/128", "fc00::/7", "fe80::/10", "ff00::/8"]
+REFUSED_V6 = [
+    "::1/128",
+    "::/128",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+    "fec0::/10",  # site-local
+    "64:ff9b:1::/48",  # NAT64 for local use: a translator into the internal network
+]
 POLICY = AddressPolicy.of()
 
 
@@ -82,6 +90,8 @@ def test_ipv6_forms_of_refused_ipv4_addresses_are_refused(address):
         f"::{address}",  # compatible
         str(ipaddress.IPv6Address((0x2002 << 112) | (packed << 80))),  # 6to4
         str(ipaddress.IPv6Address((0x64FF9B << 96) | packed)),  # NAT64
+        str(ipaddress.IPv6Address((0x64FF9B0001 << 80) | packed)),  # NAT64, local use (/48)
+        f"::ffff:0:{address}",  # translated (SIIT)
         str(ipaddress.IPv6Address((0x20010000 << 96) | (0xFFFFFFFF ^ packed))),  # Teredo client
     ]
     for form in forms:

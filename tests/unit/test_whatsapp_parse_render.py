@@ -209,3 +209,56 @@ def test_group_messages_are_addressed_by_mention_reply_or_command() -> None:
     assert parse(text={"body": "ok"}, context={"from": "4915187654321", "id": "x"})[1] is False
     image = {"id": "m1", "mime_type": "image/jpeg", "caption": "@15550783881 what?"}
     assert parse(type="image", image=image)[:2] == ("what?", True)
+
+
+@pytest.mark.parametrize(
+    "media_id",
+    [
+        "http://127.0.0.1:{port}/steal",
+        "https://127.0.0.1:{port}/x",
+        "../me/accounts",
+        "1?x=1",
+        "a/b",
+        "",
+    ],
+)
+async def test_a_media_id_is_an_id_never_an_address(media_id):
+    """The token goes to the Graph API for ``/{media id}`` only: an id that is an address, a
+    path or a query is refused before anything is requested."""
+    import aiohttp
+    from aiohttp import web
+
+    from assistant.channels.whatsapp.api import GraphAPI
+    from assistant.core.errors import ChannelError
+    from assistant.core.redact import Redactor
+
+    seen: list[str] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        seen.append(request.path_qs)
+        return web.json_response({"url": f"http://127.0.0.1:{port}/bytes", "file_size": 1})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", collect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = GraphAPI(
+                session,
+                base_url=f"http://127.0.0.1:{port}/v21.0",
+                phone_number_id="1",
+                token="EAAG-secret",
+                redactor=Redactor(),
+                attempts=1,
+            )
+            with pytest.raises(ChannelError):
+                await api.download(media_id.format(port=port), 100)
+            assert seen == []
+            assert await api.download("900000000000001", 100)  # an id: looked up, then read
+            assert seen == ["/v21.0/900000000000001", "/bytes"]
+    finally:
+        await runner.cleanup()

@@ -13,6 +13,7 @@ part.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,12 @@ class FileLimits:
 
 def upload_name(name: str) -> str:
     """A file name safe in a multipart header (sent as UTF-8, as platforms expect): no
-    directory part, no control characters."""
-    clean = "".join("_" if ord(c) < 32 or c in "/\\\x7f" else c for c in name).strip()
+    directory part, no control characters, nothing that reorders or hides text."""
+    clean = "".join(
+        "_" if category in ("Cc", "Zl", "Zp") or c in "/\\" else c
+        for c in name
+        if (category := unicodedata.category(c)) not in ("Cf", "Cs")
+    ).strip()
     return clean or "file"
 
 

@@ -83,6 +83,7 @@ class ActionResult:
     toast: str = ""  # shown to the presser
     alert: bool = False  # as a dialog instead of a toast
     edit_text: str | None = None  # new text for the message that carried the buttons
+    plain: bool = False  # edit_text is plain text (it quotes what others wrote: an alert)
 
 
 ActionHandler = Callable[[ActionCall], Awaitable[ActionResult]]

@@ -7,7 +7,11 @@ parameters) and for the literal secret values the config holds.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -178,6 +182,33 @@ _LOWER_NEEDLES = frozenset(
 )  # fmt: skip
 
 
+# runs that may carry text in another form (see Redactor.disguised)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{16,}")
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
+
+
+def _decoded_runs(text: str) -> list[str]:
+    """What the base64 (standard or URL-safe) and hex runs of ``text`` decode to, read from
+    every offset (a run may start with letters that are not part of it)."""
+    found: list[str] = []
+    for run in _BASE64_RUN.findall(text):
+        standard = run.replace("-", "+").replace("_", "/")
+        for start in range(4):
+            piece = standard[start:]
+            piece = piece[: len(piece) - len(piece) % 4] if len(piece) % 4 == 1 else piece
+            try:
+                raw = base64.b64decode(piece + "=" * (-len(piece) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            found.append(raw.decode("utf-8", "replace"))
+    for run in _HEX_RUN.findall(text):
+        for start in range(2):
+            piece = run[start:]
+            found.append(bytes.fromhex(piece[: len(piece) // 2 * 2]).decode("utf-8", "replace"))
+    return found
+
+
 class Redactor:
     """Masks secrets in strings and nested structures. Cheap when there is nothing to mask."""
 
@@ -203,6 +234,24 @@ class Redactor:
                     lowered = value.lower()
                     break
         return value
+
+    def disguised(self, value: str) -> bool:
+        """Whether a secret of the config is in ``value`` in a form ``text`` does not mask: cut
+        by whitespace or line breaks, percent-encoded, as HTML entities, as ``\\u``/``\\x``
+        escapes, base64 or hex. For text that leaves whole (a file): refuse it rather than
+        guess a mask."""
+        if not self._literals:
+            return False
+        compact = "".join(value.split())
+        views = [compact]
+        if "%" in compact:
+            views.append(urllib.parse.unquote(compact))
+        if "&" in compact:
+            views.append(html.unescape(compact))
+        if "\\" in compact:
+            views.append(_ESCAPED.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), compact))
+        views += _decoded_runs(compact)
+        return any(literal in view for view in views for literal in self._literals)
 
     def value(self, value: Any, key: str | None = None) -> Any:
         if key is not None and _SECRET_KEY.search(key) and isinstance(value, str | bytes):

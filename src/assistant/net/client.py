@@ -202,7 +202,7 @@ class WebClient:
                     target = target.join(URL(location))
                     if after != method:
                         method, body = after, None
-                    if target.host != response.url.host:
+                    if _origin(target) != _origin(response.url):
                         sent.popall("Authorization", None)
                         sent.popall("Cookie", None)
                     continue
@@ -218,6 +218,11 @@ class WebClient:
                 )
         message = f"{url}: more than {self.max_redirects} redirects"
         raise FetchError(message, "redirects", str(self.max_redirects))
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    """Where credentials were given for: scheme, host and port."""
+    return url.scheme, url.host, url.port
 
 
 async def _read(response: aiohttp.ClientResponse, limit: int, method: str) -> tuple[bytes, bool]:

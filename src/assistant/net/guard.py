@@ -33,8 +33,17 @@ _METADATA = frozenset(
 # refused whatever this Python's ``is_global`` says of them (its tables changed over versions)
 _ALSO_REFUSED = tuple(
     ipaddress.ip_network(n)
-    for n in ("0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "2001:db8::/32")
+    for n in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "198.18.0.0/15",
+        "2001:db8::/32",
+        "64:ff9b:1::/48",  # NAT64 for local use (RFC 8215): a translator to internal IPv4
+        "fec0::/10",  # site-local (deprecated, still routed inside old networks)
+    )
 )
+_TRANSLATED = 0xFFFF0000  # ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765, SIIT)
 
 
 class BlockedAddress(OSError):
@@ -42,8 +51,8 @@ class BlockedAddress(OSError):
 
 
 def embedded_ipv4(address: Address) -> Address:
-    """The IPv4 address an IPv6 form carries (mapped, compatible, 6to4, Teredo, NAT64), else
-    ``address`` itself: ``::ffff:127.0.0.1`` is judged as 127.0.0.1."""
+    """The IPv4 address an IPv6 form carries (mapped, translated, compatible, 6to4, Teredo,
+    NAT64), else ``address`` itself: ``::ffff:127.0.0.1`` is judged as 127.0.0.1."""
     if isinstance(address, ipaddress.IPv4Address):
         return address
     if address.ipv4_mapped is not None:
@@ -52,7 +61,7 @@ def embedded_ipv4(address: Address) -> Address:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in _NAT64:
+    if address in _NAT64 or int(address) >> 32 == _TRANSLATED:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d (IPv4-compatible)
         return ipaddress.IPv4Address(int(address))

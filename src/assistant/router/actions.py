@@ -6,6 +6,8 @@ handler; the router answers every press (a toast) and edits the message to show 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import structlog
 
 from assistant.core.commands import Action, ActionCall, ActionHandler, ActionResult
@@ -53,6 +55,8 @@ class ActionRegistry:
         try:
             await channel.answer_action(message, result.toast, alert=result.alert)
             if result.edit_text is not None and message.message_id is not None:
-                await channel.edit(SentMessage(message.chat, message.message_id), result.edit_text)
+                where = SentMessage(message.chat, message.message_id)
+                shown: Literal["markdown", "plain"] = "plain" if result.plain else "markdown"
+                await channel.edit(where, result.edit_text, format=shown)
         except ChannelError as exc:
             log.warning("action.answer_failed", error=str(exc))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from dataclasses import dataclass
 
 import psutil
 
 from assistant.core.i18n import tr
 from assistant.core.ports import CommandRunner
+from assistant.scheduler.patterns import search
 from assistant.scheduler.types import CommandCheck, MetricCheck, metric_label
 
 OK = "ok"
@@ -84,7 +84,7 @@ async def observe_command(
     outcome = await runner.run(check.host, check.command, timeout=timeout, actor=actor)
     failing = outcome.exit_status != check.expect_status
     if not failing and check.expect_regex:
-        failing = re.search(check.expect_regex, outcome.output) is None
+        failing = not await search(check.expect_regex, outcome.output)
     output = outcome.output.strip()
     if len(output) > _OUTPUT_CHARS:
         output = output[:_OUTPUT_CHARS] + "…"

@@ -29,6 +29,7 @@ from pydantic.json_schema import SkipJsonSchema
 from assistant.core.errors import ToolError
 from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.messages import ChatRef, Sender
+from assistant.scheduler.patterns import checked
 
 
 class JobRefused(ToolError):
@@ -100,6 +101,11 @@ class CommandCheck(_Frozen):
     expect_status: int = Field(0, description="the exit status when healthy")
     expect_regex: str = Field("", description="a regex the output must match, if any")
 
+    @field_validator("expect_regex")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        return _regex(value)
+
 
 _STATUS = re.compile(r"^(?:([1-5])xx|(\d{3})(?:-(\d{3}))?)$", re.I)
 
@@ -122,12 +128,13 @@ def status_range(spec: str) -> tuple[int, int]:
 
 
 def _regex(value: str) -> str:
+    if not value:
+        return value
     try:
-        re.compile(value)
-    except re.error as exc:
+        return checked(value)
+    except ValueError as exc:
         message = tr("{regex!r} is not a regex: {error}").format(regex=value, error=exc)
         raise ValueError(message) from None
-    return value
 
 
 class HttpCheck(_Frozen):

@@ -8,8 +8,6 @@ permission reports that instead of making the request.
 
 from __future__ import annotations
 
-import asyncio
-import re
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
@@ -22,6 +20,7 @@ from assistant.net.client import FetchError, WebClient
 from assistant.net.guard import BlockedAddress
 from assistant.net.tls import TlsFailure
 from assistant.scheduler.checks import Observation
+from assistant.scheduler.patterns import search
 from assistant.scheduler.types import HttpCheck, TlsCheck, WebCheck, duration, status_range
 
 PermissionsOf = Callable[[str, str], Awaitable[Collection[Permission]]]  # (channel, user id)
@@ -113,8 +112,8 @@ class WebChecks:
         if task.max_latency is not None and took > task.max_latency:
             seen = tr("{method} {url} answered {status} in {time}, slower than {limit}")
             return Observation(True, took, seen.format(limit=_took(task.max_latency), **said))
-        # off the loop: a person's regex on a large body may backtrack for long
-        if task.regex and await asyncio.to_thread(re.search, task.regex, got.text()) is None:
+        # a person's regex on a large body may backtrack for long: off the loop, time-limited
+        if task.regex and not await search(task.regex, got.text()):
             seen = tr("{method} {url} answered {status}, but the body does not match /{regex}/")
             return Observation(True, took, seen.format(regex=task.regex, **said))
         seen = tr("{method} {url} answered {status} in {time}")

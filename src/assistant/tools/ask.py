@@ -10,7 +10,10 @@ from assistant.core.i18n import N_, tr
 from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext
 from assistant.store.audit import AuditLog
-from assistant.tools.registry import truncate_middle
+
+# characters of a call's arguments an approval message shows; a longer call is refused, since
+# an approver approves exactly what they read, never a part of it cut out ("…")
+MAX_SHOWN = 3000
 
 _NOTES = {
     "approved": N_("✅ Approved by {by} (#{id})."),
@@ -30,7 +33,14 @@ async def ask(
     reason: str,
 ) -> str | None:
     """None when a second person approved ``what`` (on ``target``, e.g. "web" or an MCP
-    server); otherwise why it was not done, for the model."""
+    server); otherwise why it was not done, for the model. ``what`` is shown whole, so one
+    longer than MAX_SHOWN is refused without asking."""
+    if len(what) > MAX_SHOWN:
+        return (
+            f"This needs a second person's approval, and what they would approve is "
+            f"{len(what)} characters, too long to show in full (at most {MAX_SHOWN}). Nothing "
+            "was done; make it smaller (several calls, or less content in one)."
+        )
     if approver is None:
         return (
             f"{what} needs a second person's approval ({reason}), and this assistant has no "
@@ -78,14 +88,10 @@ async def ask_for_call(
     reason: str,
 ) -> str | None:
     """``ask`` for one call of a tool the config classes as ``ask`` (an MCP or plugin tool):
-    None once approved, the call then recorded as a side effect so a crash never repeats it."""
+    None once approved, the call then recorded as a side effect so a crash never repeats it.
+    Arguments too long to show an approver in full are refused without asking."""
     refusal = await ask(
-        approver,
-        audit,
-        ctx,
-        target=target,
-        what=f"{tool} {truncate_middle(arguments, 600)}",
-        reason=reason,
+        approver, audit, ctx, target=target, what=f"{tool} {arguments}", reason=reason
     )
     if refusal is None:
         await ctx.mark_side_effect(tool)

@@ -17,6 +17,7 @@ import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
 
 from assistant.core.backoff import Backoff
 from assistant.core.bounded import BoundedDict
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 AUTH_HINT = "check [slack] bot_token (OAuth & Permissions → Bot User OAuth Token, xoxb-…)"
 RETRY_CAP = 60.0
+FILE_HOSTS = frozenset({"files.slack.com", "files.slack-gov.com"})  # where url_private points
 
 
 class SlackRefused(ChannelError):
@@ -146,7 +148,14 @@ class SlackAPI:
         return found
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """A file people shared (``url_private``), read with the bot token."""
+        """A file people shared (``url_private``), read with the bot token: only from Slack's
+        file host (https) or the API's own origin (a test's fake, a proxy in front of Slack).
+        A remote file's ``url_private`` can name any host, and the token must not go there."""
+        target, base = URL(url), URL(self.client.base_url)
+        if target.origin() != base.origin() and (
+            target.scheme != "https" or target.host not in FILE_HOSTS or target.user is not None
+        ):
+            raise ChannelError(f"a file on {target.host or 'no host'} is not Slack's to read")
         try:
             async with self._session.get(
                 url,

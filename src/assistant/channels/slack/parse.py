@@ -53,6 +53,8 @@ def _attachments(event: Mapping[str, Any]) -> tuple[Attachment, ...]:
     for item in event.get("files") or ():
         if not isinstance(item, Mapping):
             raise TypeError("a file is not an object")
+        if item.get("is_external") or item.get("mode") == "external":
+            continue  # a remote file: its url_private is its external_url, on any host
         url = item.get("url_private_download") or item.get("url_private")
         if not isinstance(url, str):
             continue  # e.g. a file from another workspace we may not read

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ RATE_LIMITED = {130429, 131056, 80007, 4}
 OUTSIDE_WINDOW = 131047  # "Re-engagement message": more than 24 hours since the person wrote
 AUTH_FAILED = {190}
 RETRY_CAP = 60.0  # never wait longer than this for one retry
+_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class WhatsAppRefused(ChannelError):
@@ -210,7 +212,11 @@ class GraphAPI:
         await self.call("POST", f"{self.phone_number_id}/messages", body, what="typing")
 
     async def download(self, media_id: str, max_bytes: int) -> bytes:
-        """A media file by id: its URL from the Graph API, then the bytes (with the token)."""
+        """A media file by id: its URL from the Graph API, then the bytes (with the token).
+        The id names a node of the Graph API and nothing else (an address or a path would
+        send the token elsewhere): letters, digits, ``_`` and ``-`` only."""
+        if not _MEDIA_ID.fullmatch(media_id):
+            raise ChannelError(f"{media_id[:40]!r} is not a WhatsApp media id")
         info = await self.call("GET", media_id, what="looking up a media file")
         url, size = info.get("url"), info.get("file_size")
         if not isinstance(url, str):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
-from assistant.core.roles import Permission
+from assistant.core.roles import Permission, Role
 from assistant.features.alerts.render import EMOJI, Event, Notice, render_text, title
 from assistant.features.alerts.routes import ACTION
 from assistant.features.alerts.service import AlertService
@@ -22,10 +22,23 @@ from assistant.scheduler.parse import duration_seconds
 
 MAX_SILENCE = 30 * 86400.0
 _PATTERN = re.compile(r"[\w.*?\[\]:/-]{1,100}")
+BROAD = N_(
+    "Only an owner may silence with a pattern that does not begin with a name: `{pattern}` "
+    "would hold back alerts nobody named. Begin it with at least two characters of the host "
+    "or the key, like `web*` or `self:*`."
+)
 SILENCE_USAGE = N_(
     "Usage: /silence PATTERN DURATION — PATTERN is a glob on the host or the alert key "
     "(`web*`, `self:*`), DURATION like 30m, 2h or 1d."
 )
+
+
+def named(pattern: str) -> bool:
+    """Whether a silence's pattern names what it holds back: at least two characters before
+    its first wildcard (``web*``, ``self:*``), where ``*``, ``?*`` or ``*:cpu`` would hold back
+    every host's alerts, the assistant's own trouble included."""
+    first = next((i for i, c in enumerate(pattern) if c in "*?["), len(pattern))
+    return first >= 2
 
 
 def _actor(call: CommandCall | ActionCall) -> tuple[str, str]:
@@ -106,9 +119,10 @@ class AlertCommands:
         answer, alert = await self._service.acknowledge(int(ident), by, name)
         if alert is None or alert.status is not Status.ACKNOWLEDGED:
             return ActionResult(toast=answer)
-        # the message with the button: the same alert, acknowledged, without the button
+        # the message with the button: the same alert, acknowledged, without the button; plain
+        # like the alert was (its title and detail are what a host or a command said)
         edited = render_text(Notice(Event.FIRE, alert), self._timezone())
-        return ActionResult(toast=answer, edit_text=edited)
+        return ActionResult(toast=answer, edit_text=edited, plain=True)
 
     async def silence(self, call: CommandCall) -> str:
         parts = call.args.split()
@@ -120,6 +134,8 @@ class AlertCommands:
             return tr(SILENCE_USAGE)
         if seconds > MAX_SILENCE:
             return tr("A silence lasts at most 30 days.")
+        if not named(parts[0]) and call.role is not Role.OWNER:
+            return tr(BROAD).format(pattern=parts[0])
         by, _ = _actor(call)
         found = await self._service.silence(parts[0], seconds, by)
         return tr("Silence #{id}: alerts matching `{pattern}` are held back until {until}.").format(

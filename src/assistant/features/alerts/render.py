@@ -19,10 +19,12 @@ from zoneinfo import ZoneInfo
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import OutFile
 from assistant.core.ports import Severity
+from assistant.core.text import one_line
 from assistant.features.alerts.state import AlertRow, Status
 
 SIGNATURE_HEADER = "X-Assistant-Signature"
 TIMESTAMP_HEADER = "X-Assistant-Timestamp"
+HEADLINE_LIMIT = 200
 
 
 class Event(StrEnum):
@@ -82,7 +84,9 @@ def headline(notice: Notice) -> str:
     else:
         head = f"{EMOJI[alert.severity]} {tr(_LABELS[alert.severity])}"
     where = f" · {alert.host}" if alert.host else ""
-    return f"{head}{where}: {title(alert)}"
+    # one line whatever the host or title hold: an email's subject (the email package refuses
+    # a line break rather than let it start a header), and no fake lines under it in a chat
+    return one_line(f"{head}{where}: {title(alert)}", HEADLINE_LIMIT)
 
 
 def render_text(notice: Notice, zone: str) -> str:
@@ -185,11 +189,10 @@ def webhook_body(
 
 
 def robot_body(notice: Notice, zone: str, format: str) -> dict[str, Any]:
-    """A DingTalk or WeCom group robot's message (Markdown)."""
-    text = render_text(notice, zone)
-    if format == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": headline(notice), "text": text}}
-    return {"msgtype": "markdown", "markdown": {"content": text}}
+    """A DingTalk or WeCom group robot's message: a text message (the same shape for both),
+    never Markdown, since the title and detail are what a host or a command said, and in
+    Markdown ``[x](https://…)``, ``![](…)`` or WeCom's ``<@userid>`` would be rendered."""
+    return {"msgtype": "text", "text": {"content": render_text(notice, zone)}}
 
 
 def encode(body: dict[str, Any]) -> bytes:

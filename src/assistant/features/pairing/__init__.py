@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from assistant.store.pairing import PairingRequest
 
 NAME = "pairing"
+NOTES_PER_HOUR = 10  # notes to the owners; beyond them, /pair lists the requests
 
 
 def enabled(config: Config) -> bool:
@@ -23,6 +24,8 @@ def enabled(config: Config) -> bool:
 
 
 async def setup(ctx: Context) -> Feature:
+    from collections import deque
+
     import structlog
 
     from assistant.core import i18n
@@ -37,11 +40,21 @@ async def setup(ctx: Context) -> Feature:
         return await ctx.router.notify(chat, text)
 
     people = PairingCommands(pairing=ctx.pairing, notify=notify, locale_of=ctx.locales.of_person)
+    noted: deque[float] = deque()  # when the notes of the last hour went
 
     async def announce(request: PairingRequest) -> None:
-        """A new request: the owners and admins get a note with Approve and Reject."""
+        """A new request: the owners and admins get a note with Approve and Reject, at most
+        NOTES_PER_HOUR an hour (a crowd of new accounts must neither flood the owners nor
+        hold up the intake this runs in); every stranger still gets their code."""
         if not ctx.config.access.pairing_notify:
             return
+        now = ctx.clock.time()
+        while noted and noted[0] <= now - 3600:
+            noted.popleft()
+        if len(noted) >= NOTES_PER_HOUR:
+            log.info("pairing.note_skipped", channel=request.channel, per_hour=NOTES_PER_HOUR)
+            return
+        noted.append(now)
         for chat in await ctx.access.approver_chats(set(ctx.router.channels)):
             with i18n.using(await ctx.locales.of_person(chat.channel, chat.chat_id)):
                 text, buttons = people.note(request)

@@ -66,10 +66,7 @@ class PairingCommands:
             if not pending:
                 return tr("No pairing requests are waiting.")
             lines = [tr("Waiting for approval (/pair CODE [role]):")]
-            lines += [
-                f"{p.code} — {one_line(p.name) or tr('unknown')} ({channel} {one_line(p.user_id)})"
-                for p in pending[-_LISTED:]
-            ]
+            lines += [f"{p.code} — {_who(p, markdown=True)}" for p in pending[-_LISTED:]]
             if len(pending) > _LISTED:
                 lines.append(
                     tr("… and {count} older (assistant pairing list)").format(
@@ -102,7 +99,7 @@ class PairingCommands:
                 "(codes last an hour): ask the person to write to the bot again."
             ).format(channel=channel, code=code.upper())
         log.info("pairing.approved", channel=channel, user_id=request.user_id, role=granted.value)
-        who = _who(request)
+        who = _who(request, markdown=True)
         locale = None
         if self._locale_of is not None:
             locale = await self._locale_of(channel, request.user_id)
@@ -152,10 +149,16 @@ class PairingCommands:
             gone = tr("No pending {channel} pairing request with code {code}.")
             return ActionResult(edit_text=gone.format(channel=channel, code=code))
         log.info("pairing.rejected", channel=channel, user_id=request.user_id)
-        rejected = tr("Rejected the pairing request of {who}.").format(who=_who(request))
+        rejected = tr("Rejected the pairing request of {who}.").format(
+            who=_who(request, markdown=True)
+        )
         return ActionResult(edit_text=rejected)
 
 
-def _who(request: PairingRequest) -> str:
+def _who(request: PairingRequest, *, markdown: bool = False) -> str:
+    """The stranger as the owners see them: their chosen name on one line, and their account.
+    In Markdown it is a code span, so a name like ``[Verify](https://…)`` or ``**URGENT**``
+    shows as the text it is, never as a link or formatting."""
     name = one_line(request.name) or tr("someone")
-    return f"{name} ({request.channel} {one_line(request.user_id)})"
+    who = f"{name} ({request.channel} {one_line(request.user_id)})"
+    return "`" + who.replace("`", "'") + "`" if markdown else who

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from assistant.config.plugins import PluginsSection, PluginTool
 from assistant.core.errors import ConfigError, PolicyDenied, ToolError
 from assistant.core.ports import Approver
+from assistant.core.redact import Redactor
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.store.audit import AuditLog
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 GROUP = "assistant.tools"
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MASK = Redactor()  # credential-shaped text in a foreign error
 
 
 def installed() -> dict[str, EntryPoint]:
@@ -90,10 +92,10 @@ def _instance(entry: EntryPoint) -> Any:
     try:
         loaded = entry.load()
         return loaded() if inspect.isclass(loaded) else loaded
-    except Exception as exc:  # any failure of foreign code, reported once
-        raise ConfigError(
-            [f"{where} could not be loaded: {type(exc).__name__}: {exc}; fix or reinstall it"]
-        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign code, reported once
+        # printed to stderr (the journal), not logged: masked here; the cause stays off it
+        reason = _MASK.text(f"{type(exc).__name__}: {exc}")[:500]
+        raise ConfigError([f"{where} could not be loaded: {reason}; fix or reinstall it"]) from None
 
 
 def _checked(plugin: Any, entry: EntryPoint) -> Permission:

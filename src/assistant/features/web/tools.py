@@ -20,6 +20,7 @@ from yarl import URL
 from assistant.config.web import WebSection
 from assistant.core.errors import ToolError
 from assistant.core.ports import Approver
+from assistant.core.redact import MASK, Redactor, is_secret_key
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.features.web.extract import readable
@@ -30,6 +31,8 @@ from assistant.tools.registry import truncate_middle
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _READS = frozenset({"GET", "HEAD"})
+# headers by which many servers take a request as another method: a GET with one is a write
+_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 
 
 class RequestParams(BaseModel):
@@ -47,9 +50,35 @@ class SearchParams(BaseModel):
     query: str = Field(min_length=1)
 
 
+_PATTERNS_ONLY = Redactor()  # credential-shaped values (a bearer token, password=…) in a request
+
+
+def whole_request(params: RequestParams) -> str:
+    """What an approver of a write reads: the method and URL, every header and the whole
+    body, which is what the write does; credentials in them masked (the approver is another
+    person): a header named like one, and whatever the redactor's patterns find."""
+    lines = [f"{params.method} {params.url}"]
+    for name, value in params.headers.items():
+        lines.append(f"{name}: {MASK if is_secret_key(name) else value}")
+    if params.body:
+        lines += ["", params.body]
+    return _PATTERNS_ONLY.text("\n".join(lines))
+
+
 def allowed_write(section: WebSection, method: str, url: str) -> bool:
+    """Whether a rule lets this write go without approval. Judged on the URL as it is sent
+    (``/deploy/../admin`` is sent as ``/admin``), and never for a path that still holds a dot
+    segment or an encoded slash or backslash a server may resolve after the match."""
+    try:
+        sent = URL(url)
+    except ValueError:
+        return False
+    raw = sent.raw_path.lower()
+    if "%2f" in raw or "%5c" in raw or "\\" in sent.path or ".." in sent.path.split("/"):
+        return False
+    shown = str(sent)
     return any(
-        (rule.method in ("*", method)) and fnmatchcase(url, rule.url) for rule in section.allow
+        (rule.method in ("*", method)) and fnmatchcase(shown, rule.url) for rule in section.allow
     )
 
 
@@ -77,7 +106,8 @@ class HttpRequestTool:
         section = self._section()
         method = params.method
         what = f"{method} {params.url}"
-        if method not in _READS:
+        overridden = any(name.lower() in _OVERRIDES for name in params.headers)
+        if method not in _READS or overridden:
             if allowed_write(section, method, params.url):
                 await self._audit.append("web.allowed", ctx.actor, command=what)
             else:
@@ -86,7 +116,7 @@ class HttpRequestTool:
                     self._audit,
                     ctx,
                     target="web",
-                    what=what,
+                    what=whole_request(params),
                     reason=f"{method} changes things and no [[web.allow]] rule names it",
                 )
                 if refusal is not None:
