@@ -26,7 +26,7 @@ from assistant.core.errors import ChannelError
 from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.ports import Clock, SystemClock, within
-from assistant.core.text import one_line
+from assistant.core.text import known_id, one_line
 from assistant.security.second_factor import Check, SecondFactor
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
 from assistant.store.audit import AuditLog
@@ -206,7 +206,7 @@ class ApprovalService:
         self, approval_id: int, approve: bool, *, by: str, by_name: str, code: str | None = None
     ) -> str:
         """An approver pressed a button (or typed /approve, /deny); returns a short answer."""
-        current = await self._store.get(approval_id)
+        current = await self._store.get(approval_id) if known_id(approval_id) else None
         if current is None:
             return tr(GONE).format(id=approval_id)
         if current.status != "pending":

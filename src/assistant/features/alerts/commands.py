@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission, Role
+from assistant.core.text import typed_id
 from assistant.features.alerts.render import EMOJI, Event, Notice, render_text, title
 from assistant.features.alerts.routes import ACTION
 from assistant.features.alerts.service import AlertService
@@ -104,19 +105,20 @@ class AlertCommands:
         return "\n".join(lines)
 
     async def ack(self, call: CommandCall) -> str:
-        arg = call.args.strip().lstrip("#")
-        if not arg.isdecimal():
+        alert_id = typed_id(call.args)
+        if alert_id is None:
             return tr("Usage: /ack ID — /alerts lists the ids.")
         by, name = _actor(call)
-        answer, _ = await self._service.acknowledge(int(arg), by, name)
+        answer, _ = await self._service.acknowledge(alert_id, by, name)
         return answer
 
     async def press(self, call: ActionCall) -> ActionResult:
         what, _, ident = call.argument.partition(":")
-        if what != "ack" or not ident.isdecimal():
+        alert_id = typed_id(ident)
+        if what != "ack" or alert_id is None:
             return ActionResult(toast=tr("This button is no longer valid."))
         by, name = _actor(call)
-        answer, alert = await self._service.acknowledge(int(ident), by, name)
+        answer, alert = await self._service.acknowledge(alert_id, by, name)
         if alert is None or alert.status is not Status.ACKNOWLEDGED:
             return ActionResult(toast=answer)
         # the message with the button: the same alert, acknowledged, without the button; plain
@@ -159,11 +161,11 @@ class AlertCommands:
         return "\n".join(lines)
 
     async def unsilence(self, call: CommandCall) -> str:
-        arg = call.args.strip().lstrip("#")
-        if not arg.isdecimal():
+        silence_id = typed_id(call.args)
+        if silence_id is None:
             return tr("Usage: /unsilence ID — /silences lists the ids.")
         by, _ = _actor(call)
-        found = await self._service.unsilence(int(arg), by)
+        found = await self._service.unsilence(silence_id, by)
         if found is None:
-            return tr("There is no silence #{id} in force.").format(id=arg)
+            return tr("There is no silence #{id} in force.").format(id=silence_id)
         return tr("Silence #{id} ended.").format(id=found.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission
+from assistant.core.text import typed_id
 from assistant.security.approvals import PREFIX, ApprovalService
 
 
@@ -48,13 +49,13 @@ class ApprovalCommands:
 
     async def _decide_typed(self, call: CommandCall, *, approve: bool) -> str:
         number, _, code = call.args.strip().partition(" ")
-        number = number.lstrip("#")
-        if not number.isdigit():
+        approval_id = typed_id(number)
+        if approval_id is None:
             return tr("Usage: /{command} ID (the number in the request).").format(
                 command="approve" if approve else "deny"
             )
         return await self._approvals.decide(
-            int(number),
+            approval_id,
             approve,
             by=_actor(call),
             by_name=call.message.sender.name,
@@ -63,9 +64,10 @@ class ApprovalCommands:
 
     async def decide_button(self, call: ActionCall) -> ActionResult:
         number, _, answer = call.argument.partition(":")
-        if not number.isdigit() or answer not in ("y", "n"):
+        approval_id = typed_id(number)
+        if approval_id is None or answer not in ("y", "n"):
             return ActionResult(toast=tr("This button is not valid."))
         toast = await self._approvals.decide(
-            int(number), answer == "y", by=_actor(call), by_name=call.message.sender.name
+            approval_id, answer == "y", by=_actor(call), by_name=call.message.sender.name
         )
         return ActionResult(toast=toast)
