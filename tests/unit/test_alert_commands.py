@@ -1,4 +1,4 @@
-"""Who may silence what, and how an acknowledged alert is shown: a pattern that names no host or key (``*``, ``?*``, ``*:cpu``) holds
+"""Who may silence what, how an acknowledged alert is shown and how /alerts lists titles (as text): a pattern that names no host or key (``*``, ``?*``, ``*:cpu``) holds
 back alerts nobody named, the assistant's own trouble included, so only an owner may set it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.core.commands import CommandCall
@@ -106,3 +106,64 @@ async def test_the_acknowledged_alert_is_edited_as_plain_text_like_it_was_sent()
     await registry.press(press, Role.OWNER, Policy(), channel)  # type: ignore[arg-type]
     ((text, shown),) = channel.edits
     assert "Acknowledged by Ann" in text and shown == "plain"
+
+
+TITLES = st.text(
+    st.sampled_from("[]()*_~`#>!|<&@\\\n-=+.: ahttps/evil") | st.characters(codec="utf-8"),
+    max_size=80,
+)
+TRICKS = [
+    "[Verify your account](https://evil.example/login)",
+    "**URGENT** approve me",
+    "# Owner",
+    "`code` and ``more``",
+    "<b>x</b> &amp;",
+    "disk full\n\n- [ ] fake list",
+    "![img](https://evil.example/p.png)",
+    "ok ```\n[x](https://evil.example)\n```",
+]
+
+
+class Firing:
+    """Alerts whose title, host and acknowledger came from outside (a host's output, an HTTP
+    body, a display name)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def open(self):  # type: ignore[no-untyped-def]
+        from dataclasses import replace
+
+        from tests.unit.test_alerts_pure import row
+
+        firing = row(id=1, title=self.text, host=self.text or None)
+        acked = replace(row(id=2, title=self.text), status=Status.ACKNOWLEDGED, acked_by=self.text)
+        return [firing, acked]
+
+
+async def listed_html(text: str) -> str:
+    from assistant.channels.telegram.render import markdown_to_html
+
+    commands = AlertCommands(Firing(text), lambda: "UTC")  # type: ignore[arg-type]
+    listed = await commands.alerts(call("", Role.OWNER))
+    assert len(listed.splitlines()) == 3  # the heading and one line per alert
+    return markdown_to_html(listed)
+
+
+def assert_plain(html: str) -> None:
+    for tag in ("<a", "<b>", "<i>", "<s>", "<u>", "<blockquote", "<img", "<tg-spoiler", "<pre"):
+        assert tag not in html, html
+
+
+@pytest.mark.parametrize("text", TRICKS)
+async def test_alert_titles_are_listed_as_text(text):
+    html = await listed_html(text)
+    assert_plain(html)
+    if "evil.example" in text:
+        assert "evil.example" in html  # shown, as the text it is
+
+
+@settings(max_examples=60, deadline=None)
+@given(TITLES)
+async def test_any_alert_title_is_listed_as_text(text):
+    assert_plain(await listed_html(text))

@@ -40,6 +40,12 @@ def one_line(text: str | None, limit: int = NAME_LIMIT) -> str:
     return text
 
 
+def code_span(text: str | None, limit: int = 200) -> str:
+    """``text`` on one line as a Markdown code span: what someone else wrote (a name, an alert's
+    title from a host) shows as the text it is, never as a link, bold or a heading."""
+    return "`" + (one_line(text, limit).replace("`", "'") or "-") + "`"
+
+
 def typed_id(text: str) -> int | None:
     """The row id a person typed (``12``, ``#12``), or None when ``text`` is not one: a sign,
     an exponent, digits of another script. An id beyond ``MAX_ROW_ID`` comes back as it is;

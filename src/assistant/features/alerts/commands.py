@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission, Role
-from assistant.core.text import typed_id
+from assistant.core.text import code_span, typed_id
 from assistant.features.alerts.render import EMOJI, Event, Notice, render_text, title
 from assistant.features.alerts.routes import ACTION
 from assistant.features.alerts.service import AlertService
@@ -92,16 +92,18 @@ class AlertCommands:
             return tr("No alerts are firing.")
         lines = [tr("Alerts firing (/ack ID acknowledges one):")]
         for alert in found:
-            where = f" {alert.host}" if alert.host else ""
+            where = f" {code_span(alert.host)}" if alert.host else ""
             if alert.status is Status.ACKNOWLEDGED:
-                state = tr("acknowledged by {name}").format(name=alert.acked_by)
+                state = tr("acknowledged by {name}").format(name=code_span(alert.acked_by))
             elif alert.held_by and alert.held_by.startswith("silence:"):
                 state = tr("held back by silence #{id}").format(id=alert.held_by.split(":")[1])
             elif alert.held_by == "cooldown":
                 state = tr("held back: it flaps (cooldown)")
             else:
                 state = tr("since {when}").format(when=self._when(alert.fired_at))
-            lines.append(f"#{alert.id} {EMOJI[alert.severity]}{where}: {title(alert)} — {state}")
+            # the title is what a host or a command said: shown as text, never a link or format
+            shown = code_span(title(alert))
+            lines.append(f"#{alert.id} {EMOJI[alert.severity]}{where}: {shown} — {state}")
         return "\n".join(lines)
 
     async def ack(self, call: CommandCall) -> str:
