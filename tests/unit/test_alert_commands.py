@@ -16,6 +16,7 @@ from assistant.features.alerts.commands import AlertCommands, named
 from assistant.features.alerts.state import Silence, Status
 from assistant.router.actions import ActionRegistry
 from assistant.security.policy import Policy
+from tests.unit.test_pairing_names import FIXED, NAMES, assert_plain
 
 # keys and hosts that share no first characters: a pattern matching all of them names nothing
 PROBES = [f"{c}{c}probe:{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + [
@@ -108,20 +109,7 @@ async def test_the_acknowledged_alert_is_edited_as_plain_text_like_it_was_sent()
     assert "Acknowledged by Ann" in text and shown == "plain"
 
 
-TITLES = st.text(
-    st.sampled_from("[]()*_~`#>!|<&@\\\n-=+.: ahttps/evil") | st.characters(codec="utf-8"),
-    max_size=80,
-)
-TRICKS = [
-    "[Verify your account](https://evil.example/login)",
-    "**URGENT** approve me",
-    "# Owner",
-    "`code` and ``more``",
-    "<b>x</b> &amp;",
-    "disk full\n\n- [ ] fake list",
-    "![img](https://evil.example/p.png)",
-    "ok ```\n[x](https://evil.example)\n```",
-]
+TRICKS = [*FIXED, "ok ```\n[x](https://evil.example)\n```"]
 
 
 class Firing:
@@ -150,11 +138,6 @@ async def listed_html(text: str) -> str:
     return markdown_to_html(listed)
 
 
-def assert_plain(html: str) -> None:
-    for tag in ("<a", "<b>", "<i>", "<s>", "<u>", "<blockquote", "<img", "<tg-spoiler", "<pre"):
-        assert tag not in html, html
-
-
 @pytest.mark.parametrize("text", TRICKS)
 async def test_alert_titles_are_listed_as_text(text):
     html = await listed_html(text)
@@ -164,6 +147,6 @@ async def test_alert_titles_are_listed_as_text(text):
 
 
 @settings(max_examples=60, deadline=None)
-@given(TITLES)
+@given(NAMES)
 async def test_any_alert_title_is_listed_as_text(text):
     assert_plain(await listed_html(text))
