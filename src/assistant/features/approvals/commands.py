@@ -4,7 +4,7 @@ of a request's card, whatever asked (an SSH command, an HTTP write, an MCP or pl
 from __future__ import annotations
 
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
-from assistant.core.i18n import N_, tr
+from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.roles import Permission
 from assistant.core.text import typed_id
 from assistant.security.approvals import PREFIX, ApprovalService
@@ -61,6 +61,17 @@ class ApprovalCommands:
             by_name=call.message.sender.name,
             code=code.strip() or None,
         )
+
+    async def cancel(self, call: CommandCall) -> str | None:
+        """``/cancel`` (the ``Canceller`` port): the requests this chat's turns wait for."""
+        withdrawn = await self._approvals.withdraw_chat(
+            call.message.chat.key, by=_actor(call), by_name=call.message.sender.name
+        )
+        if not withdrawn:
+            return None
+        return ngettext(
+            "Withdrew approval request {ids}.", "Withdrew approval requests {ids}.", len(withdrawn)
+        ).format(ids=", ".join(f"#{n}" for n in withdrawn))
 
     async def decide_button(self, call: ActionCall) -> ActionResult:
         number, _, answer = call.argument.partition(":")
