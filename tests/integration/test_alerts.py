@@ -198,7 +198,7 @@ async def test_acknowledge_stops_escalation_and_is_audited(make_config, start_ha
     await settle(clock)
     assert hook.accepted == []
     assert await h.ask("/ack 1") == "Alert #1 was already acknowledged by user1001."
-    assert "acknowledged by user1001" in await h.ask("/alerts")
+    assert "acknowledged by `user1001`" in await h.ask("/alerts")
     record = next(r for r in await h.services.audit.tail(50) if r.kind == "alert.acknowledged")
     assert record.actor == f"telegram:{OWNER}" and record.data["id"] == 1
 
@@ -222,7 +222,7 @@ async def test_silence_holds_alerts_back_and_records_them(make_config, start_har
 
     await until(held)
     assert [m.text.split(":")[0] for m in h.channel.sent[before:]] == ["🔴 CRITICAL · db1"]
-    assert "#1 🔴 web7: CPU above 90% — held back by silence #1" in await h.ask("/alerts")
+    assert "#1 🔴 `web7`: `CPU above 90%` — held back by silence #1" in await h.ask("/alerts")
     assert await h.ask("/unsilence 1") == "Silence #1 ended."
     later = await h.channel.wait_sent(len(h.channel.sent) + 1)
     assert later[-1].text.startswith("🔴 CRITICAL · web7")

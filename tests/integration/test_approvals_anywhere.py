@@ -123,3 +123,36 @@ async def test_an_mcp_tool_classed_ask_asks_a_second_person(
     card = await decide(bot_api, "touch it again", 1, "left alone")
     assert card.startswith("❌") and not marker.exists()
     assert decisions(tmp_path) == ["approved", "denied"]
+
+
+async def test_cancel_withdraws_a_pending_http_write(
+    tmp_path,
+    fake_model,
+    bot_api,
+    site,
+    run_daemon,  # noqa: F811
+):
+    """The requester's /cancel withdraws the request their turn waits for, as it does for an
+    SSH command: the card says so and loses its buttons, the model reads "withdrawn", and the
+    write is never sent, not even after a late press of Approve."""
+    web = {"enabled": True, "allow_networks": ["127.0.0.2/32"]}
+    await run_daemon(config(tmp_path, fake_model, bot_api, web=web))
+    url = f"http://127.0.0.2:{site.port}/deploy"
+    post = ("http_request", {"method": "POST", "url": url, "body": "go"})
+    fake_model.script.extend([Reply(tool_calls=[post]), Reply(text="left alone")])
+    await bot_api.user_message(USER, USER, "deploy it")
+    await bot_api.wait_for(lambda: any(s.chat_id == OWNER and s.reply_markup for s in bot_api.sent))
+    card = next(s for s in bot_api.sent if s.chat_id == OWNER and s.reply_markup)
+    approve = card.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    await bot_api.user_message(USER, USER, "/cancel")
+    await bot_api.wait_for(lambda: any(s.text == "left alone" for s in bot_api.sent))
+    assert any(s.chat_id == USER and "Withdrew approval request #" in s.text for s in bot_api.sent)
+    edit = next(e for e in bot_api.edits if e["message_id"] == card.message_id)
+    assert edit["text"].startswith("↩️") and "withdrawn by" in edit["text"]
+    assert not edit.get("reply_markup", {}).get("inline_keyboard")
+    refused = fake_model.requests[1]["messages"][-1]["content"]
+    assert "was withdrawn" in refused and "Nothing was done" in refused
+    await bot_api.press(OWNER, OWNER, approve, card.message_id)
+    await bot_api.wait_for(lambda: "already withdrawn" in str(bot_api.callback_answers))
+    assert site.hits == []
+    assert decisions(tmp_path) == ["withdrawn"]

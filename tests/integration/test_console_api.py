@@ -162,6 +162,23 @@ async def test_bearer_chat_through_the_router_with_ws_and_missed_messages(daemon
         assert [e["text"] for e in events if e["type"] == "mine"] == ["once"]  # shown once too
 
 
+async def test_ids_past_sqlite_integers_are_answered(daemon):
+    """An event or record id is text from the browser: one past SQLite's 64-bit integers
+    names nothing (no OverflowError, no 500)."""
+    huge = "99999999999999999999"
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        for path, query, key in [
+            ("/api/messages", {"after": huge}, "events"),
+            ("/api/messages", {"before": huge}, "events"),
+            ("/api/audit", {"before": huge}, "records"),
+        ]:
+            async with http.get(base(daemon) + path, params=query) as r:
+                assert r.status == 200, (path, query, await r.text())
+                assert isinstance((await r.json())[key], list)
+        async with http.get(base(daemon) + "/api/messages", params={"before": "-1"}) as r:
+            assert r.status == 400
+
+
 async def test_browser_session_cookie_csrf_logout_and_login_limit(daemon, clock):
     url = base(daemon)
     async with aiohttp.ClientSession() as http:

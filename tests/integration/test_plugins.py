@@ -159,3 +159,68 @@ async def test_plugins_are_imported_only_when_named(installed, make_config, star
     h = await start_harness(make_config())
     assert "assistant_example_tools" not in sys.modules
     assert not {"word_count", "server_note", "flaky"} & set(h.services.tools.names)
+
+
+CLASHING = """
+from pydantic import BaseModel
+
+from assistant.core.tools import ToolResult
+
+
+class Nothing(BaseModel):
+    pass
+
+
+class Named:
+    description = "A tool that takes a name it may not have."
+    permission = "chat"
+    Params = Nothing
+
+    async def call(self, params, ctx):
+        return ToolResult("x")
+
+
+class Schema(Named):
+    name = "mcp_schema"
+
+
+class Mcpish(Named):
+    name = "tracker__search"
+
+
+class Clock(Named):
+    name = "current_time"
+"""
+
+
+@pytest.fixture
+def clashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package installed as pip installs one (its dist-info with entry points) whose tools
+    take names the assistant keeps: the MCP feature's and a built-in's."""
+    (tmp_path / "clashing_tools.py").write_text(CLASHING)
+    info = tmp_path / "clashing_tools-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: clashing-tools\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[assistant.tools]\n"
+        "schema = clashing_tools:Schema\n"
+        "mcpish = clashing_tools:Mcpish\n"
+        "clock = clashing_tools:Clock\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "clashing_tools", raising=False)
+    return tmp_path
+
+
+async def test_a_plugin_tool_may_not_take_a_kept_name(clashing, make_config):
+    """``mcp_schema`` and ``server__tool`` names are the MCP feature's, taken while it runs (a
+    plugin there would make it fail later, when it lays out its tools); a built-in's name is
+    taken already. All are refused at start, each named, whether MCP is on or not."""
+    config = make_config(plugins=tools({"name": "schema"}, {"name": "mcpish"}, {"name": "clock"}))
+    async with AsyncExitStack() as stack:
+        with pytest.raises(ConfigError) as caught:
+            await assemble(stack, config, health=Health(), redactor=Redactor())
+    schema, mcpish, clock = caught.value.problems
+    assert "'mcp_schema', a name kept for the MCP feature" in schema
+    assert "'tracker__search', a name kept for the MCP feature" in mcpish
+    assert "'current_time', which another tool already has" in clock

@@ -1,4 +1,4 @@
-"""Who may silence what, and how an acknowledged alert is shown: a pattern that names no host or key (``*``, ``?*``, ``*:cpu``) holds
+"""Who may silence what, how an acknowledged alert is shown and how /alerts lists titles (as text): a pattern that names no host or key (``*``, ``?*``, ``*:cpu``) holds
 back alerts nobody named, the assistant's own trouble included, so only an owner may set it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.core.commands import CommandCall
@@ -16,6 +16,7 @@ from assistant.features.alerts.commands import AlertCommands, named
 from assistant.features.alerts.state import Silence, Status
 from assistant.router.actions import ActionRegistry
 from assistant.security.policy import Policy
+from tests.unit.test_pairing_names import FIXED, NAMES, assert_plain
 
 # keys and hosts that share no first characters: a pattern matching all of them names nothing
 PROBES = [f"{c}{c}probe:{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + [
@@ -106,3 +107,46 @@ async def test_the_acknowledged_alert_is_edited_as_plain_text_like_it_was_sent()
     await registry.press(press, Role.OWNER, Policy(), channel)  # type: ignore[arg-type]
     ((text, shown),) = channel.edits
     assert "Acknowledged by Ann" in text and shown == "plain"
+
+
+TRICKS = [*FIXED, "ok ```\n[x](https://evil.example)\n```"]
+
+
+class Firing:
+    """Alerts whose title, host and acknowledger came from outside (a host's output, an HTTP
+    body, a display name)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def open(self):  # type: ignore[no-untyped-def]
+        from dataclasses import replace
+
+        from tests.unit.test_alerts_pure import row
+
+        firing = row(id=1, title=self.text, host=self.text or None)
+        acked = replace(row(id=2, title=self.text), status=Status.ACKNOWLEDGED, acked_by=self.text)
+        return [firing, acked]
+
+
+async def listed_html(text: str) -> str:
+    from assistant.channels.telegram.render import markdown_to_html
+
+    commands = AlertCommands(Firing(text), lambda: "UTC")  # type: ignore[arg-type]
+    listed = await commands.alerts(call("", Role.OWNER))
+    assert len(listed.splitlines()) == 3  # the heading and one line per alert
+    return markdown_to_html(listed)
+
+
+@pytest.mark.parametrize("text", TRICKS)
+async def test_alert_titles_are_listed_as_text(text):
+    html = await listed_html(text)
+    assert_plain(html)
+    if "evil.example" in text:
+        assert "evil.example" in html  # shown, as the text it is
+
+
+@settings(max_examples=60, deadline=None)
+@given(NAMES)
+async def test_any_alert_title_is_listed_as_text(text):
+    assert_plain(await listed_html(text))

@@ -14,6 +14,7 @@ import unicodedata
 from assistant.core.messages import InboundMessage
 
 NAME_LIMIT = 64
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no row
 
 # Cc: controls (newlines, tabs, escape, NUL…); Cf: format characters (bidi overrides and
 # isolates, zero-width spaces, BOM); Zl/Zp: line and paragraph separators; Cs: lone surrogates.
@@ -37,6 +38,25 @@ def one_line(text: str | None, limit: int = NAME_LIMIT) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
+
+
+def code_span(text: str | None, limit: int = 200) -> str:
+    """``text`` on one line as a Markdown code span: what someone else wrote (a name, an alert's
+    title from a host) shows as the text it is, never as a link, bold or a heading."""
+    return "`" + (one_line(text, limit).replace("`", "'") or "-") + "`"
+
+
+def typed_id(text: str) -> int | None:
+    """The row id a person typed (``12``, ``#12``), or None when ``text`` is not one: a sign,
+    an exponent, digits of another script. An id beyond ``MAX_ROW_ID`` comes back as it is;
+    whoever looks it up answers as for any id that names nothing (``known_id``)."""
+    text = text.strip().removeprefix("#")
+    return int(text) if text.isascii() and text.isdecimal() else None
+
+
+def known_id(value: int) -> bool:
+    """Whether ``value`` may name a row: SQLite refuses larger integers (OverflowError)."""
+    return 0 <= value <= MAX_ROW_ID
 
 
 def estimate_tokens(text: str) -> int:

@@ -26,7 +26,7 @@ from assistant.core.errors import ChannelError
 from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.messages import Button, ChatRef, Sender, SentMessage
 from assistant.core.ports import Clock, SystemClock, within
-from assistant.core.text import one_line
+from assistant.core.text import known_id, one_line
 from assistant.security.second_factor import Check, SecondFactor
 from assistant.store.approvals import ApprovalRecord, ApprovalStore
 from assistant.store.audit import AuditLog
@@ -59,6 +59,7 @@ class _Waiting:
     future: asyncio.Future[ApprovalOutcome]
     totp: bool
     failures: dict[str, int]
+    chat: str  # the key of the chat whose turn waits (its /cancel withdraws the request)
 
 
 # what became of a request, as the card's edit says it ({name}: who decided; {minutes})
@@ -166,7 +167,7 @@ class ApprovalService:
             totp=totp,
         )
         future: asyncio.Future[ApprovalOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting[record.id] = _Waiting(future, totp, {})
+        self._waiting[record.id] = _Waiting(future, totp, {}, chat.key)
         try:
             delivered = await self._notify(record, ttl, totp)
             if not delivered:
@@ -206,7 +207,7 @@ class ApprovalService:
         self, approval_id: int, approve: bool, *, by: str, by_name: str, code: str | None = None
     ) -> str:
         """An approver pressed a button (or typed /approve, /deny); returns a short answer."""
-        current = await self._store.get(approval_id)
+        current = await self._store.get(approval_id) if known_id(approval_id) else None
         if current is None:
             return tr(GONE).format(id=approval_id)
         if current.status != "pending":
@@ -235,6 +236,22 @@ class ApprovalService:
         if not waiting.future.done():
             waiting.future.set_result(ApprovalOutcome(approval_id, status, by))
         return {"approved": tr("Approved."), "denied": tr("Denied.")}.get(status, tr("Withdrawn."))
+
+    async def withdraw_chat(self, chat_key: str, *, by: str, by_name: str) -> list[int]:
+        """``/cancel`` in a chat: withdraw the requests its turns wait for, whatever asked (an
+        SSH command, an HTTP write, an MCP or plugin tool); the waiting turn reads "withdrawn"
+        and nothing runs. The ids withdrawn."""
+        withdrawn = []
+        for approval_id, waiting in list(self._waiting.items()):
+            if waiting.chat != chat_key or waiting.future.done():
+                continue
+            name = one_line(by_name) or by
+            if await self._finish(approval_id, "withdrawn", by, "withdrawn", name=name) is None:
+                continue  # decided meanwhile
+            if not waiting.future.done():
+                waiting.future.set_result(ApprovalOutcome(approval_id, "withdrawn", by))
+            withdrawn.append(approval_id)
+        return withdrawn
 
     def _same(self, account: str, other: str) -> bool:
         return self._person(account) == self._person(other)

@@ -26,6 +26,16 @@ from assistant.llm.types import ToolSpec
 
 log = structlog.get_logger(__name__)
 
+# Names kept for tools that come and go while the assistant runs, so no plugin takes them: the
+# MCP feature's schema tool and its servers' tools (``server__tool``).
+MCP_SCHEMA = "mcp_schema"
+MCP_SEPARATOR = "__"
+
+
+def reserved(name: str) -> bool:
+    """Whether ``name`` is kept for the MCP feature (``MCP_SCHEMA``, any ``server__tool``)."""
+    return name == MCP_SCHEMA or MCP_SEPARATOR in name
+
 
 _NOISE = {"title", "discriminator", "additionalProperties", "maxLength", "minLength"}
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
 from assistant.core.i18n import N_, tr
 from assistant.core.roles import Permission, Role
+from assistant.core.text import code_span, typed_id
 from assistant.features.alerts.render import EMOJI, Event, Notice, render_text, title
 from assistant.features.alerts.routes import ACTION
 from assistant.features.alerts.service import AlertService
@@ -91,32 +92,35 @@ class AlertCommands:
             return tr("No alerts are firing.")
         lines = [tr("Alerts firing (/ack ID acknowledges one):")]
         for alert in found:
-            where = f" {alert.host}" if alert.host else ""
+            where = f" {code_span(alert.host)}" if alert.host else ""
             if alert.status is Status.ACKNOWLEDGED:
-                state = tr("acknowledged by {name}").format(name=alert.acked_by)
+                state = tr("acknowledged by {name}").format(name=code_span(alert.acked_by))
             elif alert.held_by and alert.held_by.startswith("silence:"):
                 state = tr("held back by silence #{id}").format(id=alert.held_by.split(":")[1])
             elif alert.held_by == "cooldown":
                 state = tr("held back: it flaps (cooldown)")
             else:
                 state = tr("since {when}").format(when=self._when(alert.fired_at))
-            lines.append(f"#{alert.id} {EMOJI[alert.severity]}{where}: {title(alert)} — {state}")
+            # the title is what a host or a command said: shown as text, never a link or format
+            shown = code_span(title(alert))
+            lines.append(f"#{alert.id} {EMOJI[alert.severity]}{where}: {shown} — {state}")
         return "\n".join(lines)
 
     async def ack(self, call: CommandCall) -> str:
-        arg = call.args.strip().lstrip("#")
-        if not arg.isdecimal():
+        alert_id = typed_id(call.args)
+        if alert_id is None:
             return tr("Usage: /ack ID — /alerts lists the ids.")
         by, name = _actor(call)
-        answer, _ = await self._service.acknowledge(int(arg), by, name)
+        answer, _ = await self._service.acknowledge(alert_id, by, name)
         return answer
 
     async def press(self, call: ActionCall) -> ActionResult:
         what, _, ident = call.argument.partition(":")
-        if what != "ack" or not ident.isdecimal():
+        alert_id = typed_id(ident)
+        if what != "ack" or alert_id is None:
             return ActionResult(toast=tr("This button is no longer valid."))
         by, name = _actor(call)
-        answer, alert = await self._service.acknowledge(int(ident), by, name)
+        answer, alert = await self._service.acknowledge(alert_id, by, name)
         if alert is None or alert.status is not Status.ACKNOWLEDGED:
             return ActionResult(toast=answer)
         # the message with the button: the same alert, acknowledged, without the button; plain
@@ -159,11 +163,11 @@ class AlertCommands:
         return "\n".join(lines)
 
     async def unsilence(self, call: CommandCall) -> str:
-        arg = call.args.strip().lstrip("#")
-        if not arg.isdecimal():
+        silence_id = typed_id(call.args)
+        if silence_id is None:
             return tr("Usage: /unsilence ID — /silences lists the ids.")
         by, _ = _actor(call)
-        found = await self._service.unsilence(int(arg), by)
+        found = await self._service.unsilence(silence_id, by)
         if found is None:
-            return tr("There is no silence #{id} in force.").format(id=arg)
+            return tr("There is no silence #{id} in force.").format(id=silence_id)
         return tr("Silence #{id} ended.").format(id=found.id)

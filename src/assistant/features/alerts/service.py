@@ -23,6 +23,7 @@ import structlog
 
 from assistant.core.i18n import tr
 from assistant.core.ports import Alert, Clock, Severity, within
+from assistant.core.text import known_id
 from assistant.features.alerts.render import Event, Notice
 from assistant.features.alerts.state import (
     AlertRow,
@@ -111,6 +112,8 @@ class AlertService:
         self, alert_id: int, by: str, by_name: str
     ) -> tuple[str, AlertRow | None]:
         """(the answer for the person, the alert as it is now, if there is one)."""
+        if not known_id(alert_id):
+            return tr("There is no alert #{id}.").format(id=alert_id), None
         now = self._clock.time()
         row = await self._store.acknowledge(alert_id, by_name or by, now)
         if row is None:
@@ -143,6 +146,8 @@ class AlertService:
         return found
 
     async def unsilence(self, silence_id: int, by: str) -> Silence | None:
+        if not known_id(silence_id):
+            return None
         now = self._clock.time()
         found = await self._store.unsilence(silence_id, now)
         if found is not None:

@@ -4,8 +4,9 @@ Every assistant has them, with or without servers: an SSH command the policy ask
 HTTP write no ``[[web.allow]]`` rule names, an MCP or plugin tool classed ``ask``. This
 feature builds the one ``ApprovalService`` (cards with Approve/Deny to the approvers, TOTP
 where the request needs it, expiry after ``[approvals] timeout``, audit) and offers it as the
-``APPROVER`` port; it adds /approve, /deny and the buttons, and at start expires the requests
-a previous run left pending (the turns that waited for them are gone).
+``APPROVER`` port; it adds /approve, /deny and the buttons, lets /cancel withdraw what a
+chat's turns wait for, and at start expires the requests a previous run left pending (the turns
+that waited for them are gone).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from assistant.feature import APPROVER, Feature, Reloaded, changed_keys
+from assistant.feature import APPROVER, CANCELLER, Feature, Reloaded, changed_keys
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -74,6 +75,7 @@ async def setup(ctx: Context) -> Feature:
     )
     ctx.ports.provide(APPROVER, approvals)
     people = ApprovalCommands(approvals)
+    ctx.ports.provide(CANCELLER, people)  # /cancel withdraws the requests a chat waits for
     warn_deprecated(ctx.config)
 
     async def start() -> None:

@@ -4,8 +4,9 @@ of a request's card, whatever asked (an SSH command, an HTTP write, an MCP or pl
 from __future__ import annotations
 
 from assistant.core.commands import Action, ActionCall, ActionResult, Command, CommandCall
-from assistant.core.i18n import N_, tr
+from assistant.core.i18n import N_, ngettext, tr
 from assistant.core.roles import Permission
+from assistant.core.text import typed_id
 from assistant.security.approvals import PREFIX, ApprovalService
 
 
@@ -48,24 +49,36 @@ class ApprovalCommands:
 
     async def _decide_typed(self, call: CommandCall, *, approve: bool) -> str:
         number, _, code = call.args.strip().partition(" ")
-        number = number.lstrip("#")
-        if not number.isdigit():
+        approval_id = typed_id(number)
+        if approval_id is None:
             return tr("Usage: /{command} ID (the number in the request).").format(
                 command="approve" if approve else "deny"
             )
         return await self._approvals.decide(
-            int(number),
+            approval_id,
             approve,
             by=_actor(call),
             by_name=call.message.sender.name,
             code=code.strip() or None,
         )
 
+    async def cancel(self, call: CommandCall) -> str | None:
+        """``/cancel`` (the ``Canceller`` port): the requests this chat's turns wait for."""
+        withdrawn = await self._approvals.withdraw_chat(
+            call.message.chat.key, by=_actor(call), by_name=call.message.sender.name
+        )
+        if not withdrawn:
+            return None
+        return ngettext(
+            "Withdrew approval request {ids}.", "Withdrew approval requests {ids}.", len(withdrawn)
+        ).format(ids=", ".join(f"#{n}" for n in withdrawn))
+
     async def decide_button(self, call: ActionCall) -> ActionResult:
         number, _, answer = call.argument.partition(":")
-        if not number.isdigit() or answer not in ("y", "n"):
+        approval_id = typed_id(number)
+        if approval_id is None or answer not in ("y", "n"):
             return ActionResult(toast=tr("This button is not valid."))
         toast = await self._approvals.decide(
-            int(number), answer == "y", by=_actor(call), by_name=call.message.sender.name
+            approval_id, answer == "y", by=_actor(call), by_name=call.message.sender.name
         )
         return ActionResult(toast=toast)

@@ -27,6 +27,7 @@ from assistant.core.errors import ChannelUnavailable, IntakeClosed
 from assistant.core.messages import Attachment, ChatRef, InboundMessage, MessageKind, Sender
 from assistant.core.ports import SubmitOutcome
 from assistant.core.roles import Role
+from assistant.core.text import MAX_ROW_ID, typed_id
 from assistant.features.console.auth import SECURITY_HEADERS, Authenticator, Principal, refusal
 from assistant.features.console.channel import CLOSE, WebConsoleChannel
 from assistant.features.console.gate import Gate, Visitor, json_body
@@ -59,7 +60,7 @@ def secured(handler: Handler) -> Handler:
 
 def _after(request: web.Request) -> int | web.Response:
     try:
-        return max(0, int(request.query.get("after", "0")))
+        return min(max(0, int(request.query.get("after", "0"))), MAX_ROW_ID)
     except ValueError:
         return refusal(400, "after must be an event id (an integer)")
 
@@ -229,10 +230,10 @@ class ConsoleApi:
         if isinstance(who, web.Response):
             return who
         if "before" in request.query:  # a page of history, oldest first
-            before = request.query["before"]
-            if not before.isdecimal():
+            before = typed_id(request.query["before"])
+            if before is None:
                 return refusal(400, "before must be an event id (an integer)")
-            page = await self.events.before(who.person, int(before), limit=PAGE)
+            page = await self.events.before(who.person, min(before, MAX_ROW_ID), limit=PAGE)
             return web.json_response(
                 {"events": [e.wire() for e in page], "more": len(page) == PAGE}
             )

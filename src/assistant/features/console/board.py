@@ -24,6 +24,7 @@ from assistant.config import Config, masked_dump
 from assistant.core.health import Health
 from assistant.core.metrics import Metrics
 from assistant.core.ports import Clock, JobBoard, Reloader
+from assistant.core.text import MAX_ROW_ID, typed_id
 from assistant.features.console.auth import refusal
 from assistant.features.console.gate import Gate
 from assistant.store.audit import AuditLog
@@ -135,7 +136,7 @@ class Board:
         records = await self._audit.search(
             kind=request.query.get("kind", "")[:100],
             actor=request.query.get("actor", "")[:100],
-            before=int(before) if before.isdecimal() else None,
+            before=min(found, MAX_ROW_ID) if (found := typed_id(before)) is not None else None,
             limit=100,
         )
         rows = [

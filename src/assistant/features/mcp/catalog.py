@@ -18,7 +18,7 @@ from assistant.config.web import McpSection, McpServer
 from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.features.mcp.tools import McpTool
-from assistant.tools.registry import ToolRegistry, compact_schema
+from assistant.tools.registry import MCP_SCHEMA, ToolRegistry, compact_schema
 
 if TYPE_CHECKING:
     from assistant.features.mcp.link import ServerLink
@@ -76,7 +76,7 @@ class SchemaParams(BaseModel):
 
 
 class SchemaTool:
-    name = "mcp_schema"
+    name = MCP_SCHEMA
     description = "Description and parameters of a tool listed without them (name with __)."
     permission = Permission.CHAT
     side_effects = False

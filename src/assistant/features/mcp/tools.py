@@ -17,14 +17,14 @@ from assistant.core.ports import Approver
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.store.audit import AuditLog
 from assistant.tools.ask import ask_for_call
-from assistant.tools.registry import truncate_middle
+from assistant.tools.registry import MCP_SEPARATOR, truncate_middle
 
 CallFn = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
 def local_name(server: str, remote: str) -> str:
     """``server__tool`` in the characters every model API accepts, at most 64."""
-    return f"{server}__{re.sub(r'[^A-Za-z0-9_-]', '_', remote)}"[:64]
+    return f"{server}{MCP_SEPARATOR}{re.sub(r'[^A-Za-z0-9_-]', '_', remote)}"[:64]
 
 
 def params_for(schema: dict[str, Any]) -> type[BaseModel]:

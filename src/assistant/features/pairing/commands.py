@@ -13,7 +13,7 @@ from assistant.core.errors import ChannelError, NotFound
 from assistant.core.i18n import N_, tr
 from assistant.core.messages import Button, ChatRef, SentMessage
 from assistant.core.roles import Permission, Role
-from assistant.core.text import one_line
+from assistant.core.text import code_span, one_line
 from assistant.store.pairing import Pairing, PairingRequest
 
 log = structlog.get_logger(__name__)
@@ -161,4 +161,4 @@ def _who(request: PairingRequest, *, markdown: bool = False) -> str:
     shows as the text it is, never as a link or formatting."""
     name = one_line(request.name) or tr("someone")
     who = f"{name} ({request.channel} {one_line(request.user_id)})"
-    return "`" + who.replace("`", "'") + "`" if markdown else who
+    return code_span(who) if markdown else who

@@ -24,7 +24,7 @@ from assistant.core.roles import Permission
 from assistant.core.tools import ToolContext, ToolResult
 from assistant.store.audit import AuditLog
 from assistant.tools.ask import ask_for_call
-from assistant.tools.registry import truncate_middle
+from assistant.tools.registry import MCP_SCHEMA, MCP_SEPARATOR, reserved, truncate_middle
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,13 @@ def load_tools(
             permission = _checked(plugin, entry)
         except ConfigError as exc:
             problems += exc.problems
+            continue
+        if reserved(plugin.name):
+            problems.append(
+                f"plugin {rule.name!r} ({entry.value}) names its tool {plugin.name!r}, a name "
+                f"kept for the MCP feature ({MCP_SCHEMA!r} and every server{MCP_SEPARATOR}tool); "
+                "the plugin must name its tool otherwise"
+            )
             continue
         if plugin.name in taken:
             problems.append(
