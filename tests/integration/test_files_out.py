@@ -24,7 +24,7 @@ MB = 1024 * 1024
 async def test_the_model_sends_a_file_with_its_reply_as_the_caption(
     tmp_path, fake_model: FakeModel, bot_api: FakeBotAPI, run_daemon
 ):
-    await run_daemon(telegram_config(tmp_path, fake_model, bot_api))
+    running = await run_daemon(telegram_config(tmp_path, fake_model, bot_api))
     content = f"host,cpu\nweb1,93\n网关,12\nleak,{bot_api.token}\n"
     fake_model.script.extend(
         [
@@ -44,6 +44,8 @@ async def test_the_model_sends_a_file_with_its_reply_as_the_caption(
     assert message.text == "Here is the <b>report</b>." and message.parse_mode == "HTML"
     tool_result = fake_model.requests[1]["messages"][-1]
     assert tool_result["role"] == "tool" and "will be sent" in tool_result["content"]
+    await running.daemon.services.router.wait_idle()  # delivered: its stored file is dropped
+    assert await running.daemon.services.db.fetchall("SELECT inbox_id FROM reply_files") == []
 
 
 async def test_send_file_refuses_what_it_may_not_send(

@@ -88,6 +88,7 @@ class Delivery:
         if store:
             await self._inbox.store_reply(record.inbox_id, text, plain=plain, files=files)
             record.forget()
+        record.files = bool(files)  # none stored, none to drop when it is done
         if stream is not None:
             await stream.stop()
         fmt: Literal["markdown", "plain"] = "plain" if plain else "markdown"

@@ -48,6 +48,8 @@ class ReplyLog:
         self._chat = chat
         self._records: dict[int, PartRecord] = dict(records or {})
         self.finished = False  # the last part was acknowledged, and the entry marked done
+        # the reply carries files (stored with it, dropped when it is done); Delivery sets it
+        self.files = True
 
     @property
     def preview(self) -> SentMessage | None:
@@ -86,7 +88,9 @@ class ReplyLog:
         self._records[index] = PartRecord(index, PartState.SENT, message.message_id)
         last = index >= of - 1
         await persist(
-            lambda: self._store.sent(self.inbox_id, index, message.message_id, done=last),
+            lambda: self._store.sent(
+                self.inbox_id, index, message.message_id, done=last, files=self.files
+            ),
             "delivery.record_failed",
         )
         self.finished = last

@@ -52,14 +52,17 @@ def _put(
     )
 
 
-def _sent_and_done(conn: sqlite3.Connection, inbox_id: int, index: int, message_id: str) -> None:
+def _sent_and_done(
+    conn: sqlite3.Connection, inbox_id: int, index: int, message_id: str, files: bool
+) -> None:
     with transaction(conn):
         _put(conn, inbox_id, index, PartState.SENT, message_id)
         conn.execute(
             "UPDATE inbox SET status = 'done', updated_at = ? WHERE id = ?",
             (time.time(), inbox_id),
         )
-        conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
+        if files:  # a reply without files has none stored (``set_replying`` cleared them)
+            conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
 
 
 class DeliveryLog:
@@ -89,9 +92,12 @@ class DeliveryLog:
     async def preview(self, inbox_id: int, message_id: str) -> None:
         await self._db.call(_put, inbox_id, 0, PartState.PREVIEW, message_id)
 
-    async def sent(self, inbox_id: int, index: int, message_id: str, *, done: bool) -> None:
-        """Part ``index`` was acknowledged; ``done``: it was the last, so is the entry."""
+    async def sent(
+        self, inbox_id: int, index: int, message_id: str, *, done: bool, files: bool = True
+    ) -> None:
+        """Part ``index`` was acknowledged; ``done``: it was the last, so is the entry (and
+        its stored files, if the reply carried any: ``files``, are dropped)."""
         if done:
-            await self._db.call(_sent_and_done, inbox_id, index, message_id)
+            await self._db.call(_sent_and_done, inbox_id, index, message_id, files)
         else:
             await self._db.call(_put, inbox_id, index, PartState.SENT, message_id)

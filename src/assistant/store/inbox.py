@@ -106,11 +106,12 @@ def set_replying(
         (reply, "plain" if plain else "markdown", time.time(), inbox_id),
     )
     conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
-    conn.executemany(
-        "INSERT INTO reply_files (inbox_id, idx, name, mime_type, kind, data) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(inbox_id, i, f.name, f.mime_type, f.kind, f.data) for i, f in enumerate(files)],
-    )
+    if files:
+        conn.executemany(
+            "INSERT INTO reply_files (inbox_id, idx, name, mime_type, kind, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(inbox_id, i, f.name, f.mime_type, f.kind, f.data) for i, f in enumerate(files)],
+        )
     forget_parts(conn, inbox_id)
 
 
@@ -195,14 +196,21 @@ class Inbox:
         return row is not None
 
     async def set_status(self, inbox_id: int, status: InboxStatus) -> None:
+        if status is not InboxStatus.DONE:  # one statement: no transaction needed
+            await self._db.execute(
+                "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
+                (status.value, time.time(), inbox_id),
+            )
+            return
+
         def run(conn: sqlite3.Connection) -> None:
             with transaction(conn):
                 conn.execute(
                     "UPDATE inbox SET status = ?, updated_at = ? WHERE id = ?",
                     (status.value, time.time(), inbox_id),
                 )
-                if status is InboxStatus.DONE:  # its reply's files are not needed any more
-                    conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
+                # its reply's files are not needed any more
+                conn.execute("DELETE FROM reply_files WHERE inbox_id = ?", (inbox_id,))
 
         await self._db.call(run)
 
