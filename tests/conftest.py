@@ -20,6 +20,7 @@ from assistant.core.ports import Clock, SubmitOutcome
 from assistant.core.redact import Redactor
 from assistant.logging import setup_logging
 from assistant.memory.embedder import LocalEmbedder
+from tests.fakes import sshd as fake_sshd
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.model import FakeModel
 from tests.helpers import merge_config
@@ -37,6 +38,20 @@ def configure_test_logging() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _logging() -> None:
     configure_test_logging()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Units of work for ``pytest -n 2`` (``--dist=loadgroup``, pyproject.toml): a module's
+    tests stay together on one worker (their module-scoped sshd, staged install… are built
+    once), and every module that runs the test sshd goes to the same worker: the sshds share
+    one system user, whose home each start moves and whose processes each stop kills."""
+    for item in items:
+        module = getattr(item, "module", None)
+        uses_sshd = "sshd" in getattr(item, "fixturenames", ()) or any(
+            value is fake_sshd for value in (vars(module).values() if module else ())
+        )
+        group = "sshd" if uses_sshd else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 class _Stderr:
