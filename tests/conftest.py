@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -20,7 +22,6 @@ from assistant.core.ports import Clock, SubmitOutcome
 from assistant.core.redact import Redactor
 from assistant.logging import setup_logging
 from assistant.memory.embedder import LocalEmbedder
-from tests.fakes import sshd as fake_sshd
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.model import FakeModel
 from tests.helpers import merge_config
@@ -40,18 +41,39 @@ def _logging() -> None:
     configure_test_logging()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Units of work for ``pytest -n 2`` (``--dist=loadgroup``, pyproject.toml): a module's
-    tests stay together on one worker (their module-scoped sshd, staged install… are built
-    once), and every module that runs the test sshd goes to the same worker: the sshds share
-    one system user, whose home each start moves and whose processes each stop kills."""
-    for item in items:
-        module = getattr(item, "module", None)
-        uses_sshd = "sshd" in getattr(item, "fixturenames", ()) or any(
-            value is fake_sshd for value in (vars(module).values() if module else ())
-        )
-        group = "sshd" if uses_sshd else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """How ``pytest -n 2`` (README's test command) shares the work: by module (a module's
+    tests stay on one worker, so its module-scoped sshd or staged install is built once), and
+    every module that runs the test sshd on the same worker (the sshds share one system user,
+    whose home each start moves and whose processes each stop kills). Modules go out in
+    collection order: the long fault tests first, not last. (``--dist loadgroup`` cannot do
+    this with pytest 9: its group names never reach the node ids.)"""
+    if config.getvalue("dist") not in ("load", "loadfile", "loadgroup"):
+        return None  # an explicit other mode (each, loadscope, worksteal)
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False
+
+    class ByModule(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "sshd" if _runs_the_sshd(config.rootpath / module) else module
+
+    return ByModule(config, log)
+
+
+@functools.cache
+def _runs_the_sshd(path: Path) -> bool:
+    """Whether a test module starts the test sshd: imports tests.fakes.sshd or asks for the
+    ``sshd`` fixture."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    return "from tests.fakes import sshd" in text or bool(_SSHD_PARAMETER.search(text))
+
+
+_SSHD_PARAMETER = re.compile(r"def \w+\([^)]*\bsshd\b[^)]*\)")
 
 
 class _Stderr:
