@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -37,6 +39,41 @@ def configure_test_logging() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _logging() -> None:
     configure_test_logging()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """How ``pytest -n 2`` (README's test command) shares the work: by module (a module's
+    tests stay on one worker, so its module-scoped sshd or staged install is built once), and
+    every module that runs the test sshd on the same worker (the sshds share one system user,
+    whose home each start moves and whose processes each stop kills). Modules go out in
+    collection order: the long fault tests first, not last. (``--dist loadgroup`` cannot do
+    this with pytest 9: its group names never reach the node ids.)"""
+    if config.getvalue("dist") not in ("load", "loadfile", "loadgroup"):
+        return None  # an explicit other mode (each, loadscope, worksteal)
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False
+
+    class ByModule(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "sshd" if _runs_the_sshd(config.rootpath / module) else module
+
+    return ByModule(config, log)
+
+
+@functools.cache
+def _runs_the_sshd(path: Path) -> bool:
+    """Whether a test module starts the test sshd: imports tests.fakes.sshd or asks for the
+    ``sshd`` fixture."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    return "from tests.fakes import sshd" in text or bool(_SSHD_PARAMETER.search(text))
+
+
+_SSHD_PARAMETER = re.compile(r"def \w+\([^)]*\bsshd\b[^)]*\)")
 
 
 class _Stderr:

@@ -47,7 +47,17 @@ class Sshd:
         except subprocess.TimeoutExpired:
             self.process.kill()
         subprocess.run(["pkill", "-KILL", "-u", self.user], check=False)
+        _wait_gone(self.user)  # the next start's usermod refuses while any of them lives
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _wait_gone(user: str, timeout: float = 10.0) -> None:
+    """Until no process of ``user`` is left (killed ones take a moment to be reaped)."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pgrep", "-u", user], capture_output=True, check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            return  # ensure_user says who is still there
+        time.sleep(0.02)
 
 
 def available() -> str | None:
@@ -79,6 +89,7 @@ def ensure_user(home: Path) -> None:
             ["useradd", "--system", "--shell", "/bin/sh", "--home-dir", str(home), USER],
             check=True,
         )
+    _wait_gone(USER)  # the last server's sessions, when it was not stopped (a crashed run)
     subprocess.run(["usermod", "-p", "*", "--home", str(home), USER], check=True)
     home.mkdir(parents=True, exist_ok=True)
     shutil.chown(home, USER, USER)

@@ -15,7 +15,7 @@ import pytest
 from assistant.config import load_config
 from assistant.features.memory.cli import memory_command
 from assistant.features.scheduler.cli import jobs_command
-from tests.conftest import USER
+from tests.conftest import USER, until
 from tests.helpers import FakeClock
 from tests.integration.test_cli import run_cli
 from tests.integration.test_daemon import write_config
@@ -103,9 +103,15 @@ async def test_jobs_cli_lists_runs_and_cancels(tmp_path, fake_model, start_harne
     assert [(j["id"], j["status"], j["runs"]) for j in as_json] == [(jid, "active", 0)]
     assert "; next " in listed.stdout  # the next fire time the jobs table holds
     config = load_config(path, {})
+
+    async def timer_asleep() -> bool:  # done with the new job; the only sleeper on this clock
+        return clock.sleepers > 0
+
+    await until(timer_asleep)  # else its round for the new job could take the request at once
     out = io.StringIO()
     assert await jobs_command(config, argparse.Namespace(action="run", id=jid), out) == 0
     assert "will run within 30 seconds" in out.getvalue()
+    assert len(h.channel.sent) == 1  # nothing ran yet: the request waits for the next look
     clock.advance(30)  # the running scheduler looks at the table at least every 30 seconds
     await h.channel.wait_sent(2)
     assert h.channel.texts()[1] == "⏰ Reminder: stretch"  # on request: not "late"

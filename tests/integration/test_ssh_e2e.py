@@ -175,24 +175,28 @@ async def test_a_prompt_injected_model_cannot_run_a_denied_command(
 
 async def test_direct_commands_and_roles(tmp_path, fake_model, bot_api, sshd, run_daemon):  # noqa: F811
     await run_daemon(config_for(tmp_path, fake_model, bot_api, sshd))
+
+    def replies() -> list[str]:  # a busy machine may outlast the progress interval: "▶ Running"
+        return [s.text for s in bot_api.sent if not s.text.startswith("▶ Running on")]
+
     await bot_api.user_message(OWNER, OWNER, "/run box echo hello from $(hostname)")
-    sent = await bot_api.wait_sent(1, timeout=15)
-    assert "box: exit 0" in sent[0].text and "hello from" in sent[0].text
+    await bot_api.wait_for(lambda: len(replies()) >= 1, 15)
+    assert "box: exit 0" in replies()[0] and "hello from" in replies()[0]
     await bot_api.user_message(USER, USER, "/run box uptime")  # read-only: fine for a user
     await bot_api.user_message(USER, USER, "/run box touch /tmp/nope")
     await bot_api.user_message(USER, USER, "/hosts")
     await bot_api.user_message(USER, USER, "/status box")
-    sent = await bot_api.wait_sent(5, timeout=20)
-    texts = [s.text for s in sent[1:5]]
+    await bot_api.wait_for(lambda: len(replies()) >= 5, 20)
+    texts = replies()[1:5]
     assert "load average" in texts[0]
     assert "only run commands that are allowed outright" in texts[1]
     assert texts[2].startswith("box: assistant-test@127.0.0.1")
     assert "box2: assistant-test@127.0.0.1" in texts[2]
     assert "failed units:" in texts[3] and "Mem:" in texts[3]
+    before = len(bot_api.sent)
     await bot_api.user_message(OWNER, OWNER, "/run lab echo fan-out")
-    # on a busy machine the run may outlast the progress interval: a "▶ Running" message first
-    await bot_api.wait_for(lambda: any(s.text.startswith("box") for s in bot_api.sent[5:]), 20)
-    (result,) = [s for s in bot_api.sent[5:] if not s.text.startswith("▶ Running on box")]
+    await bot_api.wait_for(lambda: any(s.text.startswith("box") for s in bot_api.sent[before:]), 20)
+    (result,) = [s for s in bot_api.sent[before:] if not s.text.startswith("▶ Running on box")]
     assert "box: exit 0" in result.text and "box2: exit 0" in result.text
     assert fake_model.requests == []  # none of this spent a token
 
