@@ -229,20 +229,11 @@ class TelegramChannel:
         if how is None:
             return await self._send_line(chat, too_large_line(file, FILE_LIMITS), caption, markup)
         await self._throttle(chat)
-        payload: dict[str, Any] = {"chat_id": int(chat.chat_id)}
+        payload = _addressed(chat, markup, reply_to)
         if caption is not None:
             payload["caption"] = caption.text
             if caption.parse_mode:
                 payload["parse_mode"] = caption.parse_mode
-        if markup:
-            payload["reply_markup"] = markup
-        if chat.thread_id:
-            payload["message_thread_id"] = int(chat.thread_id)
-        if reply_to:
-            payload["reply_parameters"] = {
-                "message_id": int(reply_to),
-                "allow_sending_without_reply": True,
-            }
         for _ in range(4):
             method, field = (
                 ("sendPhoto", "photo") if how == "image" else ("sendDocument", "document")
@@ -317,22 +308,11 @@ class TelegramChannel:
     ) -> SentMessage | None:
         """Send one message; None when Telegram refused it for good (logged)."""
         await self._throttle(chat)
-        payload: dict[str, Any] = {
-            "chat_id": int(chat.chat_id),
-            "text": part.text,
-            "link_preview_options": NO_PREVIEW,
-        }
+        payload = _addressed(chat, markup, reply_to)
+        payload["text"] = part.text
+        payload["link_preview_options"] = NO_PREVIEW
         if part.parse_mode:
             payload["parse_mode"] = part.parse_mode
-        if markup:
-            payload["reply_markup"] = markup
-        if chat.thread_id:
-            payload["message_thread_id"] = int(chat.thread_id)
-        if reply_to:
-            payload["reply_parameters"] = {
-                "message_id": int(reply_to),
-                "allow_sending_without_reply": True,
-            }
         for _ in range(3):
             try:
                 result = await self.api.call("sendMessage", payload)
@@ -478,6 +458,23 @@ class TelegramChannel:
 
     async def _throttle(self, chat: ChatRef) -> None:
         await self._limits.wait(chat)
+
+
+def _addressed(
+    chat: ChatRef, markup: dict[str, Any] | None, reply_to: str | None
+) -> dict[str, Any]:
+    """What every send carries: the chat, its topic, the message replied to, the buttons."""
+    payload: dict[str, Any] = {"chat_id": int(chat.chat_id)}
+    if markup:
+        payload["reply_markup"] = markup
+    if chat.thread_id:
+        payload["message_thread_id"] = int(chat.thread_id)
+    if reply_to:
+        payload["reply_parameters"] = {
+            "message_id": int(reply_to),
+            "allow_sending_without_reply": True,
+        }
+    return payload
 
 
 def _caption_len(part: Part) -> int:
